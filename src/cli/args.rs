@@ -1,0 +1,66 @@
+//! Command-line syntax (SPEC §2).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "compose-img",
+    version,
+    about = "Compose reproducible OCI images from TOML recipes, without a daemon",
+    after_help = "Exit status: 0 success, 1 the operation failed, 2 usage error.\n\
+                  The recipe format and every command are described in the README."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print nothing but errors and results
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build images from recipes into OCI layouts
+    #[command(after_help = "Examples:\n  \
+        compose-img build recipes/hello.toml\n  \
+        compose-img build recipes/busybox.toml --output oci:out/busybox:1.0\n  \
+        SOURCE_DATE_EPOCH=1700000000 compose-img build app.toml --compression gzip")]
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Recipe files (TOML) to build
+    #[arg(required = true, value_name = "RECIPE")]
+    pub recipes: Vec<PathBuf>,
+    /// Where to write the image, as oci:DIR[:TAG] (repeatable; default
+    /// oci:out/<last part of image.name> with every tag of the recipe)
+    #[arg(long, value_name = "REF")]
+    pub output: Vec<String>,
+    /// Content store and cache [default: $COMPOSE_IMG_STORE, else
+    /// $XDG_CACHE_HOME/compose-img, else ~/.cache/compose-img]
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Parallel workers [default: number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub jobs: Option<u32>,
+    /// Timestamp (seconds since 1970) for every file and for `created`
+    /// [default: $SOURCE_DATE_EPOCH, else 0]
+    #[arg(long, value_name = "N")]
+    pub source_date_epoch: Option<u64>,
+    /// Layer compression
+    #[arg(long, value_enum, default_value_t = CompressionArg::Zstd)]
+    pub compression: CompressionArg,
+    /// Compression level [default: 3 for zstd (1-19), 6 for gzip (1-9)]
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompressionArg {
+    Zstd,
+    Gzip,
+    None,
+}

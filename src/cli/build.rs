@@ -1,0 +1,95 @@
+//! `compose-img build`: flags and environment → a build request; results
+//! printed one line per output (`REF DIGEST`) on stdout.
+
+use std::path::PathBuf;
+
+use super::args::{BuildArgs, CompressionArg};
+use crate::Error;
+use crate::build::tar_writer::MAX_MTIME;
+use crate::build::{BuildSettings, Compression};
+use crate::compose::{self, BuildRequest};
+use crate::oci::reference::ImageRef;
+
+pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
+    let request = BuildRequest {
+        recipes: args.recipes.clone(),
+        outputs: args.output.iter().map(|o| ImageRef::parse(o).map_err(Error::Usage)).collect::<Result<_, _>>()?,
+        store: store_dir(args.store.as_ref())?,
+        settings: BuildSettings {
+            source_date_epoch: source_date_epoch(args.source_date_epoch)?,
+            compression: compression(args.compression, args.level)?,
+            jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
+        },
+    };
+    let started = std::time::Instant::now();
+    for report in compose::build(&request)? {
+        for output in &report.outputs {
+            println!("{output} {}", report.manifest);
+        }
+        if !quiet {
+            eprintln!("built {} ({} layers) in {:.1?}", report.recipe, report.layers, started.elapsed());
+        }
+    }
+    Ok(())
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn store_dir(flag: Option<&PathBuf>) -> Result<PathBuf, Error> {
+    if let Some(dir) = flag {
+        return Ok(dir.clone());
+    }
+    if let Some(dir) = non_empty_env("COMPOSE_IMG_STORE") {
+        return Ok(dir.into());
+    }
+    if let Some(dir) = non_empty_env("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(dir).join("compose-img"));
+    }
+    match non_empty_env("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".cache").join("compose-img")),
+        None => Err(Error::Usage("no store: set --store, $COMPOSE_IMG_STORE, $XDG_CACHE_HOME or $HOME".into())),
+    }
+}
+
+fn source_date_epoch(flag: Option<u64>) -> Result<u64, Error> {
+    let epoch = match (flag, non_empty_env("SOURCE_DATE_EPOCH")) {
+        (Some(epoch), _) => epoch,
+        (None, Some(text)) => text.trim().parse().map_err(|_| {
+            Error::Usage(format!("SOURCE_DATE_EPOCH={text:?} is not a whole number of seconds since 1970"))
+        })?,
+        (None, None) => 0,
+    };
+    if epoch > MAX_MTIME {
+        return Err(Error::Usage(format!("source date epoch {epoch} is too large (at most {MAX_MTIME})")));
+    }
+    Ok(epoch)
+}
+
+fn compression(kind: CompressionArg, level: Option<i32>) -> Result<Compression, Error> {
+    let out_of_range = |range: &str| {
+        Error::Usage(format!("--level {} is out of range for this compression ({range})", level.unwrap_or(0)))
+    };
+    Ok(match kind {
+        CompressionArg::Zstd => {
+            let level = level.unwrap_or(Compression::DEFAULT_ZSTD_LEVEL);
+            if !(1..=19).contains(&level) {
+                return Err(out_of_range("1-19"));
+            }
+            Compression::Zstd { level }
+        }
+        CompressionArg::Gzip => {
+            let level =
+                level.map_or(Ok(Compression::DEFAULT_GZIP_LEVEL), u32::try_from).map_err(|_| out_of_range("1-9"))?;
+            if !(1..=9).contains(&level) {
+                return Err(out_of_range("1-9"));
+            }
+            Compression::Gzip { level }
+        }
+        CompressionArg::None if level.is_some() => {
+            return Err(Error::Usage("--level does not apply to --compression none".into()));
+        }
+        CompressionArg::None => Compression::None,
+    })
+}

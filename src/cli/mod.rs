@@ -1,0 +1,49 @@
+//! CLI stage: parses arguments, runs the library, renders results and
+//! errors. The only stage that prints or picks exit codes.
+//!
+//! Exit codes: 0 success; 1 the operation failed (bad recipe, bad image,
+//! I/O); 2 usage error (bad flags or environment).
+//!
+//! - [`args`]: the clap definitions;
+//! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
+//! - [`render`]: errors as text, with carets for recipe mistakes.
+
+mod args;
+mod build;
+mod render;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::Error;
+use args::{Cli, Command};
+
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs compose-img with the process's arguments and environment.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let result = match &cli.command {
+        Command::Build(args) => build::run(args, cli.quiet),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let _ = std::io::stderr().write_all(render::render(&error, color).as_bytes());
+            ExitCode::from(match error {
+                Error::Usage(_) => EXIT_USAGE,
+                _ => EXIT_FAILURE,
+            })
+        }
+    }
+}

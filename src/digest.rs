@@ -1,0 +1,124 @@
+//! sha256 content digests (`sha256:<hex>`) and a writer that hashes what
+//! passes through it.
+
+use std::fmt;
+use std::io::{self, Write};
+
+use sha2::{Digest as _, Sha256};
+
+/// A validated `sha256:<64 lowercase hex>` digest.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(String);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest::from_hasher(Sha256::new_with_prefix(bytes))
+    }
+
+    fn from_hasher(hasher: Sha256) -> Digest {
+        Digest(format!("sha256:{}", hex(&hasher.finalize())))
+    }
+
+    /// Parses `sha256:<hex>`; any other algorithm or form is refused.
+    pub fn parse(text: &str) -> Result<Digest, String> {
+        let hex =
+            text.strip_prefix("sha256:").ok_or_else(|| format!("`{text}` is not a sha256 digest (sha256:<hex>)"))?;
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(format!("`{text}` is not a sha256 digest: expected 64 lowercase hex digits"));
+        }
+        Ok(Digest(text.to_owned()))
+    }
+
+    /// The hex part, as used for blob file names.
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Passes writes through to `inner` while hashing them and counting bytes.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new(), len: 0 }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The inner writer, the digest of everything written and its length.
+    pub fn finish(self) -> (W, Digest, u64) {
+        (self.inner, Digest::from_hasher(self.hasher), self.len)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_of_empty_input() {
+        assert_eq!(Digest::of(b"").as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn hashing_writer_matches_one_shot_digest() {
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"hello ").unwrap();
+        w.write_all(b"world").unwrap();
+        let (bytes, digest, len) = w.finish();
+        assert_eq!(bytes, b"hello world");
+        assert_eq!(len, 11);
+        assert_eq!(digest, Digest::of(b"hello world"));
+    }
+
+    #[test]
+    fn parse_refuses_other_forms() {
+        assert!(Digest::parse("sha512:00").is_err());
+        assert!(Digest::parse("sha256:ABC").is_err());
+        let d = Digest::of(b"x");
+        assert_eq!(Digest::parse(d.as_str()).unwrap(), d);
+    }
+}

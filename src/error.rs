@@ -1,0 +1,47 @@
+//! The error a library operation ends with. The CLI decides how each kind is
+//! shown and which exit code it gets.
+
+use thiserror::Error;
+
+use crate::build::BuildError;
+use crate::oci::image::AssembleError;
+use crate::oci::layout::LayoutError;
+use crate::recipe::{LocatedError, RecipeError};
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The command line asks for something impossible (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Recipes that cannot be read or are invalid, each with its mistakes.
+    #[error("invalid recipes")]
+    Recipes(Vec<RecipeError>),
+    /// Layers that cannot be planned (missing sources, collisions, ...).
+    #[error("cannot plan {recipe}")]
+    Plan { recipe: String, errors: Vec<LocatedError> },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("building {recipe}")]
+    Build {
+        recipe: String,
+        #[source]
+        source: BuildError,
+    },
+    #[error("assembling {recipe}")]
+    Assemble {
+        recipe: String,
+        #[source]
+        source: AssembleError,
+    },
+    #[error("writing {output}")]
+    Output {
+        output: String,
+        #[source]
+        source: LayoutError,
+    },
+    #[error("cannot use the store")]
+    Store(#[from] StoreError),
+    #[error("cannot start {0} worker threads")]
+    Workers(u32),
+}

@@ -1,0 +1,37 @@
+//! compose-img: a daemonless, declarative OCI image composer.
+//!
+//! A build flows through the stages below, each a module with one job; stages
+//! talk only through the types they export:
+//!
+//! - [`recipe`]: TOML text → raw serde types with spans → a validated
+//!   [`recipe::Recipe`]. Every mistake becomes a located error (file, line,
+//!   column, caret).
+//! - [`plan`]: a recipe → one [`plan::LayerPlan`] per layer: the sorted tree of
+//!   entries each layer will hold, resolved from the host file system
+//!   (metadata only, no contents read), with every conflict reported before
+//!   anything is written.
+//! - [`build`]: the deterministic tar writer, compression and the executor
+//!   that builds layers on a rayon pool and collects them in plan order.
+//! - [`store`]: content-addressed blobs, written through a hashing temp file
+//!   and renamed into place once complete.
+//! - [`oci`]: image config, manifest, index and the OCI layout writer, all as
+//!   canonical JSON.
+//! - [`cli`]: argument parsing, rendering of errors, exit codes; the only
+//!   stage that prints.
+//!
+//! [`compose`] strings the stages together for one `build`. Shared
+//! vocabulary lives beside the stages: [`digest`] (sha256 digests and
+//! a hashing writer) and [`error`] (the error every stage's failure
+//! converts into).
+
+pub mod build;
+pub mod cli;
+pub mod compose;
+pub mod digest;
+pub mod error;
+pub mod oci;
+pub mod plan;
+pub mod recipe;
+pub mod store;
+
+pub use error::Error;

@@ -1,0 +1,99 @@
+//! Writing an image into an OCI image layout directory: `oci-layout`,
+//! `blobs/sha256/`, and `index.json` with one entry per tag (annotated
+//! `org.opencontainers.image.ref.name`). Entries of other tags already in the
+//! layout are kept; a tag written again is replaced.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+use thiserror::Error;
+
+use super::image::{BuiltImage, descriptor};
+use super::json::canonical;
+use super::media;
+use crate::store::{Store, StoreError};
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+#[derive(Debug, Error)]
+pub enum LayoutError {
+    #[error("{action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} exists and is not an OCI image layout (no oci-layout file); refusing to write into it", .0.display())]
+    NotALayout(PathBuf),
+    #[error("{} is not a valid OCI index: {message}", path.display())]
+    BadIndex { path: PathBuf, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LayoutError + use<> {
+    let path = path.to_owned();
+    move |source| LayoutError::Io { action, path, source }
+}
+
+/// Writes `image` into the layout at `dir` under each of `tags`.
+pub fn write_layout(dir: &Path, store: &Store, image: &BuiltImage, tags: &[String]) -> Result<(), LayoutError> {
+    let layout_file = dir.join("oci-layout");
+    #[allow(clippy::disallowed_methods, reason = "only asks whether the directory is empty")]
+    let is_empty_dir = fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
+    if !is_empty_dir && !layout_file.exists() {
+        return Err(LayoutError::NotALayout(dir.to_owned()));
+    }
+    let blobs = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blobs).map_err(io_err("cannot create", &blobs))?;
+    if !layout_file.exists() {
+        write_atomic(&layout_file, OCI_LAYOUT)?;
+    }
+    for digest in image.blobs() {
+        store.export(digest, &blobs.join(digest.hex()))?;
+    }
+
+    let index_path = dir.join("index.json");
+    let mut manifests = match fs::read(&index_path) {
+        Ok(bytes) => serde_json::from_slice::<ImageIndex>(&bytes)
+            .map_err(|e| LayoutError::BadIndex { path: index_path.clone(), message: e.to_string() })?
+            .manifests()
+            .clone(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err("cannot read", &index_path)(e)),
+    };
+    manifests.retain(|m| !ref_name(m).is_some_and(|name| tags.iter().any(|t| t == name)));
+    for tag in tags {
+        let mut entry = descriptor(media::MANIFEST, &image.manifest);
+        entry.set_annotations(Some([(ANNOTATION_REF_NAME.to_owned(), tag.clone())].into_iter().collect()));
+        manifests.push(entry);
+    }
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(|e| LayoutError::BadIndex { path: index_path.clone(), message: e.to_string() })?;
+    let bytes =
+        canonical(&index).map_err(|e| LayoutError::BadIndex { path: index_path.clone(), message: e.to_string() })?;
+    write_atomic(&index_path, &bytes)
+}
+
+fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+    descriptor.annotations().as_ref()?.get(ANNOTATION_REF_NAME).map(String::as_str)
+}
+
+/// Replaces `path` with `bytes` through a temp file in the same directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("cannot create a file in", dir))?;
+    tmp.write_all(bytes).map_err(io_err("cannot write", path))?;
+    tmp.as_file().sync_all().map_err(io_err("cannot sync", path))?;
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(io_err("cannot set mode of", path))?;
+    tmp.persist(path).map_err(|e| io_err("cannot write", path)(e.error))?;
+    Ok(())
+}

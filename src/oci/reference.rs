@@ -1,0 +1,91 @@
+//! Image references in the transport syntax of containers-transports(5).
+
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    /// `oci:DIR[:TAG]`
+    Oci { dir: PathBuf, tag: Option<String> },
+    /// `oci-archive:FILE[:TAG]`
+    OciArchive { file: PathBuf, tag: Option<String> },
+    /// `docker-archive:FILE`
+    DockerArchive { file: PathBuf },
+    /// `docker://HOST/REPO[:TAG|@DIGEST]`, or the same without the prefix.
+    Docker { reference: String },
+}
+
+impl ImageRef {
+    pub fn parse(text: &str) -> Result<ImageRef, String> {
+        let path_and_tag = |rest: &str| -> Result<(PathBuf, Option<String>), String> {
+            // As in containers/image: the path ends at the first `:`.
+            let (path, tag) = match rest.split_once(':') {
+                Some((path, tag)) => (path, Some(tag)),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                return Err(format!("`{text}` names no path"));
+            }
+            if tag.is_some_and(|t| t.is_empty() || t.contains(['\0', '\n'])) {
+                return Err(format!("`{text}` has an empty or invalid tag"));
+            }
+            Ok((PathBuf::from(path), tag.map(str::to_owned)))
+        };
+        if let Some(rest) = text.strip_prefix("oci:") {
+            let (dir, tag) = path_and_tag(rest)?;
+            return Ok(ImageRef::Oci { dir, tag });
+        }
+        if let Some(rest) = text.strip_prefix("oci-archive:") {
+            let (file, tag) = path_and_tag(rest)?;
+            return Ok(ImageRef::OciArchive { file, tag });
+        }
+        if let Some(rest) = text.strip_prefix("docker-archive:") {
+            let (file, _) = path_and_tag(rest)?;
+            return Ok(ImageRef::DockerArchive { file });
+        }
+        let reference = text.strip_prefix("docker://").unwrap_or(text);
+        if reference.is_empty() || text.contains(char::is_whitespace) || !reference.contains('/') {
+            return Err(format!(
+                "`{text}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or docker://HOST/REPO[:TAG]"
+            ));
+        }
+        Ok(ImageRef::Docker { reference: reference.to_owned() })
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let with_tag = |f: &mut fmt::Formatter<'_>, prefix: &str, path: &PathBuf, tag: &Option<String>| {
+            write!(f, "{prefix}:{}", path.display())?;
+            tag.as_ref().map_or(Ok(()), |t| write!(f, ":{t}"))
+        };
+        match self {
+            ImageRef::Oci { dir, tag } => with_tag(f, "oci", dir, tag),
+            ImageRef::OciArchive { file, tag } => with_tag(f, "oci-archive", file, tag),
+            ImageRef::DockerArchive { file } => write!(f, "docker-archive:{}", file.display()),
+            ImageRef::Docker { reference } => write!(f, "docker://{reference}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_transports() {
+        assert_eq!(
+            ImageRef::parse("oci:out/hello:1.0").unwrap(),
+            ImageRef::Oci { dir: "out/hello".into(), tag: Some("1.0".into()) }
+        );
+        assert_eq!(ImageRef::parse("oci:out").unwrap(), ImageRef::Oci { dir: "out".into(), tag: None });
+        assert_eq!(
+            ImageRef::parse("localhost:5000/a:1").unwrap(),
+            ImageRef::Docker { reference: "localhost:5000/a:1".into() }
+        );
+        for bad in ["oci:", "oci::x", "nothing", "oci:x:"] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(ImageRef::parse("oci:a:b").unwrap().to_string(), "oci:a:b");
+    }
+}

@@ -1,0 +1,219 @@
+//! The sorted entry tree of one layer, and the rules for putting entries in
+//! it: implied parent directories, which directory declaration wins, and
+//! which collisions are errors (naming both entries).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::recipe::image_path::WHITEOUT_PREFIX;
+use crate::recipe::{ImagePath, Loc, LocatedError, Owner};
+
+/// Tar name of an opaque whiteout, inside the directory it empties.
+pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+
+/// One layer's entries, keyed and therefore sorted bytewise by path.
+/// Whiteouts are stored under their tar names (`dir/.wh.name`).
+#[derive(Debug, Default)]
+pub struct Tree {
+    nodes: BTreeMap<ImagePath, Node>,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub mode: u32,
+    pub owner: Owner,
+    /// The recipe entry that put it here (for an implied directory: the
+    /// entry below it that needed it).
+    pub loc: Loc,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    Dir,
+    File(FileSource),
+    Symlink(String),
+    /// A hard link to an earlier (in tar order) regular file of this layer.
+    Hardlink(ImagePath),
+    Whiteout,
+    OpaqueWhiteout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// A host file; `inode` is set when it has several links, so that the
+    /// copies can be written as hard links.
+    Host {
+        path: PathBuf,
+        size: u64,
+        inode: Option<(u64, u64)>,
+    },
+    Inline(Arc<[u8]>),
+}
+
+impl FileSource {
+    pub fn size(&self) -> u64 {
+        match self {
+            FileSource::Host { size, .. } => *size,
+            FileSource::Inline(bytes) => bytes.len() as u64,
+        }
+    }
+}
+
+/// How strongly an entry claims its path; only directories may share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    /// A parent directory nobody declared.
+    Implied,
+    /// Found while walking a `copy` source.
+    Copied,
+    /// Written in the recipe (`file`, `dir`, `symlink`, ...).
+    Explicit,
+}
+
+impl NodeKind {
+    fn describe(&self) -> &'static str {
+        match self {
+            NodeKind::Dir => "a directory",
+            NodeKind::File(_) => "a file",
+            NodeKind::Symlink(_) => "a symlink",
+            NodeKind::Hardlink(_) => "a hard link",
+            NodeKind::Whiteout | NodeKind::OpaqueWhiteout => "a whiteout",
+        }
+    }
+}
+
+impl Tree {
+    pub fn iter(&self) -> impl Iterator<Item = (&ImagePath, &Node)> {
+        self.nodes.iter()
+    }
+
+    pub fn get(&self, path: &ImagePath) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub(super) fn get_mut(&mut self, path: &ImagePath) -> Option<&mut Node> {
+        self.nodes.get_mut(path)
+    }
+
+    /// Adds `node` at `path`, with its parent directories.
+    pub fn insert(&mut self, path: ImagePath, node: Node) -> Result<(), LocatedError> {
+        self.ensure_parents(&path, &node.loc)?;
+        self.put(path, node)
+    }
+
+    /// A whiteout hiding `path` of the layers below.
+    pub fn insert_whiteout(&mut self, path: &ImagePath, loc: Loc) -> Result<(), LocatedError> {
+        let parent = path.parent().unwrap_or_else(ImagePath::root);
+        let name = parent.join(&format!("{WHITEOUT_PREFIX}{}", path.file_name()));
+        self.insert(name, whiteout_node(NodeKind::Whiteout, loc))
+    }
+
+    /// An opaque whiteout: `dir` keeps only what this layer puts in it.
+    pub fn insert_opaque(&mut self, dir: &ImagePath, loc: Loc) -> Result<(), LocatedError> {
+        if !dir.is_root() {
+            let node = Node {
+                kind: NodeKind::Dir,
+                mode: 0o755,
+                owner: Owner::default(),
+                loc: loc.clone(),
+                origin: Origin::Implied,
+            };
+            self.insert(dir.clone(), node)?;
+        }
+        self.insert(dir.join(OPAQUE_WHITEOUT), whiteout_node(NodeKind::OpaqueWhiteout, loc))
+    }
+
+    fn ensure_parents(&mut self, path: &ImagePath, loc: &Loc) -> Result<(), LocatedError> {
+        let mut parents = Vec::new();
+        let mut cursor = path.parent();
+        while let Some(p) = cursor.filter(|p| !p.is_root()) {
+            cursor = p.parent();
+            parents.push(p);
+        }
+        for parent in parents.into_iter().rev() {
+            let node = Node {
+                kind: NodeKind::Dir,
+                mode: 0o755,
+                owner: Owner::default(),
+                loc: loc.clone(),
+                origin: Origin::Implied,
+            };
+            self.put(parent, node)?;
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, path: ImagePath, node: Node) -> Result<(), LocatedError> {
+        let Some(existing) = self.nodes.get(&path) else {
+            self.nodes.insert(path, node);
+            return Ok(());
+        };
+        let both_dirs = existing.kind == NodeKind::Dir && node.kind == NodeKind::Dir;
+        if both_dirs && node.origin != existing.origin {
+            if node.origin > existing.origin {
+                self.nodes.insert(path, node);
+            }
+            return Ok(());
+        }
+        let same_copied_dir =
+            both_dirs && node.origin == Origin::Copied && node.mode == existing.mode && node.owner == existing.owner;
+        if same_copied_dir || (both_dirs && node.origin == Origin::Implied) {
+            return Ok(());
+        }
+        Err(collision(&path, existing, &node))
+    }
+
+    /// Checks what can only be checked once every entry is in: a whiteout
+    /// may not hide something this same layer adds.
+    pub(super) fn check_whiteouts(&self) -> Result<(), LocatedError> {
+        for (key, node) in &self.nodes {
+            if node.kind != NodeKind::Whiteout {
+                continue;
+            }
+            let parent = key.parent().unwrap_or_else(ImagePath::root);
+            let target = parent.join(&key.file_name()[WHITEOUT_PREFIX.len()..]);
+            let clash =
+                self.nodes.range(target.clone()..).take_while(|(p, _)| **p == target || p.is_inside(&target)).next();
+            if let Some((path, other)) = clash {
+                return Err(node.loc.error_with(
+                    format!("this layer both removes {target} and adds {path}"),
+                    "removed here",
+                    &other.loc,
+                    "added here",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn whiteout_node(kind: NodeKind, loc: Loc) -> Node {
+    Node { kind, mode: 0o644, owner: Owner::default(), loc, origin: Origin::Explicit }
+}
+
+fn collision(path: &ImagePath, existing: &Node, new: &Node) -> LocatedError {
+    let message = match (existing.origin, new.origin) {
+        (Origin::Implied, _) => {
+            format!("{path} is {} here, but another entry needs it to be a directory", new.kind.describe())
+        }
+        (_, Origin::Implied) => {
+            format!("{path} is {}, but an entry below it needs a directory", existing.kind.describe())
+        }
+        _ if existing.kind == NodeKind::Dir && new.kind == NodeKind::Dir && new.origin == Origin::Copied => {
+            format!("two entries of this layer create the directory {path} with different modes or owners")
+        }
+        _ => format!("two entries of this layer write {path}"),
+    };
+    new.loc.error_with(message, "second entry", &existing.loc, "first entry")
+}

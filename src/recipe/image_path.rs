@@ -1,0 +1,117 @@
+//! Paths inside an image: absolute in recipes, stored normalised and
+//! relative (`etc/motd`), never escaping `/`.
+
+use std::fmt;
+
+/// A normalised path inside the image, without the leading `/`; the empty
+/// string is the root. Components are never empty, `.` or `..`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImagePath(String);
+
+/// Prefix that marks whiteout entries in a layer; no real entry may use it.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+
+impl ImagePath {
+    pub fn root() -> ImagePath {
+        ImagePath(String::new())
+    }
+
+    /// Normalises an absolute path written in a recipe or handed back by a
+    /// plugin: repeated and trailing slashes and `.` components go away;
+    /// `..`, NUL, a relative path and whiteout names are errors.
+    pub fn parse(text: &str) -> Result<ImagePath, String> {
+        if text.is_empty() {
+            return Err("the path is empty".into());
+        }
+        if text.contains('\0') {
+            return Err("the path contains a NUL byte".into());
+        }
+        if !text.starts_with('/') {
+            return Err(format!("`{text}` is not absolute: paths inside the image start with `/`"));
+        }
+        let mut parts = Vec::new();
+        for part in text.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => return Err(format!("`{text}` contains `..`, which could escape `/`")),
+                name if name.starts_with(WHITEOUT_PREFIX) => {
+                    return Err(format!(
+                        "`{text}`: names starting with `{WHITEOUT_PREFIX}` are reserved for whiteouts (use `remove`)"
+                    ));
+                }
+                name => parts.push(name),
+            }
+        }
+        Ok(ImagePath(parts.join("/")))
+    }
+
+    /// `self/name` for a single, already checked component.
+    pub fn join(&self, name: &str) -> ImagePath {
+        if self.0.is_empty() { ImagePath(name.to_owned()) } else { ImagePath(format!("{}/{name}", self.0)) }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn parent(&self) -> Option<ImagePath> {
+        if self.is_root() {
+            return None;
+        }
+        Some(match self.0.rfind('/') {
+            Some(i) => ImagePath(self.0[..i].to_owned()),
+            None => ImagePath::root(),
+        })
+    }
+
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or("")
+    }
+
+    /// The relative form used in tar entry names (`etc/motd`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `self` lies strictly below `dir`.
+    pub fn is_inside(&self, dir: &ImagePath) -> bool {
+        dir.is_root() && !self.is_root()
+            || self.0.len() > dir.0.len() && self.0.starts_with(&dir.0) && self.0.as_bytes()[dir.0.len()] == b'/'
+    }
+}
+
+impl fmt::Display for ImagePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises() {
+        assert_eq!(ImagePath::parse("/etc//motd/").unwrap().as_str(), "etc/motd");
+        assert_eq!(ImagePath::parse("/./a/./b").unwrap().as_str(), "a/b");
+        assert!(ImagePath::parse("/").unwrap().is_root());
+    }
+
+    #[test]
+    fn refuses_escapes_and_reserved_names() {
+        for bad in ["", "etc", "/a/../b", "/..", "/a\0b", "/a/.wh.b"] {
+            assert!(ImagePath::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn parents_and_containment() {
+        let p = ImagePath::parse("/a/b/c").unwrap();
+        assert_eq!(p.parent().unwrap().as_str(), "a/b");
+        assert_eq!(p.file_name(), "c");
+        assert!(p.is_inside(&ImagePath::parse("/a").unwrap()));
+        assert!(!ImagePath::parse("/ab").unwrap().is_inside(&ImagePath::parse("/a").unwrap()));
+        assert!(p.is_inside(&ImagePath::root()));
+        assert_eq!(ImagePath::parse("/a").unwrap().parent().unwrap(), ImagePath::root());
+    }
+}

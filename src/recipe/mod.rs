@@ -1,0 +1,87 @@
+//! Recipe stage: a TOML file → a validated [`Recipe`].
+//!
+//! - [`raw`]: the schema as serde types, spans kept (SPEC §3);
+//! - [`validate`]: raw → [`model`], collecting every mistake;
+//! - [`image_path`], [`names`]: the small grammars (paths, names, modes);
+//! - [`source`]: source text, spans and [`LocatedError`], which later stages
+//!   reuse to point back at the entry that failed.
+
+pub mod image_path;
+pub mod model;
+pub mod names;
+mod raw;
+pub mod source;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+pub use image_path::ImagePath;
+pub use model::*;
+pub use source::{Loc, LocatedError, SourceFile};
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum RecipeError {
+    #[error("cannot read recipe {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// One or more located mistakes, in the order they appear in the file.
+    #[error("{} in {file}", if .errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", .errors.len()) })]
+    Invalid { file: String, errors: Vec<LocatedError> },
+}
+
+/// Reads and validates the recipe at `path`.
+pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read { path: path.to_owned(), source })?;
+    let file = Arc::new(SourceFile { name: path.display().to_string(), text: text.into() });
+    let invalid = |errors| RecipeError::Invalid { file: file.name.clone(), errors };
+    let raw = toml::from_str::<raw::RawRecipe>(&file.text).map_err(|e| invalid(vec![syntax_error(&file, &e)]))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    validate::validate(raw, Arc::clone(&file), dir).map_err(|mut errors| {
+        errors.sort_by_key(|e| e.first_offset());
+        invalid(errors)
+    })
+}
+
+fn syntax_error(file: &Arc<SourceFile>, error: &toml::de::Error) -> LocatedError {
+    let span = error.span().unwrap_or(0..0);
+    let message = error.message().trim_end().to_owned();
+    let loc = Loc { file: Arc::clone(file), span };
+    match did_you_mean(&message) {
+        Some(help) => loc.error(message, "here").with_help(help),
+        None => loc.error(message, "here"),
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" message, the
+/// closest expected name, if close enough to be a likely typo.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest.split('`').skip(1).step_by(2);
+    let (best, score) =
+        expected.map(|name| (name, strsim::jaro_winkler(unknown, name))).max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (score > 0.8).then(|| format!("did you mean `{best}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let msg = "unknown field `nmae`, expected one of `name`, `tags`, `platforms`";
+        assert_eq!(did_you_mean(msg).as_deref(), Some("did you mean `name`?"));
+        assert_eq!(did_you_mean("unknown field `zzz`, expected one of `name`, `tags`"), None);
+        assert_eq!(did_you_mean("unknown field `srcc`, expected `src`").as_deref(), Some("did you mean `src`?"));
+    }
+}

@@ -1,0 +1,153 @@
+//! The validated recipe: what the later stages consume. Every path here is
+//! normalised, every mode parsed, every name checked; spans are kept only
+//! where a later stage may still have to point at the recipe.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use globset::GlobSet;
+
+use super::image_path::ImagePath;
+use super::source::{Loc, SourceFile};
+
+#[derive(Debug)]
+pub struct Recipe {
+    pub file: Arc<SourceFile>,
+    /// The directory relative `src` paths start from.
+    pub dir: PathBuf,
+    pub image: Image,
+    pub from: Base,
+    pub config: ConfigPatch,
+    pub annotations: BTreeMap<String, String>,
+    pub layers: Vec<Layer>,
+}
+
+#[derive(Debug)]
+pub struct Image {
+    /// Repository, e.g. `localhost/hello`.
+    pub name: String,
+    pub tags: Vec<String>,
+    pub platforms: Vec<Platform>,
+}
+
+impl Image {
+    /// The last component of the name: the default output directory.
+    pub fn short_name(&self) -> &str {
+        self.name.rsplit('/').next().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        match &self.variant {
+            Some(v) => write!(f, "/{v}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What the first layer stacks on.
+#[derive(Debug)]
+pub enum Base {
+    Scratch,
+    Image { reference: String, loc: Loc },
+    Recipe { path: PathBuf, loc: Loc },
+}
+
+/// `[config]`: the fields a recipe sets; the rest come from the parent.
+#[derive(Debug, Default)]
+pub struct ConfigPatch {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// Sorted by name.
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Normalised to `PORT/PROTO`.
+    pub exposed_ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Layer {
+    pub name: String,
+    pub loc: Loc,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug)]
+pub struct Entry {
+    pub loc: Loc,
+    pub kind: EntryKind,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug)]
+pub enum EntryKind {
+    Copy(Copy),
+    File {
+        path: ImagePath,
+        content: Arc<[u8]>,
+        mode: u32,
+        owner: Owner,
+    },
+    Dir {
+        path: ImagePath,
+        mode: u32,
+        owner: Owner,
+    },
+    Symlink {
+        path: ImagePath,
+        target: String,
+        owner: Owner,
+    },
+    Hardlink {
+        path: ImagePath,
+        target: ImagePath,
+    },
+    /// A whiteout; `opaque` (`DIR/*`) hides everything below `path` instead.
+    Remove {
+        path: ImagePath,
+        opaque: bool,
+    },
+}
+
+/// `[[layer.copy]]`.
+#[derive(Debug)]
+pub struct Copy {
+    /// Host path, possibly with `{os}`, `{arch}`, `{variant}`.
+    pub src: String,
+    pub dest: ImagePath,
+    /// `dest` ended in `/`: a copied file keeps its name below it.
+    pub dest_is_dir: bool,
+    pub include: Globs,
+    pub exclude: Globs,
+    /// Mode for files; `None` means 0755 if any x bit is set, else 0644.
+    pub mode: Option<u32>,
+    pub dir_mode: u32,
+    pub owner: Owner,
+}
+
+/// Glob patterns as written, and compiled.
+#[derive(Debug)]
+pub struct Globs {
+    pub patterns: Vec<String>,
+    pub set: GlobSet,
+}

@@ -1,0 +1,131 @@
+//! The recipe schema as written (SPEC §3): serde types that mirror the TOML
+//! one to one, with spans kept on everything a later check may point at.
+//! Nothing here is validated beyond TOML types and unknown keys.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecipe {
+    pub image: Option<S<RawImage>>,
+    pub from: Option<S<RawFrom>>,
+    pub config: Option<RawConfig>,
+    #[serde(default)]
+    pub annotations: BTreeMap<S<String>, String>,
+    #[serde(default)]
+    pub layer: Vec<S<RawLayer>>,
+    #[serde(default)]
+    pub plugin: Vec<S<RawPlugin>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImage {
+    pub name: S<String>,
+    pub tags: Option<Vec<S<String>>>,
+    pub platforms: Option<S<Vec<S<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFrom {
+    pub scratch: Option<S<bool>>,
+    pub image: Option<S<String>>,
+    pub recipe: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Option<BTreeMap<S<String>, String>>,
+    pub workdir: Option<S<String>>,
+    pub user: Option<S<String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub exposed_ports: Option<Vec<S<String>>>,
+    pub volumes: Option<Vec<S<String>>>,
+    pub stop_signal: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLayer {
+    pub name: Option<S<String>>,
+    #[serde(default)]
+    pub copy: Vec<S<RawCopy>>,
+    #[serde(default)]
+    pub file: Vec<S<RawFile>>,
+    #[serde(default)]
+    pub dir: Vec<S<RawDir>>,
+    #[serde(default)]
+    pub symlink: Vec<S<RawSymlink>>,
+    #[serde(default)]
+    pub hardlink: Vec<S<RawHardlink>>,
+    #[serde(default)]
+    pub plugin: Vec<S<RawPlugin>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCopy {
+    pub src: S<String>,
+    pub dest: Option<S<String>>,
+    pub include: Option<Vec<S<String>>>,
+    pub exclude: Option<Vec<S<String>>>,
+    pub mode: Option<S<String>>,
+    pub dir_mode: Option<S<String>>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub path: S<String>,
+    pub content: Option<String>,
+    pub content_base64: Option<S<String>>,
+    pub mode: Option<S<String>>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDir {
+    pub path: S<String>,
+    pub mode: Option<S<String>>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSymlink {
+    pub path: S<String>,
+    pub target: S<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHardlink {
+    pub path: S<String>,
+    pub target: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub script: S<String>,
+    #[expect(dead_code, reason = "read once the Rhai host lands (issue 5); accepted now so recipes validate")]
+    pub with: Option<toml::Table>,
+}

@@ -1,0 +1,440 @@
+//! Raw schema → validated [`Recipe`]. Every check that can be made from the
+//! text alone is made here, and every failure is collected (not just the
+//! first) as a located error.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use globset::{GlobBuilder, GlobSetBuilder};
+use toml::Spanned;
+
+use super::image_path::ImagePath;
+use super::model::{Base, ConfigPatch, Copy, Entry, EntryKind, Globs, Image, Layer, Owner, Recipe};
+use super::names;
+use super::raw::{RawConfig, RawCopy, RawFrom, RawImage, RawLayer, RawRecipe};
+use super::source::{Loc, LocatedError, SourceFile};
+
+/// Annotations compose-img derives itself; a recipe may not set them.
+const RESERVED_ANNOTATIONS: [&str; 3] =
+    ["org.opencontainers.image.created", "org.opencontainers.image.base.name", "org.opencontainers.image.base.digest"];
+
+pub(super) fn validate(raw: RawRecipe, file: Arc<SourceFile>, dir: PathBuf) -> Result<Recipe, Vec<LocatedError>> {
+    let mut cx = Cx { file, errors: Vec::new() };
+    let image = cx.image(raw.image);
+    let from = cx.from(raw.from, &dir);
+    let config = raw.config.map(|c| cx.config(c)).unwrap_or_default();
+    let annotations = cx.annotations(raw.annotations);
+    let layers = cx.layers(raw.layer);
+    for plugin in &raw.plugin {
+        cx.unsupported_plugin(plugin.get_ref().script.span());
+    }
+    match (image, from) {
+        (Some(image), Some(from)) if cx.errors.is_empty() => {
+            Ok(Recipe { file: cx.file, dir, image, from, config, annotations, layers })
+        }
+        _ => Err(cx.errors),
+    }
+}
+
+struct Cx {
+    file: Arc<SourceFile>,
+    errors: Vec<LocatedError>,
+}
+
+impl Cx {
+    fn loc(&self, span: Range<usize>) -> Loc {
+        Loc { file: Arc::clone(&self.file), span }
+    }
+
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>, label: impl Into<String>) {
+        let error = self.loc(span).error(message, label);
+        self.errors.push(error);
+    }
+
+    /// Runs `check` on a spanned string; a failure becomes an error at its span.
+    fn check<T>(
+        &mut self,
+        value: &Spanned<String>,
+        what: &str,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match check(value.get_ref()) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.err(value.span(), message, format!("invalid {what}"));
+                None
+            }
+        }
+    }
+
+    fn image(&mut self, raw: Option<Spanned<RawImage>>) -> Option<Image> {
+        let Some(raw) = raw else {
+            self.errors.push(
+                self.loc(0..0)
+                    .error("the recipe has no [image] table", "expected [image] with a name")
+                    .with_help("add:\n[image]\nname = \"localhost/NAME\""),
+            );
+            return None;
+        };
+        let raw = raw.into_inner();
+        let name = self.check(&raw.name, "image name", names::check_repository).map(|()| raw.name.into_inner());
+        let tags = match raw.tags {
+            Some(tags) => {
+                let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
+                for tag in &tags {
+                    if self.check(tag, "tag", names::check_tag).is_some()
+                        && let Some(first) = seen.insert(tag.get_ref().clone(), tag.span())
+                    {
+                        self.duplicate(first, tag.span(), &format!("tag `{}` is listed twice", tag.get_ref()));
+                    }
+                }
+                seen.into_keys().collect()
+            }
+            None => vec!["latest".to_owned()],
+        };
+        let platforms = match raw.platforms {
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    self.err(list.span(), "`platforms` is empty", "list at least one platform, e.g. \"linux/amd64\"");
+                }
+                if list.get_ref().len() > 1 {
+                    self.err(
+                        list.span(),
+                        "building several platforms is not supported yet: this version builds one platform per recipe",
+                        "list a single platform",
+                    );
+                }
+                let mut platforms: Vec<_> =
+                    list.get_ref().iter().filter_map(|p| self.check(p, "platform", names::parse_platform)).collect();
+                platforms.sort();
+                platforms.dedup();
+                platforms
+            }
+            None => vec![names::parse_platform("linux/amd64").ok()?],
+        };
+        Some(Image { name: name?, tags, platforms })
+    }
+
+    fn duplicate(&mut self, first: Range<usize>, again: Range<usize>, message: &str) {
+        let error = self.loc(again).error_with(message, "again here", &self.loc(first), "first here");
+        self.errors.push(error);
+    }
+
+    fn from(&mut self, raw: Option<Spanned<RawFrom>>, dir: &std::path::Path) -> Option<Base> {
+        let help = "set exactly one of: scratch = true, image = \"TRANSPORT:REF\", recipe = \"FILE.toml\"";
+        let Some(raw) = raw else {
+            self.errors.push(self.loc(0..0).error("the recipe has no [from] table", "expected [from]").with_help(help));
+            return None;
+        };
+        let span = raw.span();
+        let RawFrom { scratch, image, recipe } = raw.into_inner();
+        let given: Vec<Range<usize>> =
+            [scratch.as_ref().map(|s| s.span()), image.as_ref().map(|s| s.span()), recipe.as_ref().map(|s| s.span())]
+                .into_iter()
+                .flatten()
+                .collect();
+        if given.len() > 1 {
+            let error = self
+                .loc(given[1].clone())
+                .error_with("[from] sets more than one base", "and this", &self.loc(given[0].clone()), "this")
+                .with_help(help);
+            self.errors.push(error);
+            return None;
+        }
+        if let Some(scratch) = scratch {
+            if !*scratch.get_ref() {
+                self.errors.push(
+                    self.loc(scratch.span()).error("`scratch = false` names no base", "set it to true").with_help(help),
+                );
+                return None;
+            }
+            return Some(Base::Scratch);
+        }
+        if let Some(image) = image {
+            if image.get_ref().trim().is_empty() {
+                self.err(image.span(), "`from.image` is empty", "expected an image reference");
+                return None;
+            }
+            return Some(Base::Image { loc: self.loc(image.span()), reference: image.into_inner() });
+        }
+        if let Some(recipe) = recipe {
+            if recipe.get_ref().is_empty() || recipe.get_ref().contains('\0') {
+                self.err(recipe.span(), "`from.recipe` is not a file path", "expected a path to a recipe");
+                return None;
+            }
+            return Some(Base::Recipe { loc: self.loc(recipe.span()), path: dir.join(recipe.get_ref()) });
+        }
+        self.errors.push(self.loc(span).error("[from] is empty", "nothing set here").with_help(help));
+        None
+    }
+
+    fn config(&mut self, raw: RawConfig) -> ConfigPatch {
+        let mut env = Vec::new();
+        for (name, value) in raw.env.unwrap_or_default() {
+            if name.get_ref().is_empty() || name.get_ref().contains(['=', '\0']) {
+                self.err(name.span(), "environment variable names may not be empty or contain `=`", "invalid name");
+            } else {
+                env.push((name.into_inner(), value));
+            }
+        }
+        let exposed_ports = raw
+            .exposed_ports
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| self.check(p, "port", names::parse_port))
+            .collect();
+        let volumes = raw
+            .volumes
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| self.check(v, "volume", |text| ImagePath::parse(text).map(|p| p.to_string())))
+            .collect();
+        let non_empty = |text: &str| if text.is_empty() { Err("it is empty".to_owned()) } else { Ok(text.to_owned()) };
+        ConfigPatch {
+            entrypoint: raw.entrypoint,
+            cmd: raw.cmd,
+            env,
+            workdir: raw
+                .workdir
+                .as_ref()
+                .and_then(|w| self.check(w, "workdir", |text| ImagePath::parse(text).map(|p| p.to_string()))),
+            user: raw.user.as_ref().and_then(|u| self.check(u, "user", non_empty)),
+            labels: raw.labels.unwrap_or_default(),
+            exposed_ports,
+            volumes,
+            stop_signal: raw.stop_signal.as_ref().and_then(|s| self.check(s, "stop signal", non_empty)),
+        }
+    }
+
+    fn annotations(&mut self, raw: BTreeMap<Spanned<String>, String>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (key, value) in raw {
+            if RESERVED_ANNOTATIONS.contains(&key.get_ref().as_str()) {
+                self.err(key.span(), format!("`{}` is set by compose-img", key.get_ref()), "reserved annotation");
+            } else {
+                out.insert(key.into_inner(), value);
+            }
+        }
+        out
+    }
+
+    fn layers(&mut self, raw: Vec<Spanned<RawLayer>>) -> Vec<Layer> {
+        let mut names: BTreeMap<String, Range<usize>> = BTreeMap::new();
+        let mut layers = Vec::new();
+        for (index, raw) in raw.into_iter().enumerate() {
+            let span = raw.span();
+            let raw = raw.into_inner();
+            let name = match &raw.name {
+                Some(name) if name.get_ref().is_empty() => {
+                    self.err(name.span(), "a layer name may not be empty", "empty name");
+                    continue;
+                }
+                Some(name) => {
+                    if let Some(first) = names.insert(name.get_ref().clone(), name.span()) {
+                        self.duplicate(first, name.span(), &format!("two layers are named `{}`", name.get_ref()));
+                    }
+                    name.get_ref().clone()
+                }
+                None => format!("layer-{}", index + 1),
+            };
+            let entries = self.entries(raw);
+            layers.push(Layer { name, loc: self.loc(span), entries });
+        }
+        layers
+    }
+
+    fn path(&mut self, path: &Spanned<String>) -> Option<ImagePath> {
+        let parsed = self.check(path, "path", ImagePath::parse)?;
+        if parsed.is_root() {
+            self.err(path.span(), "`/` itself cannot be an entry", "a path below `/` is needed");
+            return None;
+        }
+        Some(parsed)
+    }
+
+    fn mode(&mut self, mode: Option<&Spanned<String>>, default: u32) -> Option<u32> {
+        match mode {
+            Some(mode) => self.check(mode, "mode", names::parse_mode),
+            None => Some(default),
+        }
+    }
+
+    fn entries(&mut self, raw: RawLayer) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        let mut push = |cx: &Cx, span: Range<usize>, kind: Option<EntryKind>| {
+            if let Some(kind) = kind {
+                entries.push(Entry { loc: cx.loc(span), kind });
+            }
+        };
+        for copy in raw.copy {
+            let kind = self.copy(copy.get_ref()).map(EntryKind::Copy);
+            push(self, copy.span(), kind);
+        }
+        for file in raw.file {
+            let f = file.get_ref();
+            let content: Option<Arc<[u8]>> = match (&f.content, &f.content_base64) {
+                (Some(text), None) => Some(text.as_bytes().into()),
+                (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                    .decode(b64.get_ref())
+                    .map(Into::into)
+                    .map_err(|e| {
+                        self.err(b64.span(), format!("`content_base64` is not valid base64: {e}"), "invalid base64")
+                    })
+                    .ok(),
+                (Some(_), Some(b64)) => {
+                    self.err(b64.span(), "set either `content` or `content_base64`, not both", "second content");
+                    None
+                }
+                (None, None) => {
+                    self.err(file.span(), "a [[layer.file]] needs `content` or `content_base64`", "no content");
+                    None
+                }
+            };
+            let (path, mode) = (self.path(&f.path), self.mode(f.mode.as_ref(), 0o644));
+            let owner = Owner { uid: f.uid.unwrap_or(0), gid: f.gid.unwrap_or(0) };
+            let kind = (|| Some(EntryKind::File { path: path?, content: content?, mode: mode?, owner }))();
+            push(self, file.span(), kind);
+        }
+        for dir in raw.dir {
+            let d = dir.get_ref();
+            let (path, mode) = (self.path(&d.path), self.mode(d.mode.as_ref(), 0o755));
+            let owner = Owner { uid: d.uid.unwrap_or(0), gid: d.gid.unwrap_or(0) };
+            let kind = (|| Some(EntryKind::Dir { path: path?, mode: mode?, owner }))();
+            push(self, dir.span(), kind);
+        }
+        for link in raw.symlink {
+            let l = link.get_ref();
+            let path = self.path(&l.path);
+            let target = self.check(&l.target, "symlink target", |t| {
+                if t.is_empty() || t.contains('\0') {
+                    Err("a symlink target may not be empty or contain NUL".to_owned())
+                } else {
+                    Ok(t.to_owned())
+                }
+            });
+            let owner = Owner { uid: l.uid.unwrap_or(0), gid: l.gid.unwrap_or(0) };
+            let kind = (|| Some(EntryKind::Symlink { path: path?, target: target?, owner }))();
+            push(self, link.span(), kind);
+        }
+        for link in raw.hardlink {
+            let l = link.get_ref();
+            let (path, target) = (self.path(&l.path), self.path(&l.target));
+            let kind = (|| Some(EntryKind::Hardlink { path: path?, target: target? }))();
+            push(self, link.span(), kind);
+        }
+        for remove in raw.remove {
+            let kind = self.remove(&remove);
+            push(self, remove.span(), kind);
+        }
+        for plugin in &raw.plugin {
+            self.unsupported_plugin(plugin.get_ref().script.span());
+        }
+        entries
+    }
+
+    fn remove(&mut self, remove: &Spanned<String>) -> Option<EntryKind> {
+        let text = remove.get_ref();
+        let (path, opaque) = match text.strip_suffix("/*") {
+            Some("") => return Some(EntryKind::Remove { path: ImagePath::root(), opaque: true }),
+            Some(dir) => (dir, true),
+            None => (text.as_str(), false),
+        };
+        if path.contains('*') {
+            self.err(
+                remove.span(),
+                "`remove` takes a path, or DIR/* for everything in DIR; no other globs",
+                "unsupported glob",
+            );
+            return None;
+        }
+        let path = self.check(&Spanned::new(remove.span(), path.to_owned()), "path", ImagePath::parse)?;
+        if path.is_root() {
+            self.err(
+                remove.span(),
+                "`/` cannot be removed; use \"/*\" to hide everything below it",
+                "removes the root",
+            );
+            return None;
+        }
+        Some(EntryKind::Remove { path, opaque })
+    }
+
+    fn copy(&mut self, raw: &RawCopy) -> Option<Copy> {
+        let src = self.check(&raw.src, "source", check_src_template);
+        let dest_text = raw.dest.as_ref().map_or("/", |d| d.get_ref().as_str());
+        let dest = match &raw.dest {
+            Some(dest) => self.check(dest, "destination", ImagePath::parse),
+            None => Some(ImagePath::root()),
+        };
+        let include = self.globs(raw.include.as_deref(), &["**"]);
+        let exclude = self.globs(raw.exclude.as_deref(), &[]);
+        let mode = match &raw.mode {
+            Some(mode) => Some(self.check(mode, "mode", names::parse_mode)?),
+            None => None,
+        };
+        let dir_mode = self.mode(raw.dir_mode.as_ref(), 0o755);
+        let dest = dest?;
+        Some(Copy {
+            src: src?,
+            dest_is_dir: dest_text.ends_with('/') || dest.is_root(),
+            dest,
+            include: include?,
+            exclude: exclude?,
+            mode,
+            dir_mode: dir_mode?,
+            owner: Owner { uid: raw.uid.unwrap_or(0), gid: raw.gid.unwrap_or(0) },
+        })
+    }
+
+    fn globs(&mut self, raw: Option<&[Spanned<String>]>, default: &[&str]) -> Option<Globs> {
+        let patterns: Vec<Spanned<String>> = match raw {
+            Some(list) => list.to_vec(),
+            None => default.iter().map(|p| Spanned::new(0..0, (*p).to_owned())).collect(),
+        };
+        let mut set = GlobSetBuilder::new();
+        let mut ok = true;
+        for pattern in &patterns {
+            let compiled = self.check(pattern, "glob", |text| {
+                if text.starts_with('/') {
+                    return Err(format!("`{text}` starts with `/`: globs are relative to `src`"));
+                }
+                GlobBuilder::new(text)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| format!("`{text}` is not a glob: {}", e.kind()))
+            });
+            match compiled {
+                Some(glob) => {
+                    set.add(glob);
+                }
+                None => ok = false,
+            }
+        }
+        let set = set.build().ok()?;
+        ok.then(|| Globs { patterns: patterns.into_iter().map(Spanned::into_inner).collect(), set })
+    }
+
+    fn unsupported_plugin(&mut self, span: Range<usize>) {
+        self.err(span, "Rhai plugins are not supported yet by this version of compose-img", "plugin");
+    }
+}
+
+/// A host path whose only `{...}` are `{os}`, `{arch}` and `{variant}`.
+fn check_src_template(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains('\0') {
+        return Err("`src` must be a non-empty path".into());
+    }
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').ok_or_else(|| format!("`{text}` has a `{{` without `}}`"))?;
+        let name = &rest[open + 1..open + close];
+        if !matches!(name, "os" | "arch" | "variant") {
+            return Err(format!("`{{{name}}}` is not a placeholder: use {{os}}, {{arch}} or {{variant}}"));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    Ok(text.to_owned())
+}

@@ -1,0 +1,64 @@
+//! Writing one blob: hash while writing to a temp file inside the store,
+//! then fsync and rename it to its digest.
+
+use std::fs::{self, File, Permissions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+
+use tempfile::NamedTempFile;
+
+use super::{Store, StoreError, io_err};
+use crate::digest::{Digest, HashingWriter};
+
+/// A blob that is complete and visible in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenBlob {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+pub struct BlobWriter {
+    store: Store,
+    out: HashingWriter<BufWriter<NamedTempFile>>,
+}
+
+impl BlobWriter {
+    pub(super) fn new(store: &Store) -> Result<BlobWriter, StoreError> {
+        let dir = store.tmp_dir();
+        let file = NamedTempFile::new_in(&dir).map_err(io_err("cannot create a temp file in", &dir))?;
+        Ok(BlobWriter { store: store.clone(), out: HashingWriter::new(BufWriter::with_capacity(1 << 17, file)) })
+    }
+
+    /// Makes the blob durable and visible under its digest.
+    pub fn complete(self) -> Result<WrittenBlob, StoreError> {
+        let (buffered, digest, size) = self.out.finish();
+        let tmp_dir = self.store.tmp_dir();
+        let file = buffered.into_inner().map_err(|e| StoreError::Io {
+            action: "cannot write blob to",
+            path: tmp_dir.clone(),
+            source: e.into_error(),
+        })?;
+        file.as_file().sync_all().map_err(io_err("cannot sync blob in", &tmp_dir))?;
+        fs::set_permissions(file.path(), Permissions::from_mode(0o444))
+            .map_err(io_err("cannot set mode of", file.path()))?;
+        let dest = self.store.blob_path(&digest);
+        file.persist(&dest).map_err(|e| StoreError::Io {
+            action: "cannot move blob to",
+            path: dest.clone(),
+            source: e.error,
+        })?;
+        let blobs = self.store.blobs_dir();
+        File::open(&blobs).and_then(|d| d.sync_all()).map_err(io_err("cannot sync", &blobs))?;
+        Ok(WrittenBlob { digest, size })
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

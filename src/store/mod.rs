@@ -1,0 +1,129 @@
+//! Store stage: content-addressed blobs on disk.
+//!
+//! Layout under the store root (versioned so a format change never reads
+//! stale data):
+//!
+//! ```text
+//! blobs-v1/sha256/<hex>   complete, verified blobs (read-only)
+//! tmp/                    blobs being written
+//! ```
+//!
+//! A blob becomes visible under its digest only once complete: it is
+//! written to a temp file inside the store while being hashed, fsynced and
+//! renamed into place ([`BlobWriter`]). Renaming over an existing blob is
+//! harmless (same content), so concurrent writers need no lock.
+
+mod blob_writer;
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use blob_writer::{BlobWriter, WrittenBlob};
+
+use crate::digest::{Digest, HashingWriter};
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("blob {digest} in the store is corrupt ({}): its content has digest {actual}", path.display())]
+    Corrupt { digest: Digest, actual: Digest, path: PathBuf },
+}
+
+pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError + use<> {
+    let path = path.to_owned();
+    move |source| StoreError::Io { action, path, source }
+}
+
+/// A content store rooted at one directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let store = Store { root: root.to_owned() };
+        for dir in [store.blobs_dir(), store.tmp_dir()] {
+            fs::create_dir_all(&dir).map_err(io_err("cannot create store directory", &dir))?;
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs-v1").join("sha256")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blobs_dir().join(digest.hex())
+    }
+
+    /// A writer for a new blob; its digest is known on [`BlobWriter::complete`].
+    pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        BlobWriter::new(self)
+    }
+
+    /// Stores `bytes` as a blob.
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<WrittenBlob, StoreError> {
+        let mut writer = self.blob_writer()?;
+        writer.write_all(bytes).map_err(io_err("cannot write blob to", &self.tmp_dir()))?;
+        writer.complete()
+    }
+
+    /// Puts blob `digest` at `dest`: a hard link where the file system
+    /// allows, else a verified copy. An existing `dest` is kept.
+    pub fn export(&self, digest: &Digest, dest: &Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Ok(());
+        }
+        let src = self.blob_path(digest);
+        if fs::hard_link(&src, dest).is_ok() {
+            return Ok(());
+        }
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("cannot create a file in", dir))?;
+        let mut input = fs::File::open(&src).map_err(io_err("cannot open blob", &src))?;
+        let mut out = HashingWriter::new(tmp);
+        io::copy(&mut input, &mut out).map_err(io_err("cannot copy blob to", dest))?;
+        let (tmp, actual, _) = out.finish();
+        if actual != *digest {
+            return Err(StoreError::Corrupt { digest: digest.clone(), actual, path: src });
+        }
+        tmp.as_file().sync_all().map_err(io_err("cannot sync", dest))?;
+        tmp.persist(dest).map_err(|e| StoreError::Io {
+            action: "cannot write",
+            path: dest.to_owned(),
+            source: e.error,
+        })?;
+        Ok(())
+    }
+
+    /// Reads a whole (small) blob, checking its digest.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest);
+        let mut bytes = Vec::new();
+        fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err("cannot read blob", &path))?;
+        let actual = Digest::of(&bytes);
+        if actual != *digest {
+            return Err(StoreError::Corrupt { digest: digest.clone(), actual, path });
+        }
+        Ok(bytes)
+    }
+}
