@@ -183,8 +183,11 @@ impl Tree {
             }
             let parent = key.parent().unwrap_or_else(ImagePath::root);
             let target = parent.join(&key.file_name()[WHITEOUT_PREFIX.len()..]);
-            let clash =
-                self.nodes.range(target.clone()..).take_while(|(p, _)| **p == target || p.is_inside(&target)).next();
+            let mut clashes =
+                self.nodes.range(target.clone()..).take_while(|(p, _)| **p == target || p.is_inside(&target));
+            // Name an entry the recipe wrote rather than a directory it implied.
+            let first = clashes.next();
+            let clash = clashes.find(|(_, n)| n.origin != Origin::Implied).or(first);
             if let Some((path, other)) = clash {
                 return Err(node.loc.error_with(
                     format!("this layer both removes {target} and adds {path}"),

@@ -42,10 +42,7 @@ pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
     let file = Arc::new(SourceFile { name: path.display().to_string(), text: text.into() });
     let invalid = |errors| RecipeError::Invalid { file: file.name.clone(), errors };
     let raw = toml::from_str::<raw::RawRecipe>(&file.text).map_err(|e| invalid(vec![syntax_error(&file, &e)]))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     validate::validate(raw, Arc::clone(&file), dir).map_err(|mut errors| {
         errors.sort_by_key(|e| e.first_offset());
         invalid(errors)
@@ -54,12 +51,37 @@ pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
 
 fn syntax_error(file: &Arc<SourceFile>, error: &toml::de::Error) -> LocatedError {
     let span = error.span().unwrap_or(0..0);
-    let message = error.message().trim_end().to_owned();
+    let raw = error.message().trim_end();
     let loc = Loc { file: Arc::clone(file), span };
-    match did_you_mean(&message) {
-        Some(help) => loc.error(message, "here").with_help(help),
-        None => loc.error(message, "here"),
+    let label = if raw.starts_with("unknown field") {
+        "unknown key"
+    } else if raw.starts_with("missing field") {
+        "missing key"
+    } else if raw.starts_with("invalid type") || raw.starts_with("invalid value") {
+        "wrong type or value"
+    } else {
+        "here"
+    };
+    let error = loc.error(in_toml_words(raw), label);
+    match did_you_mean(raw) {
+        Some(help) => error.with_help(help),
+        None => error,
     }
+}
+
+/// serde speaks of fields, sequences and maps; a recipe author writes keys,
+/// arrays and tables.
+fn in_toml_words(message: &str) -> String {
+    [
+        ("unknown field", "unknown key"),
+        ("missing field", "missing key"),
+        ("a sequence", "an array"),
+        ("a map", "a table"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected struct", "expected a table"),
+    ]
+    .iter()
+    .fold(message.to_owned(), |text, (from, to)| text.replace(from, to))
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" message, the

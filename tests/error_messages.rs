@@ -1,0 +1,150 @@
+//! Every kind of recipe mistake: exit code 1, nothing written, and the
+//! rendered message (file, line, column, caret) pinned as a snapshot.
+
+mod common;
+
+use common::Sandbox;
+
+/// A recipe that is valid up to the part a case breaks.
+const HEAD: &str = "[image]\nname = \"localhost/t\"\n\n[from]\nscratch = true\n";
+
+/// Builds `recipe` (with `files` beside it) and returns stderr after
+/// checking the exit code and that no output or store was created.
+fn fails(recipe: &str, files: &[(&str, &str)]) -> String {
+    let sandbox = Sandbox::new();
+    sandbox.write("recipe.toml", recipe);
+    for (path, content) in files {
+        sandbox.write(path, content);
+    }
+    let out = sandbox.cmd().args(["build", "recipe.toml"]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(!sandbox.path().join("out").exists(), "an output was written");
+    assert!(!sandbox.store().exists(), "the store was touched");
+    assert!(stderr.contains("recipe.toml"), "the file is not named:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+macro_rules! case {
+    ($name:ident, $recipe:expr) => {
+        case!($name, $recipe, &[]);
+    };
+    ($name:ident, $recipe:expr, $files:expr) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(fails(&$recipe, $files));
+        }
+    };
+}
+
+case!(syntax_error, "[image\nname = \"localhost/t\"\n");
+case!(unknown_key_suggests, "[image]\nnmae = \"localhost/t\"\n[from]\nscratch = true\n");
+case!(unknown_key_in_copy, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrcc = \"x\"\n"));
+case!(unknown_table, format!("{HEAD}[layers]\nname = \"x\"\n"));
+case!(wrong_type, "[image]\nname = \"localhost/t\"\ntags = \"latest\"\n[from]\nscratch = true\n");
+case!(wrong_type_uid, format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/d\"\nuid = -1\n"));
+case!(two_from_kinds, "[image]\nname = \"localhost/t\"\n[from]\nscratch = true\nrecipe = \"base.toml\"\n");
+case!(no_from, "[image]\nname = \"localhost/t\"\n");
+case!(no_image, "[from]\nscratch = true\n");
+case!(empty_from, "[image]\nname = \"localhost/t\"\n[from]\n");
+case!(missing_src, format!("{HEAD}[[layer]]\n[[layer.copy]]\ndest = \"/x/\"\n"));
+case!(
+    duplicate_paths,
+    format!(
+        "{HEAD}[[layer]]\n[[layer.file]]\npath = \"/etc/motd\"\ncontent = \"a\"\n\
+         [[layer.file]]\npath = \"/etc//motd\"\ncontent = \"b\"\n"
+    )
+);
+case!(
+    duplicate_copy_and_file,
+    format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"root/\"\n[[layer.file]]\npath = \"/etc/motd\"\ncontent = \"b\"\n"),
+    &[("root/etc/motd", "a\n")]
+);
+case!(file_where_dir_needed, format!(
+    "{HEAD}[[layer]]\n[[layer.file]]\npath = \"/a\"\ncontent = \"\"\n[[layer.file]]\npath = \"/a/b\"\ncontent = \"\"\n"
+));
+case!(dotdot_path, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/etc/../../x\"\ncontent = \"\"\n"));
+case!(nul_path, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/a\\u0000b\"\ncontent = \"\"\n"));
+case!(relative_path, format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"tmp\"\n"));
+case!(dest_escapes, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"f\"\ndest = \"/../f\"\n"), &[("f", "")]);
+case!(bad_mode, format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/tmp\"\nmode = \"0999\"\n"));
+case!(mode_too_large, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\ncontent = \"\"\nmode = \"17777\"\n"));
+case!(missing_src_path, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"nowhere/\"\n"));
+case!(hardlink_to_missing, format!("{HEAD}[[layer]]\n[[layer.hardlink]]\npath = \"/a\"\ntarget = \"/b\"\n"));
+case!(hardlink_to_dir, format!(
+    "{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/d\"\n[[layer.hardlink]]\npath = \"/a\"\ntarget = \"/d\"\n"
+));
+case!(remove_and_add, format!(
+    "{HEAD}[[layer]]\nremove = [\"/etc\"]\n[[layer.file]]\npath = \"/etc/motd\"\ncontent = \"\"\n"
+));
+case!(remove_glob, format!("{HEAD}[[layer]]\nremove = [\"/var/*.log\"]\n"));
+case!(duplicate_layer_names, format!("{HEAD}[[layer]]\nname = \"a\"\n[[layer]]\nname = \"a\"\n"));
+case!(bad_image_name, "[image]\nname = \"Localhost/Hello\"\n[from]\nscratch = true\n");
+case!(bad_tag, "[image]\nname = \"localhost/t\"\ntags = [\"-x\"]\n[from]\nscratch = true\n");
+case!(two_contents, format!(
+    "{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\ncontent = \"a\"\ncontent_base64 = \"YQ==\"\n"
+));
+case!(no_content, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\n"));
+case!(bad_base64, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\ncontent_base64 = \"***\"\n"));
+case!(bad_glob, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"d/\"\ninclude = [\"[a\"]\n"), &[("d/f", "")]);
+case!(bad_placeholder, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"bin-{{cpu}}\"\n"));
+case!(bad_port, format!("{HEAD}[config]\nexposed_ports = [\"http\"]\n"));
+case!(reserved_annotation, format!("{HEAD}[annotations]\n\"org.opencontainers.image.created\" = \"now\"\n"));
+case!(
+    parent_image_not_yet,
+    "[image]\nname = \"localhost/t\"\n[from]\nimage = \"docker://docker.io/library/busybox:1.36\"\n"
+);
+case!(plugin_not_yet, format!("{HEAD}[[layer]]\n[[layer.plugin]]\nscript = \"x.rhai\"\n"));
+case!(reserved_whiteout_name, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/.wh.x\"\ncontent = \"\"\n"));
+case!(several_mistakes_reported_together, format!(
+    "{HEAD}[[layer]]\n[[layer.dir]]\npath = \"tmp\"\n[[layer.dir]]\npath = \"/x\"\nmode = \"rwx\"\n"
+));
+
+#[test]
+fn special_file_in_copy() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path().join("d")).unwrap();
+    common::run(std::process::Command::new("mkfifo").arg(sandbox.path().join("d/pipe")));
+    sandbox.write("recipe.toml", &format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"d/\"\n"));
+    let out = sandbox.cmd().args(["build", "recipe.toml"]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("d/pipe is not a regular file, directory or symlink"), "{stderr}");
+    assert!(stderr.contains("recipe.toml:7:1"), "{stderr}");
+}
+
+#[test]
+fn unreadable_recipe() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.cmd().args(["build", "missing.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8(out.stderr).unwrap());
+}
+
+/// Usage errors exit 2.
+fn usage(args: &[&str], env: &[(&str, &str)]) -> String {
+    let sandbox = Sandbox::new();
+    sandbox.write("recipe.toml", HEAD);
+    sandbox.write("other.toml", HEAD);
+    let out = sandbox.cmd().args(args).envs(env.iter().copied()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!sandbox.path().join("out").exists());
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn usage_errors() {
+    insta::assert_snapshot!("level_out_of_range", usage(&["build", "recipe.toml", "--level", "40"], &[]));
+    insta::assert_snapshot!("bad_epoch_env", usage(&["build", "recipe.toml"], &[("SOURCE_DATE_EPOCH", "yesterday")]));
+    insta::assert_snapshot!(
+        "output_with_two_recipes",
+        usage(&["build", "recipe.toml", "other.toml", "--output", "oci:x"], &[])
+    );
+    insta::assert_snapshot!("bad_output_ref", usage(&["build", "recipe.toml", "--output", "nothing"], &[]));
+    let unknown = usage(&["build", "recipe.toml", "--frobnicate"], &[]);
+    assert!(unknown.contains("--frobnicate"), "{unknown}");
+    let no_recipe = usage(&["build"], &[]);
+    assert!(no_recipe.contains("RECIPE"), "{no_recipe}");
+}

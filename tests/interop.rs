@@ -1,0 +1,108 @@
+//! Interoperability with real clients, never a mock: umoci unpacks our
+//! layouts, skopeo inspects and copies them, podman runs them. A missing
+//! tool fails the test (scripts/test installs them).
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use common::{Sandbox, run, tool};
+
+fn hello(sandbox: &Sandbox, compression: &str) -> String {
+    let recipe = common::repo().join("recipes/hello.toml");
+    sandbox.build(&[recipe.to_str().unwrap(), "--compression", compression, "--output", "oci:img"])
+}
+
+#[test]
+fn umoci_unpacks_the_example() {
+    // Debian's umoci (0.4.7) reads gzip and plain layers, not zstd.
+    for compression in ["gzip", "none"] {
+        let sandbox = Sandbox::new();
+        hello(&sandbox, compression);
+        let bundle = sandbox.path().join("bundle");
+        run(Command::new(tool("umoci")).args(["unpack", "--image"]).arg(sandbox.path().join("img:latest")).arg(&bundle));
+        let root = bundle.join("rootfs");
+        let meta = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert_eq!(meta("tmp").permissions().mode() & 0o7777, 0o1777);
+        assert_eq!(meta("srv/www").permissions().mode() & 0o7777, 0o755);
+        assert_eq!((meta("srv/www/index.html").uid(), meta("srv/www/index.html").gid()), (65532, 65532));
+        assert_eq!(meta("srv/www/index.html").permissions().mode() & 0o7777, 0o644);
+        assert!(meta("srv/www/home.html").file_type().is_symlink());
+        assert_eq!(std::fs::read_link(root.join("srv/www/home.html")).unwrap(), Path::new("index.html"));
+        assert_eq!(meta("etc/hello/site.conf").ino(), meta("etc/hello.conf").ino(), "hard link lost");
+        assert_eq!(std::fs::read_to_string(root.join("etc/motd")).unwrap(), "Built by compose-img.\n");
+        assert!(!root.join("srv/www/notes.draft").exists(), "excluded file present");
+        let index = std::fs::read(root.join("srv/www/index.html")).unwrap();
+        assert_eq!(index, std::fs::read(common::repo().join("recipes/hello/site/index.html")).unwrap());
+    }
+}
+
+#[test]
+fn skopeo_inspects_and_copies_every_compression() {
+    for compression in ["zstd", "gzip", "none"] {
+        let sandbox = Sandbox::new();
+        let digest = hello(&sandbox, compression);
+        for tag in ["1.0", "latest"] {
+            let reference = format!("oci:{}:{tag}", sandbox.path().join("img").display());
+            let out = run(Command::new(tool("skopeo")).args(["inspect", &reference]));
+            let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(info["Digest"], digest.as_str());
+            assert_eq!(info["Architecture"], "amd64");
+            assert_eq!(info["Os"], "linux");
+            assert_eq!(info["Layers"].as_array().unwrap().len(), 2);
+            assert_eq!(info["Labels"]["org.opencontainers.image.title"], "hello");
+        }
+        // skopeo copy re-reads every blob and checks its digest.
+        let src = format!("oci:{}:latest", sandbox.path().join("img").display());
+        let dst = format!("oci:{}:copied", sandbox.path().join("copy").display());
+        run(Command::new(tool("skopeo")).args(["copy", "--preserve-digests", &src, &dst]));
+        assert_eq!(common::layout_digest(&sandbox.path().join("copy"), "copied"), digest);
+    }
+}
+
+#[test]
+fn podman_runs_the_busybox_example() {
+    assert!(Path::new("/bin/busybox").exists(), "busybox-static is not installed: run scripts/test");
+    let sandbox = Sandbox::new();
+    // podman names an image pulled from oci:DIR after DIR, which must be
+    // lowercase: the layout goes to a lowercase directory.
+    let layout = tempfile::Builder::new()
+        .prefix(&format!("compose-img-podman-{}", std::process::id()))
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap();
+    let recipe = common::repo().join("recipes/busybox.toml");
+    sandbox.build(&[recipe.to_str().unwrap(), "--output", &format!("oci:{}", layout.path().display())]);
+    let storage = sandbox.path().join("podman");
+    let podman = || {
+        let mut cmd = Command::new(tool("podman"));
+        cmd.arg("--storage-driver")
+            .arg("vfs")
+            .arg("--root")
+            .arg(storage.join("root"))
+            .arg("--runroot")
+            .arg(storage.join("runroot"));
+        cmd
+    };
+    let image = format!("oci:{}:latest", layout.path().display());
+    let id = run(podman().args(["pull", "-q", &image]));
+    let id = id.trim();
+    let run_args = [
+        "run",
+        "--rm",
+        "--runtime",
+        "/usr/sbin/runc",
+        "--net=none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+    ];
+    let greeting = run(podman().args(run_args).arg(id));
+    assert_eq!(greeting, "Hello from a compose-img image!\n");
+    let tmp_mode = run(podman().args(run_args).args(["--entrypoint", "/bin/busybox", id, "stat", "-c", "%a", "/tmp"]));
+    assert_eq!(tmp_mode.trim(), "1777");
+    run(podman().args(["rmi", "-f", id]));
+}
