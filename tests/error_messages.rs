@@ -59,12 +59,17 @@ case!(
 );
 case!(
     duplicate_copy_and_file,
-    format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"root/\"\n[[layer.file]]\npath = \"/etc/motd\"\ncontent = \"b\"\n"),
+    format!(
+        "{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"root/\"\n[[layer.file]]\npath = \"/etc/motd\"\ncontent = \"b\"\n"
+    ),
     &[("root/etc/motd", "a\n")]
 );
-case!(file_where_dir_needed, format!(
-    "{HEAD}[[layer]]\n[[layer.file]]\npath = \"/a\"\ncontent = \"\"\n[[layer.file]]\npath = \"/a/b\"\ncontent = \"\"\n"
-));
+case!(
+    file_where_dir_needed,
+    format!(
+        "{HEAD}[[layer]]\n[[layer.file]]\npath = \"/a\"\ncontent = \"\"\n[[layer.file]]\npath = \"/a/b\"\ncontent = \"\"\n"
+    )
+);
 case!(dotdot_path, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/etc/../../x\"\ncontent = \"\"\n"));
 case!(nul_path, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/a\\u0000b\"\ncontent = \"\"\n"));
 case!(relative_path, format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"tmp\"\n"));
@@ -73,19 +78,22 @@ case!(bad_mode, format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/tmp\"\nmode =
 case!(mode_too_large, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\ncontent = \"\"\nmode = \"17777\"\n"));
 case!(missing_src_path, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"nowhere/\"\n"));
 case!(hardlink_to_missing, format!("{HEAD}[[layer]]\n[[layer.hardlink]]\npath = \"/a\"\ntarget = \"/b\"\n"));
-case!(hardlink_to_dir, format!(
-    "{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/d\"\n[[layer.hardlink]]\npath = \"/a\"\ntarget = \"/d\"\n"
-));
-case!(remove_and_add, format!(
-    "{HEAD}[[layer]]\nremove = [\"/etc\"]\n[[layer.file]]\npath = \"/etc/motd\"\ncontent = \"\"\n"
-));
+case!(
+    hardlink_to_dir,
+    format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/d\"\n[[layer.hardlink]]\npath = \"/a\"\ntarget = \"/d\"\n")
+);
+case!(
+    remove_and_add,
+    format!("{HEAD}[[layer]]\nremove = [\"/etc\"]\n[[layer.file]]\npath = \"/etc/motd\"\ncontent = \"\"\n")
+);
 case!(remove_glob, format!("{HEAD}[[layer]]\nremove = [\"/var/*.log\"]\n"));
 case!(duplicate_layer_names, format!("{HEAD}[[layer]]\nname = \"a\"\n[[layer]]\nname = \"a\"\n"));
 case!(bad_image_name, "[image]\nname = \"Localhost/Hello\"\n[from]\nscratch = true\n");
 case!(bad_tag, "[image]\nname = \"localhost/t\"\ntags = [\"-x\"]\n[from]\nscratch = true\n");
-case!(two_contents, format!(
-    "{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\ncontent = \"a\"\ncontent_base64 = \"YQ==\"\n"
-));
+case!(
+    two_contents,
+    format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\ncontent = \"a\"\ncontent_base64 = \"YQ==\"\n")
+);
 case!(no_content, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\n"));
 case!(bad_base64, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/x\"\ncontent_base64 = \"***\"\n"));
 case!(bad_glob, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"d/\"\ninclude = [\"[a\"]\n"), &[("d/f", "")]);
@@ -98,9 +106,10 @@ case!(
 );
 case!(plugin_not_yet, format!("{HEAD}[[layer]]\n[[layer.plugin]]\nscript = \"x.rhai\"\n"));
 case!(reserved_whiteout_name, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/.wh.x\"\ncontent = \"\"\n"));
-case!(several_mistakes_reported_together, format!(
-    "{HEAD}[[layer]]\n[[layer.dir]]\npath = \"tmp\"\n[[layer.dir]]\npath = \"/x\"\nmode = \"rwx\"\n"
-));
+case!(
+    several_mistakes_reported_together,
+    format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"tmp\"\n[[layer.dir]]\npath = \"/x\"\nmode = \"rwx\"\n")
+);
 
 #[test]
 fn special_file_in_copy() {

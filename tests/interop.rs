@@ -22,7 +22,10 @@ fn umoci_unpacks_the_example() {
         let sandbox = Sandbox::new();
         hello(&sandbox, compression);
         let bundle = sandbox.path().join("bundle");
-        run(Command::new(tool("umoci")).args(["unpack", "--image"]).arg(sandbox.path().join("img:latest")).arg(&bundle));
+        run(Command::new(tool("umoci"))
+            .args(["unpack", "--image"])
+            .arg(sandbox.path().join("img:latest"))
+            .arg(&bundle));
         let root = bundle.join("rootfs");
         let meta = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
         assert_eq!(meta("tmp").permissions().mode() & 0o7777, 0o1777);

@@ -174,7 +174,16 @@ fn entries_are_sorted_normalised_and_complete() {
     let names: Vec<&str> = removals.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(
         names,
-        ["opt/", "opt/app/", "opt/app/etc/", "opt/app/etc/.wh.b.conf", "var/", "var/cache/", "var/cache/.wh..wh..opq", "var/cache/kept"]
+        [
+            "opt/",
+            "opt/app/",
+            "opt/app/etc/",
+            "opt/app/etc/.wh.b.conf",
+            "var/",
+            "var/cache/",
+            "var/cache/.wh..wh..opq",
+            "var/cache/kept"
+        ]
     );
 
     let history: Vec<&str> =
