@@ -1,19 +1,22 @@
-//! One `compose-img build`: load every recipe, check every output, plan,
-//! build the layers, assemble the image and write it to each output.
+//! One `compose-img build`: load the recipe graph, check every output, plan
+//! every layer, then run the build graph (layer builds, image assemblies)
+//! on the ready-queue executor and write each named recipe's outputs.
 //! Everything that can be refused is refused before the first blob is
-//! written.
+//! written; outputs are written only once every image is built.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::build::{self, BuildSettings};
+use crate::build::executor::{self, Done};
+use crate::build::layer::build_layer;
+use crate::build::{BuildSettings, BuiltLayer};
 use crate::digest::Digest;
 use crate::error::Error;
-use crate::oci::image::assemble;
+use crate::oci::image::{BuiltImage, assemble};
 use crate::oci::layout::write_layout;
 use crate::oci::reference::ImageRef;
-use crate::plan;
-use crate::recipe::{self, Recipe};
+use crate::plan::{self, ImagePlan, graph::RecipeGraph};
+use crate::recipe::Recipe;
 use crate::store::Store;
 
 pub struct BuildRequest {
@@ -22,70 +25,148 @@ pub struct BuildRequest {
     pub outputs: Vec<ImageRef>,
     pub store: PathBuf,
     pub settings: BuildSettings,
+    /// Reuse cached layers (`--no-cache` turns it off).
+    pub reuse: bool,
 }
 
-/// What was written for one recipe.
+/// What was written for one named recipe.
 #[derive(Debug)]
 pub struct BuiltReport {
     pub recipe: String,
     pub manifest: Digest,
     pub outputs: Vec<String>,
-    pub layers: usize,
 }
 
-pub fn build(request: &BuildRequest) -> Result<Vec<BuiltReport>, Error> {
+#[derive(Debug, Default)]
+pub struct BuildSummary {
+    pub images: Vec<BuiltReport>,
+    pub layers_built: usize,
+    pub layers_reused: usize,
+    /// Compressed bytes of the layers built (not reused).
+    pub bytes_written: u64,
+}
+
+/// A node of the build graph and what it produced.
+enum Node {
+    Layer { recipe: usize, layer: usize },
+    Image { recipe: usize },
+}
+
+enum Output {
+    Layer(BuiltLayer),
+    Image(Box<BuiltImage>),
+}
+
+pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
     if !request.outputs.is_empty() && request.recipes.len() > 1 {
         return Err(Error::Usage(
             "--output needs exactly one recipe; several recipes each go to their own default output".into(),
         ));
     }
-    let recipes = load_all(&request.recipes)?;
+    let graph = plan::graph::load(&request.recipes).map_err(Error::Recipes)?;
     let targets: Vec<Vec<(PathBuf, Vec<String>, String)>> =
-        recipes.iter().map(|r| destinations(r, &request.outputs)).collect::<Result<_, _>>()?;
-
+        graph.roots.iter().map(|&r| destinations(&graph.recipes[r], &request.outputs)).collect::<Result<_, _>>()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(request.settings.jobs as usize)
         .build()
         .map_err(|_| Error::Workers(request.settings.jobs))?;
-    let plans = pool.install(|| {
-        recipes
-            .iter()
-            .map(|r| plan::plan(Arc::clone(r)).map_err(|errors| Error::Plan { recipe: r.file.name.clone(), errors }))
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+    let mut plans = pool.install(|| plan_graph(&graph))?;
 
     let store = Store::open(&request.store)?;
-    let mut reports = Vec::new();
-    for (plan, targets) in plans.iter().zip(targets) {
-        let recipe = &plan.recipe;
-        let name = recipe.file.name.clone();
-        let layers = pool
-            .install(|| build::build_layers(plan, &request.settings, &store))
-            .map_err(|source| Error::Build { recipe: name.clone(), source })?;
-        let layer_count = layers.len();
-        let image = assemble(recipe, &plan.platform, layers, request.settings.source_date_epoch, &store)
-            .map_err(|source| Error::Assemble { recipe: name.clone(), source })?;
-        let mut outputs = Vec::new();
-        for (dir, tags, shown) in targets {
-            write_layout(&dir, &store, &image, &tags)
-                .map_err(|source| Error::Output { output: shown.clone(), source })?;
-            outputs.push(shown);
-        }
-        reports.push(BuiltReport { recipe: name, manifest: image.manifest.digest, outputs, layers: layer_count });
+    for plan in &mut plans {
+        pool.install(|| plan::digest_inputs(plan, &store))
+            .map_err(|errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors })?;
     }
-    Ok(reports)
+    let (nodes, deps, image_node) = build_graph(&graph, &plans);
+    let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
+        match nodes[i] {
+            Node::Layer { recipe, layer } => {
+                let plan = &plans[recipe];
+                build_layer(&plan.layers[layer], &request.settings, &store, request.reuse)
+                    .map(Output::Layer)
+                    .map_err(|source| Error::Build { recipe: plan.recipe.file.name.clone(), source })
+            }
+            Node::Image { recipe } => {
+                let plan = &plans[recipe];
+                let layers = deps[i]
+                    .iter()
+                    .filter_map(|&d| match done.get(d) {
+                        Some(Output::Layer(layer)) => Some(layer.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let parent = graph.parents[recipe].and_then(|p| match done.get(image_node[p]) {
+                    Some(Output::Image(image)) => Some(image.as_ref()),
+                    _ => None,
+                });
+                assemble(&plan.recipe, &plan.platform, parent, layers, request.settings.source_date_epoch, &store)
+                    .map(|image| Output::Image(Box::new(image)))
+                    .map_err(|source| Error::Assemble { recipe: plan.recipe.file.name.clone(), source })
+            }
+        }
+    };
+    let outputs = pool.install(|| executor::execute(&deps, &job))?;
+
+    let mut summary = BuildSummary::default();
+    for output in &outputs {
+        if let Output::Layer(layer) = output {
+            if layer.reused {
+                summary.layers_reused += 1;
+            } else {
+                summary.layers_built += 1;
+                summary.bytes_written += layer.size;
+            }
+        }
+    }
+    for (&root, targets) in graph.roots.iter().zip(targets) {
+        let Some(Output::Image(image)) = outputs.get(image_node[root]) else { continue };
+        let mut written = Vec::new();
+        for (dir, tags, shown) in targets {
+            write_layout(&dir, &store, image, &tags)
+                .map_err(|source| Error::Output { output: shown.clone(), source })?;
+            written.push(shown);
+        }
+        let recipe = graph.recipes[root].file.name.clone();
+        summary.images.push(BuiltReport { recipe, manifest: image.manifest.digest.clone(), outputs: written });
+    }
+    Ok(summary)
 }
 
-fn load_all(paths: &[PathBuf]) -> Result<Vec<Arc<Recipe>>, Error> {
-    let mut recipes = Vec::new();
-    let mut errors = Vec::new();
-    for path in paths {
-        match recipe::load(path) {
-            Ok(r) => recipes.push(Arc::new(r)),
-            Err(e) => errors.push(e),
-        }
+/// Plans every recipe of the graph, parents first (a child checks its
+/// platform against its parent's).
+fn plan_graph(graph: &RecipeGraph) -> Result<Vec<ImagePlan>, Error> {
+    let mut plans: Vec<ImagePlan> = Vec::with_capacity(graph.recipes.len());
+    for (index, recipe) in graph.recipes.iter().enumerate() {
+        let parent = graph.parents[index].and_then(|p| plans.get(p));
+        let plan = plan::plan(Arc::clone(recipe), parent)
+            .map_err(|errors| Error::Plan { recipe: recipe.file.name.clone(), errors })?;
+        plans.push(plan);
     }
-    if errors.is_empty() { Ok(recipes) } else { Err(Error::Recipes(errors)) }
+    Ok(plans)
+}
+
+/// The build graph: for each recipe its layer nodes, then its image node,
+/// which waits for those layers and for its parent's image node. Returns
+/// the nodes, their dependencies and each recipe's image node.
+fn build_graph(graph: &RecipeGraph, plans: &[ImagePlan]) -> (Vec<Node>, Vec<Vec<usize>>, Vec<usize>) {
+    let mut nodes = Vec::new();
+    let mut deps: Vec<Vec<usize>> = Vec::new();
+    let mut image_nodes: Vec<usize> = Vec::new();
+    for (recipe, plan) in plans.iter().enumerate() {
+        let first = nodes.len();
+        for layer in 0..plan.layers.len() {
+            nodes.push(Node::Layer { recipe, layer });
+            deps.push(Vec::new());
+        }
+        let mut image_deps: Vec<usize> = (first..nodes.len()).collect();
+        if let Some(parent) = graph.parents[recipe] {
+            image_deps.push(image_nodes[parent]);
+        }
+        image_nodes.push(nodes.len());
+        nodes.push(Node::Image { recipe });
+        deps.push(image_deps);
+    }
+    (nodes, deps, image_nodes)
 }
 
 /// The layout directories, tags and display names `recipe` is written to.

@@ -1,16 +1,21 @@
 //! Building one layer in a single streaming pass:
 //! tar writer → diff_id hasher → compressor → blob writer (digest hasher).
 
+use super::cache::layer_key;
 use super::compress::Encoder;
 use super::tar_writer::write_tree;
 use super::{BuildError, BuildErrorKind, BuildSettings};
 use crate::digest::{Digest, HashingWriter};
+use crate::oci::media;
 use crate::plan::LayerPlan;
-use crate::store::Store;
+use crate::store::layer_cache::{BlobCheck, CachedLayer};
+use crate::store::{Store, StoreError};
 
 /// A layer blob in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltLayer {
+    /// Whether it came from the layer cache rather than being written.
+    pub reused: bool,
     pub name: String,
     /// Digest of the compressed blob.
     pub digest: Digest,
@@ -21,8 +26,19 @@ pub struct BuiltLayer {
     pub media_type: &'static str,
 }
 
-pub fn build_layer(layer: &LayerPlan, settings: &BuildSettings, store: &Store) -> Result<BuiltLayer, BuildError> {
+/// Builds `layer`, or reuses the cached blob of an identical one when
+/// `reuse` is set and that blob is intact.
+pub fn build_layer(
+    layer: &LayerPlan,
+    settings: &BuildSettings,
+    store: &Store,
+    reuse: bool,
+) -> Result<BuiltLayer, BuildError> {
     let fail = |kind| BuildError { layer: layer.name.clone(), kind };
+    let key = layer_key(&layer.tree, settings);
+    if reuse && let Some(built) = reuse_cached(layer, &key, store).map_err(|e| fail(e.into()))? {
+        return Ok(built);
+    }
     let blob = store.blob_writer().map_err(|e| fail(e.into()))?;
     let encoder =
         Encoder::new(blob, settings.compression, settings.jobs).map_err(|e| fail(BuildErrorKind::Compress(e)))?;
@@ -31,11 +47,54 @@ pub fn build_layer(layer: &LayerPlan, settings: &BuildSettings, store: &Store) -
     let (encoder, diff_id, _) = tar.finish();
     let blob = encoder.finish().map_err(|e| fail(BuildErrorKind::Compress(e)))?;
     let written = blob.complete().map_err(|e| fail(e.into()))?;
+    let media_type = settings.compression.media_type();
+    if let Some(stamp) = store.blob_stamp(&written.digest) {
+        let entry = CachedLayer {
+            digest: written.digest.to_string(),
+            size: written.size,
+            diff_id: diff_id.to_string(),
+            media_type: media_type.to_owned(),
+            stamp,
+        };
+        store.put_cached_layer(&key, &entry).map_err(|e| fail(e.into()))?;
+    }
     Ok(BuiltLayer {
+        reused: false,
         name: layer.name.clone(),
         digest: written.digest,
         size: written.size,
         diff_id,
-        media_type: settings.compression.media_type(),
+        media_type,
     })
+}
+
+/// The cached layer for `key`, if its entry is readable and its blob intact.
+fn reuse_cached(layer: &LayerPlan, key: &Digest, store: &Store) -> Result<Option<BuiltLayer>, StoreError> {
+    let Some(mut entry) = store.cached_layer(key) else { return Ok(None) };
+    let (Ok(digest), Ok(diff_id)) = (Digest::parse(&entry.digest), Digest::parse(&entry.diff_id)) else {
+        return Ok(None);
+    };
+    let media_type = match entry.media_type.as_str() {
+        media::LAYER_ZSTD => media::LAYER_ZSTD,
+        media::LAYER_GZIP => media::LAYER_GZIP,
+        media::LAYER_TAR => media::LAYER_TAR,
+        _ => return Ok(None),
+    };
+    match store.check_blob(&digest, &entry.stamp)? {
+        BlobCheck::Valid(stamp) => {
+            if stamp != entry.stamp {
+                entry.stamp = stamp;
+                store.put_cached_layer(key, &entry)?;
+            }
+            Ok(Some(BuiltLayer {
+                reused: true,
+                name: layer.name.clone(),
+                digest,
+                size: entry.size,
+                diff_id,
+                media_type,
+            }))
+        }
+        BlobCheck::Missing | BlobCheck::Corrupt => Ok(None),
+    }
 }

@@ -2,22 +2,23 @@
 //!
 //! - [`tar_writer`]: the deterministic tar stream of one layer;
 //! - [`compress`]: pinned zstd / gzip / none encoders;
-//! - [`layer`]: one layer in one streaming pass, hashing as it writes;
-//! - this module: running the layers of an image on the rayon pool and
-//!   collecting the results in plan order, never completion order.
+//! - [`layer`]: one layer in one streaming pass, hashing as it writes, or
+//!   its cached blob when [`cache`] finds an identical layer built before;
+//! - [`executor`]: the ready-queue that runs a graph of nodes on rayon and
+//!   returns results in node order, never completion order.
 
+pub mod cache;
 pub mod compress;
+pub mod executor;
 pub mod layer;
 pub mod tar_writer;
 
-use rayon::prelude::*;
 use thiserror::Error;
 
 pub use compress::Compression;
 pub use layer::BuiltLayer;
 
-use crate::plan::ImagePlan;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Everything besides the recipe that determines the bytes of a build.
 #[derive(Clone, Copy, Debug)]
@@ -44,12 +45,4 @@ pub enum BuildErrorKind {
     Store(#[from] StoreError),
     #[error("cannot compress the layer")]
     Compress(#[source] std::io::Error),
-}
-
-/// Builds every layer of `plan` on the current rayon pool; the result is in
-/// the plan's layer order. The first failing layer (in plan order) is
-/// reported.
-pub fn build_layers(plan: &ImagePlan, settings: &BuildSettings, store: &Store) -> Result<Vec<BuiltLayer>, BuildError> {
-    let results: Vec<_> = plan.layers.par_iter().map(|layer| layer::build_layer(layer, settings, store)).collect();
-    results.into_iter().collect()
 }

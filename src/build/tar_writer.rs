@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::plan::tree::{FileSource, Node, NodeKind, Tree};
 use crate::recipe::ImagePath;
+use crate::store::fingerprint::Fingerprint;
 
 const BLOCK: usize = 512;
 /// Largest value of an 11-digit octal ustar size field.
@@ -98,7 +99,7 @@ fn write_entry(
 
     match &node.kind {
         NodeKind::File(FileSource::Inline(bytes)) => out.write_all(bytes).map_err(TarError::Write)?,
-        NodeKind::File(FileSource::Host { path, size, .. }) => copy_exact(path, *size, out, buf)?,
+        NodeKind::File(FileSource::Host { path, fingerprint, .. }) => copy_exact(path, fingerprint, out, buf)?,
         _ => return Ok(()),
     }
     pad(out, size)
@@ -139,23 +140,29 @@ fn write_pax(out: &mut impl Write, records: &[(&str, String)], mtime: u64) -> Re
     pad(out, body.len() as u64)
 }
 
-/// Copies exactly `size` bytes of `path`; a file that grew or shrank since it
-/// was planned is an error.
-fn copy_exact(path: &Path, size: u64, out: &mut impl Write, buf: &mut [u8]) -> Result<(), TarError> {
+/// Copies exactly the planned bytes of `path`; a file that changed since it
+/// was planned (size, mtime or ctime) is an error, so a layer never holds
+/// content other than the one its cache key was computed from.
+fn copy_exact(path: &Path, planned: &Fingerprint, out: &mut impl Write, buf: &mut [u8]) -> Result<(), TarError> {
     let read_err = |source| TarError::Read { path: path.to_owned(), source };
+    let changed = || TarError::Changed { path: path.to_owned(), expected: planned.size };
     let mut file = File::open(path).map_err(read_err)?;
-    let mut left = size;
+    let mut left = planned.size;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = file.read(&mut buf[..want]).map_err(read_err)?;
         if n == 0 {
-            return Err(TarError::Changed { path: path.to_owned(), expected: size });
+            return Err(changed());
         }
         out.write_all(&buf[..n]).map_err(TarError::Write)?;
         left -= n as u64;
     }
     if file.read(&mut buf[..1]).map_err(read_err)? != 0 {
-        return Err(TarError::Changed { path: path.to_owned(), expected: size });
+        return Err(changed());
+    }
+    let now = Fingerprint::of(&file.metadata().map_err(read_err)?);
+    if (now.size, now.mtime, now.ctime) != (planned.size, planned.mtime, planned.ctime) {
+        return Err(changed());
     }
     Ok(())
 }

@@ -56,6 +56,9 @@ pub struct BuildArgs {
     /// Compression level [default: 3 for zstd (1-19), 6 for gzip (1-9)]
     #[arg(long, value_name = "N")]
     pub level: Option<i32>,
+    /// Rebuild every layer instead of reusing cached ones
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -20,17 +20,36 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
             compression: compression(args.compression, args.level)?,
             jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
         },
+        reuse: !args.no_cache,
     };
     let started = std::time::Instant::now();
-    for report in compose::build(&request)? {
+    let summary = compose::build(&request)?;
+    for report in &summary.images {
         for output in &report.outputs {
             println!("{output} {}", report.manifest);
         }
-        if !quiet {
-            eprintln!("built {} ({} layers) in {:.1?}", report.recipe, report.layers, started.elapsed());
-        }
+    }
+    if !quiet {
+        eprintln!(
+            "layers: {} built, {} reused; {} written in {:.2}s",
+            summary.layers_built,
+            summary.layers_reused,
+            human_bytes(summary.bytes_written),
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 fn non_empty_env(name: &str) -> Option<String> {

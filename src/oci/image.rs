@@ -2,12 +2,12 @@
 
 #![allow(clippy::disallowed_types, reason = "oci-spec's builders take HashMaps; the JSON goes through json::canonical")]
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 
 use oci_spec::image::{
-    ANNOTATION_CREATED, Arch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfigurationBuilder,
-    ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    ANNOTATION_BASE_IMAGE_DIGEST, ANNOTATION_BASE_IMAGE_NAME, ANNOTATION_CREATED, Arch, Config, Descriptor,
+    HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 use thiserror::Error;
 
@@ -21,8 +21,13 @@ use crate::store::{Store, StoreError, WrittenBlob};
 /// A complete image in the store.
 #[derive(Debug, Clone)]
 pub struct BuiltImage {
+    /// `NAME:TAG` of the recipe (its first tag), as children name their base.
+    pub name: String,
     pub manifest: WrittenBlob,
     pub config: WrittenBlob,
+    /// The parsed config, which children build on.
+    pub config_json: ImageConfiguration,
+    /// Every layer, the parent's first.
     pub layers: Vec<BuiltLayer>,
 }
 
@@ -46,52 +51,60 @@ pub fn rfc3339(epoch: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch)).to_string()
 }
 
-/// Writes the config and manifest of `recipe` for `platform` to the store.
+/// Writes the config and manifest of `recipe` for `platform` to the store:
+/// `layers` stacked on `parent`'s, its config patched by the recipe's.
 pub fn assemble(
     recipe: &Recipe,
     platform: &Platform,
+    parent: Option<&BuiltImage>,
     layers: Vec<BuiltLayer>,
     epoch: u64,
     store: &Store,
 ) -> Result<BuiltImage, AssembleError> {
     let spec = |what| move |e: oci_spec::OciSpecError| AssembleError::Spec { what, message: e.to_string() };
     let created = rfc3339(epoch);
-    let history = layers
-        .iter()
-        .map(|l| {
-            HistoryBuilder::default()
-                .created(created.clone())
-                .created_by(format!("compose-img layer {}", l.name))
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(spec("history"))?;
+    let base = parent.map(|p| &p.config_json);
+    let mut history = base.and_then(|b| b.history().clone()).unwrap_or_default();
+    for layer in &layers {
+        let entry = HistoryBuilder::default()
+            .created(created.clone())
+            .created_by(format!("compose-img layer {}", layer.name))
+            .build()
+            .map_err(spec("history"))?;
+        history.push(entry);
+    }
+    let all_layers: Vec<BuiltLayer> =
+        parent.map(|p| p.layers.clone()).unwrap_or_default().into_iter().chain(layers).collect();
     let rootfs = RootFsBuilder::default()
         .typ("layers")
-        .diff_ids(layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>())
+        .diff_ids(all_layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>())
         .build()
         .map_err(spec("rootfs"))?;
     let mut config = ImageConfigurationBuilder::default()
         .created(created.clone())
         .architecture(Arch::from(platform.architecture.as_str()))
         .os(Os::from(platform.os.as_str()))
-        .config(runtime_config(&recipe.config).map_err(spec("config"))?)
+        .config(runtime_config(base.and_then(|b| b.config().as_ref()), &recipe.config))
         .rootfs(rootfs)
         .history(history);
     if let Some(variant) = &platform.variant {
         config = config.variant(variant.clone());
     }
-    let config_bytes = canonical(&config.build().map_err(spec("config"))?).map_err(json)?;
-    let config_blob = store.write_blob(&config_bytes)?;
+    let config_json = config.build().map_err(spec("config"))?;
+    let config_blob = store.write_blob(&canonical(&config_json).map_err(json)?)?;
 
     let mut annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
     annotations.insert(ANNOTATION_CREATED.to_owned(), created);
+    if let Some(parent) = parent {
+        annotations.insert(ANNOTATION_BASE_IMAGE_NAME.to_owned(), parent.name.clone());
+        annotations.insert(ANNOTATION_BASE_IMAGE_DIGEST.to_owned(), parent.manifest.digest.to_string());
+    }
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(descriptor(media::CONFIG, &config_blob))
         .layers(
-            layers
+            all_layers
                 .iter()
                 .map(|l| descriptor(l.media_type, &WrittenBlob { digest: l.digest.clone(), size: l.size }))
                 .collect::<Vec<_>>(),
@@ -100,7 +113,8 @@ pub fn assemble(
         .build()
         .map_err(spec("manifest"))?;
     let manifest_blob = store.write_blob(&canonical(&manifest).map_err(json)?)?;
-    Ok(BuiltImage { manifest: manifest_blob, config: config_blob, layers })
+    let name = format!("{}:{}", recipe.image.name, recipe.image.tags.first().map_or("latest", String::as_str));
+    Ok(BuiltImage { name, manifest: manifest_blob, config: config_blob, config_json, layers: all_layers })
 }
 
 /// A descriptor of a blob written by compose-img (its digest is always a
@@ -115,37 +129,45 @@ fn json(e: serde_json::Error) -> AssembleError {
     AssembleError::Spec { what: "JSON", message: e.to_string() }
 }
 
-/// The runtime part of the config (`config` in the image config JSON).
-fn runtime_config(patch: &ConfigPatch) -> Result<oci_spec::image::Config, oci_spec::OciSpecError> {
-    let mut config = ConfigBuilder::default();
+/// The runtime part of the config: the parent's, with what the recipe sets
+/// replacing it (env and labels merged by name, ports and volumes added).
+fn runtime_config(parent: Option<&Config>, patch: &ConfigPatch) -> Config {
+    let mut config = parent.cloned().unwrap_or_default();
     if let Some(v) = &patch.entrypoint {
-        config = config.entrypoint(v.clone());
+        config.set_entrypoint(Some(v.clone()));
     }
     if let Some(v) = &patch.cmd {
-        config = config.cmd(v.clone());
+        config.set_cmd(Some(v.clone()));
     }
     if !patch.env.is_empty() {
-        config = config.env(merge_env(&[], &patch.env));
+        let env = merge_env(config.env().as_deref().unwrap_or_default(), &patch.env);
+        config.set_env(Some(env));
     }
     if let Some(v) = &patch.workdir {
-        config = config.working_dir(v.clone());
+        config.set_working_dir(Some(v.clone()));
     }
     if let Some(v) = &patch.user {
-        config = config.user(v.clone());
+        config.set_user(Some(v.clone()));
     }
     if !patch.labels.is_empty() {
-        config = config.labels(patch.labels.clone().into_iter().collect::<HashMap<_, _>>());
+        let mut labels = config.labels().clone().unwrap_or_default();
+        labels.extend(patch.labels.clone());
+        config.set_labels(Some(labels));
     }
+    let union = |old: &Option<Vec<String>>, new: &[String]| {
+        let all: BTreeSet<String> = old.iter().flatten().chain(new).cloned().collect();
+        Some(all.into_iter().collect::<Vec<_>>())
+    };
     if !patch.exposed_ports.is_empty() {
-        config = config.exposed_ports(patch.exposed_ports.clone());
+        config.set_exposed_ports(union(config.exposed_ports(), &patch.exposed_ports));
     }
     if !patch.volumes.is_empty() {
-        config = config.volumes(patch.volumes.clone());
+        config.set_volumes(union(config.volumes(), &patch.volumes));
     }
     if let Some(v) = &patch.stop_signal {
-        config = config.stop_signal(v.clone());
+        config.set_stop_signal(Some(v.clone()));
     }
-    config.build()
+    config
 }
 
 /// The parent's `KEY=VALUE` list with the recipe's values merged over it:

@@ -10,6 +10,7 @@ use walkdir::WalkDir;
 use super::tree::{FileSource, Node, NodeKind, Origin, Tree};
 use crate::recipe::image_path::WHITEOUT_PREFIX;
 use crate::recipe::{Copy, Loc, LocatedError, Platform};
+use crate::store::fingerprint::Fingerprint;
 
 /// Adds everything `copy` names to `tree`.
 pub fn add_copy(
@@ -94,8 +95,12 @@ fn leaf(copy: &Copy, loc: &Loc, path: &Path, meta: &Metadata) -> Result<Node, Lo
         (NodeKind::Symlink(target), 0o777)
     } else if file_type.is_file() {
         let default = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-        let inode = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
-        let source = FileSource::Host { path: path.to_owned(), size: meta.len(), inode };
+        let source = FileSource::Host {
+            path: path.to_owned(),
+            fingerprint: Fingerprint::of(meta),
+            linked: meta.nlink() > 1,
+            content: None,
+        };
         (NodeKind::File(source), copy.mode.unwrap_or(default))
     } else {
         return Err(loc.error(

@@ -16,15 +16,15 @@ pub fn resolve(tree: &mut Tree) -> Result<(), LocatedError> {
     // Host files with several links group under their first path.
     let mut by_inode: BTreeMap<((u64, u64), u32, Owner), ImagePath> = BTreeMap::new();
     for (path, node) in tree.iter() {
-        if let NodeKind::File(FileSource::Host { inode: Some(inode), .. }) = &node.kind {
-            by_inode.entry((*inode, node.mode, node.owner)).or_insert_with(|| path.clone());
+        if let NodeKind::File(FileSource::Host { fingerprint: f, linked: true, .. }) = &node.kind {
+            by_inode.entry(((f.dev, f.ino), node.mode, node.owner)).or_insert_with(|| path.clone());
         }
     }
     let group_of = |content: &ImagePath| -> ImagePath {
         match tree.get(content) {
             Some(node) => match &node.kind {
-                NodeKind::File(FileSource::Host { inode: Some(inode), .. }) => {
-                    by_inode.get(&(*inode, node.mode, node.owner)).cloned().unwrap_or_else(|| content.clone())
+                NodeKind::File(FileSource::Host { fingerprint: f, linked: true, .. }) => {
+                    by_inode.get(&((f.dev, f.ino), node.mode, node.owner)).cloned().unwrap_or_else(|| content.clone())
                 }
                 _ => content.clone(),
             },

@@ -2,12 +2,17 @@
 //!
 //! - [`tree`]: one layer's sorted entries and the collision rules;
 //! - [`copy`]: walking `copy` sources on the host (metadata only);
-//! - [`links`]: grouping hard links so each names an earlier entry.
+//! - [`links`]: grouping hard links so each names an earlier entry;
+//! - [`inputs`]: content digests of host files, through the input index;
+//! - [`graph`]: recipes and their `from.recipe` parents, cycles refused.
 //!
-//! Every conflict a layer can have is found here, before anything is
-//! written, so a bad recipe leaves no trace in the store or the output.
+//! Every conflict a layer can have is found by [`plan`], before anything is
+//! written, so a bad recipe leaves no trace in the store or the output;
+//! [`digest_inputs`] then keys the inputs through the store.
 
 pub mod copy;
+pub mod graph;
+pub mod inputs;
 pub mod links;
 pub mod tree;
 
@@ -16,6 +21,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::recipe::{Base, Entry, EntryKind, Layer, LocatedError, Platform, Recipe};
+use crate::store::Store;
 use tree::{FileSource, Node, NodeKind, Origin, Tree};
 
 /// One image to build: its recipe, platform and resolved layers.
@@ -32,23 +38,25 @@ pub struct LayerPlan {
     pub tree: Tree,
 }
 
-/// Resolves every layer of `recipe` (in parallel on the current rayon pool).
-/// All layer errors are returned, in recipe order.
-pub fn plan(recipe: Arc<Recipe>) -> Result<ImagePlan, Vec<LocatedError>> {
-    match &recipe.from {
-        Base::Scratch => {}
-        Base::Image { loc, .. } => {
+/// Resolves every layer of `recipe` (in parallel on the current rayon pool)
+/// for the platform of its parent recipe, if it has one. All layer errors
+/// are returned, in recipe order.
+pub fn plan(recipe: Arc<Recipe>, parent: Option<&ImagePlan>) -> Result<ImagePlan, Vec<LocatedError>> {
+    let platform = recipe.image.platforms[0].clone();
+    match (&recipe.from, parent) {
+        (Base::Image { loc, .. }, _) => {
             return Err(vec![
                 loc.error("parent images (`from.image`) are not supported yet by this version", "parent image"),
             ]);
         }
-        Base::Recipe { loc, .. } => {
-            return Err(vec![
-                loc.error("parent recipes (`from.recipe`) are not supported yet by this version", "parent recipe"),
-            ]);
+        (Base::Recipe { loc, .. }, Some(parent)) if parent.platform != platform => {
+            return Err(vec![loc.error(
+                format!("the parent recipe builds {}, this recipe builds {platform}", parent.platform),
+                "parent recipe",
+            )]);
         }
+        _ => {}
     }
-    let platform = recipe.image.platforms[0].clone();
     let results: Vec<Result<LayerPlan, LocatedError>> =
         recipe.layers.par_iter().map(|layer| plan_layer(&recipe, layer, &platform)).collect();
     let mut layers = Vec::new();
@@ -70,6 +78,18 @@ fn plan_layer(recipe: &Recipe, layer: &Layer, platform: &Platform) -> Result<Lay
     links::resolve(&mut tree)?;
     tree.check_whiteouts()?;
     Ok(LayerPlan { name: layer.name.clone(), tree })
+}
+
+/// Fills in the content digest of every host input of `plan` (through the
+/// store's input index), the last step before layers can be keyed.
+pub fn digest_inputs(plan: &mut ImagePlan, store: &Store) -> Result<(), Vec<LocatedError>> {
+    let (recipe, platform) = (&plan.recipe, &plan.platform);
+    let errors: Vec<LocatedError> = plan
+        .layers
+        .par_iter_mut()
+        .filter_map(|layer| inputs::digest_inputs(&mut layer.tree, recipe, &layer.name, platform, store).err())
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 fn add_entry(tree: &mut Tree, entry: &Entry, recipe: &Recipe, platform: &Platform) -> Result<(), LocatedError> {

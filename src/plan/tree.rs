@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::digest::Digest;
 use crate::recipe::image_path::WHITEOUT_PREFIX;
 use crate::recipe::{ImagePath, Loc, LocatedError, Owner};
+use crate::store::fingerprint::Fingerprint;
 
 /// Tar name of an opaque whiteout, inside the directory it empties.
 pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
@@ -43,12 +45,14 @@ pub enum NodeKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileSource {
-    /// A host file; `inode` is set when it has several links, so that the
-    /// copies can be written as hard links.
+    /// A host file. `linked`: it has several links, so copies of it in one
+    /// layer are written as hard links. `content` is its digest, known once
+    /// the plan has consulted the input index (or read the file).
     Host {
         path: PathBuf,
-        size: u64,
-        inode: Option<(u64, u64)>,
+        fingerprint: Fingerprint,
+        linked: bool,
+        content: Option<Digest>,
     },
     Inline(Arc<[u8]>),
 }
@@ -56,7 +60,7 @@ pub enum FileSource {
 impl FileSource {
     pub fn size(&self) -> u64 {
         match self {
-            FileSource::Host { size, .. } => *size,
+            FileSource::Host { fingerprint, .. } => fingerprint.size,
             FileSource::Inline(bytes) => bytes.len() as u64,
         }
     }
@@ -104,6 +108,10 @@ impl Tree {
 
     pub(super) fn get_mut(&mut self, path: &ImagePath) -> Option<&mut Node> {
         self.nodes.get_mut(path)
+    }
+
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (&ImagePath, &mut Node)> {
+        self.nodes.iter_mut()
     }
 
     /// Adds `node` at `path`, with its parent directories.

@@ -38,12 +38,14 @@ pub enum RecipeError {
 
 /// Reads and validates the recipe at `path`.
 pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read { path: path.to_owned(), source })?;
+    let read_error = |source| RecipeError::Read { path: path.to_owned(), source };
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    let canonical = std::fs::canonicalize(path).map_err(read_error)?;
     let file = Arc::new(SourceFile { name: path.display().to_string(), text: text.into() });
     let invalid = |errors| RecipeError::Invalid { file: file.name.clone(), errors };
     let raw = toml::from_str::<raw::RawRecipe>(&file.text).map_err(|e| invalid(vec![syntax_error(&file, &e)]))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    validate::validate(raw, Arc::clone(&file), dir).map_err(|mut errors| {
+    validate::validate(raw, Arc::clone(&file), canonical, dir).map_err(|mut errors| {
         errors.sort_by_key(|e| e.first_offset());
         invalid(errors)
     })

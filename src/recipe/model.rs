@@ -15,6 +15,8 @@ use super::source::{Loc, SourceFile};
 #[derive(Debug)]
 pub struct Recipe {
     pub file: Arc<SourceFile>,
+    /// The recipe file's canonical path: its identity in graphs and caches.
+    pub path: PathBuf,
     /// The directory relative `src` paths start from.
     pub dir: PathBuf,
     pub image: Image,

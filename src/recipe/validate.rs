@@ -21,7 +21,12 @@ use super::source::{Loc, LocatedError, SourceFile};
 const RESERVED_ANNOTATIONS: [&str; 3] =
     ["org.opencontainers.image.created", "org.opencontainers.image.base.name", "org.opencontainers.image.base.digest"];
 
-pub(super) fn validate(raw: RawRecipe, file: Arc<SourceFile>, dir: PathBuf) -> Result<Recipe, Vec<LocatedError>> {
+pub(super) fn validate(
+    raw: RawRecipe,
+    file: Arc<SourceFile>,
+    path: PathBuf,
+    dir: PathBuf,
+) -> Result<Recipe, Vec<LocatedError>> {
     let mut cx = Cx { file, errors: Vec::new() };
     let image = cx.image(raw.image);
     let from = cx.from(raw.from, &dir);
@@ -33,7 +38,7 @@ pub(super) fn validate(raw: RawRecipe, file: Arc<SourceFile>, dir: PathBuf) -> R
     }
     match (image, from) {
         (Some(image), Some(from)) if cx.errors.is_empty() => {
-            Ok(Recipe { file: cx.file, dir, image, from, config, annotations, layers })
+            Ok(Recipe { file: cx.file, path, dir, image, from, config, annotations, layers })
         }
         _ => Err(cx.errors),
     }

@@ -5,19 +5,27 @@
 //!
 //! ```text
 //! blobs-v1/sha256/<hex>   complete, verified blobs (read-only)
-//! tmp/                    blobs being written
+//! layers-v1/<key>         layer cache entries ([`layer_cache`])
+//! inputs-v1/<id>          stat fingerprints of each layer's inputs ([`fingerprint`])
+//! tmp/                    files being written
+//! lock                    shared by builds, exclusive for gc
 //! ```
 //!
 //! A blob becomes visible under its digest only once complete: it is
 //! written to a temp file inside the store while being hashed, fsynced and
 //! renamed into place ([`BlobWriter`]). Renaming over an existing blob is
-//! harmless (same content), so concurrent writers need no lock.
+//! harmless (same content), and every other file is replaced by rename
+//! too, so concurrent builds need no lock between them; only `gc`, which
+//! deletes, excludes them (through the `lock` file).
 
 mod blob_writer;
+pub mod fingerprint;
+pub mod layer_cache;
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -43,20 +51,41 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error
     move |source| StoreError::Io { action, path, source }
 }
 
-/// A content store rooted at one directory.
+/// A content store rooted at one directory, locked (shared or exclusive)
+/// for as long as any clone of it lives.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    _lock: Arc<fs::File>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `root`.
+    /// Opens (creating if needed) the store at `root`, sharing it with
+    /// other builds.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        let store = Store { root: root.to_owned() };
-        for dir in [store.blobs_dir(), store.tmp_dir()] {
-            fs::create_dir_all(&dir).map_err(io_err("cannot create store directory", &dir))?;
+        Store::open_locked(root, false)
+    }
+
+    /// Opens the store for sole use (waits for running builds to end).
+    pub fn open_exclusive(root: &Path) -> Result<Store, StoreError> {
+        Store::open_locked(root, true)
+    }
+
+    fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
+        let dirs = ["blobs-v1/sha256", "layers-v1", "inputs-v1", "tmp"].map(|d| root.join(d));
+        for dir in &dirs {
+            fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
         }
-        Ok(store)
+        let lock_path = root.join("lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err("cannot open", &lock_path))?;
+        let locked = if exclusive { lock.lock() } else { lock.lock_shared() };
+        locked.map_err(io_err("cannot lock", &lock_path))?;
+        Ok(Store { root: root.to_owned(), _lock: Arc::new(lock) })
     }
 
     pub fn root(&self) -> &Path {
@@ -69,6 +98,14 @@ impl Store {
 
     fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers-v1")
+    }
+
+    fn inputs_dir(&self) -> PathBuf {
+        self.root.join("inputs-v1")
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {

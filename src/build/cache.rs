@@ -1,0 +1,48 @@
+//! Layer cache keys: a digest of everything that determines a layer's
+//! bytes: the format version (with the codec version), compression and
+//! level, SOURCE_DATE_EPOCH, and every entry of the planned tree with its
+//! header fields and content digest. Equal keys mean equal blobs.
+
+use std::fmt::Write as _;
+
+use super::{BuildSettings, Compression};
+use crate::digest::Digest;
+use crate::plan::tree::{FileSource, NodeKind, Tree};
+
+/// Bumped whenever the tar writer, JSON or codec settings change bytes.
+const LAYER_FORMAT: u32 = 1;
+
+pub fn layer_key(tree: &Tree, settings: &BuildSettings) -> Digest {
+    let mut text = format!(
+        "compose-img layer v{LAYER_FORMAT}\nzstd {}\nflate2 zlib-rs\nepoch {}\n",
+        zstd::zstd_safe::version_string(),
+        settings.source_date_epoch
+    );
+    let _ = match settings.compression {
+        Compression::Zstd { level } => writeln!(text, "compression zstd {level}"),
+        Compression::Gzip { level } => writeln!(text, "compression gzip {level}"),
+        Compression::None => writeln!(text, "compression none"),
+    };
+    for (path, node) in tree.iter() {
+        let payload = match &node.kind {
+            NodeKind::Dir => "dir".to_owned(),
+            NodeKind::File(FileSource::Host { content, .. }) => {
+                format!("file {}", content.as_ref().map_or("?", |d| d.as_str()))
+            }
+            NodeKind::File(FileSource::Inline(bytes)) => format!("file {}", Digest::of(bytes)),
+            NodeKind::Symlink(target) => format!("symlink {}", target.escape_default()),
+            NodeKind::Hardlink(target) => format!("hardlink {}", target.as_str().escape_default()),
+            NodeKind::Whiteout => "whiteout".to_owned(),
+            NodeKind::OpaqueWhiteout => "opaque".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "{} {:o} {} {} {payload}",
+            path.as_str().escape_default(),
+            node.mode,
+            node.owner.uid,
+            node.owner.gid
+        );
+    }
+    Digest::of(text.as_bytes())
+}

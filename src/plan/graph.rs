@@ -1,0 +1,122 @@
+//! The recipe graph: the recipes named on the command line and, through
+//! `from.recipe`, their parents, each loaded once however many children
+//! name it, ordered parents first. A cycle is an error that names every
+//! recipe on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::recipe::{self, Base, Loc, Recipe, RecipeError};
+
+#[derive(Debug)]
+pub struct RecipeGraph {
+    /// Every recipe, each parent before its children.
+    pub recipes: Vec<Arc<Recipe>>,
+    /// Index (into `recipes`) of each recipe's parent recipe.
+    pub parents: Vec<Option<usize>>,
+    /// The recipes named on the command line, in that order, without repeats.
+    pub roots: Vec<usize>,
+}
+
+/// Loads `paths` and their parent recipes. Every recipe that fails to load
+/// is reported.
+pub fn load(paths: &[PathBuf]) -> Result<RecipeGraph, Vec<RecipeError>> {
+    let mut loader = Loader::default();
+    let mut roots = Vec::new();
+    for path in paths {
+        if let Some(index) = loader.visit(path, &mut Vec::new())
+            && !roots.contains(&index)
+        {
+            roots.push(index);
+        }
+    }
+    if loader.errors.is_empty() {
+        Ok(RecipeGraph { recipes: loader.recipes, parents: loader.parents, roots })
+    } else {
+        Err(loader.errors)
+    }
+}
+
+#[derive(Default)]
+struct Loader {
+    recipes: Vec<Arc<Recipe>>,
+    parents: Vec<Option<usize>>,
+    by_path: BTreeMap<PathBuf, usize>,
+    /// Recipes that failed, so each is reported once.
+    failed: BTreeSet<PathBuf>,
+    errors: Vec<RecipeError>,
+}
+
+/// A recipe being loaded: its identity, how it was named, and the
+/// `from.recipe` entry that leads on to the next one on the stack.
+struct Step {
+    key: PathBuf,
+    shown: String,
+    edge: Option<Loc>,
+}
+
+impl Loader {
+    fn visit(&mut self, path: &Path, stack: &mut Vec<Step>) -> Option<usize> {
+        let key = match std::fs::canonicalize(path) {
+            Ok(key) => key,
+            Err(source) => {
+                self.fail(path.to_owned(), RecipeError::Read { path: path.to_owned(), source });
+                return None;
+            }
+        };
+        if let Some(&index) = self.by_path.get(&key) {
+            return Some(index);
+        }
+        if self.failed.contains(&key) {
+            return None;
+        }
+        if let Some(start) = stack.iter().position(|s| s.key == key) {
+            self.cycle(&stack[start..], path);
+            return None;
+        }
+        let recipe = match recipe::load(path) {
+            Ok(recipe) => recipe,
+            Err(e) => {
+                self.fail(key, e);
+                return None;
+            }
+        };
+        let parent = match &recipe.from {
+            Base::Recipe { path: parent, loc } => {
+                stack.push(Step { key: key.clone(), shown: recipe.file.name.clone(), edge: Some(loc.clone()) });
+                let parent = self.visit(parent, stack);
+                stack.pop();
+                Some(parent?)
+            }
+            _ => None,
+        };
+        let index = self.recipes.len();
+        self.recipes.push(Arc::new(recipe));
+        self.parents.push(parent);
+        self.by_path.insert(key, index);
+        Some(index)
+    }
+
+    fn fail(&mut self, key: PathBuf, error: RecipeError) {
+        if self.failed.insert(key) {
+            self.errors.push(error);
+        }
+    }
+
+    /// Reports the cycle `steps[0] → ... → steps[n-1] → again`.
+    fn cycle(&mut self, steps: &[Step], again: &Path) {
+        let names: Vec<&str> = steps.iter().map(|s| s.shown.as_str()).collect();
+        let chain = format!("{} → {}", names.join(" → "), again.display());
+        let Some(edge) = steps.last().and_then(|s| s.edge.as_ref()) else { return };
+        let error = if steps.len() == 1 {
+            edge.error(format!("recipe cycle: {chain} (the recipe names itself)"), "closes the cycle")
+        } else {
+            edge.error(format!("recipe cycle: {chain}"), "closes the cycle")
+        };
+        self.errors.push(RecipeError::Invalid { file: steps[steps.len() - 1].shown.clone(), errors: vec![error] });
+        for step in steps {
+            self.failed.insert(step.key.clone());
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Stat fingerprints of input files and the per-layer index that maps them
+//! to content digests, as git's index does: an input whose fingerprint
+//! (size, mtime and ctime with nanoseconds, inode, device) is unchanged is
+//! not read again. ctime cannot be set by a user, so a file replaced with
+//! the same size and a restored mtime still shows as changed. An entry
+//! whose mtime is not older than the index file itself is "racily clean"
+//! (the file may have changed in the same clock tick) and is not trusted.
+
+use std::collections::BTreeMap;
+use std::fs::{self, Metadata};
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::{Store, StoreError, io_err};
+use crate::digest::Digest;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+    pub ino: u64,
+    pub dev: u64,
+}
+
+impl Fingerprint {
+    pub fn of(meta: &Metadata) -> Fingerprint {
+        Fingerprint {
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+        }
+    }
+}
+
+/// Content digests of one layer's host inputs, by path.
+#[derive(Debug, Default)]
+pub struct InputIndex {
+    file: PathBuf,
+    entries: BTreeMap<PathBuf, (Fingerprint, Digest)>,
+    changed: bool,
+}
+
+impl InputIndex {
+    /// Loads the index named `id` (a digest of what identifies the layer);
+    /// a missing or unreadable index is empty.
+    pub fn load(store: &Store, id: &Digest) -> InputIndex {
+        let file = store.inputs_dir().join(id.hex());
+        let mut index = InputIndex { file, ..InputIndex::default() };
+        let (Ok(text), Ok(meta)) = (fs::read_to_string(&index.file), fs::metadata(&index.file)) else {
+            return index;
+        };
+        let written = (meta.mtime(), meta.mtime_nsec());
+        for line in text.lines() {
+            if let Some((path, fingerprint, digest)) = parse_line(line)
+                && fingerprint.mtime < written
+            {
+                index.entries.insert(path, (fingerprint, digest));
+            }
+        }
+        index
+    }
+
+    /// The digest recorded for `path` if its fingerprint is unchanged.
+    pub fn lookup(&self, path: &Path, fingerprint: &Fingerprint) -> Option<&Digest> {
+        self.entries.get(path).filter(|(f, _)| f == fingerprint).map(|(_, d)| d)
+    }
+
+    pub fn record(&mut self, path: PathBuf, fingerprint: Fingerprint, digest: Digest) {
+        if self.entries.get(&path) != Some(&(fingerprint, digest.clone())) {
+            self.entries.insert(path, (fingerprint, digest));
+            self.changed = true;
+        }
+    }
+
+    /// Drops entries of files that are no longer inputs.
+    pub fn retain(&mut self, keep: impl Fn(&Path) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|p, _| keep(p));
+        self.changed |= self.entries.len() != before;
+    }
+
+    /// Writes the index if anything changed (atomically; concurrent
+    /// writers of one index each leave a complete file).
+    pub fn save(&self, store: &Store) -> Result<(), StoreError> {
+        if !self.changed {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for (path, (f, digest)) in &self.entries {
+            let Some(path) = path.to_str().filter(|p| !p.contains('\n')) else { continue };
+            text.push_str(&format!(
+                "{} {} {} {} {} {} {} {} {path}\n",
+                f.size,
+                f.mtime.0,
+                f.mtime.1,
+                f.ctime.0,
+                f.ctime.1,
+                f.ino,
+                f.dev,
+                digest.hex()
+            ));
+        }
+        let dir = store.inputs_dir();
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(store.tmp_dir()).map_err(io_err("cannot create a file in", &dir))?;
+        tmp.write_all(text.as_bytes()).map_err(io_err("cannot write", &self.file))?;
+        tmp.persist(&self.file).map_err(|e| io_err("cannot write", &self.file)(e.error))?;
+        Ok(())
+    }
+}
+
+fn parse_line(line: &str) -> Option<(PathBuf, Fingerprint, Digest)> {
+    let mut parts = line.splitn(9, ' ');
+    let mut num = || parts.next()?.parse::<i64>().ok();
+    let (size, ms, mn, cs, cn, ino, dev) = (num()?, num()?, num()?, num()?, num()?, num()?, num()?);
+    let digest = Digest::parse(&format!("sha256:{}", parts.next()?)).ok()?;
+    let path = PathBuf::from(parts.next()?);
+    let fingerprint = Fingerprint {
+        size: u64::try_from(size).ok()?,
+        mtime: (ms, mn),
+        ctime: (cs, cn),
+        ino: u64::try_from(ino).ok()?,
+        dev: u64::try_from(dev).ok()?,
+    };
+    Some((path, fingerprint, digest))
+}

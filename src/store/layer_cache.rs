@@ -1,0 +1,82 @@
+//! The layer cache: `layers-v1/<key>` maps a layer's cache key (a digest of
+//! everything that determines its bytes) to the blob built for it. Each
+//! entry records a stamp of the blob file (size, mtime, inode) taken when
+//! it was written: a blob whose stamp still matches is served without being
+//! read; any other is re-hashed first, and a corrupt one is removed and
+//! never served.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, io_err};
+use crate::digest::{Digest, HashingWriter};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CachedLayer {
+    pub digest: String,
+    pub size: u64,
+    pub diff_id: String,
+    pub media_type: String,
+    pub stamp: BlobStamp,
+}
+
+/// What identifies a blob file's content without reading it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlobStamp {
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ino: u64,
+}
+
+/// The outcome of checking a blob before it is reused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlobCheck {
+    Valid(BlobStamp),
+    Missing,
+    /// The content did not match the digest; the blob was removed.
+    Corrupt,
+}
+
+impl Store {
+    pub fn cached_layer(&self, key: &Digest) -> Option<CachedLayer> {
+        let bytes = fs::read(self.layers_dir().join(key.hex())).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn put_cached_layer(&self, key: &Digest, entry: &CachedLayer) -> Result<(), StoreError> {
+        let path = self.layers_dir().join(key.hex());
+        let bytes = serde_json::to_vec(entry).map_err(|e| io_err("cannot encode", &path)(e.into()))?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err("cannot create a file in", &path))?;
+        tmp.write_all(&bytes).map_err(io_err("cannot write", &path))?;
+        tmp.persist(&path).map_err(|e| io_err("cannot write", &path)(e.error))?;
+        Ok(())
+    }
+
+    pub fn blob_stamp(&self, digest: &Digest) -> Option<BlobStamp> {
+        let meta = fs::metadata(self.blob_path(digest)).ok()?;
+        Some(BlobStamp { size: meta.len(), mtime: (meta.mtime(), meta.mtime_nsec()), ino: meta.ino() })
+    }
+
+    /// Checks blob `digest` before reuse: trusted if its stamp is `expected`,
+    /// else re-hashed (and removed if corrupt).
+    pub fn check_blob(&self, digest: &Digest, expected: &BlobStamp) -> Result<BlobCheck, StoreError> {
+        let Some(stamp) = self.blob_stamp(digest) else { return Ok(BlobCheck::Missing) };
+        if stamp == *expected {
+            return Ok(BlobCheck::Valid(stamp));
+        }
+        let path = self.blob_path(digest);
+        let mut file = fs::File::open(&path).map_err(io_err("cannot open blob", &path))?;
+        let mut hasher = HashingWriter::new(std::io::sink());
+        std::io::copy(&mut file, &mut hasher).map_err(io_err("cannot read blob", &path))?;
+        let (_, actual, _) = hasher.finish();
+        if actual == *digest {
+            return Ok(BlobCheck::Valid(stamp));
+        }
+        fs::remove_file(&path).map_err(io_err("cannot remove corrupt blob", &path))?;
+        Ok(BlobCheck::Corrupt)
+    }
+}
