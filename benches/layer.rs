@@ -1,4 +1,4 @@
-//! Layer building: plan + tar + compression + store, on a tree made by
+//! Cold layer building: plan + input hashing + tar + compression + store, on a tree made by
 //! `../shared/bench/gen-tree` (set COMPOSE_IMG_BENCH_TREE, default
 //! /tmp/compose-img-bench/tree; `scripts/bench` creates it). Each
 //! compression is measured on the same tree so their ratios can be
@@ -7,8 +7,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use compose_img::build::{BuildSettings, Compression, build_layers};
-use compose_img::plan::plan;
+use compose_img::build::layer::build_layer;
+use compose_img::build::{BuildSettings, Compression};
+use compose_img::plan::{digest_inputs, plan};
 use compose_img::recipe::load;
 use compose_img::store::Store;
 
@@ -43,9 +44,11 @@ fn build_one_layer(bencher: divan::Bencher, compression: &str) {
     };
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let settings = BuildSettings { source_date_epoch: 0, compression, jobs };
-    bencher.bench_local(|| {
-        let store = Store::open(&work.path().join("store")).unwrap();
-        let planned = plan(Arc::clone(&recipe)).unwrap();
-        build_layers(&planned, &settings, &store).unwrap()
+    // Cold: a new store each time, so every input is read and hashed.
+    bencher.with_inputs(|| tempfile::tempdir().unwrap()).bench_local_values(|store_dir| {
+        let store = Store::open(store_dir.path()).unwrap();
+        let mut planned = plan(Arc::clone(&recipe), None).unwrap();
+        digest_inputs(&mut planned, &store).unwrap();
+        build_layer(&planned.layers[0], &settings, &store, false).unwrap()
     });
 }
