@@ -1,0 +1,261 @@
+//! Parent recipes, the layer cache, concurrent and killed builds on one
+//! store, and determinism across `--jobs`.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Sandbox, json_blob, layout_digest};
+
+fn base_and_children(sandbox: &Sandbox) {
+    sandbox.write("base/motd", "base\n");
+    sandbox.write(
+        "base.toml",
+        "[image]\nname = \"localhost/base\"\n[from]\nscratch = true\n[config]\nenv = { PATH = \"/bin\" }\n\
+         [[layer]]\nname = \"base\"\n[[layer.copy]]\nsrc = \"base/motd\"\ndest = \"/etc/motd\"\n",
+    );
+    for child in ["one", "two"] {
+        sandbox.write(&format!("{child}/file"), &format!("{child}\n"));
+        sandbox.write(
+            &format!("{child}.toml"),
+            &format!(
+                "[image]\nname = \"localhost/{child}\"\n[from]\nrecipe = \"base.toml\"\n[config]\nenv = {{ LANG = \"C\" }}\n\
+                 [[layer]]\nname = \"{child}\"\n[[layer.copy]]\nsrc = \"{child}/file\"\ndest = \"/{child}\"\n"
+            ),
+        );
+    }
+}
+
+fn build(sandbox: &Sandbox, args: &[&str]) -> Output {
+    let out = sandbox.cmd().arg("build").args(args).output().unwrap();
+    common::assert_success(&out);
+    out
+}
+
+/// The `layers: N built, M reused` counts of a build's summary line.
+fn counts(out: &Output) -> (usize, usize) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.starts_with("layers: ")).unwrap_or_else(|| panic!("no summary: {stderr}"));
+    let words: Vec<&str> = line.split(|c: char| c == ' ' || c == ',').filter(|w| !w.is_empty()).collect();
+    (words[1].parse().unwrap(), words[3].parse().unwrap())
+}
+
+fn manifest(sandbox: &Sandbox, name: &str) -> serde_json::Value {
+    let layout = sandbox.path().join("out").join(name);
+    json_blob(&layout, &layout_digest(&layout, "latest"))
+}
+
+#[test]
+fn a_child_stacks_on_its_parent_which_is_built_once() {
+    let sandbox = Sandbox::new();
+    base_and_children(&sandbox);
+    let out = build(&sandbox, &["one.toml", "two.toml", "base.toml"]);
+    assert_eq!(counts(&out), (3, 0), "the base layer is built once for both children");
+    let base = manifest(&sandbox, "base");
+    for child in ["one", "two"] {
+        let m = manifest(&sandbox, child);
+        let layers = m["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 2);
+        assert_eq!(layers[0], base["layers"][0], "the parent's layer is reused unchanged");
+        assert_eq!(
+            m["annotations"]["org.opencontainers.image.base.digest"],
+            layout_digest(&sandbox.path().join("out/base"), "latest").as_str()
+        );
+        assert_eq!(m["annotations"]["org.opencontainers.image.base.name"], "localhost/base:latest");
+        let layout = sandbox.path().join("out").join(child);
+        let config = json_blob(&layout, m["config"]["digest"].as_str().unwrap());
+        assert_eq!(config["config"]["Env"], serde_json::json!(["PATH=/bin", "LANG=C"]));
+        assert_eq!(config["history"].as_array().unwrap().len(), 2);
+        assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    }
+    // A parent that is only named through `from.recipe` is built, not written.
+    let only_child = Sandbox::new();
+    base_and_children(&only_child);
+    build(&only_child, &["one.toml"]);
+    assert!(!only_child.path().join("out/base").exists());
+}
+
+#[test]
+fn cycles_are_refused_with_the_whole_cycle() {
+    let sandbox = Sandbox::new();
+    let recipe = |from: &str| format!("[image]\nname = \"localhost/x\"\n[from]\nrecipe = \"{from}\"\n");
+    sandbox.write("a.toml", &recipe("b.toml"));
+    sandbox.write("b.toml", &recipe("c.toml"));
+    sandbox.write("c.toml", &recipe("a.toml"));
+    sandbox.write("self.toml", &recipe("self.toml"));
+    for (name, args) in [("cycle_of_three", vec!["build", "a.toml"]), ("names_itself", vec!["build", "self.toml"])] {
+        let out = sandbox.cmd().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(!sandbox.path().join("out").exists());
+        insta::assert_snapshot!(name, String::from_utf8(out.stderr).unwrap());
+    }
+}
+
+#[test]
+fn unchanged_layers_are_reused_and_changed_inputs_rebuild_only_their_layer() {
+    let sandbox = Sandbox::new();
+    sandbox.write("a/data", "aaaa\n");
+    sandbox.write("b/data", "bbbb\n");
+    sandbox.write(
+        "r.toml",
+        "[image]\nname = \"localhost/c\"\n[from]\nscratch = true\n\
+         [[layer]]\nname = \"a\"\n[[layer.copy]]\nsrc = \"a/\"\ndest = \"/a\"\n\
+         [[layer]]\nname = \"b\"\n[[layer.copy]]\nsrc = \"b/\"\ndest = \"/b\"\n",
+    );
+    let first = build(&sandbox, &["r.toml"]);
+    assert_eq!(counts(&first), (2, 0));
+    let second = build(&sandbox, &["r.toml"]);
+    assert_eq!(counts(&second), (0, 2));
+    assert_eq!(common::first_digest(&first), common::first_digest(&second));
+
+    // Same size, restored mtime, other content: the ctime gives it away.
+    let path = sandbox.path().join("b/data");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, "BBBB\n").unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+    let third = build(&sandbox, &["r.toml"]);
+    assert_eq!(counts(&third), (1, 1), "exactly the layer holding the changed file is rebuilt");
+    assert_ne!(common::first_digest(&third), common::first_digest(&second));
+
+    assert_eq!(counts(&build(&sandbox, &["r.toml", "--no-cache"])), (2, 0));
+    // Another SOURCE_DATE_EPOCH or compression is another key.
+    assert_eq!(counts(&build(&sandbox, &["r.toml", "--source-date-epoch", "7"])), (2, 0));
+    assert_eq!(counts(&build(&sandbox, &["r.toml", "--compression", "gzip"])), (2, 0));
+}
+
+#[test]
+fn a_corrupted_blob_in_the_store_is_not_served() {
+    let sandbox = Sandbox::new();
+    sandbox.write("f", "content\n");
+    sandbox.write(
+        "r.toml",
+        "[image]\nname = \"localhost/k\"\n[from]\nscratch = true\n[[layer]]\n[[layer.copy]]\nsrc = \"f\"\ndest = \"/f\"\n",
+    );
+    build(&sandbox, &["r.toml", "--output", "oci:first"]);
+    let layout = sandbox.path().join("first");
+    let layer =
+        json_blob(&layout, &layout_digest(&layout, "latest"))["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let blob = sandbox.store().join("blobs-v1/sha256").join(layer.trim_start_matches("sha256:"));
+    let len = std::fs::metadata(&blob).unwrap().len() as usize;
+    // Break the store's copy (a new file, so the first layout keeps its own).
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::write(&blob, vec![0u8; len]).unwrap();
+
+    let out = build(&sandbox, &["r.toml", "--output", "oci:second"]);
+    assert_eq!(counts(&out), (1, 0), "the corrupt blob was served");
+    assert_blobs_match_names(&sandbox.store().join("blobs-v1/sha256"));
+    assert_blobs_match_names(&sandbox.path().join("second/blobs/sha256"));
+}
+
+/// Every blob file's content hashes to its name.
+fn assert_blobs_match_names(dir: &std::path::Path) {
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let name = entry.file_name().unwrap().to_str().unwrap();
+        assert_eq!(compose_img::digest::Digest::of(&bytes).hex(), name, "{} does not match its name", entry.display());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    #[allow(clippy::disallowed_methods, reason = "order does not matter: every file is checked")]
+    let entries = std::fs::read_dir(dir).unwrap();
+    entries.map(|e| e.unwrap().path()).collect()
+}
+
+/// A tree big enough that a build takes a while: 24 files of 1 MiB of
+/// poorly compressible bytes.
+fn big_recipe(sandbox: &Sandbox) {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..24 {
+        let bytes: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        let path = sandbox.path().join(format!("big/f{i:02}"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    sandbox.write(
+        "big.toml",
+        "[image]\nname = \"localhost/big\"\n[from]\nscratch = true\n\
+         [[layer]]\nname = \"one\"\n[[layer.copy]]\nsrc = \"big/\"\ndest = \"/one\"\n\
+         [[layer]]\nname = \"two\"\n[[layer.copy]]\nsrc = \"big/\"\ndest = \"/two\"\n",
+    );
+}
+
+#[test]
+fn two_builds_share_one_store_at_once() {
+    let sandbox = Sandbox::new();
+    big_recipe(&sandbox);
+    let spawn = |out: &str| sandbox.cmd().args(["build", "big.toml", "--output", &format!("oci:{out}")]).output();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("a").unwrap());
+        let b = s.spawn(|| spawn("b").unwrap());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    common::assert_success(&a);
+    common::assert_success(&b);
+    assert_eq!(common::first_digest(&a), common::first_digest(&b));
+    assert_blobs_match_names(&sandbox.store().join("blobs-v1/sha256"));
+}
+
+#[test]
+fn a_killed_build_leaves_no_bad_blob_and_the_next_build_succeeds() {
+    let sandbox = Sandbox::new();
+    big_recipe(&sandbox);
+    for (round, delay_ms) in [5u64, 30, 80, 150, 300].into_iter().enumerate() {
+        let mut child = sandbox
+            .cmd()
+            .args(["build", "big.toml", "--no-cache", "--quiet", "--output", &format!("oci:k{round}")])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if sandbox.store().join("blobs-v1/sha256").exists() {
+            assert_blobs_match_names(&sandbox.store().join("blobs-v1/sha256"));
+        }
+    }
+    let out = build(&sandbox, &["big.toml", "--output", "oci:final"]);
+    assert_blobs_match_names(&sandbox.path().join("final/blobs/sha256"));
+    common::assert_success(&out);
+}
+
+#[test]
+fn jobs_do_not_change_any_digest() {
+    let digests = |jobs: &str| {
+        let sandbox = Sandbox::new();
+        base_and_children(&sandbox);
+        let out = build(&sandbox, &["one.toml", "two.toml", "--jobs", jobs]);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(digests("1"), digests("4"));
+}
+
+#[test]
+fn the_store_can_be_chosen_by_flag_and_environment() {
+    let sandbox = Sandbox::new();
+    base_and_children(&sandbox);
+    let flag_store = sandbox.path().join("flag-store");
+    let out = sandbox.cmd().args(["build", "base.toml", "--store"]).arg(&flag_store).output().unwrap();
+    common::assert_success(&out);
+    assert!(flag_store.join("blobs-v1/sha256").is_dir());
+    assert!(!sandbox.store().exists(), "--store must win over $COMPOSE_IMG_STORE");
+    let xdg = sandbox.path().join("xdg");
+    let out = Command::new(common::BIN)
+        .current_dir(sandbox.path())
+        .env_remove("COMPOSE_IMG_STORE")
+        .env("XDG_CACHE_HOME", &xdg)
+        .args(["build", "base.toml", "--output", "oci:xdg-out"])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    assert!(xdg.join("compose-img/blobs-v1/sha256").is_dir());
+}
