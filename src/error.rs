@@ -22,6 +22,9 @@ pub enum Error {
     Plan { recipe: String, errors: Vec<LocatedError> },
     #[error("{0}")]
     Unsupported(String),
+    /// A check found a problem (e.g. `store fsck` found corrupt blobs).
+    #[error("{0}")]
+    Failed(String),
     #[error("building {recipe}")]
     Build {
         recipe: String,

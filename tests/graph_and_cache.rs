@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -223,9 +224,10 @@ fn a_killed_build_leaves_no_bad_blob_and_the_next_build_succeeds() {
             assert_blobs_match_names(&sandbox.store().join("blobs-v1/sha256"));
         }
     }
-    let out = build(&sandbox, &["big.toml", "--output", "oci:final"]);
+    let fsck = sandbox.cmd().args(["store", "fsck"]).output().unwrap();
+    common::assert_success(&fsck);
+    build(&sandbox, &["big.toml", "--output", "oci:final"]);
     assert_blobs_match_names(&sandbox.path().join("final/blobs/sha256"));
-    common::assert_success(&out);
 }
 
 #[test]
@@ -258,4 +260,28 @@ fn the_store_can_be_chosen_by_flag_and_environment() {
         .unwrap();
     common::assert_success(&out);
     assert!(xdg.join("compose-img/blobs-v1/sha256").is_dir());
+}
+
+#[test]
+fn store_fsck_finds_a_blob_corrupted_by_hand() {
+    let sandbox = Sandbox::new();
+    base_and_children(&sandbox);
+    build(&sandbox, &["base.toml"]);
+    let fsck = || sandbox.cmd().args(["store", "fsck"]).output().unwrap();
+    let clean = fsck();
+    common::assert_success(&clean);
+    assert!(String::from_utf8_lossy(&clean.stdout).contains(": 0 corrupt"));
+
+    let blobs = walk(&sandbox.store().join("blobs-v1/sha256"));
+    let victim = &blobs[0];
+    std::fs::set_permissions(victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::OpenOptions::new().append(true).open(victim).unwrap().write_all(b"rot").unwrap();
+    let found = fsck();
+    assert_eq!(found.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&found.stdout);
+    assert!(stdout.contains(&format!("corrupt (removed): {}", victim.display())), "{stdout}");
+    assert!(!victim.exists());
+    common::assert_success(&fsck());
+    build(&sandbox, &["base.toml", "--output", "oci:again"]);
+    assert_blobs_match_names(&sandbox.path().join("again/blobs/sha256"));
 }

@@ -28,6 +28,29 @@ pub enum Command {
         compose-img build recipes/busybox.toml --output oci:out/busybox:1.0\n  \
         SOURCE_DATE_EPOCH=1700000000 compose-img build app.toml --compression gzip")]
     Build(BuildArgs),
+    /// Manage the content store: ls, du, fsck
+    Store(StoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(subcommand)]
+    pub action: StoreAction,
+    /// The store [default: $COMPOSE_IMG_STORE, else $XDG_CACHE_HOME/compose-img,
+    /// else ~/.cache/compose-img]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// List the blobs (digest and size)
+    Ls,
+    /// Disk use of each part of the store
+    Du,
+    /// Check every blob against its digest, remove corrupt ones and the
+    /// leftovers of killed builds (exit 1 if a blob was corrupt)
+    Fsck,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,6 @@
 //! `compose-img build`: flags and environment → a build request; results
 //! printed one line per output (`REF DIGEST`) on stdout.
 
-use std::path::PathBuf;
-
 use super::args::{BuildArgs, CompressionArg};
 use crate::Error;
 use crate::build::tar_writer::MAX_MTIME;
@@ -14,7 +12,7 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
     let request = BuildRequest {
         recipes: args.recipes.clone(),
         outputs: args.output.iter().map(|o| ImageRef::parse(o).map_err(Error::Usage)).collect::<Result<_, _>>()?,
-        store: store_dir(args.store.as_ref())?,
+        store: super::store::store_dir(args.store.as_ref())?,
         settings: BuildSettings {
             source_date_epoch: source_date_epoch(args.source_date_epoch)?,
             compression: compression(args.compression, args.level)?,
@@ -41,7 +39,7 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
     Ok(())
 }
 
-fn human_bytes(bytes: u64) -> String {
+pub(super) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -52,28 +50,8 @@ fn human_bytes(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
-fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn store_dir(flag: Option<&PathBuf>) -> Result<PathBuf, Error> {
-    if let Some(dir) = flag {
-        return Ok(dir.clone());
-    }
-    if let Some(dir) = non_empty_env("COMPOSE_IMG_STORE") {
-        return Ok(dir.into());
-    }
-    if let Some(dir) = non_empty_env("XDG_CACHE_HOME") {
-        return Ok(PathBuf::from(dir).join("compose-img"));
-    }
-    match non_empty_env("HOME") {
-        Some(home) => Ok(PathBuf::from(home).join(".cache").join("compose-img")),
-        None => Err(Error::Usage("no store: set --store, $COMPOSE_IMG_STORE, $XDG_CACHE_HOME or $HOME".into())),
-    }
-}
-
 fn source_date_epoch(flag: Option<u64>) -> Result<u64, Error> {
-    let epoch = match (flag, non_empty_env("SOURCE_DATE_EPOCH")) {
+    let epoch = match (flag, super::store::non_empty_env("SOURCE_DATE_EPOCH")) {
         (Some(epoch), _) => epoch,
         (None, Some(text)) => text.trim().parse().map_err(|_| {
             Error::Usage(format!("SOURCE_DATE_EPOCH={text:?} is not a whole number of seconds since 1970"))

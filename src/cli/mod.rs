@@ -6,11 +6,13 @@
 //!
 //! - [`args`]: the clap definitions;
 //! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
+//! - [`store`]: the `store` commands, and where the store is;
 //! - [`render`]: errors as text, with carets for recipe mistakes.
 
 mod args;
 mod build;
 mod render;
+mod store;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -34,6 +36,7 @@ pub fn run() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Build(args) => build::run(args, cli.quiet),
+        Command::Store(args) => store::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

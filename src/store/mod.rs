@@ -20,6 +20,7 @@
 
 mod blob_writer;
 pub mod fingerprint;
+pub mod fsck;
 pub mod layer_cache;
 
 use std::fs;
