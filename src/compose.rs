@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::build::cache::layer_key;
 use crate::build::executor::{self, Done};
 use crate::build::layer::build_layer;
 use crate::build::{BuildSettings, BuiltLayer};
@@ -66,17 +67,8 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
     let graph = plan::graph::load(&request.recipes).map_err(Error::Recipes)?;
     let targets: Vec<Vec<(PathBuf, Vec<String>, String)>> =
         graph.roots.iter().map(|&r| destinations(&graph.recipes[r], &request.outputs)).collect::<Result<_, _>>()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(request.settings.jobs as usize)
-        .build()
-        .map_err(|_| Error::Workers(request.settings.jobs))?;
-    let mut plans = pool.install(|| plan_graph(&graph))?;
-
-    let store = Store::open(&request.store)?;
-    for plan in &mut plans {
-        pool.install(|| plan::digest_inputs(plan, &store))
-            .map_err(|errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors })?;
-    }
+    let pool = pool(request.settings.jobs)?;
+    let (plans, store) = prepare(&graph, &request.store, &pool)?;
     let (nodes, deps, image_node) = build_graph(&graph, &plans);
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
         match nodes[i] {
@@ -130,6 +122,78 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
         summary.images.push(BuiltReport { recipe, manifest: image.manifest.digest.clone(), outputs: written });
     }
     Ok(summary)
+}
+
+fn pool(jobs: u32) -> Result<rayon::ThreadPool, Error> {
+    rayon::ThreadPoolBuilder::new().num_threads(jobs as usize).build().map_err(|_| Error::Workers(jobs))
+}
+
+/// Plans every layer (refusing bad recipes before the store is touched),
+/// then opens the store and digests every input.
+fn prepare(
+    graph: &RecipeGraph,
+    store: &std::path::Path,
+    pool: &rayon::ThreadPool,
+) -> Result<(Vec<ImagePlan>, Store), Error> {
+    let mut plans = pool.install(|| plan_graph(graph))?;
+    let store = Store::open(store)?;
+    for plan in &mut plans {
+        pool.install(|| plan::digest_inputs(plan, &store))
+            .map_err(|errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors })?;
+    }
+    Ok((plans, store))
+}
+
+/// One recipe of `compose-img plan`.
+#[derive(Debug)]
+pub struct PlannedImage {
+    pub recipe: String,
+    pub image: String,
+    pub platform: String,
+    /// Index of the parent recipe in the report.
+    pub parent: Option<usize>,
+    pub layers: Vec<PlannedLayer>,
+}
+
+#[derive(Debug)]
+pub struct PlannedLayer {
+    pub name: String,
+    pub entries: usize,
+    pub key: Digest,
+    /// A build would reuse it.
+    pub cached: bool,
+}
+
+/// The resolved graph of `recipes` without building: every recipe (parents
+/// first) and layer, with its cache key and whether it is cached.
+pub fn plan_only(
+    recipes: &[PathBuf],
+    store: &std::path::Path,
+    settings: &BuildSettings,
+) -> Result<Vec<PlannedImage>, Error> {
+    let graph = plan::graph::load(recipes).map_err(Error::Recipes)?;
+    let (plans, store) = prepare(&graph, store, &pool(settings.jobs)?)?;
+    Ok(plans
+        .iter()
+        .enumerate()
+        .map(|(index, plan)| PlannedImage {
+            recipe: plan.recipe.file.name.clone(),
+            image: plan.recipe.image.name.clone(),
+            platform: plan.platform.to_string(),
+            parent: graph.parents[index],
+            layers: plan
+                .layers
+                .iter()
+                .map(|layer| {
+                    let key = layer_key(&layer.tree, settings);
+                    let cached = store.cached_layer(&key).is_some_and(|entry| {
+                        Digest::parse(&entry.digest).is_ok_and(|d| store.blob_stamp(&d).is_some())
+                    });
+                    PlannedLayer { name: layer.name.clone(), entries: layer.tree.len(), key, cached }
+                })
+                .collect(),
+        })
+        .collect())
 }
 
 /// Plans every recipe of the graph, parents first (a child checks its

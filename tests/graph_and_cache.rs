@@ -285,3 +285,30 @@ fn store_fsck_finds_a_blob_corrupted_by_hand() {
     build(&sandbox, &["base.toml", "--output", "oci:again"]);
     assert_blobs_match_names(&sandbox.path().join("again/blobs/sha256"));
 }
+
+#[test]
+fn plan_shows_the_graph_and_what_is_cached() {
+    let sandbox = Sandbox::new();
+    base_and_children(&sandbox);
+    let plan = |format: &str| {
+        let out = sandbox.cmd().args(["plan", "one.toml", format]).output().unwrap();
+        common::assert_success(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let before: serde_json::Value = serde_json::from_str(&plan("--json")).unwrap();
+    assert_eq!(before[0]["recipe"], "base.toml");
+    assert_eq!(before[1]["recipe"], "one.toml");
+    assert_eq!(before[1]["parent"], "base.toml");
+    assert_eq!(before[1]["layers"][0]["cached"], false);
+    assert!(!sandbox.path().join("out").exists(), "plan wrote an output");
+
+    build(&sandbox, &["one.toml"]);
+    let after: serde_json::Value = serde_json::from_str(&plan("--json")).unwrap();
+    assert_eq!(after[0]["layers"][0]["cached"], true);
+    assert_eq!(after[1]["layers"][0]["key"], before[1]["layers"][0]["key"]);
+    assert!(plan("--dot").contains("image0 -> image1;"));
+    let out = sandbox.cmd().args(["plan", "one.toml"]).output().unwrap();
+    let tree = String::from_utf8(out.stdout).unwrap();
+    assert!(tree.contains("one.toml  localhost/one linux/amd64 (from base.toml)"), "{tree}");
+    assert!(tree.contains("cached"), "{tree}");
+}

@@ -28,6 +28,8 @@ pub enum Command {
         compose-img build recipes/busybox.toml --output oci:out/busybox:1.0\n  \
         SOURCE_DATE_EPOCH=1700000000 compose-img build app.toml --compression gzip")]
     Build(BuildArgs),
+    /// Show the build graph without building: recipes, layers, cache state
+    Plan(PlanArgs),
     /// Manage the content store: ls, du, fsck
     Store(StoreArgs),
 }
@@ -62,6 +64,31 @@ pub struct BuildArgs {
     /// oci:out/<last part of image.name> with every tag of the recipe)
     #[arg(long, value_name = "REF")]
     pub output: Vec<String>,
+    #[command(flatten)]
+    pub layers: LayerArgs,
+    /// Rebuild every layer instead of reusing cached ones
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Recipe files (TOML) to plan
+    #[arg(required = true, value_name = "RECIPE")]
+    pub recipes: Vec<PathBuf>,
+    #[command(flatten)]
+    pub layers: LayerArgs,
+    /// Print the graph as JSON
+    #[arg(long, conflicts_with = "dot")]
+    pub json: bool,
+    /// Print the graph for Graphviz
+    #[arg(long)]
+    pub dot: bool,
+}
+
+/// What determines layer bytes and where layers are kept.
+#[derive(Debug, Args)]
+pub struct LayerArgs {
     /// Content store and cache [default: $COMPOSE_IMG_STORE, else
     /// $XDG_CACHE_HOME/compose-img, else ~/.cache/compose-img]
     #[arg(long, value_name = "DIR")]
@@ -79,9 +106,6 @@ pub struct BuildArgs {
     /// Compression level [default: 3 for zstd (1-19), 6 for gzip (1-9)]
     #[arg(long, value_name = "N")]
     pub level: Option<i32>,
-    /// Rebuild every layer instead of reusing cached ones
-    #[arg(long)]
-    pub no_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

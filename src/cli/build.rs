@@ -1,7 +1,7 @@
 //! `compose-img build`: flags and environment → a build request; results
 //! printed one line per output (`REF DIGEST`) on stdout.
 
-use super::args::{BuildArgs, CompressionArg};
+use super::args::{BuildArgs, CompressionArg, LayerArgs};
 use crate::Error;
 use crate::build::tar_writer::MAX_MTIME;
 use crate::build::{BuildSettings, Compression};
@@ -12,12 +12,8 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
     let request = BuildRequest {
         recipes: args.recipes.clone(),
         outputs: args.output.iter().map(|o| ImageRef::parse(o).map_err(Error::Usage)).collect::<Result<_, _>>()?,
-        store: super::store::store_dir(args.store.as_ref())?,
-        settings: BuildSettings {
-            source_date_epoch: source_date_epoch(args.source_date_epoch)?,
-            compression: compression(args.compression, args.level)?,
-            jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
-        },
+        store: super::store::store_dir(args.layers.store.as_ref())?,
+        settings: settings(&args.layers)?,
         reuse: !args.no_cache,
     };
     let started = std::time::Instant::now();
@@ -48,6 +44,15 @@ pub(super) fn human_bytes(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// The settings that determine layer bytes, from flags and environment.
+pub(super) fn settings(args: &LayerArgs) -> Result<BuildSettings, Error> {
+    Ok(BuildSettings {
+        source_date_epoch: source_date_epoch(args.source_date_epoch)?,
+        compression: compression(args.compression, args.level)?,
+        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
+    })
 }
 
 fn source_date_epoch(flag: Option<u64>) -> Result<u64, Error> {

@@ -6,11 +6,13 @@
 //!
 //! - [`args`]: the clap definitions;
 //! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
+//! - [`plan`]: the `plan` command (tree, JSON, Graphviz);
 //! - [`store`]: the `store` commands, and where the store is;
 //! - [`render`]: errors as text, with carets for recipe mistakes.
 
 mod args;
 mod build;
+mod plan;
 mod render;
 mod store;
 
@@ -36,6 +38,7 @@ pub fn run() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Build(args) => build::run(args, cli.quiet),
+        Command::Plan(args) => plan::run(args),
         Command::Store(args) => store::run(args),
     };
     match result {

@@ -10,12 +10,16 @@ use rayon::prelude::*;
 use super::{Store, StoreError, io_err};
 use crate::digest::{Digest, HashingWriter};
 
+/// A blob file that is not what its name says, and what its content hashes
+/// to (`None` when the name is not a digest at all).
+pub type BadBlob = (PathBuf, Option<Digest>);
+
 #[derive(Debug, Default)]
 pub struct FsckReport {
     pub checked: usize,
     /// Blob files whose content does not match their name (removed), with
     /// what their content hashes to.
-    pub corrupt: Vec<(PathBuf, Option<Digest>)>,
+    pub corrupt: Vec<BadBlob>,
     pub temp_removed: usize,
 }
 
@@ -30,7 +34,7 @@ impl Store {
     /// files of builds that died. Needs the store to itself.
     pub fn fsck(&self) -> Result<FsckReport, StoreError> {
         let blobs = files(&self.blobs_dir())?;
-        let results: Vec<Result<Option<(PathBuf, Option<Digest>)>, StoreError>> =
+        let results: Vec<Result<Option<BadBlob>, StoreError>> =
             blobs.par_iter().map(|path| check(path)).collect();
         let mut report = FsckReport { checked: blobs.len(), ..FsckReport::default() };
         for result in results {
@@ -73,7 +77,7 @@ impl Store {
 }
 
 /// `None` when the blob at `path` hashes to its name.
-fn check(path: &Path) -> Result<Option<(PathBuf, Option<Digest>)>, StoreError> {
+fn check(path: &Path) -> Result<Option<BadBlob>, StoreError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let Ok(expected) = Digest::parse(&format!("sha256:{name}")) else {
         return Ok(Some((path.to_owned(), None)));

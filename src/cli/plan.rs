@@ -1,0 +1,85 @@
+//! `compose-img plan`: the resolved graph as a tree, JSON or Graphviz.
+
+use std::fmt::Write as _;
+
+use super::args::PlanArgs;
+use crate::Error;
+use crate::compose::{self, PlannedImage};
+
+pub fn run(args: &PlanArgs) -> Result<(), Error> {
+    let settings = super::build::settings(&args.layers)?;
+    let store = super::store::store_dir(args.layers.store.as_ref())?;
+    let images = compose::plan_only(&args.recipes, &store, &settings)?;
+    let text = if args.json {
+        json(&images)
+    } else if args.dot {
+        dot(&images)
+    } else {
+        tree(&images)
+    };
+    print!("{text}");
+    Ok(())
+}
+
+fn state(cached: bool) -> &'static str {
+    if cached { "cached" } else { "build" }
+}
+
+fn tree(images: &[PlannedImage]) -> String {
+    let mut out = String::new();
+    for image in images {
+        let base = image.parent.map_or("scratch".to_owned(), |p| format!("from {}", images[p].recipe));
+        let _ = writeln!(out, "{}  {} {} ({base})", image.recipe, image.image, image.platform);
+        for (i, layer) in image.layers.iter().enumerate() {
+            let branch = if i + 1 == image.layers.len() { "└─" } else { "├─" };
+            let short = &layer.key.hex()[..12];
+            let _ = writeln!(
+                out,
+                "{branch} {:<20} {:>6} entries  {:<6}  key {short}",
+                layer.name,
+                layer.entries,
+                state(layer.cached)
+            );
+        }
+    }
+    out
+}
+
+fn json(images: &[PlannedImage]) -> String {
+    let value: Vec<serde_json::Value> = images
+        .iter()
+        .map(|image| {
+            serde_json::json!({
+                "recipe": image.recipe,
+                "image": image.image,
+                "platform": image.platform,
+                "parent": image.parent.map(|p| images[p].recipe.clone()),
+                "layers": image.layers.iter().map(|l| serde_json::json!({
+                    "name": l.name,
+                    "entries": l.entries,
+                    "key": l.key.to_string(),
+                    "cached": l.cached,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::Value::Array(value))
+}
+
+fn dot(images: &[PlannedImage]) -> String {
+    let mut out = String::from("digraph compose_img {\n  rankdir=LR;\n");
+    for (i, image) in images.iter().enumerate() {
+        let _ = writeln!(out, "  image{i} [shape=box, label={:?}];", format!("{}\n{}", image.image, image.recipe));
+        if let Some(parent) = image.parent {
+            let _ = writeln!(out, "  image{parent} -> image{i};");
+        }
+        for (j, layer) in image.layers.iter().enumerate() {
+            let style = if layer.cached { "dashed" } else { "solid" };
+            let label = format!("{} ({})", layer.name, state(layer.cached));
+            let _ = writeln!(out, "  layer{i}_{j} [label={label:?}, style={style}];");
+            let _ = writeln!(out, "  layer{i}_{j} -> image{i};");
+        }
+    }
+    out.push_str("}\n");
+    out
+}
