@@ -39,7 +39,7 @@ fn build(sandbox: &Sandbox, args: &[&str]) -> Output {
 fn counts(out: &Output) -> (usize, usize) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr.lines().find(|l| l.starts_with("layers: ")).unwrap_or_else(|| panic!("no summary: {stderr}"));
-    let words: Vec<&str> = line.split(|c: char| c == ' ' || c == ',').filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
     (words[1].parse().unwrap(), words[3].parse().unwrap())
 }
 

@@ -34,8 +34,7 @@ impl Store {
     /// files of builds that died. Needs the store to itself.
     pub fn fsck(&self) -> Result<FsckReport, StoreError> {
         let blobs = files(&self.blobs_dir())?;
-        let results: Vec<Result<Option<BadBlob>, StoreError>> =
-            blobs.par_iter().map(|path| check(path)).collect();
+        let results: Vec<Result<Option<BadBlob>, StoreError>> = blobs.par_iter().map(|path| check(path)).collect();
         let mut report = FsckReport { checked: blobs.len(), ..FsckReport::default() };
         for result in results {
             if let Some(bad) = result? {
