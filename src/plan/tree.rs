@@ -130,14 +130,7 @@ impl Tree {
     /// An opaque whiteout: `dir` keeps only what this layer puts in it.
     pub fn insert_opaque(&mut self, dir: &ImagePath, loc: Loc) -> Result<(), LocatedError> {
         if !dir.is_root() {
-            let node = Node {
-                kind: NodeKind::Dir,
-                mode: 0o755,
-                owner: Owner::default(),
-                loc: loc.clone(),
-                origin: Origin::Implied,
-            };
-            self.insert(dir.clone(), node)?;
+            self.insert(dir.clone(), implied_dir(&loc))?;
         }
         self.insert(dir.join(OPAQUE_WHITEOUT), whiteout_node(NodeKind::OpaqueWhiteout, loc))
     }
@@ -150,14 +143,7 @@ impl Tree {
             parents.push(p);
         }
         for parent in parents.into_iter().rev() {
-            let node = Node {
-                kind: NodeKind::Dir,
-                mode: 0o755,
-                owner: Owner::default(),
-                loc: loc.clone(),
-                origin: Origin::Implied,
-            };
-            self.put(parent, node)?;
+            self.put(parent, implied_dir(loc))?;
         }
         Ok(())
     }
@@ -207,6 +193,11 @@ impl Tree {
         }
         Ok(())
     }
+}
+
+/// A parent directory nobody declared: 0755 root:root.
+fn implied_dir(loc: &Loc) -> Node {
+    Node { kind: NodeKind::Dir, mode: 0o755, owner: Owner::default(), loc: loc.clone(), origin: Origin::Implied }
 }
 
 fn whiteout_node(kind: NodeKind, loc: Loc) -> Node {
