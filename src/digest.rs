@@ -30,6 +30,14 @@ impl Digest {
         Ok(Digest(text.to_owned()))
     }
 
+    /// The digest and length of everything `reader` yields.
+    pub fn of_reader(mut reader: impl io::Read) -> io::Result<(Digest, u64)> {
+        let mut hasher = HashingWriter::new(io::sink());
+        io::copy(&mut reader, &mut hasher)?;
+        let (_, digest, len) = hasher.finish();
+        Ok((digest, len))
+    }
+
     /// The hex part, as used for blob file names.
     pub fn hex(&self) -> &str {
         &self.0["sha256:".len()..]
@@ -64,15 +72,6 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter { inner, hasher: Sha256::new(), len: 0 }
-    }
-
-    /// Bytes written so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The inner writer, the digest of everything written and its length.

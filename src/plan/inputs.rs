@@ -8,7 +8,7 @@ use std::io;
 use rayon::prelude::*;
 
 use super::tree::{FileSource, NodeKind, Tree};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::recipe::{ImagePath, LocatedError, Platform, Recipe};
 use crate::store::Store;
 use crate::store::fingerprint::{Fingerprint, InputIndex};
@@ -59,10 +59,8 @@ pub fn digest_inputs(
 /// The digest of a file's content, refused if the file changed while read.
 fn hash_file(path: &std::path::Path, planned: &Fingerprint) -> Result<Digest, io::Error> {
     let mut file = File::open(path)?;
-    let mut hasher = HashingWriter::new(io::sink());
-    io::copy(&mut file, &mut hasher)?;
+    let (digest, len) = Digest::of_reader(&mut file)?;
     let now = Fingerprint::of(&file.metadata()?);
-    let (_, digest, len) = hasher.finish();
     if len != planned.size || now.mtime != planned.mtime || now.ctime != planned.ctime {
         return Err(io::Error::other("the file changed while it was being read"));
     }

@@ -85,10 +85,6 @@ impl LocatedError {
         self
     }
 
-    pub fn message(&self) -> &str {
-        &self.0.message
-    }
-
     /// Where the first label starts: errors are reported in file order.
     pub fn first_offset(&self) -> usize {
         self.0.labels.iter().map(|l| l.offset()).min().unwrap_or(0)

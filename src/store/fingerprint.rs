@@ -8,11 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, Metadata};
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::{Store, StoreError, io_err};
+use super::{Store, StoreError};
 use crate::digest::Digest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,12 +103,7 @@ impl InputIndex {
                 digest.hex()
             ));
         }
-        let dir = store.inputs_dir();
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(store.tmp_dir()).map_err(io_err("cannot create a file in", &dir))?;
-        tmp.write_all(text.as_bytes()).map_err(io_err("cannot write", &self.file))?;
-        tmp.persist(&self.file).map_err(|e| io_err("cannot write", &self.file)(e.error))?;
-        Ok(())
+        store.replace_file(&self.file, text.as_bytes())
     }
 }
 

@@ -2,13 +2,12 @@
 //! ones are removed), leftover temp files of killed builds, disk use.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use super::{Store, StoreError, io_err};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 
 /// A blob file that is not what its name says, and what its content hashes
 /// to (`None` when the name is not a digest at all).
@@ -81,10 +80,8 @@ fn check(path: &Path) -> Result<Option<BadBlob>, StoreError> {
     let Ok(expected) = Digest::parse(&format!("sha256:{name}")) else {
         return Ok(Some((path.to_owned(), None)));
     };
-    let mut file = fs::File::open(path).map_err(io_err("cannot open blob", path))?;
-    let mut hasher = HashingWriter::new(io::sink());
-    io::copy(&mut file, &mut hasher).map_err(io_err("cannot read blob", path))?;
-    let (_, actual, _) = hasher.finish();
+    let file = fs::File::open(path).map_err(io_err("cannot open blob", path))?;
+    let (actual, _) = Digest::of_reader(file).map_err(io_err("cannot read blob", path))?;
     Ok((actual != expected).then(|| (path.to_owned(), Some(actual))))
 }
 

@@ -6,13 +6,12 @@
 //! never served.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, io_err};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CachedLayer {
@@ -49,11 +48,7 @@ impl Store {
     pub fn put_cached_layer(&self, key: &Digest, entry: &CachedLayer) -> Result<(), StoreError> {
         let path = self.layers_dir().join(key.hex());
         let bytes = serde_json::to_vec(entry).map_err(|e| io_err("cannot encode", &path)(e.into()))?;
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err("cannot create a file in", &path))?;
-        tmp.write_all(&bytes).map_err(io_err("cannot write", &path))?;
-        tmp.persist(&path).map_err(|e| io_err("cannot write", &path)(e.error))?;
-        Ok(())
+        self.replace_file(&path, &bytes)
     }
 
     pub fn blob_stamp(&self, digest: &Digest) -> Option<BlobStamp> {
@@ -69,10 +64,8 @@ impl Store {
             return Ok(BlobCheck::Valid(stamp));
         }
         let path = self.blob_path(digest);
-        let mut file = fs::File::open(&path).map_err(io_err("cannot open blob", &path))?;
-        let mut hasher = HashingWriter::new(std::io::sink());
-        std::io::copy(&mut file, &mut hasher).map_err(io_err("cannot read blob", &path))?;
-        let (_, actual, _) = hasher.finish();
+        let file = fs::File::open(&path).map_err(io_err("cannot open blob", &path))?;
+        let (actual, _) = Digest::of_reader(file).map_err(io_err("cannot read blob", &path))?;
         if actual == *digest {
             return Ok(BlobCheck::Valid(stamp));
         }

@@ -24,7 +24,7 @@ pub mod fsck;
 pub mod layer_cache;
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -89,10 +89,6 @@ impl Store {
         Ok(Store { root: root.to_owned(), _lock: Arc::new(lock) })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs-v1").join("sha256")
     }
@@ -153,15 +149,13 @@ impl Store {
         Ok(())
     }
 
-    /// Reads a whole (small) blob, checking its digest.
-    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        let path = self.blob_path(digest);
-        let mut bytes = Vec::new();
-        fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err("cannot read blob", &path))?;
-        let actual = Digest::of(&bytes);
-        if actual != *digest {
-            return Err(StoreError::Corrupt { digest: digest.clone(), actual, path });
-        }
-        Ok(bytes)
+    /// Replaces a store file (cache entry, index) with `bytes` through a
+    /// temp file, so readers see the old or the new content, never a part.
+    fn replace_file(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err("cannot create a file in", path))?;
+        tmp.write_all(bytes).map_err(io_err("cannot write", path))?;
+        tmp.persist(path).map_err(|e| io_err("cannot write", path)(e.error))?;
+        Ok(())
     }
 }
