@@ -14,11 +14,13 @@ use crate::build::{BuildSettings, BuiltLayer};
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::oci::image::{BuiltImage, assemble};
-use crate::oci::layout::write_layout;
 use crate::oci::reference::ImageRef;
+use crate::oci::tagged::Tagged;
 use crate::plan::{self, ImagePlan, graph::RecipeGraph};
-use crate::recipe::Recipe;
+use crate::recipe::{Base, Recipe};
+use crate::registry::{ClientOptions, PushStats};
 use crate::store::Store;
+use crate::transport::{self, Want};
 
 pub struct BuildRequest {
     pub recipes: Vec<PathBuf>,
@@ -28,6 +30,7 @@ pub struct BuildRequest {
     pub settings: BuildSettings,
     /// Reuse cached layers (`--no-cache` turns it off).
     pub reuse: bool,
+    pub registry: ClientOptions,
 }
 
 /// What was written for one named recipe.
@@ -35,7 +38,14 @@ pub struct BuildRequest {
 pub struct BuiltReport {
     pub recipe: String,
     pub manifest: Digest,
-    pub outputs: Vec<String>,
+    pub outputs: Vec<WrittenOutput>,
+}
+
+#[derive(Debug)]
+pub struct WrittenOutput {
+    pub reference: String,
+    /// For a registry: what happened to the blobs.
+    pub push: Option<PushStats>,
 }
 
 #[derive(Debug, Default)]
@@ -49,13 +59,28 @@ pub struct BuildSummary {
 
 /// A node of the build graph and what it produced.
 enum Node {
-    Layer { recipe: usize, layer: usize },
-    Image { recipe: usize },
+    /// The parent image (`from.image`) of a recipe, fetched into the store.
+    Parent {
+        recipe: usize,
+    },
+    Layer {
+        recipe: usize,
+        layer: usize,
+    },
+    Image {
+        recipe: usize,
+    },
 }
 
 enum Output {
     Layer(BuiltLayer),
     Image(Box<BuiltImage>),
+}
+
+/// Where one image is written, under which tags.
+struct Destination {
+    reference: ImageRef,
+    tags: Vec<String>,
 }
 
 pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
@@ -65,13 +90,27 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
         ));
     }
     let graph = plan::graph::load(&request.recipes).map_err(Error::Recipes)?;
-    let targets: Vec<Vec<(PathBuf, Vec<String>, String)>> =
+    let targets: Vec<Vec<Destination>> =
         graph.roots.iter().map(|&r| destinations(&graph.recipes[r], &request.outputs)).collect::<Result<_, _>>()?;
     let pool = pool(request.settings.jobs)?;
     let (plans, store) = prepare(&graph, &request.store, &pool)?;
     let (nodes, deps, image_node) = build_graph(&graph, &plans);
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
         match nodes[i] {
+            Node::Parent { recipe } => {
+                let plan = &plans[recipe];
+                let Base::Image { reference, name, .. } = &plan.recipe.from else {
+                    unreachable!("a parent node has a parent image")
+                };
+                let want = Want::Platform(plan.platform.clone());
+                transport::fetch(reference, &want, &store, &request.registry)
+                    .map(|mut tagged| {
+                        let mut image = tagged.images.remove(0);
+                        image.name.clone_from(name);
+                        Output::Image(Box::new(image))
+                    })
+                    .map_err(|source| Error::Parent { recipe: plan.recipe.file.name.clone(), source })
+            }
             Node::Layer { recipe, layer } => {
                 let plan = &plans[recipe];
                 build_layer(&plan.layers[layer], &request.settings, &store, request.reuse)
@@ -87,8 +126,8 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
                         _ => None,
                     })
                     .collect();
-                let parent = graph.parents[recipe].and_then(|p| match done.get(image_node[p]) {
-                    Some(Output::Image(image)) => Some(image.as_ref()),
+                let parent = deps[i].iter().find_map(|&d| match (&nodes[d], done.get(d)) {
+                    (Node::Parent { .. } | Node::Image { .. }, Some(Output::Image(image))) => Some(image.as_ref()),
                     _ => None,
                 });
                 assemble(&plan.recipe, &plan.platform, parent, layers, request.settings.source_date_epoch, &store)
@@ -113,10 +152,13 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
     for (&root, targets) in graph.roots.iter().zip(targets) {
         let Some(Output::Image(image)) = outputs.get(image_node[root]) else { continue };
         let mut written = Vec::new();
-        for (dir, tags, shown) in targets {
-            write_layout(&dir, &store, image, &tags)
+        let tagged = Tagged::single(image.as_ref().clone());
+        let repo = &graph.recipes[root].image.name;
+        for Destination { reference, tags } in targets {
+            let shown = reference.to_string();
+            let result = transport::write(&reference, &tagged, &tags, repo, &store, &request.registry)
                 .map_err(|source| Error::Output { output: shown.clone(), source })?;
-            written.push(shown);
+            written.push(WrittenOutput { reference: shown, push: result.push });
         }
         let recipe = graph.recipes[root].file.name.clone();
         summary.images.push(BuiltReport { recipe, manifest: image.manifest.digest.clone(), outputs: written });
@@ -152,6 +194,8 @@ pub struct PlannedImage {
     pub platform: String,
     /// Index of the parent recipe in the report.
     pub parent: Option<usize>,
+    /// The parent image (`from.image`), fetched when building.
+    pub parent_image: Option<String>,
     pub layers: Vec<PlannedLayer>,
 }
 
@@ -181,6 +225,10 @@ pub fn plan_only(
             image: plan.recipe.image.name.clone(),
             platform: plan.platform.to_string(),
             parent: graph.parents[index],
+            parent_image: match &plan.recipe.from {
+                Base::Image { name, .. } => Some(name.clone()),
+                _ => None,
+            },
             layers: plan
                 .layers
                 .iter()
@@ -217,14 +265,18 @@ fn build_graph(graph: &RecipeGraph, plans: &[ImagePlan]) -> (Vec<Node>, Vec<Vec<
     let mut deps: Vec<Vec<usize>> = Vec::new();
     let mut image_nodes: Vec<usize> = Vec::new();
     for (recipe, plan) in plans.iter().enumerate() {
-        let first = nodes.len();
-        for layer in 0..plan.layers.len() {
-            nodes.push(Node::Layer { recipe, layer });
-            deps.push(Vec::new());
-        }
-        let mut image_deps: Vec<usize> = (first..nodes.len()).collect();
+        let mut image_deps = Vec::new();
         if let Some(parent) = graph.parents[recipe] {
             image_deps.push(image_nodes[parent]);
+        } else if let Base::Image { .. } = plan.recipe.from {
+            image_deps.push(nodes.len());
+            nodes.push(Node::Parent { recipe });
+            deps.push(Vec::new());
+        }
+        for layer in 0..plan.layers.len() {
+            image_deps.push(nodes.len());
+            nodes.push(Node::Layer { recipe, layer });
+            deps.push(Vec::new());
         }
         image_nodes.push(nodes.len());
         nodes.push(Node::Image { recipe });
@@ -233,23 +285,19 @@ fn build_graph(graph: &RecipeGraph, plans: &[ImagePlan]) -> (Vec<Node>, Vec<Vec<
     (nodes, deps, image_nodes)
 }
 
-/// The layout directories, tags and display names `recipe` is written to.
-fn destinations(recipe: &Recipe, outputs: &[ImageRef]) -> Result<Vec<(PathBuf, Vec<String>, String)>, Error> {
+/// Where `recipe` is written: each output (default `oci:out/<name>`) with
+/// the tag it names, else every tag of the recipe.
+fn destinations(recipe: &Recipe, outputs: &[ImageRef]) -> Result<Vec<Destination>, Error> {
     let default = [ImageRef::Oci { dir: PathBuf::from("out").join(recipe.image.short_name()), tag: None }];
     let outputs = if outputs.is_empty() { &default[..] } else { outputs };
-    outputs
+    Ok(outputs
         .iter()
-        .map(|output| match output {
-            ImageRef::Oci { dir, tag } => {
-                let tags = match tag {
-                    Some(tag) => vec![tag.clone()],
-                    None => recipe.image.tags.clone(),
-                };
-                Ok((dir.clone(), tags, output.to_string()))
-            }
-            other => Err(Error::Unsupported(format!(
-                "writing to {other} is not supported yet by this version: use an oci:DIR[:TAG] output"
-            ))),
+        .map(|reference| Destination {
+            reference: reference.clone(),
+            tags: match reference.tag() {
+                Some(tag) => vec![tag.to_owned()],
+                None => recipe.image.tags.clone(),
+            },
         })
-        .collect()
+        .collect())
 }

@@ -5,9 +5,9 @@ use thiserror::Error;
 
 use crate::build::BuildError;
 use crate::oci::image::AssembleError;
-use crate::oci::layout::LayoutError;
 use crate::recipe::{LocatedError, RecipeError};
 use crate::store::StoreError;
+use crate::transport::TransportError;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -37,12 +37,21 @@ pub enum Error {
         #[source]
         source: AssembleError,
     },
+    #[error("cannot get the parent image of {recipe}")]
+    Parent {
+        recipe: String,
+        #[source]
+        source: TransportError,
+    },
     #[error("writing {output}")]
     Output {
         output: String,
         #[source]
-        source: LayoutError,
+        source: TransportError,
     },
+    /// Reading or writing an image outside a build (`copy`, `inspect`, ...).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
     #[error("cannot start {0} worker threads")]

@@ -32,6 +32,8 @@ pub mod error;
 pub mod oci;
 pub mod plan;
 pub mod recipe;
+pub mod registry;
 pub mod store;
+pub mod transport;
 
 pub use error::Error;

@@ -100,10 +100,7 @@ case!(bad_glob, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"d/\"\ninclude 
 case!(bad_placeholder, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"bin-{{cpu}}\"\n"));
 case!(bad_port, format!("{HEAD}[config]\nexposed_ports = [\"http\"]\n"));
 case!(reserved_annotation, format!("{HEAD}[annotations]\n\"org.opencontainers.image.created\" = \"now\"\n"));
-case!(
-    parent_image_not_yet,
-    "[image]\nname = \"localhost/t\"\n[from]\nimage = \"docker://docker.io/library/busybox:1.36\"\n"
-);
+case!(bad_parent_reference, "[image]\nname = \"localhost/t\"\n[from]\nimage = \"docker://Docker.io/Busybox\"\n");
 case!(plugin_not_yet, format!("{HEAD}[[layer]]\n[[layer.plugin]]\nscript = \"x.rhai\"\n"));
 case!(reserved_whiteout_name, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/.wh.x\"\ncontent = \"\"\n"));
 case!(

@@ -78,34 +78,20 @@ fn podman_runs_the_busybox_example() {
         .unwrap();
     let recipe = common::repo().join("recipes/busybox.toml");
     sandbox.build(&[recipe.to_str().unwrap(), "--output", &format!("oci:{}", layout.path().display())]);
-    let storage = sandbox.path().join("podman");
-    let podman = || {
-        let mut cmd = Command::new(tool("podman"));
-        cmd.arg("--storage-driver")
-            .arg("vfs")
-            .arg("--root")
-            .arg(storage.join("root"))
-            .arg("--runroot")
-            .arg(storage.join("runroot"));
-        cmd
-    };
+    let podman = common::Podman::new(sandbox.path());
     let image = format!("oci:{}:latest", layout.path().display());
-    let id = run(podman().args(["pull", "-q", &image]));
+    let id = run(podman.cmd().args(["pull", "-q", &image]));
     let id = id.trim();
-    let run_args = [
-        "run",
-        "--rm",
-        "--runtime",
-        "/usr/sbin/runc",
-        "--net=none",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=4096:4096",
-    ];
-    let greeting = run(podman().args(run_args).arg(id));
-    assert_eq!(greeting, "Hello from a compose-img image!\n");
-    let tmp_mode = run(podman().args(run_args).args(["--entrypoint", "/bin/busybox", id, "stat", "-c", "%a", "/tmp"]));
+    assert_eq!(podman.run(id, &[]), "Hello from a compose-img image!\n");
+    let tmp_mode = run(podman.cmd().args(common::Podman::RUN_FLAGS).args([
+        "--entrypoint",
+        "/bin/busybox",
+        id,
+        "stat",
+        "-c",
+        "%a",
+        "/tmp",
+    ]));
     assert_eq!(tmp_mode.trim(), "1777");
-    run(podman().args(["rmi", "-f", id]));
+    run(podman.cmd().args(["rmi", "-f", id]));
 }

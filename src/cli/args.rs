@@ -32,6 +32,33 @@ pub enum Command {
     Plan(PlanArgs),
     /// Manage the content store: ls, du, fsck
     Store(StoreArgs),
+    /// Copy an image between any two transports (pull, push, export)
+    #[command(after_help = "Examples:\n  \
+        compose-img copy oci:out/hello:latest docker://registry.example.com/hello:1.0\n  \
+        compose-img copy docker://docker.io/library/busybox:1.36 oci-archive:busybox.tar\n  \
+        compose-img copy oci:out/hello docker-archive:hello.tar")]
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The image to read (oci:, oci-archive:, docker-archive:, docker://)
+    pub source: String,
+    /// Where to write it
+    pub destination: String,
+    /// Content store the blobs pass through [default: as for build]
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Require HTTPS with verified certificates for registries; false allows
+    /// plain http and unverified TLS
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -60,8 +87,9 @@ pub struct BuildArgs {
     /// Recipe files (TOML) to build
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
-    /// Where to write the image, as oci:DIR[:TAG] (repeatable; default
-    /// oci:out/<last part of image.name> with every tag of the recipe)
+    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE or docker://HOST/REPO[:TAG] (repeatable; default
+    /// oci:out/<last part of image.name>); without a tag, every tag of the recipe
     #[arg(long, value_name = "REF")]
     pub output: Vec<String>,
     #[command(flatten)]
@@ -69,6 +97,8 @@ pub struct BuildArgs {
     /// Rebuild every layer instead of reusing cached ones
     #[arg(long)]
     pub no_cache: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,12 +1,13 @@
 //! `compose-img build`: flags and environment → a build request; results
 //! printed one line per output (`REF DIGEST`) on stdout.
 
-use super::args::{BuildArgs, CompressionArg, LayerArgs};
+use super::args::{BuildArgs, CompressionArg, LayerArgs, RegistryArgs};
 use crate::Error;
 use crate::build::tar_writer::MAX_MTIME;
 use crate::build::{BuildSettings, Compression};
 use crate::compose::{self, BuildRequest};
 use crate::oci::reference::ImageRef;
+use crate::registry::{ClientOptions, PushStats};
 
 pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
     let request = BuildRequest {
@@ -15,12 +16,16 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
         store: super::store::store_dir(args.layers.store.as_ref())?,
         settings: settings(&args.layers)?,
         reuse: !args.no_cache,
+        registry: registry_options(&args.registry),
     };
     let started = std::time::Instant::now();
     let summary = compose::build(&request)?;
     for report in &summary.images {
         for output in &report.outputs {
-            println!("{output} {}", report.manifest);
+            println!("{} {}", output.reference, report.manifest);
+            if let (Some(push), false) = (output.push, quiet) {
+                eprintln!("{}", push_line(&output.reference, &push));
+            }
         }
     }
     if !quiet {
@@ -33,6 +38,25 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+pub(super) fn registry_options(args: &RegistryArgs) -> ClientOptions {
+    ClientOptions { tls_verify: args.tls_verify, ..ClientOptions::default() }
+}
+
+/// `pushed REF: 2 blobs uploaded (1.2 MiB), 3 already there, 1 mounted`.
+pub(super) fn push_line(reference: &str, push: &PushStats) -> String {
+    format!(
+        "pushed {reference}: {} uploaded ({}), {} already there, {} mounted",
+        plural(push.uploaded, "blob"),
+        human_bytes(push.uploaded_bytes),
+        push.present,
+        push.mounted
+    )
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
 pub(super) fn human_bytes(bytes: u64) -> String {

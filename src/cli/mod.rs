@@ -6,12 +6,14 @@
 //!
 //! - [`args`]: the clap definitions;
 //! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
+//! - [`copy`]: the `copy` command;
 //! - [`plan`]: the `plan` command (tree, JSON, Graphviz);
 //! - [`store`]: the `store` commands, and where the store is;
 //! - [`render`]: errors as text, with carets for recipe mistakes.
 
 mod args;
 mod build;
+mod copy;
 mod plan;
 mod render;
 mod store;
@@ -40,6 +42,7 @@ pub fn run() -> ExitCode {
         Command::Build(args) => build::run(args, cli.quiet),
         Command::Plan(args) => plan::run(args),
         Command::Store(args) => store::run(args),
+        Command::Copy(args) => copy::run(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

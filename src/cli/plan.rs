@@ -28,7 +28,11 @@ fn state(cached: bool) -> &'static str {
 fn tree(images: &[PlannedImage]) -> String {
     let mut out = String::new();
     for image in images {
-        let base = image.parent.map_or("scratch".to_owned(), |p| format!("from {}", images[p].recipe));
+        let base = match (image.parent, &image.parent_image) {
+            (Some(p), _) => format!("from {}", images[p].recipe),
+            (None, Some(reference)) => format!("from image {reference}"),
+            (None, None) => "scratch".to_owned(),
+        };
         let _ = writeln!(out, "{}  {} {} ({base})", image.recipe, image.image, image.platform);
         for (i, layer) in image.layers.iter().enumerate() {
             let branch = if i + 1 == image.layers.len() { "└─" } else { "├─" };
@@ -54,6 +58,7 @@ fn json(images: &[PlannedImage]) -> String {
                 "image": image.image,
                 "platform": image.platform,
                 "parent": image.parent.map(|p| images[p].recipe.clone()),
+                "parent_image": image.parent_image,
                 "layers": image.layers.iter().map(|l| serde_json::json!({
                     "name": l.name,
                     "entries": l.entries,
@@ -72,6 +77,10 @@ fn dot(images: &[PlannedImage]) -> String {
         let _ = writeln!(out, "  image{i} [shape=box, label={:?}];", format!("{}\n{}", image.image, image.recipe));
         if let Some(parent) = image.parent {
             let _ = writeln!(out, "  image{parent} -> image{i};");
+        }
+        if let Some(reference) = &image.parent_image {
+            let _ = writeln!(out, "  parent{i} [shape=cylinder, label={reference:?}];");
+            let _ = writeln!(out, "  parent{i} -> image{i};");
         }
         for (j, layer) in image.layers.iter().enumerate() {
             let style = if layer.cached { "dashed" } else { "solid" };

@@ -16,14 +16,22 @@ use super::media;
 use crate::build::BuiltLayer;
 use crate::digest::Digest;
 use crate::recipe::{ConfigPatch, Platform, Recipe};
+use crate::registry::Reference;
 use crate::store::{Store, StoreError, WrittenBlob};
 
-/// A complete image in the store.
+/// A complete image in the store, built or fetched.
 #[derive(Debug, Clone)]
 pub struct BuiltImage {
-    /// `NAME:TAG` of the recipe (its first tag), as children name their base.
+    /// How children name their base: `NAME:TAG` of a recipe (its first
+    /// tag), or the reference an image was fetched from.
     pub name: String,
     pub manifest: WrittenBlob,
+    /// The manifest's media type (OCI, or Docker schema 2 for some fetched images).
+    pub media_type: String,
+    pub platform: Platform,
+    /// A registry repository known to hold this image's parent layers,
+    /// so a push to the same registry can mount them.
+    pub origin: Option<Reference>,
     pub config: WrittenBlob,
     /// The parsed config, which children build on.
     pub config_json: ImageConfiguration,
@@ -114,7 +122,16 @@ pub fn assemble(
         .map_err(spec("manifest"))?;
     let manifest_blob = store.write_blob(&canonical(&manifest).map_err(json)?)?;
     let name = format!("{}:{}", recipe.image.name, recipe.image.tags.first().map_or("latest", String::as_str));
-    Ok(BuiltImage { name, manifest: manifest_blob, config: config_blob, config_json, layers: all_layers })
+    Ok(BuiltImage {
+        name,
+        manifest: manifest_blob,
+        media_type: media::MANIFEST.to_owned(),
+        platform: platform.clone(),
+        origin: parent.and_then(|p| p.origin.clone()),
+        config: config_blob,
+        config_json,
+        layers: all_layers,
+    })
 }
 
 /// A descriptor of a blob written by compose-img (its digest is always a

@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use thiserror::Error;
 
-use super::image::{BuiltImage, descriptor};
+use super::image::descriptor;
 use super::json::canonical;
+use super::manifest::{self, IndexEntry, Parsed};
 use super::media;
+use super::tagged::Tagged;
 use crate::store::{Store, StoreError};
 
-const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 #[derive(Debug, Error)]
 pub enum LayoutError {
@@ -30,6 +32,8 @@ pub enum LayoutError {
     NotALayout(PathBuf),
     #[error("{} is not a valid OCI index: {message}", path.display())]
     BadIndex { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -39,8 +43,8 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> L
     move |source| LayoutError::Io { action, path, source }
 }
 
-/// Writes `image` into the layout at `dir` under each of `tags`.
-pub fn write_layout(dir: &Path, store: &Store, image: &BuiltImage, tags: &[String]) -> Result<(), LayoutError> {
+/// Writes `tagged` into the layout at `dir` under each of `tags`.
+pub fn write_layout(dir: &Path, store: &Store, tagged: &Tagged, tags: &[String]) -> Result<(), LayoutError> {
     let layout_file = dir.join("oci-layout");
     #[allow(clippy::disallowed_methods, reason = "only asks whether the directory is empty")]
     let is_empty_dir = fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
@@ -52,12 +56,12 @@ pub fn write_layout(dir: &Path, store: &Store, image: &BuiltImage, tags: &[Strin
     if !layout_file.exists() {
         write_atomic(&layout_file, OCI_LAYOUT)?;
     }
-    for digest in image.blobs() {
+    for digest in tagged.blobs() {
         store.export(digest, &blobs.join(digest.hex()))?;
     }
 
     let index_path = dir.join("index.json");
-    let mut manifests = match fs::read(&index_path) {
+    let existing = match fs::read(&index_path) {
         Ok(bytes) => serde_json::from_slice::<ImageIndex>(&bytes)
             .map_err(|e| LayoutError::BadIndex { path: index_path.clone(), message: e.to_string() })?
             .manifests()
@@ -65,9 +69,21 @@ pub fn write_layout(dir: &Path, store: &Store, image: &BuiltImage, tags: &[Strin
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_err("cannot read", &index_path)(e)),
     };
+    write_atomic(&index_path, &index_json(existing, tagged, tags, &index_path)?)
+}
+
+/// The `index.json` of a layout holding `existing` entries (those with a
+/// tag of `tags` are replaced) and `tagged` under each of `tags`.
+pub fn index_json(
+    mut manifests: Vec<Descriptor>,
+    tagged: &Tagged,
+    tags: &[String],
+    path: &Path,
+) -> Result<Vec<u8>, LayoutError> {
+    let bad = |e: &dyn std::fmt::Display| LayoutError::BadIndex { path: path.to_owned(), message: e.to_string() };
     manifests.retain(|m| !ref_name(m).is_some_and(|name| tags.iter().any(|t| t == name)));
     for tag in tags {
-        let mut entry = descriptor(media::MANIFEST, &image.manifest);
+        let mut entry = descriptor(&tagged.media_type, &tagged.root);
         entry.set_annotations(Some([(ANNOTATION_REF_NAME.to_owned(), tag.clone())].into_iter().collect()));
         manifests.push(entry);
     }
@@ -76,10 +92,48 @@ pub fn write_layout(dir: &Path, store: &Store, image: &BuiltImage, tags: &[Strin
         .media_type(MediaType::ImageIndex)
         .manifests(manifests)
         .build()
-        .map_err(|e| LayoutError::BadIndex { path: index_path.clone(), message: e.to_string() })?;
-    let bytes =
-        canonical(&index).map_err(|e| LayoutError::BadIndex { path: index_path.clone(), message: e.to_string() })?;
-    write_atomic(&index_path, &bytes)
+        .map_err(|e| bad(&e))?;
+    canonical(&index).map_err(|e| bad(&e))
+}
+
+/// The entry of the layout at `dir` that `tag` names; without a tag, its
+/// only entry.
+pub fn find(dir: &Path, tag: Option<&str>) -> Result<IndexEntry, LayoutError> {
+    let index_path = dir.join("index.json");
+    let bytes = match fs::read(&index_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LayoutError::Invalid {
+                path: dir.to_owned(),
+                message: "not an OCI image layout (no index.json)".into(),
+            });
+        }
+        other => other.map_err(io_err("cannot read", &index_path))?,
+    };
+    find_in_index(&bytes, tag, &index_path)
+}
+
+/// The entry of an `index.json` (its bytes) that `tag` names.
+pub fn find_in_index(bytes: &[u8], tag: Option<&str>, path: &Path) -> Result<IndexEntry, LayoutError> {
+    let invalid = |message: String| LayoutError::Invalid { path: path.to_owned(), message };
+    let entries = match manifest::parse(bytes, Some(media::INDEX)) {
+        Ok((_, Parsed::Index(entries))) => entries,
+        Ok(_) => return Err(invalid("index.json is not an image index".into())),
+        Err(e) => return Err(invalid(format!("index.json: {e}"))),
+    };
+    let tags: Vec<&str> = entries.iter().filter_map(|e| e.ref_name.as_deref()).collect();
+    match tag {
+        Some(tag) => entries.iter().find(|e| e.ref_name.as_deref() == Some(tag)).cloned().ok_or_else(|| {
+            invalid(format!(
+                "no image tagged `{tag}` (tags: {})",
+                if tags.is_empty() { "none".into() } else { tags.join(", ") }
+            ))
+        }),
+        None if entries.len() == 1 => Ok(entries[0].clone()),
+        None if entries.is_empty() => Err(invalid("the layout holds no image".into())),
+        None => {
+            Err(invalid(format!("the layout holds several images: name one with :TAG (tags: {})", tags.join(", "))))
+        }
+    }
 }
 
 fn ref_name(descriptor: &Descriptor) -> Option<&str> {

@@ -1,7 +1,9 @@
 //! Image references in the transport syntax of containers-transports(5).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::registry::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRef {
@@ -12,10 +14,29 @@ pub enum ImageRef {
     /// `docker-archive:FILE`
     DockerArchive { file: PathBuf },
     /// `docker://HOST/REPO[:TAG|@DIGEST]`, or the same without the prefix.
-    Docker { reference: String },
+    Docker(Reference),
 }
 
 impl ImageRef {
+    /// The tag it names, if any.
+    pub fn tag(&self) -> Option<&str> {
+        match self {
+            ImageRef::Oci { tag, .. } | ImageRef::OciArchive { tag, .. } => tag.as_deref(),
+            ImageRef::DockerArchive { .. } => None,
+            ImageRef::Docker(reference) => reference.tag.as_deref(),
+        }
+    }
+
+    /// The same reference with a relative file path taken from `dir`.
+    pub fn relative_to(self, dir: &Path) -> ImageRef {
+        match self {
+            ImageRef::Oci { dir: d, tag } => ImageRef::Oci { dir: dir.join(d), tag },
+            ImageRef::OciArchive { file, tag } => ImageRef::OciArchive { file: dir.join(file), tag },
+            ImageRef::DockerArchive { file } => ImageRef::DockerArchive { file: dir.join(file) },
+            docker @ ImageRef::Docker(_) => docker,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<ImageRef, String> {
         let path_and_tag = |rest: &str| -> Result<(PathBuf, Option<String>), String> {
             // As in containers/image: the path ends at the first `:`.
@@ -43,13 +64,16 @@ impl ImageRef {
             let (file, _) = path_and_tag(rest)?;
             return Ok(ImageRef::DockerArchive { file });
         }
-        let reference = text.strip_prefix("docker://").unwrap_or(text);
-        if reference.is_empty() || text.contains(char::is_whitespace) || !reference.contains('/') {
+        let (reference, explicit) = match text.strip_prefix("docker://") {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        if !explicit && !reference.contains('/') {
             return Err(format!(
-                "`{text}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or docker://HOST/REPO[:TAG]"
+                "`{text}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or [docker://]HOST/REPO[:TAG|@DIGEST]"
             ));
         }
-        Ok(ImageRef::Docker { reference: reference.to_owned() })
+        Reference::parse(reference).map(ImageRef::Docker)
     }
 }
 
@@ -63,7 +87,7 @@ impl fmt::Display for ImageRef {
             ImageRef::Oci { dir, tag } => with_tag(f, "oci", dir, tag),
             ImageRef::OciArchive { file, tag } => with_tag(f, "oci-archive", file, tag),
             ImageRef::DockerArchive { file } => write!(f, "docker-archive:{}", file.display()),
-            ImageRef::Docker { reference } => write!(f, "docker://{reference}"),
+            ImageRef::Docker(reference) => write!(f, "docker://{reference}"),
         }
     }
 }
@@ -81,7 +105,7 @@ mod tests {
         assert_eq!(ImageRef::parse("oci:out").unwrap(), ImageRef::Oci { dir: "out".into(), tag: None });
         assert_eq!(
             ImageRef::parse("localhost:5000/a:1").unwrap(),
-            ImageRef::Docker { reference: "localhost:5000/a:1".into() }
+            ImageRef::Docker(Reference::parse("localhost:5000/a:1").unwrap())
         );
         for bad in ["oci:", "oci::x", "nothing", "oci:x:"] {
             assert!(ImageRef::parse(bad).is_err(), "{bad}");

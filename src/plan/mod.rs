@@ -44,11 +44,6 @@ pub struct LayerPlan {
 pub fn plan(recipe: Arc<Recipe>, parent: Option<&ImagePlan>) -> Result<ImagePlan, Vec<LocatedError>> {
     let platform = recipe.image.platforms[0].clone();
     match (&recipe.from, parent) {
-        (Base::Image { loc, .. }, _) => {
-            return Err(vec![
-                loc.error("parent images (`from.image`) are not supported yet by this version", "parent image"),
-            ]);
-        }
         (Base::Recipe { loc, .. }, Some(parent)) if parent.platform != platform => {
             return Err(vec![loc.error(
                 format!("the parent recipe builds {}, this recipe builds {platform}", parent.platform),

@@ -11,6 +11,7 @@ use globset::GlobSet;
 
 use super::image_path::ImagePath;
 use super::source::{Loc, SourceFile};
+use crate::oci::reference::ImageRef;
 
 #[derive(Debug)]
 pub struct Recipe {
@@ -62,8 +63,18 @@ impl fmt::Display for Platform {
 #[derive(Debug)]
 pub enum Base {
     Scratch,
-    Image { reference: String, loc: Loc },
-    Recipe { path: PathBuf, loc: Loc },
+    Image {
+        /// Its file paths (`oci:` and archives) taken from the recipe's directory.
+        reference: ImageRef,
+        /// As the recipe names it (`org.opencontainers.image.base.name`):
+        /// `HOST/REPO:TAG` for a registry, else the reference as written.
+        name: String,
+        loc: Loc,
+    },
+    Recipe {
+        path: PathBuf,
+        loc: Loc,
+    },
 }
 
 /// `[config]`: the fields a recipe sets; the rest come from the parent.

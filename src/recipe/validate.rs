@@ -16,6 +16,7 @@ use super::model::{Base, ConfigPatch, Copy, Entry, EntryKind, Globs, Image, Laye
 use super::names;
 use super::raw::{RawConfig, RawCopy, RawFrom, RawImage, RawLayer, RawRecipe};
 use super::source::{Loc, LocatedError, SourceFile};
+use crate::oci::reference::ImageRef;
 
 /// Annotations compose-img derives itself; a recipe may not set them.
 const RESERVED_ANNOTATIONS: [&str; 3] =
@@ -159,11 +160,18 @@ impl Cx {
             return Some(Base::Scratch);
         }
         if let Some(image) = image {
-            if image.get_ref().trim().is_empty() {
-                self.err(image.span(), "`from.image` is empty", "expected an image reference");
-                return None;
-            }
-            return Some(Base::Image { loc: self.loc(image.span()), reference: image.into_inner() });
+            let reference = match ImageRef::parse(image.get_ref()) {
+                Ok(reference) => reference,
+                Err(message) => {
+                    self.err(image.span(), message, "expected an image reference");
+                    return None;
+                }
+            };
+            let name = match &reference {
+                ImageRef::Docker(docker) => docker.to_string(),
+                _ => image.get_ref().clone(),
+            };
+            return Some(Base::Image { loc: self.loc(image.span()), reference: reference.relative_to(dir), name });
         }
         if let Some(recipe) = recipe {
             if recipe.get_ref().is_empty() || recipe.get_ref().contains('\0') {

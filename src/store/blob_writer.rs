@@ -31,23 +31,40 @@ impl BlobWriter {
 
     /// Makes the blob durable and visible under its digest.
     pub fn complete(self) -> Result<WrittenBlob, StoreError> {
+        self.complete_if(|_, _| Ok(()))
+    }
+
+    /// Like [`BlobWriter::complete`], once `check` accepts the digest and
+    /// size; a refused blob is deleted, never visible.
+    pub fn complete_if<E: From<StoreError>>(
+        self,
+        check: impl FnOnce(&Digest, u64) -> Result<(), E>,
+    ) -> Result<WrittenBlob, E> {
         let (buffered, digest, size) = self.out.finish();
+        check(&digest, size)?;
         let tmp_dir = self.store.tmp_dir();
         let file = buffered.into_inner().map_err(|e| StoreError::Io {
             action: "cannot write blob to",
             path: tmp_dir.clone(),
             source: e.into_error(),
         })?;
+        Ok(self.store.publish(file, digest, size)?)
+    }
+}
+
+impl Store {
+    fn publish(&self, file: NamedTempFile, digest: Digest, size: u64) -> Result<WrittenBlob, StoreError> {
+        let tmp_dir = self.tmp_dir();
         file.as_file().sync_all().map_err(io_err("cannot sync blob in", &tmp_dir))?;
         fs::set_permissions(file.path(), Permissions::from_mode(0o444))
             .map_err(io_err("cannot set mode of", file.path()))?;
-        let dest = self.store.blob_path(&digest);
+        let dest = self.blob_path(&digest);
         file.persist(&dest).map_err(|e| StoreError::Io {
             action: "cannot move blob to",
             path: dest.clone(),
             source: e.error,
         })?;
-        let blobs = self.store.blobs_dir();
+        let blobs = self.blobs_dir();
         File::open(&blobs).and_then(|d| d.sync_all()).map_err(io_err("cannot sync", &blobs))?;
         Ok(WrittenBlob { digest, size })
     }

@@ -109,9 +109,20 @@ impl Store {
         self.blobs_dir().join(digest.hex())
     }
 
+    /// Whether blob `digest` is in the store (blobs are verified when written).
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
     /// A writer for a new blob; its digest is known on [`BlobWriter::complete`].
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
         BlobWriter::new(self)
+    }
+
+    /// A scratch file inside the store, deleted when dropped.
+    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile, StoreError> {
+        let dir = self.tmp_dir();
+        tempfile::NamedTempFile::new_in(&dir).map_err(io_err("cannot create a temp file in", &dir))
     }
 
     /// Stores `bytes` as a blob.

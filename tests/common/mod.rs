@@ -127,3 +127,123 @@ pub fn blob(layout: &Path, digest: &str) -> Vec<u8> {
 pub fn json_blob(layout: &Path, digest: &str) -> serde_json::Value {
     serde_json::from_slice(&blob(layout, digest)).unwrap()
 }
+
+/// podman with its own storage under `dir` (vfs driver, runc), as these
+/// machines need it.
+pub struct Podman {
+    storage: PathBuf,
+}
+
+impl Podman {
+    pub fn new(dir: &Path) -> Podman {
+        Podman { storage: dir.join("podman") }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(tool("podman"));
+        cmd.arg("--storage-driver")
+            .arg("vfs")
+            .arg("--root")
+            .arg(self.storage.join("root"))
+            .arg("--runroot")
+            .arg(self.storage.join("runroot"));
+        cmd
+    }
+
+    /// `podman run --rm IMAGE ARGS...` with the flags these machines need;
+    /// returns stdout.
+    pub fn run(&self, image: &str, args: &[&str]) -> String {
+        run(self.cmd().args(Podman::RUN_FLAGS).arg(image).args(args))
+    }
+
+    pub const RUN_FLAGS: [&str; 9] = [
+        "run",
+        "--rm",
+        "--runtime",
+        "/usr/sbin/runc",
+        "--net=none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+    ];
+}
+
+/// Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1
+/// and an ephemeral port, with a temporary config and storage; stopped
+/// when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    pub host: String,
+}
+
+impl Registry {
+    /// A plain-http registry open to anyone.
+    pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// A registry that wants basic auth (htpasswd, bcrypt) for `user`.
+    pub fn with_basic_auth(user: &str, password: &str) -> Registry {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:0\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let entry = run(Command::new(tool("htpasswd")).args(["-Bbn", user, password]));
+            std::fs::write(dir.path().join("htpasswd"), entry).unwrap();
+            config += &format!(
+                "auth:\n  htpasswd:\n    realm: compose-img-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            );
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new(tool("docker-registry"))
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut registry = Registry { child, dir, host: String::new() };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while registry.host.is_empty() {
+            if let Some(rest) = registry.log().split("listening on ").nth(1) {
+                registry.host = rest.split(['"', ' ']).next().unwrap().to_owned();
+            } else {
+                assert!(std::time::Instant::now() < deadline, "the registry did not start:\n{}", registry.log());
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        registry
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// Completed blob uploads into `repo`, counted from the registry's log.
+    pub fn uploads(&self, repo: &str) -> usize {
+        let prefix = format!("http.request.uri=\"/v2/{repo}/blobs/uploads/");
+        self.log()
+            .lines()
+            .filter(|l| {
+                l.contains("response completed") && l.contains("http.request.method=PUT") && l.contains(&prefix)
+            })
+            .count()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

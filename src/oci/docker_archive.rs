@@ -1,0 +1,175 @@
+//! `docker-archive:FILE`, as `docker save` and `podman save` write it:
+//! `manifest.json` naming a config file and layer tars. Reading puts every
+//! member in the store and describes the image as an OCI manifest (layer
+//! media types from their first bytes); writing stores layers uncompressed,
+//! named by their diff_id, which `docker load` and `podman load` accept
+//! whatever the image's compression.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, Write};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::archive::write_tar;
+use super::image::BuiltImage;
+use super::layout::LayoutError;
+use super::media;
+use crate::digest::{Digest, HashingWriter};
+use crate::store::{Store, WrittenBlob};
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ManifestEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// Reads the archive at `file` into the store and returns the bytes of an
+/// OCI manifest describing its one image.
+pub fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
+    let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
+    let input =
+        File::open(file).map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?;
+    let mut archive = tar::Archive::new(BufReader::new(input));
+    let mut members: BTreeMap<PathBuf, WrittenBlob> = BTreeMap::new();
+    let mut links: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    let mut manifest = None;
+    for entry in archive.entries().map_err(|e| invalid(e.to_string()))? {
+        let mut entry = entry.map_err(|e| invalid(format!("not a valid tar archive: {e}")))?;
+        let path = normalise(&entry.path().map_err(|e| invalid(e.to_string()))?);
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() {
+            if let Some(target) = entry.link_name().ok().flatten() {
+                let resolved = normalise(&path.parent().unwrap_or(Path::new("")).join(target));
+                links.insert(path, resolved);
+            }
+        } else if kind.is_file() && path == Path::new("manifest.json") {
+            let mut bytes = Vec::new();
+            (&mut entry).take(4 << 20).read_to_end(&mut bytes).map_err(|e| invalid(e.to_string()))?;
+            manifest = Some(bytes);
+        } else if kind.is_file() {
+            let mut writer = store.blob_writer()?;
+            io::copy(&mut entry, &mut writer).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            members.insert(path, writer.complete()?);
+        }
+    }
+    let manifest = manifest.ok_or_else(|| invalid("not a docker archive: it has no manifest.json".into()))?;
+    let mut entries: Vec<ManifestEntry> =
+        serde_json::from_slice(&manifest).map_err(|e| invalid(format!("manifest.json: {e}")))?;
+    if entries.len() != 1 {
+        return Err(invalid(format!("the archive holds {} images; compose-img reads archives of one", entries.len())));
+    }
+    let entry = entries.remove(0);
+    let member = |name: &str| -> Result<&WrittenBlob, LayoutError> {
+        let mut path = normalise(Path::new(name));
+        for _ in 0..8 {
+            match links.get(&path) {
+                Some(target) => path = target.clone(),
+                None => break,
+            }
+        }
+        members.get(&path).ok_or_else(|| invalid(format!("manifest.json names {name}, which the archive lacks")))
+    };
+    let config = member(&entry.config)?;
+    let mut layers = Vec::new();
+    for name in &entry.layers {
+        let blob = member(name)?;
+        let mut head = [0u8; 4];
+        let read = File::open(store.blob_path(&blob.digest))
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|source| LayoutError::Io { action: "cannot read", path: store.blob_path(&blob.digest), source })?;
+        layers.push(json!({
+            "mediaType": media::sniff_layer(&head[..read]),
+            "digest": blob.digest.as_str(),
+            "size": blob.size,
+        }));
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "config": { "mediaType": media::CONFIG, "digest": config.digest.as_str(), "size": config.size },
+        "layers": layers,
+    });
+    super::json::canonical(&manifest).map_err(|e| invalid(e.to_string()))
+}
+
+/// `./a/../b` → `b`; names that climb out stay as they are (and match nothing).
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Writes `image` to a docker archive at `file` tagged `repo_tags`
+/// (`NAME:TAG`), replacing it. Layers are decompressed into `tmp` first,
+/// and checked against their diff_ids.
+pub fn write(file: &Path, store: &Store, image: &BuiltImage, repo_tags: &[String]) -> Result<(), LayoutError> {
+    let config_name = format!("{}.json", image.config.digest.hex());
+    let mut layer_files: Vec<(String, tempfile::NamedTempFile)> = Vec::new();
+    let mut names = Vec::new();
+    for layer in &image.layers {
+        let name = format!("{}.tar", layer.diff_id.hex());
+        if !layer_files.iter().any(|(n, _)| *n == name) {
+            let tmp = decompress(store, &layer.digest, layer.media_type, &layer.diff_id)?;
+            layer_files.push((name.clone(), tmp));
+        }
+        names.push(name);
+    }
+    let manifest = serde_json::to_vec(&[ManifestEntry {
+        config: config_name.clone(),
+        repo_tags: Some(repo_tags.to_vec()),
+        layers: names,
+    }])
+    .map_err(|e| LayoutError::Invalid { path: file.to_owned(), message: e.to_string() })?;
+    write_tar(file, |out| {
+        out.blob(&config_name, &store.blob_path(&image.config.digest))?;
+        for (name, tmp) in &layer_files {
+            out.blob(name, tmp.path())?;
+        }
+        out.file("manifest.json", &manifest)
+    })
+}
+
+/// Blob `digest` uncompressed into a temp file in the store, checked
+/// against `diff_id`.
+fn decompress(
+    store: &Store,
+    digest: &Digest,
+    media_type: &str,
+    diff_id: &Digest,
+) -> Result<tempfile::NamedTempFile, LayoutError> {
+    let path = store.blob_path(digest);
+    let io_err = |source| LayoutError::Io { action: "cannot decompress", path: path.clone(), source };
+    let input = BufReader::new(File::open(&path).map_err(io_err)?);
+    let mut reader: Box<dyn Read> = match media_type {
+        media::LAYER_GZIP => Box::new(flate2::read::GzDecoder::new(input)),
+        media::LAYER_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(io_err)?),
+        _ => Box::new(input),
+    };
+    let tmp = store.temp_file()?;
+    let mut out = HashingWriter::new(io::BufWriter::new(tmp));
+    io::copy(&mut reader, &mut out).map_err(io_err)?;
+    let (buffered, actual, _) = out.finish();
+    let mut tmp = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+    if actual != *diff_id {
+        return Err(LayoutError::Invalid {
+            path,
+            message: format!("layer {digest} uncompresses to {actual}, not its diff_id {diff_id}"),
+        });
+    }
+    tmp.flush().and_then(|()| tmp.rewind()).map_err(io_err)?;
+    Ok(tmp)
+}

@@ -1,0 +1,130 @@
+//! Reading manifests and indexes written by anyone: OCI image manifests and
+//! indexes, Docker schema 2 manifests and manifest lists. Only what a
+//! composer needs is kept: descriptors and platforms.
+
+use oci_spec::image::ANNOTATION_REF_NAME;
+use serde::Deserialize;
+
+use super::media;
+use crate::digest::Digest;
+use crate::recipe::Platform;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desc {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub enum Parsed {
+    Manifest { config: Desc, layers: Vec<Desc> },
+    Index(Vec<IndexEntry>),
+}
+
+#[derive(Clone, Debug)]
+pub struct IndexEntry {
+    pub desc: Desc,
+    pub platform: Option<Platform>,
+    /// `org.opencontainers.image.ref.name` (tags in a layout's index).
+    pub ref_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDoc {
+    schema_version: Option<u32>,
+    media_type: Option<String>,
+    config: Option<RawDesc>,
+    layers: Option<Vec<RawDesc>>,
+    manifests: Option<Vec<RawDesc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDesc {
+    media_type: String,
+    digest: String,
+    size: u64,
+    platform: Option<RawPlatform>,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct RawPlatform {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+/// Parses `bytes`, whose media type the transport may know (`hint`).
+/// Returns the document's media type and content.
+pub fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed), String> {
+    let doc: RawDoc = serde_json::from_slice(bytes).map_err(|e| format!("not a manifest or index: {e}"))?;
+    if doc.schema_version != Some(2) {
+        return Err(format!(
+            "schema version {} is not supported (only OCI and Docker schema 2)",
+            doc.schema_version.map_or("none".to_owned(), |v| v.to_string())
+        ));
+    }
+    let media_type = doc
+        .media_type
+        .clone()
+        .or_else(|| hint.filter(|h| !h.is_empty() && *h != "application/json").map(str::to_owned))
+        .unwrap_or_else(|| if doc.manifests.is_some() { media::INDEX } else { media::MANIFEST }.to_owned());
+    let desc = |raw: RawDesc| -> Result<Desc, String> {
+        Ok(Desc { digest: Digest::parse(&raw.digest)?, size: raw.size, media_type: raw.media_type })
+    };
+    match media_type.as_str() {
+        media::MANIFEST | media::DOCKER_MANIFEST => {
+            let config = desc(doc.config.ok_or("the manifest has no config")?)?;
+            let layers = doc.layers.unwrap_or_default().into_iter().map(desc).collect::<Result<_, _>>()?;
+            Ok((media_type, Parsed::Manifest { config, layers }))
+        }
+        media::INDEX | media::DOCKER_LIST => {
+            let entries = doc
+                .manifests
+                .ok_or("the index has no manifests")?
+                .into_iter()
+                .map(|mut raw| {
+                    let platform = raw.platform.take().map(|p| Platform {
+                        os: p.os,
+                        architecture: p.architecture,
+                        variant: p.variant.filter(|v| !v.is_empty()),
+                    });
+                    let ref_name = raw.annotations.remove(ANNOTATION_REF_NAME);
+                    Ok(IndexEntry { desc: desc(raw)?, platform, ref_name })
+                })
+                .collect::<Result<_, String>>()?;
+            Ok((media_type, Parsed::Index(entries)))
+        }
+        other => Err(format!("media type `{other}` is not an image manifest or index")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_docker_and_oci_documents() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{d}","size":2}},"layers":[{{"mediaType":"{}","digest":"{d}","size":3}}]}}"#,
+            media::DOCKER_MANIFEST,
+            media::DOCKER_CONFIG,
+            media::DOCKER_LAYER_GZIP
+        );
+        let (kind, Parsed::Manifest { layers, .. }) = parse(manifest.as_bytes(), None).unwrap() else { panic!() };
+        assert_eq!((kind.as_str(), layers.len()), (media::DOCKER_MANIFEST, 1));
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{d}","size":1,"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}}]}}"#,
+            media::MANIFEST
+        );
+        let (kind, Parsed::Index(entries)) = parse(index.as_bytes(), None).unwrap() else { panic!() };
+        assert_eq!(kind, media::INDEX);
+        assert_eq!(entries[0].platform.as_ref().unwrap().to_string(), "linux/arm64/v8");
+        assert!(parse(br#"{"schemaVersion":1}"#, None).unwrap_err().contains("schema version 1"));
+    }
+}

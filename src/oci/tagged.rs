@@ -1,0 +1,37 @@
+//! What a tag points at: one image manifest, or an index of per-platform
+//! manifests, with every blob in the store.
+
+use super::image::BuiltImage;
+use crate::digest::Digest;
+use crate::store::WrittenBlob;
+
+#[derive(Debug, Clone)]
+pub struct Tagged {
+    /// The media type of `root`: a manifest's or an index's.
+    pub media_type: String,
+    /// The manifest (one image) or the index.
+    pub root: WrittenBlob,
+    /// The images, one per platform (one for a plain manifest).
+    pub images: Vec<BuiltImage>,
+}
+
+impl Tagged {
+    pub fn single(image: BuiltImage) -> Tagged {
+        Tagged { media_type: image.media_type.clone(), root: image.manifest.clone(), images: vec![image] }
+    }
+
+    pub fn is_index(&self) -> bool {
+        self.images.len() != 1 || self.images[0].manifest != self.root
+    }
+
+    /// Every blob it needs, each once, the root last.
+    pub fn blobs(&self) -> Vec<&Digest> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.images
+            .iter()
+            .flat_map(|image| image.blobs())
+            .chain([&self.root.digest])
+            .filter(|d| seen.insert(*d))
+            .collect()
+    }
+}

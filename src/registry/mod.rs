@@ -1,0 +1,35 @@
+//! Registry stage: the OCI distribution API.
+//!
+//! - [`reference`]: `HOST/REPO[:TAG][@DIGEST]`, normalised like containers/image;
+//! - [`auth`]: credential files and `WWW-Authenticate` challenges;
+//! - [`client`]: requests, auth, retries, manifests and blobs;
+//! - [`push`]: an image from the store to a repository, skipping blobs the
+//!   registry has and mounting those another repository of it holds.
+//!
+//! Pulling goes through [`crate::transport::import`], which checks every
+//! document and blob the client returns.
+
+pub mod auth;
+mod client;
+mod push;
+pub mod reference;
+
+use thiserror::Error;
+
+pub use client::{Client, ClientOptions};
+pub use push::{PushStats, push};
+pub use reference::Reference;
+
+/// A registry operation failed; `target` names the reference or blob.
+#[derive(Debug, Error)]
+#[error("{target}: {message}")]
+pub struct RegistryError {
+    pub target: String,
+    pub message: String,
+}
+
+impl RegistryError {
+    pub fn new(target: &str, message: impl Into<String>) -> RegistryError {
+        RegistryError { target: target.to_owned(), message: message.into() }
+    }
+}

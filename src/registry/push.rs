@@ -1,0 +1,96 @@
+//! Pushing an image from the store: blobs first (skipped when the registry
+//! has them, mounted when another repository of the same registry does,
+//! uploaded otherwise), then the manifests with their exact bytes, the
+//! index last, under each tag.
+
+use rayon::prelude::*;
+
+use super::{Client, Reference, RegistryError};
+use crate::digest::Digest;
+use crate::oci::tagged::Tagged;
+use crate::store::Store;
+
+/// What a push did with the blobs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PushStats {
+    pub uploaded: usize,
+    pub uploaded_bytes: u64,
+    /// Blobs the repository already had.
+    pub present: usize,
+    /// Blobs mounted from another repository of the registry.
+    pub mounted: usize,
+}
+
+enum Sent {
+    Present,
+    Mounted,
+    Uploaded(u64),
+}
+
+pub fn push(
+    client: &Client,
+    target: &Reference,
+    tagged: &Tagged,
+    tags: &[String],
+    store: &Store,
+) -> Result<PushStats, RegistryError> {
+    let repo = target.repository.as_str();
+    let mut blobs: Vec<(&Digest, u64, Option<&Reference>)> = Vec::new();
+    for image in &tagged.images {
+        let origin = image.origin.as_ref().filter(|o| o.registry == target.registry && o.repository != repo);
+        for layer in &image.layers {
+            blobs.push((&layer.digest, layer.size, origin));
+        }
+        blobs.push((&image.config.digest, image.config.size, origin));
+    }
+    blobs.sort_by(|a, b| a.0.cmp(b.0));
+    blobs.dedup_by(|a, b| a.0 == b.0);
+    let sent: Vec<Sent> = blobs
+        .par_iter()
+        .map(|&(digest, size, origin)| {
+            if client.blob_exists(repo, digest)? {
+                return Ok(Sent::Present);
+            }
+            if let Some(origin) = origin
+                && client.mount_blob(repo, &origin.repository, digest)?
+            {
+                return Ok(Sent::Mounted);
+            }
+            client.upload_blob(repo, digest, &store.blob_path(digest), size)?;
+            Ok(Sent::Uploaded(size))
+        })
+        .collect::<Result<_, RegistryError>>()?;
+    let mut stats = PushStats::default();
+    for s in sent {
+        match s {
+            Sent::Present => stats.present += 1,
+            Sent::Mounted => stats.mounted += 1,
+            Sent::Uploaded(size) => {
+                stats.uploaded += 1;
+                stats.uploaded_bytes += size;
+            }
+        }
+    }
+    let read = |digest: &Digest| {
+        std::fs::read(store.blob_path(digest))
+            .map_err(|e| RegistryError::new(&target.to_string(), format!("cannot read {digest} from the store: {e}")))
+    };
+    if tagged.is_index() {
+        for image in &tagged.images {
+            client.put_manifest(
+                repo,
+                image.manifest.digest.as_str(),
+                &image.media_type,
+                &read(&image.manifest.digest)?,
+            )?;
+        }
+    }
+    let root = read(&tagged.root.digest)?;
+    if tags.is_empty() {
+        client.put_manifest(repo, tagged.root.digest.as_str(), &tagged.media_type, &root)?;
+    }
+    for tag in tags {
+        client.put_manifest(repo, tag, &tagged.media_type, &root)?;
+    }
+    Ok(stats)
+}

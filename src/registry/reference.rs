@@ -1,0 +1,107 @@
+//! Registry image references (`HOST/REPO[:TAG][@DIGEST]`), normalised as
+//! containers/image does: a first component without `.` or `:` (and not
+//! `localhost`) is a Docker Hub repository, and a one-component Hub name
+//! lives under `library/`.
+
+use std::fmt;
+
+use crate::digest::Digest;
+use crate::recipe::names::{check_repository, check_tag};
+
+pub const DOCKER_HUB: &str = "docker.io";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// `host[:port]` as written (`docker.io` for the Hub).
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
+}
+
+impl Reference {
+    pub fn parse(text: &str) -> Result<Reference, String> {
+        let bad = |why: &str| format!("`{text}` is not a registry reference: {why}");
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => (rest, Some(Digest::parse(digest).map_err(|e| bad(&e))?)),
+            None => (text, None),
+        };
+        let (name, tag) = match rest.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, Some(tag.to_owned())),
+            _ => (rest, None),
+        };
+        if let Some(tag) = &tag {
+            check_tag(tag).map_err(|e| bad(&e))?;
+        }
+        check_repository(name).map_err(|e| bad(&e))?;
+        let (registry, repository) = match name.split_once('/') {
+            Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => {
+                (host.to_owned(), path.to_owned())
+            }
+            _ if !name.contains('/') => (DOCKER_HUB.to_owned(), format!("library/{name}")),
+            _ => (DOCKER_HUB.to_owned(), name.to_owned()),
+        };
+        Ok(Reference { registry, repository, tag, digest })
+    }
+
+    /// What the registry is asked for: the digest if pinned, else the tag
+    /// (`latest` when none is given).
+    pub fn manifest_ref(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.clone(),
+            (None, None) => "latest".to_owned(),
+        }
+    }
+
+    /// `HOST/REPO`, as in a signature's `docker-reference`.
+    pub fn repo_name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// The same repository with another tag and no digest.
+    pub fn with_tag(&self, tag: &str) -> Reference {
+        Reference { tag: Some(tag.to_owned()), digest: None, ..self.clone() }
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_like_containers_image() {
+        let r = Reference::parse("busybox").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("docker.io", "library/busybox", None)
+        );
+        let r = Reference::parse("127.0.0.1:5000/a/b:1.0").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000", "a/b", Some("1.0"))
+        );
+        let r = Reference::parse("localhost/x").unwrap();
+        assert_eq!((r.registry.as_str(), r.manifest_ref().as_str()), ("localhost", "latest"));
+        let pinned = format!("quay.io/a/b:1@sha256:{}", "0".repeat(64));
+        let r = Reference::parse(&pinned).unwrap();
+        assert_eq!(r.manifest_ref(), format!("sha256:{}", "0".repeat(64)));
+        assert_eq!(r.to_string(), pinned);
+        for bad in ["Upper/x", "host:5000/", "a//b", "x:bad tag", "x@sha256:12"] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Transports: reading images from, and writing them to, every place a
+//! reference can name (containers-transports(5)): `oci:`, `oci-archive:`,
+//! `docker-archive:` and `docker://`.
+//!
+//! - [`import`]: any [`import::Source`] → the store, every document and
+//!   blob checked against its digest and size;
+//! - [`sources`]: the source of each transport;
+//! - [`fetch`] and [`write`] pick the transport a reference names.
+//!
+//! The formats themselves live in [`crate::oci`] (layouts, archives) and
+//! [`crate::registry`] (the distribution API).
+
+pub mod import;
+mod sources;
+
+use thiserror::Error;
+
+use crate::oci::archive;
+use crate::oci::docker_archive;
+use crate::oci::layout::{LayoutError, write_layout};
+use crate::oci::reference::ImageRef;
+use crate::oci::tagged::Tagged;
+use crate::recipe::Platform;
+use crate::registry::{self, Client, ClientOptions, PushStats, RegistryError};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Error)]
+pub enum TransportError {
+    #[error("{name}: {message}")]
+    Image { name: String, message: String },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl TransportError {
+    pub fn image(name: &str, message: impl Into<String>) -> TransportError {
+        TransportError::Image { name: name.to_owned(), message: message.into() }
+    }
+}
+
+/// Which manifests of an index to fetch.
+#[derive(Clone, Debug)]
+pub enum Want {
+    /// Every manifest (copying an image).
+    All,
+    /// The one for this platform (a parent image); a plain manifest must be for it.
+    Platform(Platform),
+}
+
+/// Reads the image `reference` names into the store.
+pub fn fetch(
+    reference: &ImageRef,
+    want: &Want,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Tagged, TransportError> {
+    match reference {
+        ImageRef::Oci { dir, tag } => {
+            let source = sources::Layout::open(dir, tag.as_deref(), reference.to_string())?;
+            import::import(&source, want, store)
+        }
+        ImageRef::OciArchive { file, tag } => {
+            let index = archive::ingest(file, store)?;
+            let entry = crate::oci::layout::find_in_index(&index, tag.as_deref(), file)?;
+            let root = sources::read_stored(store, &entry.desc, &reference.to_string())?;
+            import::import(&sources::Stored::new(store, reference.to_string(), root), want, store)
+        }
+        ImageRef::DockerArchive { file } => {
+            let root = docker_archive::ingest(file, store)?;
+            import::import(&sources::Stored::new(store, reference.to_string(), root), want, store)
+        }
+        ImageRef::Docker(reference) => {
+            let client = Client::connect(reference, options)?;
+            import::import(&sources::Registry::new(&client, reference), want, store)
+        }
+    }
+}
+
+/// What writing to a registry did (nothing to report for files).
+#[derive(Debug, Default)]
+pub struct Written {
+    pub push: Option<PushStats>,
+}
+
+/// Writes `tagged` to `reference` under `tags`. `repo` names the image in
+/// a docker archive's `RepoTags` (`REPO:TAG`).
+pub fn write(
+    reference: &ImageRef,
+    tagged: &Tagged,
+    tags: &[String],
+    repo: &str,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Written, TransportError> {
+    match reference {
+        ImageRef::Oci { dir, .. } => write_layout(dir, store, tagged, tags)?,
+        ImageRef::OciArchive { file, .. } => archive::write(file, store, tagged, tags)?,
+        ImageRef::DockerArchive { file } => {
+            let [image] = &tagged.images[..] else {
+                return Err(TransportError::image(
+                    &reference.to_string(),
+                    "a docker archive holds one platform: pick one with --platform",
+                ));
+            };
+            let repo_tags: Vec<String> = tags.iter().map(|t| format!("{repo}:{t}")).collect();
+            docker_archive::write(file, store, image, &repo_tags)?;
+        }
+        ImageRef::Docker(target) => {
+            if target.digest.is_some() {
+                return Err(TransportError::image(
+                    &reference.to_string(),
+                    "cannot push to a digest: name a tag (or none, for the recipe's tags)",
+                ));
+            }
+            let client = Client::connect(target, options)?;
+            let stats = registry::push(&client, target, tagged, tags, store)?;
+            return Ok(Written { push: Some(stats) });
+        }
+    }
+    Ok(Written::default())
+}
+
+/// Copies every platform of `source` to `destination`, keeping its
+/// manifests' bytes (and digests). The tag written is the destination's,
+/// else the source's, else `latest`.
+pub fn copy(
+    source: &ImageRef,
+    destination: &ImageRef,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<(Tagged, Written), TransportError> {
+    let tagged = fetch(source, &Want::All, store, options)?;
+    let tag = destination.tag().or(source.tag()).unwrap_or("latest").to_owned();
+    let repo = match source {
+        ImageRef::Docker(reference) => reference.repo_name(),
+        _ => "localhost/".to_owned() + &tag_less_name(destination),
+    };
+    let written = write(destination, &tagged, &[tag], &repo, store, options)?;
+    Ok((tagged, written))
+}
+
+/// A repository name for an image that has none: the destination file's
+/// stem (`hello.tar` → `hello`), lowercased.
+fn tag_less_name(reference: &ImageRef) -> String {
+    let path = match reference {
+        ImageRef::Oci { dir: path, .. }
+        | ImageRef::OciArchive { file: path, .. }
+        | ImageRef::DockerArchive { file: path } => path,
+        ImageRef::Docker(r) => return r.repository.clone(),
+    };
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let clean: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let clean = clean.trim_matches('-');
+    if clean.is_empty() { "image".to_owned() } else { clean.to_owned() }
+}

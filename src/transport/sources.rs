@@ -1,0 +1,119 @@
+//! The [`Source`] of each transport: an OCI layout directory, blobs already
+//! ingested into the store (from an archive), and a registry.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::TransportError;
+use super::import::{Root, Source, read_document};
+use crate::oci::layout;
+use crate::oci::manifest::Desc;
+use crate::registry::{Client, Reference};
+use crate::store::Store;
+
+/// `oci:DIR[:TAG]`.
+pub struct Layout {
+    dir: PathBuf,
+    root: Desc,
+    name: String,
+}
+
+impl Layout {
+    pub fn open(dir: &Path, tag: Option<&str>, name: String) -> Result<Layout, TransportError> {
+        let entry = layout::find(dir, tag)?;
+        Ok(Layout { dir: dir.to_owned(), root: entry.desc, name })
+    }
+}
+
+impl Source for Layout {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> Result<Root, TransportError> {
+        let root = self.root.clone();
+        let bytes = read_document(self.blob(&root)?, &root, &self.name)?;
+        Ok(Root { bytes, media_type: Some(root.media_type), pinned: Some(root.digest) })
+    }
+
+    fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
+        let path = self.dir.join("blobs").join("sha256").join(desc.digest.hex());
+        let file = File::open(&path)
+            .map_err(|e| TransportError::image(&self.name, format!("cannot open blob {}: {e}", desc.digest)))?;
+        Ok(Box::new(BufReader::new(file)))
+    }
+}
+
+/// An image whose blobs an archive reader put in the store.
+pub struct Stored<'a> {
+    store: &'a Store,
+    name: String,
+    root: Vec<u8>,
+}
+
+impl<'a> Stored<'a> {
+    pub fn new(store: &'a Store, name: String, root: Vec<u8>) -> Stored<'a> {
+        Stored { store, name, root }
+    }
+}
+
+/// The document `desc` from the store, checked.
+pub fn read_stored(store: &Store, desc: &Desc, name: &str) -> Result<Vec<u8>, TransportError> {
+    let file = File::open(store.blob_path(&desc.digest))
+        .map_err(|_| TransportError::image(name, format!("the archive lacks blob {}", desc.digest)))?;
+    read_document(file, desc, name)
+}
+
+impl Source for Stored<'_> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> Result<Root, TransportError> {
+        Ok(Root { bytes: self.root.clone(), media_type: None, pinned: None })
+    }
+
+    fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
+        let file = File::open(self.store.blob_path(&desc.digest))
+            .map_err(|_| TransportError::image(&self.name, format!("the archive lacks blob {}", desc.digest)))?;
+        Ok(Box::new(BufReader::new(file)))
+    }
+}
+
+/// `docker://HOST/REPO[:TAG|@DIGEST]`.
+pub struct Registry<'a> {
+    client: &'a Client,
+    reference: &'a Reference,
+}
+
+impl<'a> Registry<'a> {
+    pub fn new(client: &'a Client, reference: &'a Reference) -> Registry<'a> {
+        Registry { client, reference }
+    }
+}
+
+impl Source for Registry<'_> {
+    fn name(&self) -> String {
+        self.reference.to_string()
+    }
+
+    fn root(&self) -> Result<Root, TransportError> {
+        let (bytes, media_type) =
+            self.client.get_manifest(&self.reference.repository, &self.reference.manifest_ref())?;
+        Ok(Root { bytes, media_type: Some(media_type), pinned: self.reference.digest.clone() })
+    }
+
+    fn manifest(&self, desc: &Desc) -> Result<Vec<u8>, TransportError> {
+        let (bytes, _) = self.client.get_manifest(&self.reference.repository, desc.digest.as_str())?;
+        read_document(&bytes[..], desc, &self.name())
+    }
+
+    fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
+        Ok(Box::new(self.client.get_blob(&self.reference.repository, &desc.digest)?))
+    }
+
+    fn origin(&self) -> Option<Reference> {
+        Some(self.reference.clone())
+    }
+}
