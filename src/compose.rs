@@ -13,11 +13,11 @@ use crate::build::layer::build_layer;
 use crate::build::{BuildSettings, BuiltLayer};
 use crate::digest::Digest;
 use crate::error::Error;
-use crate::oci::image::{BuiltImage, assemble};
+use crate::oci::image::{BuiltImage, assemble, assemble_index};
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
 use crate::plan::{self, ImagePlan, graph::RecipeGraph};
-use crate::recipe::{Base, Recipe};
+use crate::recipe::{Base, Platform, Recipe};
 use crate::registry::{ClientOptions, PushStats};
 use crate::store::Store;
 use crate::transport::{self, Want};
@@ -31,6 +31,8 @@ pub struct BuildRequest {
     /// Reuse cached layers (`--no-cache` turns it off).
     pub reuse: bool,
     pub registry: ClientOptions,
+    /// `--platform`: build only these (empty: every platform of each recipe).
+    pub platforms: Vec<Platform>,
 }
 
 /// What was written for one named recipe.
@@ -57,18 +59,32 @@ pub struct BuildSummary {
     pub bytes_written: u64,
 }
 
-/// A node of the build graph and what it produced.
+/// One image to build: a recipe for one platform.
+struct Unit {
+    recipe: usize,
+    /// The unit of the parent recipe for the same platform.
+    parent: Option<usize>,
+}
+
+/// Every unit of the graph, parents first, and the units of each recipe.
+struct Units {
+    units: Vec<Unit>,
+    platforms: Vec<Platform>,
+    of_recipe: Vec<Vec<usize>>,
+}
+
+/// A node of the build graph (on a unit) and what it produced.
 enum Node {
-    /// The parent image (`from.image`) of a recipe, fetched into the store.
+    /// The parent image (`from.image`), fetched for the unit's platform.
     Parent {
-        recipe: usize,
+        unit: usize,
     },
     Layer {
-        recipe: usize,
+        unit: usize,
         layer: usize,
     },
     Image {
-        recipe: usize,
+        unit: usize,
     },
 }
 
@@ -90,15 +106,28 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
         ));
     }
     let graph = plan::graph::load(&request.recipes).map_err(Error::Recipes)?;
+    let units = units(&graph, &request.platforms)?;
     let targets: Vec<Vec<Destination>> =
         graph.roots.iter().map(|&r| destinations(&graph.recipes[r], &request.outputs)).collect::<Result<_, _>>()?;
+    for (&root, targets) in graph.roots.iter().zip(&targets) {
+        if units.of_recipe[root].len() > 1
+            && let Some(archive) = targets.iter().find(|t| matches!(t.reference, ImageRef::DockerArchive { .. }))
+        {
+            return Err(Error::Usage(format!(
+                "{} holds one platform and {} builds {}: pick one with --platform",
+                archive.reference,
+                graph.recipes[root].file.name,
+                units.of_recipe[root].len()
+            )));
+        }
+    }
     let pool = pool(request.settings.jobs)?;
-    let (plans, store) = prepare(&graph, &request.store, &pool)?;
-    let (nodes, deps, image_node) = build_graph(&graph, &plans);
+    let (plans, store) = prepare(&graph, &units, &request.store, &pool)?;
+    let (nodes, deps, image_node) = build_graph(&units, &plans);
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
         match nodes[i] {
-            Node::Parent { recipe } => {
-                let plan = &plans[recipe];
+            Node::Parent { unit } => {
+                let plan = &plans[unit];
                 let Base::Image { reference, name, .. } = &plan.recipe.from else {
                     unreachable!("a parent node has a parent image")
                 };
@@ -111,14 +140,14 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
                     })
                     .map_err(|source| Error::Parent { recipe: plan.recipe.file.name.clone(), source })
             }
-            Node::Layer { recipe, layer } => {
-                let plan = &plans[recipe];
+            Node::Layer { unit, layer } => {
+                let plan = &plans[unit];
                 build_layer(&plan.layers[layer], &request.settings, &store, request.reuse)
                     .map(Output::Layer)
                     .map_err(|source| Error::Build { recipe: plan.recipe.file.name.clone(), source })
             }
-            Node::Image { recipe } => {
-                let plan = &plans[recipe];
+            Node::Image { unit } => {
+                let plan = &plans[unit];
                 let layers = deps[i]
                     .iter()
                     .filter_map(|&d| match done.get(d) {
@@ -150,34 +179,103 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
         }
     }
     for (&root, targets) in graph.roots.iter().zip(targets) {
-        let Some(Output::Image(image)) = outputs.get(image_node[root]) else { continue };
+        let recipe = &graph.recipes[root];
+        let images: Vec<BuiltImage> = units.of_recipe[root]
+            .iter()
+            .filter_map(|&unit| match outputs.get(image_node[unit]) {
+                Some(Output::Image(image)) => Some(image.as_ref().clone()),
+                _ => None,
+            })
+            .collect();
+        let tagged = if images.len() == 1 {
+            Tagged::single(images.into_iter().next().unwrap_or_else(|| unreachable!("one image")))
+        } else {
+            assemble_index(recipe, images, request.settings.source_date_epoch, &store)
+                .map_err(|source| Error::Assemble { recipe: recipe.file.name.clone(), source })?
+        };
         let mut written = Vec::new();
-        let tagged = Tagged::single(image.as_ref().clone());
-        let repo = &graph.recipes[root].image.name;
         for Destination { reference, tags } in targets {
             let shown = reference.to_string();
-            let result = transport::write(&reference, &tagged, &tags, repo, &store, &request.registry)
+            let result = transport::write(&reference, &tagged, &tags, &recipe.image.name, &store, &request.registry)
                 .map_err(|source| Error::Output { output: shown.clone(), source })?;
             written.push(WrittenOutput { reference: shown, push: result.push });
         }
-        let recipe = graph.recipes[root].file.name.clone();
-        summary.images.push(BuiltReport { recipe, manifest: image.manifest.digest.clone(), outputs: written });
+        summary.images.push(BuiltReport {
+            recipe: recipe.file.name.clone(),
+            manifest: tagged.root.digest.clone(),
+            outputs: written,
+        });
     }
     Ok(summary)
+}
+
+/// The units of every recipe: its platforms (narrowed by `--platform`),
+/// each tied to the parent recipe's unit for the same platform.
+fn units(graph: &RecipeGraph, narrow: &[Platform]) -> Result<Units, Error> {
+    let mut all = Units { units: Vec::new(), platforms: Vec::new(), of_recipe: Vec::new() };
+    for (index, recipe) in graph.recipes.iter().enumerate() {
+        let platforms: Vec<&Platform> =
+            recipe.image.platforms.iter().filter(|p| narrow.is_empty() || narrow.contains(p)).collect();
+        if platforms.is_empty() {
+            let list = |ps: &[Platform]| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
+            return Err(Error::Usage(format!(
+                "{} builds none of the platforms asked for with --platform ({}); it builds {}",
+                recipe.file.name,
+                list(narrow),
+                list(&recipe.image.platforms)
+            )));
+        }
+        let mut mine = Vec::new();
+        for platform in platforms {
+            let parent = match graph.parents[index] {
+                None => None,
+                Some(parent) => {
+                    let found = all.of_recipe[parent].iter().copied().find(|&u| all.platforms[u] == *platform);
+                    if found.is_none()
+                        && let Base::Recipe { loc, .. } = &recipe.from
+                    {
+                        let builds = graph.recipes[parent].image.platforms.iter().map(|p| p.to_string());
+                        let message = format!(
+                            "the parent recipe does not build {platform} (it builds {})",
+                            builds.collect::<Vec<_>>().join(", ")
+                        );
+                        return Err(Error::Plan {
+                            recipe: recipe.file.name.clone(),
+                            errors: vec![loc.error(message, "parent recipe")],
+                        });
+                    }
+                    found
+                }
+            };
+            mine.push(all.units.len());
+            all.units.push(Unit { recipe: index, parent });
+            all.platforms.push(platform.clone());
+        }
+        all.of_recipe.push(mine);
+    }
+    Ok(all)
 }
 
 fn pool(jobs: u32) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new().num_threads(jobs as usize).build().map_err(|_| Error::Workers(jobs))
 }
 
-/// Plans every layer (refusing bad recipes before the store is touched),
-/// then opens the store and digests every input.
+/// Plans every layer of every unit (refusing bad recipes before the store
+/// is touched), then opens the store and digests every input.
 fn prepare(
     graph: &RecipeGraph,
+    units: &Units,
     store: &std::path::Path,
     pool: &rayon::ThreadPool,
 ) -> Result<(Vec<ImagePlan>, Store), Error> {
-    let mut plans = pool.install(|| plan_graph(graph))?;
+    let mut plans = Vec::with_capacity(units.units.len());
+    for (unit, platform) in units.units.iter().zip(&units.platforms) {
+        let recipe = &graph.recipes[unit.recipe];
+        let plan = pool
+            .install(|| plan::plan(Arc::clone(recipe), platform))
+            .map_err(|errors| Error::Plan { recipe: recipe.file.name.clone(), errors })?;
+        plans.push(plan);
+    }
     let store = Store::open(store)?;
     for plan in &mut plans {
         pool.install(|| plan::digest_inputs(plan, &store))
@@ -186,13 +284,13 @@ fn prepare(
     Ok((plans, store))
 }
 
-/// One recipe of `compose-img plan`.
+/// One recipe and platform of `compose-img plan`.
 #[derive(Debug)]
 pub struct PlannedImage {
     pub recipe: String,
     pub image: String,
     pub platform: String,
-    /// Index of the parent recipe in the report.
+    /// Index of the parent (the parent recipe for the same platform) in the report.
     pub parent: Option<usize>,
     /// The parent image (`from.image`), fetched when building.
     pub parent_image: Option<String>,
@@ -209,22 +307,25 @@ pub struct PlannedLayer {
 }
 
 /// The resolved graph of `recipes` without building: every recipe (parents
-/// first) and layer, with its cache key and whether it is cached.
+/// first) for each platform, and every layer, with its cache key and
+/// whether it is cached.
 pub fn plan_only(
     recipes: &[PathBuf],
     store: &std::path::Path,
     settings: &BuildSettings,
+    platforms: &[Platform],
 ) -> Result<Vec<PlannedImage>, Error> {
     let graph = plan::graph::load(recipes).map_err(Error::Recipes)?;
-    let (plans, store) = prepare(&graph, store, &pool(settings.jobs)?)?;
+    let units = units(&graph, platforms)?;
+    let (plans, store) = prepare(&graph, &units, store, &pool(settings.jobs)?)?;
     Ok(plans
         .iter()
-        .enumerate()
-        .map(|(index, plan)| PlannedImage {
+        .zip(&units.units)
+        .map(|(plan, unit)| PlannedImage {
             recipe: plan.recipe.file.name.clone(),
             image: plan.recipe.image.name.clone(),
             platform: plan.platform.to_string(),
-            parent: graph.parents[index],
+            parent: unit.parent,
             parent_image: match &plan.recipe.from {
                 Base::Image { name, .. } => Some(name.clone()),
                 _ => None,
@@ -244,42 +345,30 @@ pub fn plan_only(
         .collect())
 }
 
-/// Plans every recipe of the graph, parents first (a child checks its
-/// platform against its parent's).
-fn plan_graph(graph: &RecipeGraph) -> Result<Vec<ImagePlan>, Error> {
-    let mut plans: Vec<ImagePlan> = Vec::with_capacity(graph.recipes.len());
-    for (index, recipe) in graph.recipes.iter().enumerate() {
-        let parent = graph.parents[index].and_then(|p| plans.get(p));
-        let plan = plan::plan(Arc::clone(recipe), parent)
-            .map_err(|errors| Error::Plan { recipe: recipe.file.name.clone(), errors })?;
-        plans.push(plan);
-    }
-    Ok(plans)
-}
-
-/// The build graph: for each recipe its layer nodes, then its image node,
-/// which waits for those layers and for its parent's image node. Returns
-/// the nodes, their dependencies and each recipe's image node.
-fn build_graph(graph: &RecipeGraph, plans: &[ImagePlan]) -> (Vec<Node>, Vec<Vec<usize>>, Vec<usize>) {
+/// The build graph: for each unit its parent fetch (for `from.image`),
+/// its layer nodes, then its image node, which waits for those and for its
+/// parent unit's image node. Returns the nodes, their dependencies and
+/// each unit's image node.
+fn build_graph(units: &Units, plans: &[ImagePlan]) -> (Vec<Node>, Vec<Vec<usize>>, Vec<usize>) {
     let mut nodes = Vec::new();
     let mut deps: Vec<Vec<usize>> = Vec::new();
     let mut image_nodes: Vec<usize> = Vec::new();
-    for (recipe, plan) in plans.iter().enumerate() {
+    for (unit, plan) in plans.iter().enumerate() {
         let mut image_deps = Vec::new();
-        if let Some(parent) = graph.parents[recipe] {
+        if let Some(parent) = units.units[unit].parent {
             image_deps.push(image_nodes[parent]);
         } else if let Base::Image { .. } = plan.recipe.from {
             image_deps.push(nodes.len());
-            nodes.push(Node::Parent { recipe });
+            nodes.push(Node::Parent { unit });
             deps.push(Vec::new());
         }
         for layer in 0..plan.layers.len() {
             image_deps.push(nodes.len());
-            nodes.push(Node::Layer { recipe, layer });
+            nodes.push(Node::Layer { unit, layer });
             deps.push(Vec::new());
         }
         image_nodes.push(nodes.len());
-        nodes.push(Node::Image { recipe });
+        nodes.push(Node::Image { unit });
         deps.push(image_deps);
     }
     (nodes, deps, image_nodes)

@@ -136,6 +136,9 @@ pub struct LayerArgs {
     /// Compression level [default: 3 for zstd (1-19), 6 for gzip (1-9)]
     #[arg(long, value_name = "N")]
     pub level: Option<i32>,
+    /// Build only this platform of multi-platform recipes (repeatable)
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

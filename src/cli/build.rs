@@ -7,6 +7,8 @@ use crate::build::tar_writer::MAX_MTIME;
 use crate::build::{BuildSettings, Compression};
 use crate::compose::{self, BuildRequest};
 use crate::oci::reference::ImageRef;
+use crate::recipe::Platform;
+use crate::recipe::names::parse_platform;
 use crate::registry::{ClientOptions, PushStats};
 
 pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
@@ -17,6 +19,7 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
         settings: settings(&args.layers)?,
         reuse: !args.no_cache,
         registry: registry_options(&args.registry),
+        platforms: platforms(&args.layers)?,
     };
     let started = std::time::Instant::now();
     let summary = compose::build(&request)?;
@@ -68,6 +71,11 @@ pub(super) fn human_bytes(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// `--platform` values.
+pub(super) fn platforms(args: &LayerArgs) -> Result<Vec<Platform>, Error> {
+    args.platforms.iter().map(|p| parse_platform(p).map_err(|e| Error::Usage(format!("--platform: {e}")))).collect()
 }
 
 /// The settings that determine layer bytes, from flags and environment.

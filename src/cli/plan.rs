@@ -9,7 +9,7 @@ use crate::compose::{self, PlannedImage};
 pub fn run(args: &PlanArgs) -> Result<(), Error> {
     let settings = super::build::settings(&args.layers)?;
     let store = super::store::store_dir(args.layers.store.as_ref())?;
-    let images = compose::plan_only(&args.recipes, &store, &settings)?;
+    let images = compose::plan_only(&args.recipes, &store, &settings, &super::build::platforms(&args.layers)?)?;
     let text = if args.json {
         json(&images)
     } else if args.dot {

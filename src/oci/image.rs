@@ -7,12 +7,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use oci_spec::image::{
     ANNOTATION_BASE_IMAGE_DIGEST, ANNOTATION_BASE_IMAGE_NAME, ANNOTATION_CREATED, Arch, Config, Descriptor,
-    HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType,
+    Os, PlatformBuilder, RootFsBuilder,
 };
 use thiserror::Error;
 
 use super::json::canonical;
 use super::media;
+use super::tagged::Tagged;
 use crate::build::BuiltLayer;
 use crate::digest::Digest;
 use crate::recipe::{ConfigPatch, Platform, Recipe};
@@ -132,6 +134,40 @@ pub fn assemble(
         config_json,
         layers: all_layers,
     })
+}
+
+/// The index of a multi-platform recipe: one entry per image, with its
+/// platform, in the recipe's platform order; annotated like its manifests.
+pub fn assemble_index(
+    recipe: &Recipe,
+    images: Vec<BuiltImage>,
+    epoch: u64,
+    store: &Store,
+) -> Result<Tagged, AssembleError> {
+    let spec = |what| move |e: oci_spec::OciSpecError| AssembleError::Spec { what, message: e.to_string() };
+    let mut manifests = Vec::new();
+    for image in &images {
+        let mut entry = descriptor(&image.media_type, &image.manifest);
+        let mut platform = PlatformBuilder::default()
+            .os(Os::from(image.platform.os.as_str()))
+            .architecture(Arch::from(image.platform.architecture.as_str()));
+        if let Some(variant) = &image.platform.variant {
+            platform = platform.variant(variant.clone());
+        }
+        entry.set_platform(Some(platform.build().map_err(spec("platform"))?));
+        manifests.push(entry);
+    }
+    let mut annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
+    annotations.insert(ANNOTATION_CREATED.to_owned(), rfc3339(epoch));
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .annotations(annotations)
+        .build()
+        .map_err(spec("index"))?;
+    let root = store.write_blob(&canonical(&index).map_err(json)?)?;
+    Ok(Tagged { media_type: media::INDEX.to_owned(), root, images })
 }
 
 /// A descriptor of a blob written by compose-img (its digest is always a

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::recipe::{Base, Entry, EntryKind, Layer, LocatedError, Platform, Recipe};
+use crate::recipe::{Entry, EntryKind, Layer, LocatedError, Platform, Recipe};
 use crate::store::Store;
 use tree::{FileSource, Node, NodeKind, Origin, Tree};
 
@@ -38,20 +38,10 @@ pub struct LayerPlan {
     pub tree: Tree,
 }
 
-/// Resolves every layer of `recipe` (in parallel on the current rayon pool)
-/// for the platform of its parent recipe, if it has one. All layer errors
-/// are returned, in recipe order.
-pub fn plan(recipe: Arc<Recipe>, parent: Option<&ImagePlan>) -> Result<ImagePlan, Vec<LocatedError>> {
-    let platform = recipe.image.platforms[0].clone();
-    match (&recipe.from, parent) {
-        (Base::Recipe { loc, .. }, Some(parent)) if parent.platform != platform => {
-            return Err(vec![loc.error(
-                format!("the parent recipe builds {}, this recipe builds {platform}", parent.platform),
-                "parent recipe",
-            )]);
-        }
-        _ => {}
-    }
+/// Resolves every layer of `recipe` for `platform` (in parallel on the
+/// current rayon pool). All layer errors are returned, in recipe order.
+pub fn plan(recipe: Arc<Recipe>, platform: &Platform) -> Result<ImagePlan, Vec<LocatedError>> {
+    let platform = platform.clone();
     let results: Vec<Result<LayerPlan, LocatedError>> =
         recipe.layers.par_iter().map(|layer| plan_layer(&recipe, layer, &platform)).collect();
     let mut layers = Vec::new();

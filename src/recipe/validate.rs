@@ -106,13 +106,6 @@ impl Cx {
                 if list.get_ref().is_empty() {
                     self.err(list.span(), "`platforms` is empty", "list at least one platform, e.g. \"linux/amd64\"");
                 }
-                if list.get_ref().len() > 1 {
-                    self.err(
-                        list.span(),
-                        "building several platforms is not supported yet: this version builds one platform per recipe",
-                        "list a single platform",
-                    );
-                }
                 let mut platforms: Vec<_> =
                     list.get_ref().iter().filter_map(|p| self.check(p, "platform", names::parse_platform)).collect();
                 platforms.sort();
