@@ -311,3 +311,43 @@ fn sha256_hex(bytes: &[u8]) -> String {
     }));
     out.split_whitespace().next().unwrap().to_owned()
 }
+
+#[test]
+fn bearer_tokens_from_the_realm_the_registry_names() {
+    let tokens = common::token::TokenServer::start("builder", "s3cret");
+    let registry = Registry::with_token_auth(&tokens);
+    let sandbox = Sandbox::new();
+    let auth = sandbox.write(
+        "auth.json",
+        &format!(r#"{{"auths":{{"{}":{{"username":"builder","password":"s3cret"}}}}}}"#, registry.host),
+    );
+    let target = format!("docker://{}/team/busybox:1", registry.host);
+    let out = sandbox
+        .cmd()
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args(["build", &recipe("busybox.toml"), "--output", &target, NO_TLS])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let requests = tokens.requests.lock().unwrap().clone();
+    assert!(
+        requests.iter().any(|q| q.contains("scope=repository%3Ateam%2Fbusybox%3Apull%2Cpush")
+            || q.contains("scope=repository:team/busybox:pull,push")),
+        "{requests:?}"
+    );
+    assert!(requests.iter().all(|q| q.contains(&format!("service={}", common::token::SERVICE))), "{requests:?}");
+    // Read back through the same token flow, as a parent and by copy.
+    let child = child_recipe(&sandbox, &target);
+    let copy = sandbox
+        .cmd()
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args(["build", &child, "--output", &format!("docker://{}/team/child:1", registry.host), NO_TLS])
+        .output()
+        .unwrap();
+    assert_success(&copy);
+    assert!(stderr(&copy).contains("2 mounted"), "{}", stderr(&copy));
+    // Without credentials the token service refuses: a clear 401.
+    let anonymous = sandbox.cmd().args(["copy", &target, "oci:x", NO_TLS]).output().unwrap();
+    assert_eq!(anonymous.status.code(), Some(1));
+    assert!(stderr(&anonymous).contains("authentication required (401)"), "{}", stderr(&anonymous));
+}

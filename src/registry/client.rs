@@ -445,3 +445,66 @@ fn push(repo: &str) -> String {
 fn header(response: &Response<Body>, name: &str) -> Option<String> {
     response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A scripted server: each HTTP request gets the next answer (`None`
+    /// drops the connection unanswered); anything else (a TLS hello) is
+    /// dropped without using up an answer.
+    fn serve(answers: Vec<Option<&'static str>>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let mut answers = answers.into_iter();
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || !line.contains("HTTP/1.1") {
+                    continue;
+                }
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                match answers.next() {
+                    Some(Some(answer)) => {
+                        let _ = stream.write_all(answer.as_bytes());
+                    }
+                    Some(None) => {}
+                    None => break,
+                }
+            }
+        });
+        host
+    }
+
+    #[test]
+    fn retries_server_errors_throttling_and_dropped_connections() {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+        let manifest = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\
+                        Content-Length: 4\r\nConnection: close\r\n\r\nbody";
+        let busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let slow_down = "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let host = serve(vec![Some(ok), None, Some(busy), Some(slow_down), Some(manifest)]);
+        let options = ClientOptions { tls_verify: false, credential_files: Vec::new() };
+        let client = Client::connect(&Reference::parse(&format!("{host}/x:1")).unwrap(), &options).unwrap();
+        let (bytes, media_type) = client.get_manifest("x", "1").unwrap();
+        assert_eq!((bytes.as_slice(), media_type.as_str()), (&b"body"[..], media::MANIFEST));
+    }
+
+    #[test]
+    fn gives_up_after_five_attempts_naming_the_reference() {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+        let busy = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let host = serve(vec![Some(ok), Some(busy), Some(busy), Some(busy), Some(busy), Some(busy)]);
+        let options = ClientOptions { tls_verify: false, credential_files: Vec::new() };
+        let client = Client::connect(&Reference::parse(&format!("{host}/x:1")).unwrap(), &options).unwrap();
+        let error = client.get_manifest("x", "1").unwrap_err().to_string();
+        assert_eq!(error, format!("{host}/x:1: the registry answered 502 Bad Gateway"));
+    }
+}

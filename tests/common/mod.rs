@@ -5,6 +5,8 @@
 
 #![allow(dead_code, reason = "each test binary uses its own subset")]
 
+pub mod token;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -181,28 +183,32 @@ pub struct Registry {
 impl Registry {
     /// A plain-http registry open to anyone.
     pub fn start() -> Registry {
-        Registry::start_with(None)
+        Registry::start_with(|_| String::new())
     }
 
     /// A registry that wants basic auth (htpasswd, bcrypt) for `user`.
     pub fn with_basic_auth(user: &str, password: &str) -> Registry {
-        Registry::start_with(Some((user, password)))
+        Registry::start_with(|dir| {
+            let entry = run(Command::new(tool("htpasswd")).args(["-Bbn", user, password]));
+            std::fs::write(dir.join("htpasswd"), entry).unwrap();
+            format!("auth:\n  htpasswd:\n    realm: compose-img-test\n    path: {}\n", dir.join("htpasswd").display())
+        })
     }
 
-    fn start_with(auth: Option<(&str, &str)>) -> Registry {
+    /// A registry that wants bearer tokens from `server`.
+    pub fn with_token_auth(server: &token::TokenServer) -> Registry {
+        Registry::start_with(|_| server.registry_config())
+    }
+
+    /// Starts a registry whose config ends with what `auth` returns (given
+    /// the registry's temporary directory).
+    fn start_with(auth: impl FnOnce(&Path) -> String) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:0\n",
             dir.path().join("data").display()
         );
-        if let Some((user, password)) = auth {
-            let entry = run(Command::new(tool("htpasswd")).args(["-Bbn", user, password]));
-            std::fs::write(dir.path().join("htpasswd"), entry).unwrap();
-            config += &format!(
-                "auth:\n  htpasswd:\n    realm: compose-img-test\n    path: {}\n",
-                dir.path().join("htpasswd").display()
-            );
-        }
+        config += &auth(dir.path());
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new(tool("docker-registry"))
