@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use p256::ecdsa::SigningKey;
+
 use crate::build::cache::layer_key;
 use crate::build::executor::{self, Done};
 use crate::build::layer::build_layer;
@@ -19,6 +21,7 @@ use crate::oci::tagged::Tagged;
 use crate::plan::{self, ImagePlan, graph::RecipeGraph};
 use crate::recipe::{Base, Platform, Recipe};
 use crate::registry::{ClientOptions, PushStats};
+use crate::sign;
 use crate::store::Store;
 use crate::transport::{self, Want};
 
@@ -33,6 +36,8 @@ pub struct BuildRequest {
     pub registry: ClientOptions,
     /// `--platform`: build only these (empty: every platform of each recipe).
     pub platforms: Vec<Platform>,
+    /// `--sign-key`: sign every manifest and index written.
+    pub sign_key: Option<SigningKey>,
 }
 
 /// What was written for one named recipe.
@@ -109,6 +114,14 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
     let units = units(&graph, &request.platforms)?;
     let targets: Vec<Vec<Destination>> =
         graph.roots.iter().map(|&r| destinations(&graph.recipes[r], &request.outputs)).collect::<Result<_, _>>()?;
+    if request.sign_key.is_some()
+        && let Some(archive) = targets.iter().flatten().find(|t| matches!(t.reference, ImageRef::DockerArchive { .. }))
+    {
+        return Err(Error::Usage(format!(
+            "{} cannot hold signatures: drop --sign-key or the output",
+            archive.reference
+        )));
+    }
     for (&root, targets) in graph.roots.iter().zip(&targets) {
         if units.of_recipe[root].len() > 1
             && let Some(archive) = targets.iter().find(|t| matches!(t.reference, ImageRef::DockerArchive { .. }))
@@ -196,8 +209,26 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
         let mut written = Vec::new();
         for Destination { reference, tags } in targets {
             let shown = reference.to_string();
-            let result = transport::write(&reference, &tagged, &tags, &recipe.image.name, &store, &request.registry)
-                .map_err(|source| Error::Output { output: shown.clone(), source })?;
+            let attachments = match &request.sign_key {
+                Some(key) => {
+                    let identity = match &reference {
+                        ImageRef::Docker(docker) => docker.repo_name(),
+                        _ => recipe.image.name.clone(),
+                    };
+                    sign::attachments(&tagged, &reference, &identity, key, &store, &request.registry)?
+                }
+                None => Vec::new(),
+            };
+            let result = transport::write(
+                &reference,
+                &tagged,
+                &tags,
+                &attachments,
+                &recipe.image.name,
+                &store,
+                &request.registry,
+            )
+            .map_err(|source| Error::Output { output: shown.clone(), source })?;
             written.push(WrittenOutput { reference: shown, push: result.push });
         }
         summary.images.push(BuiltReport {

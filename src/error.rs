@@ -6,6 +6,7 @@ use thiserror::Error;
 use crate::build::BuildError;
 use crate::oci::image::AssembleError;
 use crate::recipe::{LocatedError, RecipeError};
+use crate::sign::SignError;
 use crate::store::StoreError;
 use crate::transport::TransportError;
 
@@ -52,6 +53,9 @@ pub enum Error {
     /// Reading or writing an image outside a build (`copy`, `inspect`, ...).
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// Keys, signing and verification.
+    #[error(transparent)]
+    Sign(#[from] SignError),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
     #[error("cannot start {0} worker threads")]

@@ -27,12 +27,14 @@
 pub mod build;
 pub mod cli;
 pub mod compose;
+pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod oci;
 pub mod plan;
 pub mod recipe;
 pub mod registry;
+pub mod sign;
 pub mod store;
 pub mod transport;
 

@@ -251,7 +251,7 @@ fn the_store_can_be_chosen_by_flag_and_environment() {
     assert!(flag_store.join("blobs-v1/sha256").is_dir());
     assert!(!sandbox.store().exists(), "--store must win over $COMPOSE_IMG_STORE");
     let xdg = sandbox.path().join("xdg");
-    let out = Command::new(common::BIN)
+    let out = Command::new(common::bin())
         .current_dir(sandbox.path())
         .env_remove("COMPOSE_IMG_STORE")
         .env("XDG_CACHE_HOME", &xdg)

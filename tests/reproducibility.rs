@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{BIN, Sandbox, json_blob, layout_digest};
+use common::{Sandbox, bin, json_blob, layout_digest};
 
 /// Manifest digests of `recipes/hello.toml` with SOURCE_DATE_EPOCH unset (0).
 /// A change here is a format change: call it out in the changelog.
@@ -19,8 +19,9 @@ const HELLO_GZIP: &str = "sha256:080c918da4300a2372f4d4b59bac271bf961daabbccbff3
 fn build_copy(umask: &str, env: &[(&str, &str)], extra: &str) -> (Sandbox, String) {
     let sandbox = Sandbox::new();
     let script = format!(
-        "umask {umask} && mkdir work && cp -r '{}' work/ && cd work && exec '{BIN}' build recipes/hello.toml {extra}",
-        common::repo().join("recipes").display()
+        "umask {umask} && mkdir work && cp -r '{}' work/ && cd work && exec '{}' build recipes/hello.toml {extra}",
+        common::repo().join("recipes").display(),
+        bin().display()
     );
     let out = Command::new("sh")
         .arg("-c")

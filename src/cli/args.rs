@@ -32,6 +32,12 @@ pub enum Command {
     Plan(PlanArgs),
     /// Manage the content store: ls, du, fsck
     Store(StoreArgs),
+    /// Write a cosign-format key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub
+    Keygen(KeygenArgs),
+    /// Sign an image already written (every manifest and index), cosign-style
+    Sign(SignArgs),
+    /// Check an image's signatures; exit 1 unless each manifest has a valid one
+    Verify(VerifyArgs),
     /// Copy an image between any two transports (pull, push, export)
     #[command(after_help = "Examples:\n  \
         compose-img copy oci:out/hello:latest docker://registry.example.com/hello:1.0\n  \
@@ -47,6 +53,52 @@ pub struct CopyArgs {
     /// Where to write it
     pub destination: String,
     /// Content store the blobs pass through [default: as for build]
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "The password comes from $COSIGN_PASSWORD, else it is asked twice on the terminal.")]
+pub struct KeygenArgs {
+    /// Where to write: PREFIX.key and PREFIX.pub
+    #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+    pub output_prefix: PathBuf,
+    /// Replace existing key files
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "The key's password comes from $COSIGN_PASSWORD, else it is asked on the terminal.")]
+pub struct SignArgs {
+    /// The image to sign (oci:, oci-archive:, docker://)
+    pub image: String,
+    /// Private key (cosign format)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The repository the signature vouches for [default: a registry
+    /// reference's HOST/REPO; required for images in files]
+    #[arg(long, value_name = "REPO")]
+    pub identity: Option<String>,
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image to verify
+    pub image: String,
+    /// Public key (PKIX PEM, as keygen or cosign generate-key-pair write)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The repository the signatures must vouch for [default: a registry
+    /// reference's HOST/REPO; any for images in files]
+    #[arg(long, value_name = "REPO")]
+    pub identity: Option<String>,
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
     #[command(flatten)]
@@ -97,6 +149,10 @@ pub struct BuildArgs {
     /// Rebuild every layer instead of reusing cached ones
     #[arg(long)]
     pub no_cache: bool,
+    /// Sign every manifest and index written with this private key
+    /// (cosign format; password from $COSIGN_PASSWORD or the terminal)
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -20,6 +20,7 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
         reuse: !args.no_cache,
         registry: registry_options(&args.registry),
         platforms: platforms(&args.layers)?,
+        sign_key: args.sign_key.as_deref().map(super::keys::private_key).transpose()?,
     };
     let started = std::time::Instant::now();
     let summary = compose::build(&request)?;

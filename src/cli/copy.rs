@@ -4,18 +4,23 @@
 use super::args::CopyArgs;
 use super::build::{push_line, registry_options};
 use crate::Error;
+use crate::copy;
 use crate::oci::reference::ImageRef;
 use crate::store::Store;
-use crate::transport;
 
 pub fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
     let source = ImageRef::parse(&args.source).map_err(Error::Usage)?;
     let destination = ImageRef::parse(&args.destination).map_err(Error::Usage)?;
     let store = Store::open(&super::store::store_dir(args.store.as_ref())?)?;
-    let (tagged, written) = transport::copy(&source, &destination, &store, &registry_options(&args.registry))?;
-    println!("{destination} {}", tagged.root.digest);
-    if let (Some(push), false) = (written.push, quiet) {
-        eprintln!("{}", push_line(&destination.to_string(), &push));
+    let copied = copy::copy(&source, &destination, &store, &registry_options(&args.registry))?;
+    println!("{destination} {}", copied.tagged.root.digest);
+    if !quiet {
+        if let Some(push) = copied.written.push {
+            eprintln!("{}", push_line(&destination.to_string(), &push));
+        }
+        if copied.signatures > 0 {
+            eprintln!("copied {} signature manifest(s)", copied.signatures);
+        }
     }
     Ok(())
 }

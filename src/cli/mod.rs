@@ -7,6 +7,7 @@
 //! - [`args`]: the clap definitions;
 //! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
 //! - [`copy`]: the `copy` command;
+//! - [`keys`]: `keygen`, `sign`, `verify`, and the key password;
 //! - [`plan`]: the `plan` command (tree, JSON, Graphviz);
 //! - [`store`]: the `store` commands, and where the store is;
 //! - [`render`]: errors as text, with carets for recipe mistakes.
@@ -14,6 +15,7 @@
 mod args;
 mod build;
 mod copy;
+mod keys;
 mod plan;
 mod render;
 mod store;
@@ -43,6 +45,9 @@ pub fn run() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Store(args) => store::run(args),
         Command::Copy(args) => copy::run(args, cli.quiet),
+        Command::Keygen(args) => keys::keygen(args),
+        Command::Sign(args) => keys::sign(args, cli.quiet),
+        Command::Verify(args) => keys::verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

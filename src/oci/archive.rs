@@ -53,16 +53,18 @@ pub fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
     index.ok_or_else(|| invalid("not an OCI archive: it has no index.json".into()))
 }
 
-/// Writes `tagged` as an OCI archive at `file` under `tags`, replacing it.
-pub fn write(file: &Path, store: &Store, tagged: &Tagged, tags: &[String]) -> Result<(), LayoutError> {
-    let index = index_json(Vec::new(), tagged, tags, file)?;
+/// Writes each image of `entries` under its tags as an OCI archive at
+/// `file`, replacing it.
+pub fn write(file: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Result<(), LayoutError> {
+    let index = index_json(Vec::new(), entries, file)?;
     write_tar(file, |out| {
         out.file("index.json", &index)?;
         out.file("oci-layout", OCI_LAYOUT)?;
         out.dir("blobs/")?;
         out.dir("blobs/sha256/")?;
-        let mut blobs = tagged.blobs();
+        let mut blobs: Vec<&Digest> = entries.iter().flat_map(|(tagged, _)| tagged.blobs()).collect();
         blobs.sort();
+        blobs.dedup();
         for digest in blobs {
             out.blob(&format!("blobs/sha256/{}", digest.hex()), &store.blob_path(digest))?;
         }

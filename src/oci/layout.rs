@@ -34,8 +34,23 @@ pub enum LayoutError {
     BadIndex { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("{}: not an OCI image layout (no index.json)", .0.display())]
+    Missing(PathBuf),
+    #[error("{}: no image tagged `{tag}` (tags: {tags})", path.display())]
+    NoSuchTag { path: PathBuf, tag: String, tags: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl LayoutError {
+    /// The layout, archive or tag does not exist (as opposed to being unreadable or invalid).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            LayoutError::Missing(_) | LayoutError::NoSuchTag { .. } => true,
+            LayoutError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LayoutError + use<> {
@@ -43,8 +58,8 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> L
     move |source| LayoutError::Io { action, path, source }
 }
 
-/// Writes `tagged` into the layout at `dir` under each of `tags`.
-pub fn write_layout(dir: &Path, store: &Store, tagged: &Tagged, tags: &[String]) -> Result<(), LayoutError> {
+/// Writes each image of `entries` into the layout at `dir` under each of its tags.
+pub fn write_layout(dir: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Result<(), LayoutError> {
     let layout_file = dir.join("oci-layout");
     #[allow(clippy::disallowed_methods, reason = "only asks whether the directory is empty")]
     let is_empty_dir = fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
@@ -56,8 +71,10 @@ pub fn write_layout(dir: &Path, store: &Store, tagged: &Tagged, tags: &[String])
     if !layout_file.exists() {
         write_atomic(&layout_file, OCI_LAYOUT)?;
     }
-    for digest in tagged.blobs() {
-        store.export(digest, &blobs.join(digest.hex()))?;
+    for (tagged, _) in entries {
+        for digest in tagged.blobs() {
+            store.export(digest, &blobs.join(digest.hex()))?;
+        }
     }
 
     let index_path = dir.join("index.json");
@@ -69,23 +86,24 @@ pub fn write_layout(dir: &Path, store: &Store, tagged: &Tagged, tags: &[String])
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_err("cannot read", &index_path)(e)),
     };
-    write_atomic(&index_path, &index_json(existing, tagged, tags, &index_path)?)
+    write_atomic(&index_path, &index_json(existing, entries, &index_path)?)
 }
 
-/// The `index.json` of a layout holding `existing` entries (those with a
-/// tag of `tags` are replaced) and `tagged` under each of `tags`.
+/// The `index.json` of a layout holding `manifests` (those with a tag
+/// being written are replaced) and each image of `entries` under its tags.
 pub fn index_json(
     mut manifests: Vec<Descriptor>,
-    tagged: &Tagged,
-    tags: &[String],
+    entries: &[(&Tagged, &[String])],
     path: &Path,
 ) -> Result<Vec<u8>, LayoutError> {
     let bad = |e: &dyn std::fmt::Display| LayoutError::BadIndex { path: path.to_owned(), message: e.to_string() };
-    manifests.retain(|m| !ref_name(m).is_some_and(|name| tags.iter().any(|t| t == name)));
-    for tag in tags {
-        let mut entry = descriptor(&tagged.media_type, &tagged.root);
-        entry.set_annotations(Some([(ANNOTATION_REF_NAME.to_owned(), tag.clone())].into_iter().collect()));
-        manifests.push(entry);
+    for (tagged, tags) in entries {
+        manifests.retain(|m| !ref_name(m).is_some_and(|name| tags.iter().any(|t| t == name)));
+        for tag in *tags {
+            let mut entry = descriptor(&tagged.media_type, &tagged.root);
+            entry.set_annotations(Some([(ANNOTATION_REF_NAME.to_owned(), tag.clone())].into_iter().collect()));
+            manifests.push(entry);
+        }
     }
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
@@ -101,12 +119,7 @@ pub fn index_json(
 pub fn find(dir: &Path, tag: Option<&str>) -> Result<IndexEntry, LayoutError> {
     let index_path = dir.join("index.json");
     let bytes = match fs::read(&index_path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(LayoutError::Invalid {
-                path: dir.to_owned(),
-                message: "not an OCI image layout (no index.json)".into(),
-            });
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LayoutError::Missing(dir.to_owned())),
         other => other.map_err(io_err("cannot read", &index_path))?,
     };
     find_in_index(&bytes, tag, &index_path)
@@ -122,12 +135,13 @@ pub fn find_in_index(bytes: &[u8], tag: Option<&str>, path: &Path) -> Result<Ind
     };
     let tags: Vec<&str> = entries.iter().filter_map(|e| e.ref_name.as_deref()).collect();
     match tag {
-        Some(tag) => entries.iter().find(|e| e.ref_name.as_deref() == Some(tag)).cloned().ok_or_else(|| {
-            invalid(format!(
-                "no image tagged `{tag}` (tags: {})",
-                if tags.is_empty() { "none".into() } else { tags.join(", ") }
-            ))
-        }),
+        Some(tag) => {
+            entries.iter().find(|e| e.ref_name.as_deref() == Some(tag)).cloned().ok_or_else(|| LayoutError::NoSuchTag {
+                path: path.to_owned(),
+                tag: tag.to_owned(),
+                tags: if tags.is_empty() { "none".into() } else { tags.join(", ") },
+            })
+        }
         None if entries.len() == 1 => Ok(entries[0].clone()),
         None if entries.is_empty() => Err(invalid("the layout holds no image".into())),
         None => {

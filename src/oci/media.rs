@@ -34,3 +34,11 @@ pub fn sniff_layer(head: &[u8]) -> &'static str {
         LAYER_TAR
     }
 }
+/// The one layer of a cosign signature manifest: the simple-signing payload.
+pub const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+
+/// The media type of a blob compose-img can read as a layer of an image
+/// or of a signature manifest.
+pub fn readable_layer(media_type: &str) -> Option<&'static str> {
+    oci_layer(media_type).or((media_type == SIMPLESIGNING).then_some(SIMPLESIGNING))
+}

@@ -27,6 +27,16 @@ impl ImageRef {
         }
     }
 
+    /// The same place with `tag` (a docker archive has no tags: unchanged).
+    pub fn with_tag(&self, tag: &str) -> ImageRef {
+        match self {
+            ImageRef::Oci { dir, .. } => ImageRef::Oci { dir: dir.clone(), tag: Some(tag.to_owned()) },
+            ImageRef::OciArchive { file, .. } => ImageRef::OciArchive { file: file.clone(), tag: Some(tag.to_owned()) },
+            ImageRef::DockerArchive { .. } => self.clone(),
+            ImageRef::Docker(reference) => ImageRef::Docker(reference.with_tag(tag)),
+        }
+    }
+
     /// The same reference with a relative file path taken from `dir`.
     pub fn relative_to(self, dir: &Path) -> ImageRef {
         match self {

@@ -430,7 +430,7 @@ impl Client {
             404 => "not found (404)".to_owned(),
             code => format!("the registry answered {code} {}", status.canonical_reason().unwrap_or("")),
         };
-        RegistryError::new(target, format!("{what}{detail}"))
+        RegistryError { not_found: status == 404, ..RegistryError::new(target, format!("{what}{detail}")) }
     }
 }
 

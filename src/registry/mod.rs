@@ -26,10 +26,12 @@ pub use reference::Reference;
 pub struct RegistryError {
     pub target: String,
     pub message: String,
+    /// The registry answered 404.
+    pub not_found: bool,
 }
 
 impl RegistryError {
     pub fn new(target: &str, message: impl Into<String>) -> RegistryError {
-        RegistryError { target: target.to_owned(), message: message.into() }
+        RegistryError { target: target.to_owned(), message: message.into(), not_found: false }
     }
 }

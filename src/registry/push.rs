@@ -21,6 +21,15 @@ pub struct PushStats {
     pub mounted: usize,
 }
 
+impl std::ops::AddAssign for PushStats {
+    fn add_assign(&mut self, other: PushStats) {
+        self.uploaded += other.uploaded;
+        self.uploaded_bytes += other.uploaded_bytes;
+        self.present += other.present;
+        self.mounted += other.mounted;
+    }
+}
+
 enum Sent {
     Present,
     Mounted,

@@ -180,7 +180,7 @@ fn import_image(
     }
     let mut built = Vec::new();
     for (layer, diff_id) in layers.iter().zip(diff_ids) {
-        let media_type = media::oci_layer(&layer.media_type).ok_or_else(|| {
+        let media_type = media::readable_layer(&layer.media_type).ok_or_else(|| {
             TransportError::image(
                 &name,
                 format!("layer {} has media type {}, which compose-img cannot use", layer.digest, layer.media_type),

@@ -37,6 +37,15 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// The image does not exist (no such tag, file or repository).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            TransportError::Layout(e) => e.is_not_found(),
+            TransportError::Registry(e) => e.not_found,
+            _ => false,
+        }
+    }
+
     pub fn image(name: &str, message: impl Into<String>) -> TransportError {
         TransportError::Image { name: name.to_owned(), message: message.into() }
     }
@@ -86,20 +95,28 @@ pub struct Written {
     pub push: Option<PushStats>,
 }
 
-/// Writes `tagged` to `reference` under `tags`. `repo` names the image in
-/// a docker archive's `RepoTags` (`REPO:TAG`).
+/// Writes `tagged` to `reference` under `tags`, and beside it each of
+/// `attachments` (signature manifests) under its tag. `repo` names the
+/// image in a docker archive's `RepoTags` (`REPO:TAG`).
 pub fn write(
     reference: &ImageRef,
     tagged: &Tagged,
     tags: &[String],
+    attachments: &[(Tagged, String)],
     repo: &str,
     store: &Store,
     options: &ClientOptions,
 ) -> Result<Written, TransportError> {
+    let attached: Vec<[String; 1]> = attachments.iter().map(|(_, tag)| [tag.clone()]).collect();
+    let mut entries: Vec<(&Tagged, &[String])> = vec![(tagged, tags)];
+    entries.extend(attachments.iter().zip(&attached).map(|((t, _), tag)| (t, &tag[..])));
     match reference {
-        ImageRef::Oci { dir, .. } => write_layout(dir, store, tagged, tags)?,
-        ImageRef::OciArchive { file, .. } => archive::write(file, store, tagged, tags)?,
+        ImageRef::Oci { dir, .. } => write_layout(dir, store, &entries)?,
+        ImageRef::OciArchive { file, .. } => archive::write(file, store, &entries)?,
         ImageRef::DockerArchive { file } => {
+            if !attachments.is_empty() {
+                return Err(TransportError::image(&reference.to_string(), "a docker archive cannot hold signatures"));
+            }
             let [image] = &tagged.images[..] else {
                 return Err(TransportError::image(
                     &reference.to_string(),
@@ -110,42 +127,26 @@ pub fn write(
             docker_archive::write(file, store, image, &repo_tags)?;
         }
         ImageRef::Docker(target) => {
-            if target.digest.is_some() {
+            if target.digest.is_some() && !tags.is_empty() {
                 return Err(TransportError::image(
                     &reference.to_string(),
                     "cannot push to a digest: name a tag (or none, for the recipe's tags)",
                 ));
             }
             let client = Client::connect(target, options)?;
-            let stats = registry::push(&client, target, tagged, tags, store)?;
+            let mut stats = registry::push(&client, target, tagged, tags, store)?;
+            for (attachment, tag) in attachments {
+                stats += registry::push(&client, target, attachment, std::slice::from_ref(tag), store)?;
+            }
             return Ok(Written { push: Some(stats) });
         }
     }
     Ok(Written::default())
 }
 
-/// Copies every platform of `source` to `destination`, keeping its
-/// manifests' bytes (and digests). The tag written is the destination's,
-/// else the source's, else `latest`.
-pub fn copy(
-    source: &ImageRef,
-    destination: &ImageRef,
-    store: &Store,
-    options: &ClientOptions,
-) -> Result<(Tagged, Written), TransportError> {
-    let tagged = fetch(source, &Want::All, store, options)?;
-    let tag = destination.tag().or(source.tag()).unwrap_or("latest").to_owned();
-    let repo = match source {
-        ImageRef::Docker(reference) => reference.repo_name(),
-        _ => "localhost/".to_owned() + &tag_less_name(destination),
-    };
-    let written = write(destination, &tagged, &[tag], &repo, store, options)?;
-    Ok((tagged, written))
-}
-
 /// A repository name for an image that has none: the destination file's
 /// stem (`hello.tar` → `hello`), lowercased.
-fn tag_less_name(reference: &ImageRef) -> String {
+pub fn tag_less_name(reference: &ImageRef) -> String {
     let path = match reference {
         ImageRef::Oci { dir: path, .. }
         | ImageRef::OciArchive { file: path, .. }

@@ -10,11 +10,21 @@ pub mod token;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_compose-img");
+/// The compose-img binary: the one cargo built for these tests, or (for
+/// tests/oracle, a package of its own) `$COMPOSE_IMG_BIN`.
+pub fn bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_compose-img") {
+        Some(bin) => PathBuf::from(bin),
+        None => std::env::var_os("COMPOSE_IMG_BIN")
+            .map(PathBuf::from)
+            .expect("COMPOSE_IMG_BIN names the compose-img binary to test (scripts/test sets it)"),
+    }
+}
 
 /// The repository root (recipes live under it).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if dir.ends_with("tests/oracle") { dir.join("../..") } else { dir }
 }
 
 /// A scratch directory with its own store, removed when dropped.
@@ -45,7 +55,7 @@ impl Sandbox {
     /// compose-img run in this sandbox's directory with its store and a
     /// clean environment (no SOURCE_DATE_EPOCH, no colour).
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.current_dir(self.path())
             .env_remove("SOURCE_DATE_EPOCH")
             .env("COMPOSE_IMG_STORE", self.store())

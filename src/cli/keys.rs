@@ -1,0 +1,85 @@
+//! `keygen`, `sign` and `verify`, and where a key's password comes from:
+//! `$COSIGN_PASSWORD` (even empty), else the terminal, else an error.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use p256::ecdsa::SigningKey;
+
+use super::args::{KeygenArgs, SignArgs, VerifyArgs};
+use super::build::registry_options;
+use crate::Error;
+use crate::oci::reference::ImageRef;
+use crate::sign::{self, keys};
+use crate::store::Store;
+use crate::transport;
+
+fn password(confirm: bool) -> Result<Vec<u8>, Error> {
+    if let Some(password) = std::env::var_os("COSIGN_PASSWORD") {
+        return Ok(password.into_encoded_bytes());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage("no password for the key: set COSIGN_PASSWORD or run on a terminal".into()));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| Error::Usage(format!("cannot read the password: {e}")))
+    };
+    let first = ask("Enter password for private key: ")?;
+    if confirm && ask("Enter password for private key again: ")? != first {
+        return Err(Error::Usage("the passwords do not match".into()));
+    }
+    Ok(first.into_bytes())
+}
+
+/// Loads a private key, asking for its password.
+pub fn private_key(path: &Path) -> Result<SigningKey, Error> {
+    Ok(keys::load_private(path, &password(false)?)?)
+}
+
+pub fn keygen(args: &KeygenArgs) -> Result<(), Error> {
+    let (private, public) = keys::generate(&password(true)?)?;
+    let (key, public_path) = keys::write_pair(&args.output_prefix, &private, &public, args.force)?;
+    println!("Private key written to {}", key.display());
+    println!("Public key written to {}", public_path.display());
+    Ok(())
+}
+
+pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
+    let reference = ImageRef::parse(&args.image).map_err(Error::Usage)?;
+    let identity = match (&args.identity, &reference) {
+        (Some(identity), _) => identity.clone(),
+        (None, ImageRef::Docker(docker)) => docker.repo_name(),
+        (None, ImageRef::DockerArchive { .. }) => {
+            return Err(Error::Usage(format!("{reference} cannot hold signatures")));
+        }
+        (None, _) => {
+            return Err(Error::Usage(
+                "--identity REPO is needed to sign an image in a file: the repository it will be pushed to".into(),
+            ));
+        }
+    };
+    let key = private_key(&args.key)?;
+    let options = registry_options(&args.registry);
+    let store = Store::open(&super::store::store_dir(args.store.as_ref())?)?;
+    let tagged = transport::fetch(&reference, &transport::Want::All, &store, &options)?;
+    let attachments = sign::attachments(&tagged, &reference, &identity, &key, &store, &options)?;
+    let tags: Vec<String> = reference.tag().map(str::to_owned).into_iter().collect();
+    transport::write(&reference, &tagged, &tags, &attachments, &identity, &store, &options)?;
+    if !quiet {
+        for digest in sign::signed_digests(&tagged) {
+            eprintln!("signed {digest} for {identity}");
+        }
+    }
+    Ok(())
+}
+
+pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
+    let reference = ImageRef::parse(&args.image).map_err(Error::Usage)?;
+    let key = keys::load_public(&args.key)?;
+    let options = registry_options(&args.registry);
+    let store = Store::open(&super::store::store_dir(args.store.as_ref())?)?;
+    for verified in sign::verify(&reference, &key, args.identity.as_deref(), &store, &options)? {
+        println!("verified {} {} (identity {})", reference, verified.digest, verified.identity);
+    }
+    Ok(())
+}

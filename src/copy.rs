@@ -1,0 +1,45 @@
+//! One `compose-img copy`: every platform of an image, with the signatures
+//! stored beside it (`sha256-<hex>.sig`, byte for byte), from any transport
+//! to any other. A docker archive holds no signatures: they are dropped.
+
+use crate::Error;
+use crate::oci::reference::ImageRef;
+use crate::oci::tagged::Tagged;
+use crate::registry::ClientOptions;
+use crate::sign;
+use crate::store::Store;
+use crate::transport::{self, Written};
+
+pub struct Copied {
+    pub tagged: Tagged,
+    pub written: Written,
+    /// Signature manifests carried along.
+    pub signatures: usize,
+}
+
+/// Copies `source` to `destination`, keeping its manifests' bytes (and
+/// digests). The tag written is the destination's, else the source's,
+/// else `latest`.
+pub fn copy(
+    source: &ImageRef,
+    destination: &ImageRef,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Copied, Error> {
+    let tagged = transport::fetch(source, &transport::Want::All, store, options)?;
+    let mut attachments = Vec::new();
+    if !matches!(destination, ImageRef::DockerArchive { .. }) {
+        for digest in sign::signed_digests(&tagged) {
+            if let Some(signatures) = sign::fetch_attachment(source, digest, store, options)? {
+                attachments.push((signatures, sign::artifact::tag(digest)));
+            }
+        }
+    }
+    let tag = destination.tag().or(source.tag()).unwrap_or("latest").to_owned();
+    let repo = match source {
+        ImageRef::Docker(reference) => reference.repo_name(),
+        _ => format!("localhost/{}", transport::tag_less_name(destination)),
+    };
+    let written = transport::write(destination, &tagged, &[tag], &attachments, &repo, store, options)?;
+    Ok(Copied { tagged, written, signatures: attachments.len() })
+}
