@@ -218,3 +218,39 @@ fn registry_signatures_follow_copies_and_pin_the_repository() {
     assert_eq!(archive.status.code(), Some(2));
     assert!(stderr(&archive).contains("cannot hold signatures"), "{}", stderr(&archive));
 }
+
+#[test]
+fn passwords_are_asked_twice_on_a_terminal_and_old_headers_load() {
+    let sandbox = Sandbox::new();
+    // `script` gives compose-img a terminal; the answers arrive on it.
+    let keygen_on_tty = |answers: &str| {
+        let mut child = Command::new(common::tool("script"))
+            .args(["-qec", &format!("{} keygen --output-prefix tty", common::bin().display()), "/dev/null"])
+            .current_dir(sandbox.path())
+            .env_remove("COSIGN_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), answers.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let mismatch = keygen_on_tty("one\ntwo\n");
+    assert!(String::from_utf8_lossy(&mismatch.stdout).contains("the passwords do not match"));
+    assert!(!sandbox.path().join("tty.key").exists());
+    let matched = keygen_on_tty("s3cret\ns3cret\n");
+    assert!(String::from_utf8_lossy(&matched.stdout).contains("Enter password for private key again:"));
+    assert!(sandbox.path().join("tty.key").exists());
+    let signed =
+        sandbox.cmd().env("COSIGN_PASSWORD", "s3cret").args(["build", &hello(), "--sign-key", "tty.key"]).output();
+    assert_success(&signed.unwrap());
+
+    // Keys written by older cosign versions carry another PEM label.
+    let old = std::fs::read_to_string(sandbox.path().join("tty.key")).unwrap().replace("SIGSTORE", "COSIGN");
+    std::fs::write(sandbox.path().join("old.key"), old).unwrap();
+    std::fs::set_permissions(sandbox.path().join("old.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let signed =
+        sandbox.cmd().env("COSIGN_PASSWORD", "s3cret").args(["build", &hello(), "--sign-key", "old.key"]).output();
+    assert_success(&signed.unwrap());
+    assert_success(&verify(&sandbox, &["oci:out/hello:latest", "--key", "tty.pub"]));
+}
