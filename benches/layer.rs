@@ -47,7 +47,7 @@ fn build_one_layer(bencher: divan::Bencher, compression: &str) {
     // Cold: a new store each time, so every input is read and hashed.
     bencher.with_inputs(|| tempfile::tempdir().unwrap()).bench_local_values(|store_dir| {
         let store = Store::open(store_dir.path()).unwrap();
-        let mut planned = plan(Arc::clone(&recipe), &recipe.image.platforms[0]).unwrap();
+        let mut planned = plan(Arc::clone(&recipe), &recipe.image.platforms[0], settings.source_date_epoch).unwrap();
         digest_inputs(&mut planned, &store).unwrap();
         build_layer(&planned.layers[0], &settings, &store, false).unwrap()
     });

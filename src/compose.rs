@@ -18,7 +18,8 @@ use crate::error::Error;
 use crate::oci::image::{BuiltImage, assemble, assemble_index};
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
-use crate::plan::{self, ImagePlan, graph::RecipeGraph};
+use crate::plan::{self, ImagePlan, LayerPlan, graph::RecipeGraph};
+use crate::plugins::lower::{LowerFs, LowerLayer};
 use crate::recipe::{Base, Platform, Recipe};
 use crate::registry::{ClientOptions, PushStats};
 use crate::sign;
@@ -62,6 +63,8 @@ pub struct BuildSummary {
     pub layers_reused: usize,
     /// Compressed bytes of the layers built (not reused).
     pub bytes_written: u64,
+    /// What plugins printed (`print`, `debug`), each line prefixed with the script.
+    pub plugin_log: Vec<String>,
 }
 
 /// One image to build: a recipe for one platform.
@@ -94,7 +97,8 @@ enum Node {
 }
 
 enum Output {
-    Layer(BuiltLayer),
+    /// A layer, and what its plugins printed.
+    Layer(BuiltLayer, Vec<String>),
     Image(Box<BuiltImage>),
 }
 
@@ -135,7 +139,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
         }
     }
     let pool = pool(request.settings.jobs)?;
-    let (plans, store) = prepare(&graph, &units, &request.store, &pool)?;
+    let (plans, store) = prepare(&graph, &units, &request.store, &pool, request.settings.source_date_epoch)?;
     let (nodes, deps, image_node) = build_graph(&units, &plans);
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
         match nodes[i] {
@@ -155,8 +159,22 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
             }
             Node::Layer { unit, layer } => {
                 let plan = &plans[unit];
-                build_layer(&plan.layers[layer], &request.settings, &store, request.reuse)
-                    .map(Output::Layer)
+                let planned = &plan.layers[layer];
+                let completed;
+                let planned = if planned.reads_lower() {
+                    let below = deps[i].iter().flat_map(|&d| match done.get(d) {
+                        Some(Output::Image(image)) => image.layers.clone(),
+                        Some(Output::Layer(layer, _)) => vec![layer.clone()],
+                        None => Vec::new(),
+                    });
+                    completed =
+                        complete_layer(plan, planned, below.collect(), request.settings.source_date_epoch, &store)?;
+                    &completed
+                } else {
+                    planned
+                };
+                build_layer(planned, &request.settings, &store, request.reuse)
+                    .map(|built| Output::Layer(built, planned.log.clone()))
                     .map_err(|source| Error::Build { recipe: plan.recipe.file.name.clone(), source })
             }
             Node::Image { unit } => {
@@ -164,7 +182,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
                 let layers = deps[i]
                     .iter()
                     .filter_map(|&d| match done.get(d) {
-                        Some(Output::Layer(layer)) => Some(layer.clone()),
+                        Some(Output::Layer(layer, _)) => Some(layer.clone()),
                         _ => None,
                     })
                     .collect();
@@ -182,13 +200,19 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
 
     let mut summary = BuildSummary::default();
     for output in &outputs {
-        if let Output::Layer(layer) = output {
+        if let Output::Layer(layer, log) = output {
+            summary.plugin_log.extend(log.iter().cloned());
             if layer.reused {
                 summary.layers_reused += 1;
             } else {
                 summary.layers_built += 1;
                 summary.bytes_written += layer.size;
             }
+        }
+    }
+    for output in &outputs {
+        if let Output::Image(image) = output {
+            summary.plugin_log.extend(image.log.iter().cloned());
         }
     }
     for (&root, targets) in graph.roots.iter().zip(targets) {
@@ -298,12 +322,13 @@ fn prepare(
     units: &Units,
     store: &std::path::Path,
     pool: &rayon::ThreadPool,
+    epoch: u64,
 ) -> Result<(Vec<ImagePlan>, Store), Error> {
     let mut plans = Vec::with_capacity(units.units.len());
     for (unit, platform) in units.units.iter().zip(&units.platforms) {
         let recipe = &graph.recipes[unit.recipe];
         let plan = pool
-            .install(|| plan::plan(Arc::clone(recipe), platform))
+            .install(|| plan::plan(Arc::clone(recipe), platform, epoch))
             .map_err(|errors| Error::Plan { recipe: recipe.file.name.clone(), errors })?;
         plans.push(plan);
     }
@@ -332,6 +357,9 @@ pub struct PlannedImage {
 pub struct PlannedLayer {
     pub name: String,
     pub entries: usize,
+    /// A plugin of it reads the layers below: it waits for them, and its
+    /// key (here without them) is only known once they are built.
+    pub reads_lower: bool,
     pub key: Digest,
     /// A build would reuse it.
     pub cached: bool,
@@ -348,7 +376,7 @@ pub fn plan_only(
 ) -> Result<Vec<PlannedImage>, Error> {
     let graph = plan::graph::load(recipes).map_err(Error::Recipes)?;
     let units = units(&graph, platforms)?;
-    let (plans, store) = prepare(&graph, &units, store, &pool(settings.jobs)?)?;
+    let (plans, store) = prepare(&graph, &units, store, &pool(settings.jobs)?, settings.source_date_epoch)?;
     Ok(plans
         .iter()
         .zip(&units.units)
@@ -365,11 +393,17 @@ pub fn plan_only(
                 .layers
                 .iter()
                 .map(|layer| {
-                    let key = layer_key(&layer.tree, settings);
+                    let key = layer_key(&layer.tree, &layer.salt, settings);
                     let cached = store.cached_layer(&key).is_some_and(|entry| {
                         Digest::parse(&entry.digest).is_ok_and(|d| store.blob_stamp(&d).is_some())
                     });
-                    PlannedLayer { name: layer.name.clone(), entries: layer.tree.len(), key, cached }
+                    PlannedLayer {
+                        name: layer.name.clone(),
+                        entries: layer.tree.len(),
+                        reads_lower: layer.reads_lower(),
+                        key,
+                        cached: cached && !layer.reads_lower(),
+                    }
                 })
                 .collect(),
         })
@@ -393,16 +427,36 @@ fn build_graph(units: &Units, plans: &[ImagePlan]) -> (Vec<Node>, Vec<Vec<usize>
             nodes.push(Node::Parent { unit });
             deps.push(Vec::new());
         }
-        for layer in 0..plan.layers.len() {
+        for (layer, planned) in plan.layers.iter().enumerate() {
+            // A layer whose plugin reads the layers below waits for them
+            // (the parent first, then this image's earlier layers, in order).
+            deps.push(if planned.reads_lower() { image_deps.clone() } else { Vec::new() });
             image_deps.push(nodes.len());
             nodes.push(Node::Layer { unit, layer });
-            deps.push(Vec::new());
         }
         image_nodes.push(nodes.len());
         nodes.push(Node::Image { unit });
         deps.push(image_deps);
     }
     (nodes, deps, image_nodes)
+}
+
+/// Runs the deferred plugins of `layer` on the layers `below` it.
+fn complete_layer(
+    plan: &ImagePlan,
+    layer: &LayerPlan,
+    below: Vec<BuiltLayer>,
+    epoch: u64,
+    store: &Store,
+) -> Result<LayerPlan, Error> {
+    let fail = |errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors };
+    let lower_ids: Vec<String> = below.iter().map(|l| l.diff_id.to_string()).collect();
+    let layers = below.into_iter().map(|l| LowerLayer { path: store.blob_path(&l.digest), media_type: l.media_type });
+    let lower = LowerFs::open(layers.collect()).map_err(|message| {
+        fail(layer.deferred.iter().take(1).map(|p| p.loc.error(message.clone(), "layer plugin")).collect())
+    })?;
+    plan::complete(layer, &plan.recipe, &plan.platform, epoch, Arc::new(lower), &lower_ids, store)
+        .map_err(|e| fail(vec![e]))
 }
 
 /// Where `recipe` is written: each output (default `oci:out/<name>`) with

@@ -32,6 +32,7 @@ pub mod digest;
 pub mod error;
 pub mod oci;
 pub mod plan;
+pub mod plugins;
 pub mod recipe;
 pub mod registry;
 pub mod sign;

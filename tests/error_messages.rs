@@ -101,7 +101,8 @@ case!(bad_placeholder, format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"bin-{{c
 case!(bad_port, format!("{HEAD}[config]\nexposed_ports = [\"http\"]\n"));
 case!(reserved_annotation, format!("{HEAD}[annotations]\n\"org.opencontainers.image.created\" = \"now\"\n"));
 case!(bad_parent_reference, "[image]\nname = \"localhost/t\"\n[from]\nimage = \"docker://Docker.io/Busybox\"\n");
-case!(plugin_not_yet, format!("{HEAD}[[layer]]\n[[layer.plugin]]\nscript = \"x.rhai\"\n"));
+case!(missing_plugin_script, format!("{HEAD}[[layer]]\n[[layer.plugin]]\nscript = \"x.rhai\"\n"));
+case!(plugin_script_not_rhai, format!("{HEAD}[[plugin]]\nscript = \"x.lua\"\n"));
 case!(reserved_whiteout_name, format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/.wh.x\"\ncontent = \"\"\n"));
 case!(
     several_mistakes_reported_together,

@@ -1,7 +1,9 @@
 //! Layer cache keys: a digest of everything that determines a layer's
 //! bytes: the format version (with the codec version), compression and
-//! level, SOURCE_DATE_EPOCH, and every entry of the planned tree with its
-//! header fields and content digest. Equal keys mean equal blobs.
+//! level, SOURCE_DATE_EPOCH, every entry of the planned tree with its
+//! header fields and content digest, and the layer's plugins (source and
+//! args) with, for one that reads them, the layers below. Equal keys mean
+//! equal blobs.
 
 use std::fmt::Write as _;
 
@@ -12,7 +14,9 @@ use crate::plan::tree::{FileSource, NodeKind, Tree};
 /// Bumped whenever the tar writer, JSON or codec settings change bytes.
 const LAYER_FORMAT: u32 = 1;
 
-pub fn layer_key(tree: &Tree, settings: &BuildSettings) -> Digest {
+/// The key of a layer of `tree`; `salt` holds what else determines it
+/// (plugins, the layers below a plugin read), one line each.
+pub fn layer_key(tree: &Tree, salt: &[String], settings: &BuildSettings) -> Digest {
     let mut text = format!(
         "compose-img layer v{LAYER_FORMAT}\nzstd {}\nflate2 zlib-rs\nepoch {}\n",
         zstd::zstd_safe::version_string(),
@@ -43,6 +47,9 @@ pub fn layer_key(tree: &Tree, settings: &BuildSettings) -> Digest {
             node.owner.uid,
             node.owner.gid
         );
+    }
+    for line in salt {
+        let _ = writeln!(text, "{}", line.escape_default());
     }
     Digest::of(text.as_bytes())
 }

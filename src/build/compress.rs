@@ -78,3 +78,12 @@ impl<W: Write> Write for Encoder<W> {
         }
     }
 }
+
+/// A reader of the uncompressed tar of a layer blob of `media_type`.
+pub fn decoder<'a>(media_type: &str, input: impl io::BufRead + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
+    Ok(match media_type {
+        media::LAYER_GZIP => Box::new(flate2::bufread::GzDecoder::new(input)),
+        media::LAYER_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        _ => Box::new(input),
+    })
+}

@@ -35,7 +35,7 @@ pub fn build_layer(
     reuse: bool,
 ) -> Result<BuiltLayer, BuildError> {
     let fail = |kind| BuildError { layer: layer.name.clone(), kind };
-    let key = layer_key(&layer.tree, settings);
+    let key = layer_key(&layer.tree, &layer.salt, settings);
     if reuse && let Some(built) = reuse_cached(layer, &key, store).map_err(|e| fail(e.into()))? {
         return Ok(built);
     }

@@ -33,6 +33,9 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
         }
     }
     if !quiet {
+        for line in &summary.plugin_log {
+            eprintln!("plugin {line}");
+        }
         eprintln!(
             "layers: {} built, {} reused; {} written in {:.2}s",
             summary.layers_built,

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::args::PlanArgs;
 use crate::Error;
-use crate::compose::{self, PlannedImage};
+use crate::compose::{self, PlannedImage, PlannedLayer};
 
 pub fn run(args: &PlanArgs) -> Result<(), Error> {
     let settings = super::build::settings(&args.layers)?;
@@ -21,8 +21,12 @@ pub fn run(args: &PlanArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn state(cached: bool) -> &'static str {
-    if cached { "cached" } else { "build" }
+fn state(layer: &PlannedLayer) -> &'static str {
+    match (layer.reads_lower, layer.cached) {
+        (true, _) => "reads layers below",
+        (false, true) => "cached",
+        (false, false) => "build",
+    }
 }
 
 fn tree(images: &[PlannedImage]) -> String {
@@ -42,7 +46,7 @@ fn tree(images: &[PlannedImage]) -> String {
                 "{branch} {:<20} {:>6} entries  {:<6}  key {short}",
                 layer.name,
                 layer.entries,
-                state(layer.cached)
+                state(layer)
             );
         }
     }
@@ -64,6 +68,7 @@ fn json(images: &[PlannedImage]) -> String {
                     "entries": l.entries,
                     "key": l.key.to_string(),
                     "cached": l.cached,
+                    "reads_lower": l.reads_lower,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -84,9 +89,17 @@ fn dot(images: &[PlannedImage]) -> String {
         }
         for (j, layer) in image.layers.iter().enumerate() {
             let style = if layer.cached { "dashed" } else { "solid" };
-            let label = format!("{} ({})", layer.name, state(layer.cached));
+            let label = format!("{} ({})", layer.name, state(layer));
             let _ = writeln!(out, "  layer{i}_{j} [label={label:?}, style={style}];");
             let _ = writeln!(out, "  layer{i}_{j} -> image{i};");
+            if layer.reads_lower {
+                for below in 0..j {
+                    let _ = writeln!(out, "  layer{i}_{below} -> layer{i}_{j} [style=dotted];");
+                }
+                if let Some(parent) = image.parent {
+                    let _ = writeln!(out, "  image{parent} -> layer{i}_{j} [style=dotted];");
+                }
+            }
         }
     }
     out.push_str("}\n");

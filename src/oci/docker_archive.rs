@@ -17,6 +17,7 @@ use super::archive::write_tar;
 use super::image::BuiltImage;
 use super::layout::LayoutError;
 use super::media;
+use crate::build::compress::decoder;
 use crate::digest::{Digest, HashingWriter};
 use crate::store::{Store, WrittenBlob};
 
@@ -154,11 +155,7 @@ fn decompress(
     let path = store.blob_path(digest);
     let io_err = |source| LayoutError::Io { action: "cannot decompress", path: path.clone(), source };
     let input = BufReader::new(File::open(&path).map_err(io_err)?);
-    let mut reader: Box<dyn Read> = match media_type {
-        media::LAYER_GZIP => Box::new(flate2::read::GzDecoder::new(input)),
-        media::LAYER_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(io_err)?),
-        _ => Box::new(input),
-    };
+    let mut reader = decoder(media_type, input).map_err(io_err)?;
     let tmp = store.temp_file()?;
     let mut out = HashingWriter::new(io::BufWriter::new(tmp));
     io::copy(&mut reader, &mut out).map_err(io_err)?;

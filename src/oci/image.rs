@@ -2,7 +2,7 @@
 
 #![allow(clippy::disallowed_types, reason = "oci-spec's builders take HashMaps; the JSON goes through json::canonical")]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 
 use oci_spec::image::{
@@ -17,7 +17,7 @@ use super::media;
 use super::tagged::Tagged;
 use crate::build::BuiltLayer;
 use crate::digest::Digest;
-use crate::recipe::{ConfigPatch, Platform, Recipe};
+use crate::recipe::{ConfigPatch, Platform, RESERVED_ANNOTATIONS, Recipe};
 use crate::registry::Reference;
 use crate::store::{Store, StoreError, WrittenBlob};
 
@@ -39,6 +39,8 @@ pub struct BuiltImage {
     pub config_json: ImageConfiguration,
     /// Every layer, the parent's first.
     pub layers: Vec<BuiltLayer>,
+    /// What the recipe's image-level plugins printed.
+    pub log: Vec<String>,
 }
 
 impl BuiltImage {
@@ -52,6 +54,9 @@ impl BuiltImage {
 pub enum AssembleError {
     #[error("cannot build the image {what}: {message}")]
     Spec { what: &'static str, message: String },
+    /// An image-level plugin failed or handed back something invalid.
+    #[error("{0}")]
+    Plugin(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -90,11 +95,15 @@ pub fn assemble(
         .diff_ids(all_layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>())
         .build()
         .map_err(spec("rootfs"))?;
+    let mut annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
+    let mut runtime = runtime_config(base.and_then(|b| b.config().as_ref()), &recipe.config);
+    let mut log = Vec::new();
+    run_image_plugins(recipe, &mut runtime, &mut annotations, &mut log)?;
     let mut config = ImageConfigurationBuilder::default()
         .created(created.clone())
         .architecture(Arch::from(platform.architecture.as_str()))
         .os(Os::from(platform.os.as_str()))
-        .config(runtime_config(base.and_then(|b| b.config().as_ref()), &recipe.config))
+        .config(runtime)
         .rootfs(rootfs)
         .history(history);
     if let Some(variant) = &platform.variant {
@@ -103,7 +112,6 @@ pub fn assemble(
     let config_json = config.build().map_err(spec("config"))?;
     let config_blob = store.write_blob(&canonical(&config_json).map_err(json)?)?;
 
-    let mut annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
     annotations.insert(ANNOTATION_CREATED.to_owned(), created);
     if let Some(parent) = parent {
         annotations.insert(ANNOTATION_BASE_IMAGE_NAME.to_owned(), parent.name.clone());
@@ -133,7 +141,61 @@ pub fn assemble(
         config: config_blob,
         config_json,
         layers: all_layers,
+        log,
     })
+}
+
+/// The keys of the runtime config a `config` hook may hand back.
+const CONFIG_KEYS: [&str; 9] =
+    ["User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal"];
+
+/// Runs the `config` and `manifest` hooks of the recipe's `[[plugin]]`s,
+/// in order, on the runtime config (OCI JSON names) and the annotations.
+fn run_image_plugins(
+    recipe: &Recipe,
+    config: &mut Config,
+    annotations: &mut HashMap<String, String>,
+    log: &mut Vec<String>,
+) -> Result<(), AssembleError> {
+    for entry in &recipe.plugins {
+        let plugin =
+            crate::plugins::load(entry).map_err(|e| AssembleError::Plugin(format!("{}: {e}", entry.loc.position())))?;
+        let bad = |what: String| {
+            AssembleError::Plugin(format!("{} (called by {}): {what}", entry.shown, entry.loc.position()))
+        };
+        let (has_config, has_manifest) = (plugin.defines("config"), plugin.defines("manifest"));
+        if !has_config && !has_manifest {
+            return Err(bad("defines neither `fn config(cfg, args)` nor `fn manifest(annotations, args)`".into()));
+        }
+        if has_config {
+            let value = serde_json::to_value(&*config).map_err(|e| bad(e.to_string()))?;
+            let (result, printed) = plugin.run_map_hook("config", &value, entry);
+            log.extend(printed.into_iter().map(|line| format!("{}: {line}", entry.shown)));
+            let value = result.map_err(|e| AssembleError::Plugin(e.0))?;
+            let map = value.as_object().ok_or_else(|| bad("fn config must hand back a map".into()))?;
+            if let Some(key) = map.keys().find(|k| !CONFIG_KEYS.contains(&k.as_str())) {
+                return Err(bad(format!(
+                    "fn config handed back `{key}`, which is not a config field ({})",
+                    CONFIG_KEYS.join(", ")
+                )));
+            }
+            *config = serde_json::from_value(value)
+                .map_err(|e| bad(format!("fn config handed back an invalid config: {e}")))?;
+        }
+        if has_manifest {
+            let value = serde_json::to_value(&*annotations).map_err(|e| bad(e.to_string()))?;
+            let (result, printed) = plugin.run_map_hook("manifest", &value, entry);
+            log.extend(printed.into_iter().map(|line| format!("{}: {line}", entry.shown)));
+            let value = result.map_err(|e| AssembleError::Plugin(e.0))?;
+            let map: BTreeMap<String, String> = serde_json::from_value(value)
+                .map_err(|e| bad(format!("fn manifest must hand back a map of strings: {e}")))?;
+            if let Some(key) = map.keys().find(|k| RESERVED_ANNOTATIONS.contains(&k.as_str())) {
+                return Err(bad(format!("fn manifest may not set `{key}`: compose-img sets it")));
+            }
+            *annotations = map.into_iter().collect();
+        }
+    }
+    Ok(())
 }
 
 /// The index of a multi-platform recipe: one entry per image, with its

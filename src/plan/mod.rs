@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::recipe::{Entry, EntryKind, Layer, LocatedError, Platform, Recipe};
+use crate::plugins::{self, ctx::LayerCtx, ctx::Setting, lower::LowerFs};
+use crate::recipe::{Entry, EntryKind, Layer, LocatedError, Platform, PluginUse, Recipe};
 use crate::store::Store;
 use tree::{FileSource, Node, NodeKind, Origin, Tree};
 
@@ -36,16 +37,34 @@ pub struct ImagePlan {
 pub struct LayerPlan {
     pub name: String,
     pub tree: Tree,
+    /// What the cache key takes besides the tree: each plugin's source
+    /// digest and args, and the diff_ids of the layers below once a plugin
+    /// has read them.
+    pub salt: Vec<String>,
+    /// Plugins whose `layer` hook reads the layers below: they run when the
+    /// layer is built ([`complete`]), and the layer waits for those below.
+    pub deferred: Vec<PluginUse>,
+    /// What plugins printed while planning.
+    pub log: Vec<String>,
+}
+
+impl LayerPlan {
+    pub fn reads_lower(&self) -> bool {
+        !self.deferred.is_empty()
+    }
 }
 
 /// Resolves every layer of `recipe` for `platform` (in parallel on the
-/// current rayon pool). All layer errors are returned, in recipe order.
-pub fn plan(recipe: Arc<Recipe>, platform: &Platform) -> Result<ImagePlan, Vec<LocatedError>> {
+/// current rayon pool), running plugin `layer` hooks that do not read the
+/// layers below. All layer errors are returned, in recipe order.
+pub fn plan(recipe: Arc<Recipe>, platform: &Platform, epoch: u64) -> Result<ImagePlan, Vec<LocatedError>> {
     let platform = platform.clone();
     let results: Vec<Result<LayerPlan, LocatedError>> =
-        recipe.layers.par_iter().map(|layer| plan_layer(&recipe, layer, &platform)).collect();
+        recipe.layers.par_iter().map(|layer| plan_layer(&recipe, layer, &platform, epoch)).collect();
     let mut layers = Vec::new();
-    let mut errors = Vec::new();
+    // Image-level plugins run at assembly; compiling them now reports a
+    // broken script before anything is built.
+    let mut errors: Vec<LocatedError> = recipe.plugins.iter().filter_map(|p| plugins::load(p).err()).collect();
     for result in results {
         match result {
             Ok(layer) => layers.push(layer),
@@ -55,14 +74,94 @@ pub fn plan(recipe: Arc<Recipe>, platform: &Platform) -> Result<ImagePlan, Vec<L
     if errors.is_empty() { Ok(ImagePlan { recipe, platform, layers }) } else { Err(errors) }
 }
 
-fn plan_layer(recipe: &Recipe, layer: &Layer, platform: &Platform) -> Result<LayerPlan, LocatedError> {
-    let mut tree = Tree::default();
+fn plan_layer(recipe: &Recipe, layer: &Layer, platform: &Platform, epoch: u64) -> Result<LayerPlan, LocatedError> {
+    let mut plan = LayerPlan {
+        name: layer.name.clone(),
+        tree: Tree::default(),
+        salt: Vec::new(),
+        deferred: Vec::new(),
+        log: Vec::new(),
+    };
     for entry in &layer.entries {
-        add_entry(&mut tree, entry, recipe, platform)?;
+        match &entry.kind {
+            EntryKind::Plugin(plugin) => {
+                let setting = Setting {
+                    recipe_dir: recipe.dir.clone(),
+                    platform: platform.clone(),
+                    source_date_epoch: epoch,
+                    lower: None,
+                };
+                if !run_layer_plugin(&mut plan, plugin, setting)? {
+                    plan.deferred.push(plugin.clone());
+                }
+            }
+            _ => add_entry(&mut plan.tree, entry, recipe, platform)?,
+        }
     }
-    links::resolve(&mut tree)?;
-    tree.check_whiteouts()?;
-    Ok(LayerPlan { name: layer.name.clone(), tree })
+    if !plan.reads_lower() {
+        links::resolve(&mut plan.tree)?;
+        plan.tree.check_whiteouts()?;
+    }
+    Ok(plan)
+}
+
+/// Runs the `layer` hook of `entry` into `plan`. Returns false, adding
+/// nothing, when the hook wants the layers below and none were given.
+fn run_layer_plugin(plan: &mut LayerPlan, entry: &PluginUse, setting: Setting) -> Result<bool, LocatedError> {
+    let plugin = plugins::load(entry)?;
+    if !plugin.defines("layer") {
+        return Err(entry.loc.error(format!("{} defines no `fn layer(ctx, args)`", entry.shown), "layer plugin"));
+    }
+    let (recipe_dir, platform, planning) =
+        (setting.recipe_dir.clone(), setting.platform.clone(), setting.lower.is_none());
+    let ctx = LayerCtx::new(setting);
+    let (result, log) = plugin.run_layer(&ctx, entry);
+    plan.log.extend(log.into_iter().map(|line| format!("{}: {line}", entry.shown)));
+    let mut state = ctx.state();
+    if planning && state.wants_lower {
+        plan.salt.push(plugin.key(&entry.with));
+        return Ok(false);
+    }
+    result.map_err(|e| entry.loc.error(e.0, "layer plugin"))?;
+    plan.salt.push(plugin.key(&entry.with));
+    plugins::apply(&mut plan.tree, std::mem::take(&mut state.ops), &entry.loc, &recipe_dir, &platform)?;
+    Ok(true)
+}
+
+/// Completes a layer that reads the layers below, once they are built:
+/// runs its deferred plugins on `lower` (whose layers have `lower_ids` as
+/// diff_ids), then checks links and whiteouts and digests new inputs.
+pub fn complete(
+    layer: &LayerPlan,
+    recipe: &Recipe,
+    platform: &Platform,
+    epoch: u64,
+    lower: Arc<LowerFs>,
+    lower_ids: &[String],
+    store: &Store,
+) -> Result<LayerPlan, LocatedError> {
+    let mut plan = LayerPlan {
+        name: layer.name.clone(),
+        tree: layer.tree.clone(),
+        salt: layer.salt.clone(),
+        deferred: Vec::new(),
+        log: Vec::new(),
+    };
+    plan.salt.extend(lower_ids.iter().map(|id| format!("lower {id}")));
+    for entry in &layer.deferred {
+        let setting = Setting {
+            recipe_dir: recipe.dir.clone(),
+            platform: platform.clone(),
+            source_date_epoch: epoch,
+            lower: Some(Arc::clone(&lower)),
+        };
+        run_layer_plugin(&mut plan, entry, setting)?;
+        plan.salt.pop();
+    }
+    links::resolve(&mut plan.tree)?;
+    plan.tree.check_whiteouts()?;
+    inputs::digest_inputs(&mut plan.tree, recipe, &plan.name, platform, store)?;
+    Ok(plan)
 }
 
 /// Fills in the content digest of every host input of `plan` (through the
@@ -94,5 +193,6 @@ fn add_entry(tree: &mut Tree, entry: &Entry, recipe: &Recipe, platform: &Platfor
         }
         EntryKind::Remove { path, opaque: false } => tree.insert_whiteout(path, loc),
         EntryKind::Remove { path, opaque: true } => tree.insert_opaque(path, loc),
+        EntryKind::Plugin(_) => unreachable!("plugins are run by plan_layer"),
     }
 }

@@ -16,12 +16,12 @@ pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 
 /// One layer's entries, keyed and therefore sorted bytewise by path.
 /// Whiteouts are stored under their tar names (`dir/.wh.name`).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Tree {
     nodes: BTreeMap<ImagePath, Node>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Node {
     pub kind: NodeKind,
     pub mode: u32,

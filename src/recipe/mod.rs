@@ -22,6 +22,7 @@ use thiserror::Error;
 pub use image_path::ImagePath;
 pub use model::*;
 pub use source::{Loc, LocatedError, SourceFile};
+pub use validate::RESERVED_ANNOTATIONS;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum RecipeError {

@@ -25,6 +25,21 @@ pub struct Recipe {
     pub config: ConfigPatch,
     pub annotations: BTreeMap<String, String>,
     pub layers: Vec<Layer>,
+    /// `[[plugin]]`: image-level hooks (`config`, `manifest`), in order.
+    pub plugins: Vec<PluginUse>,
+}
+
+/// A Rhai plugin a recipe uses (`[[layer.plugin]]` or `[[plugin]]`).
+#[derive(Clone, Debug)]
+pub struct PluginUse {
+    /// The script, from the recipe's directory.
+    pub script: PathBuf,
+    /// The script as the recipe names it.
+    pub shown: String,
+    /// The `with` table as JSON (keys sorted): the hooks' `args`.
+    pub with: serde_json::Value,
+    /// The whole `[[plugin]]` entry.
+    pub loc: Loc,
 }
 
 #[derive(Debug)]
@@ -140,6 +155,8 @@ pub enum EntryKind {
         path: ImagePath,
         opaque: bool,
     },
+    /// `[[layer.plugin]]`: its `layer` hook adds entries.
+    Plugin(PluginUse),
 }
 
 /// `[[layer.copy]]`.

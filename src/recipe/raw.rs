@@ -126,6 +126,5 @@ pub struct RawHardlink {
 #[serde(deny_unknown_fields)]
 pub struct RawPlugin {
     pub script: S<String>,
-    #[expect(dead_code, reason = "read once the Rhai host lands (issue 5); accepted now so recipes validate")]
-    pub with: Option<toml::Table>,
+    pub with: Option<S<toml::Table>>,
 }

@@ -23,6 +23,15 @@ pub struct Loc {
 }
 
 impl Loc {
+    /// `FILE:LINE:COLUMN` of the span's start (1-based), for messages
+    /// printed without the source.
+    pub fn position(&self) -> String {
+        let before = &self.file.text[..self.span.start.min(self.file.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("{}:{line}:{column}", self.file.name)
+    }
+
     /// An error pointing at this span.
     pub fn error(&self, message: impl Into<String>, label: impl Into<String>) -> LocatedError {
         LocatedError::new(&self.file, message, vec![(self.span.clone(), label.into())])

@@ -12,14 +12,14 @@ use globset::{GlobBuilder, GlobSetBuilder};
 use toml::Spanned;
 
 use super::image_path::ImagePath;
-use super::model::{Base, ConfigPatch, Copy, Entry, EntryKind, Globs, Image, Layer, Owner, Recipe};
+use super::model::{Base, ConfigPatch, Copy, Entry, EntryKind, Globs, Image, Layer, Owner, PluginUse, Recipe};
 use super::names;
-use super::raw::{RawConfig, RawCopy, RawFrom, RawImage, RawLayer, RawRecipe};
+use super::raw::{RawConfig, RawCopy, RawFrom, RawImage, RawLayer, RawPlugin, RawRecipe};
 use super::source::{Loc, LocatedError, SourceFile};
 use crate::oci::reference::ImageRef;
 
 /// Annotations compose-img derives itself; a recipe may not set them.
-const RESERVED_ANNOTATIONS: [&str; 3] =
+pub const RESERVED_ANNOTATIONS: [&str; 3] =
     ["org.opencontainers.image.created", "org.opencontainers.image.base.name", "org.opencontainers.image.base.digest"];
 
 pub(super) fn validate(
@@ -33,13 +33,11 @@ pub(super) fn validate(
     let from = cx.from(raw.from, &dir);
     let config = raw.config.map(|c| cx.config(c)).unwrap_or_default();
     let annotations = cx.annotations(raw.annotations);
-    let layers = cx.layers(raw.layer);
-    for plugin in &raw.plugin {
-        cx.unsupported_plugin(plugin.get_ref().script.span());
-    }
+    let layers = cx.layers(raw.layer, &dir);
+    let plugins: Vec<PluginUse> = raw.plugin.into_iter().filter_map(|p| cx.plugin(p, &dir)).collect();
     match (image, from) {
         (Some(image), Some(from)) if cx.errors.is_empty() => {
-            Ok(Recipe { file: cx.file, path, dir, image, from, config, annotations, layers })
+            Ok(Recipe { file: cx.file, path, dir, image, from, config, annotations, layers, plugins })
         }
         _ => Err(cx.errors),
     }
@@ -227,7 +225,7 @@ impl Cx {
         out
     }
 
-    fn layers(&mut self, raw: Vec<Spanned<RawLayer>>) -> Vec<Layer> {
+    fn layers(&mut self, raw: Vec<Spanned<RawLayer>>, dir: &std::path::Path) -> Vec<Layer> {
         let mut names: BTreeMap<String, Range<usize>> = BTreeMap::new();
         let mut layers = Vec::new();
         for (index, raw) in raw.into_iter().enumerate() {
@@ -246,7 +244,7 @@ impl Cx {
                 }
                 None => format!("layer-{}", index + 1),
             };
-            let entries = self.entries(raw);
+            let entries = self.entries(raw, dir);
             layers.push(Layer { name, loc: self.loc(span), entries });
         }
         layers
@@ -268,7 +266,7 @@ impl Cx {
         }
     }
 
-    fn entries(&mut self, raw: RawLayer) -> Vec<Entry> {
+    fn entries(&mut self, raw: RawLayer, dir: &std::path::Path) -> Vec<Entry> {
         let mut entries = Vec::new();
         let mut push = |cx: &Cx, span: Range<usize>, kind: Option<EntryKind>| {
             if let Some(kind) = kind {
@@ -335,8 +333,10 @@ impl Cx {
             let kind = self.remove(&remove);
             push(self, remove.span(), kind);
         }
-        for plugin in &raw.plugin {
-            self.unsupported_plugin(plugin.get_ref().script.span());
+        for plugin in raw.plugin {
+            let span = plugin.span();
+            let kind = self.plugin(plugin, dir).map(EntryKind::Plugin);
+            push(self, span, kind);
         }
         entries
     }
@@ -423,8 +423,23 @@ impl Cx {
         ok.then(|| Globs { patterns: patterns.into_iter().map(Spanned::into_inner).collect(), set })
     }
 
-    fn unsupported_plugin(&mut self, span: Range<usize>) {
-        self.err(span, "Rhai plugins are not supported yet by this version of compose-img", "plugin");
+    fn plugin(&mut self, raw: Spanned<RawPlugin>, dir: &std::path::Path) -> Option<PluginUse> {
+        let loc = self.loc(raw.span());
+        let RawPlugin { script, with } = raw.into_inner();
+        let text = script.get_ref();
+        if text.is_empty() || text.contains('\0') || !text.ends_with(".rhai") {
+            self.err(script.span(), "`script` must name a `.rhai` file", "script");
+            return None;
+        }
+        let with = with.map(Spanned::into_inner).unwrap_or_default();
+        let with = match serde_json::to_value(&with) {
+            Ok(value) => value,
+            Err(e) => {
+                self.err(script.span(), format!("`with` cannot be handed to a plugin: {e}"), "plugin");
+                return None;
+            }
+        };
+        Some(PluginUse { script: dir.join(text), shown: text.clone(), with, loc })
     }
 }
 

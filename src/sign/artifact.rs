@@ -117,5 +117,6 @@ pub fn write(signatures: &[Signature], store: &Store) -> Result<Tagged, SignErro
         config: config_blob,
         config_json,
         layers: built,
+        log: Vec::new(),
     }))
 }

@@ -211,6 +211,7 @@ fn import_image(
         config: config_blob,
         config_json,
         layers: built,
+        log: Vec::new(),
     })
 }
 

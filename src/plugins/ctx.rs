@@ -1,0 +1,282 @@
+//! The `ctx` a `layer(ctx, args)` hook gets. Every value it hands over is
+//! validated like recipe input (paths, modes, ids) at the call, so an error
+//! points at the line of the script that made it. What the hook asks for is
+//! recorded as [`Op`]s and applied to the layer once the hook returns.
+//!
+//! Reads: `read_host` (inside the recipe's directory only: absolute paths,
+//! `..` and symlinks leading out are refused), and the `*_lower` functions,
+//! which see the merged layers below. A hook run while planning has no
+//! lower layers: its first `*_lower` call marks the layer as reading them,
+//! and the hook runs again at build time once they exist.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rhai::{Blob, Dynamic, Engine, EvalAltResult, Map, Position};
+
+use super::lower::LowerFs;
+use crate::recipe::names::parse_mode;
+use crate::recipe::{ImagePath, Owner, Platform};
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+/// Something a hook asked to put in its layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    File {
+        path: ImagePath,
+        content: Vec<u8>,
+        mode: u32,
+        owner: Owner,
+    },
+    Dir {
+        path: ImagePath,
+        mode: u32,
+        owner: Owner,
+    },
+    Symlink {
+        path: ImagePath,
+        target: String,
+        owner: Owner,
+    },
+    Hardlink {
+        path: ImagePath,
+        target: ImagePath,
+    },
+    /// A host file or directory (inside the recipe's directory).
+    Copy {
+        src: PathBuf,
+        dest: ImagePath,
+        dest_is_dir: bool,
+        mode: Option<u32>,
+        dir_mode: u32,
+        owner: Owner,
+    },
+    Remove {
+        path: ImagePath,
+        opaque: bool,
+    },
+}
+
+/// Where the hook's layer is built.
+pub struct Setting {
+    pub recipe_dir: PathBuf,
+    pub platform: Platform,
+    pub source_date_epoch: u64,
+    /// `None` while planning.
+    pub lower: Option<Arc<LowerFs>>,
+}
+
+pub struct State {
+    setting: Setting,
+    pub ops: Vec<Op>,
+    /// A `*_lower` function was called while planning.
+    pub wants_lower: bool,
+}
+
+/// Cheap to clone: Rhai passes arguments by value, and every copy must
+/// record into the same state.
+#[derive(Clone)]
+pub struct LayerCtx(Arc<Mutex<State>>);
+
+impl LayerCtx {
+    pub fn new(setting: Setting) -> LayerCtx {
+        LayerCtx(Arc::new(Mutex::new(State { setting, ops: Vec::new(), wants_lower: false })))
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&mut self, op: Op) -> Res<()> {
+        let mut state = self.state();
+        if state.ops.len() >= super::engine::MAX_ARRAY {
+            return Err(fail("a plugin may add at most 100000 entries to a layer"));
+        }
+        state.ops.push(op);
+        Ok(())
+    }
+
+    fn lower(&mut self) -> Res<Arc<LowerFs>> {
+        let mut state = self.state();
+        match &state.setting.lower {
+            Some(lower) => Ok(Arc::clone(lower)),
+            None => {
+                state.wants_lower = true;
+                Err(fail("the layers below are read at build time"))
+            }
+        }
+    }
+}
+
+fn fail(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(message.into()), Position::NONE))
+}
+
+fn image_path(text: &str) -> Res<ImagePath> {
+    let path = ImagePath::parse(text).map_err(fail)?;
+    if path.is_root() {
+        return Err(fail("`/` itself cannot be an entry"));
+    }
+    Ok(path)
+}
+
+/// `opts`: `mode` (an integer such as `0o644`, or a string such as
+/// `"0644"`), `uid`, `gid`; `dir_mode` where `allow_dir_mode`. Anything
+/// else is an error.
+struct Opts {
+    mode: Option<u32>,
+    dir_mode: Option<u32>,
+    owner: Owner,
+}
+
+fn opts(map: &Map, allow_dir_mode: bool) -> Res<Opts> {
+    let mut opts = Opts { mode: None, dir_mode: None, owner: Owner::default() };
+    for (key, value) in map {
+        match key.as_str() {
+            "mode" => opts.mode = Some(mode(value)?),
+            "dir_mode" if allow_dir_mode => opts.dir_mode = Some(mode(value)?),
+            "uid" => opts.owner.uid = id(value, "uid")?,
+            "gid" => opts.owner.gid = id(value, "gid")?,
+            other => {
+                let known = if allow_dir_mode { "mode, dir_mode, uid, gid" } else { "mode, uid, gid" };
+                return Err(fail(format!("unknown option `{other}` (expected {known})")));
+            }
+        }
+    }
+    Ok(opts)
+}
+
+fn mode(value: &Dynamic) -> Res<u32> {
+    if let Ok(n) = value.as_int() {
+        return u32::try_from(n)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .ok_or_else(|| fail(format!("mode {n:o} is not a mode: at most 0o7777")));
+    }
+    let text =
+        value.clone().into_string().map_err(|_| fail("`mode` must be an integer (0o644) or a string (\"0644\")"))?;
+    parse_mode(&text).map_err(fail)
+}
+
+fn id(value: &Dynamic, what: &str) -> Res<u32> {
+    let n = value.as_int().map_err(|_| fail(format!("`{what}` must be an integer")))?;
+    u32::try_from(n).map_err(|_| fail(format!("`{what}` {n} is out of range (0 to 4294967295)")))
+}
+
+/// `rel` under `dir`: relative, no `..`, and not leading out through a
+/// symlink. Returns the resolved path.
+pub fn confined(dir: &Path, rel: &str) -> Result<PathBuf, String> {
+    let path = Path::new(rel);
+    if rel.is_empty() || path.is_absolute() {
+        return Err(format!("`{rel}`: only paths relative to the recipe's directory can be read"));
+    }
+    if path.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(format!("`{rel}`: `..` is refused; only the recipe's directory can be read"));
+    }
+    let base = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
+    let full = base.join(path).canonicalize().map_err(|e| format!("`{rel}`: {e}"))?;
+    if !full.starts_with(&base) {
+        return Err(format!("`{rel}` leads out of the recipe's directory (through a symlink)"));
+    }
+    Ok(full)
+}
+
+fn file(ctx: &mut LayerCtx, path: &str, content: Vec<u8>, options: &Map) -> Res<()> {
+    let o = opts(options, false)?;
+    ctx.push(Op::File { path: image_path(path)?, content, mode: o.mode.unwrap_or(0o644), owner: o.owner })
+}
+
+fn dir(ctx: &mut LayerCtx, path: &str, options: &Map) -> Res<()> {
+    let o = opts(options, false)?;
+    ctx.push(Op::Dir { path: image_path(path)?, mode: o.mode.unwrap_or(0o755), owner: o.owner })
+}
+
+fn copy(ctx: &mut LayerCtx, src: &str, dest: &str, options: &Map) -> Res<()> {
+    let o = opts(options, true)?;
+    let src = confined(&ctx.state().setting.recipe_dir, src).map_err(fail)?;
+    let dest_is_dir = dest.ends_with('/');
+    let dest = ImagePath::parse(dest).map_err(fail)?;
+    ctx.push(Op::Copy { src, dest, dest_is_dir, mode: o.mode, dir_mode: o.dir_mode.unwrap_or(0o755), owner: o.owner })
+}
+
+fn remove(ctx: &mut LayerCtx, path: &str) -> Res<()> {
+    match path.strip_suffix("/*") {
+        Some(dir) => {
+            let dir = if dir.is_empty() { ImagePath::root() } else { image_path(dir)? };
+            ctx.push(Op::Remove { path: dir, opaque: true })
+        }
+        None => ctx.push(Op::Remove { path: image_path(path)?, opaque: false }),
+    }
+}
+
+fn read_host(ctx: &mut LayerCtx, path: &str) -> Res<String> {
+    let full = confined(&ctx.state().setting.recipe_dir, path).map_err(fail)?;
+    let bytes = std::fs::read(&full).map_err(|e| fail(format!("cannot read `{path}`: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| fail(format!("`{path}` is not UTF-8 text")))
+}
+
+/// Registers the `ctx` type and its functions.
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<LayerCtx>("LayerCtx");
+    engine.register_fn("file", |ctx: &mut LayerCtx, path: &str, content: &str, o: Map| {
+        file(ctx, path, content.as_bytes().to_vec(), &o)
+    });
+    engine.register_fn("file", |ctx: &mut LayerCtx, path: &str, content: &str| {
+        file(ctx, path, content.as_bytes().to_vec(), &Map::new())
+    });
+    engine.register_fn("file", |ctx: &mut LayerCtx, path: &str, content: Blob, o: Map| file(ctx, path, content, &o));
+    engine.register_fn("file", |ctx: &mut LayerCtx, path: &str, content: Blob| file(ctx, path, content, &Map::new()));
+    engine.register_fn("dir", |ctx: &mut LayerCtx, path: &str, o: Map| dir(ctx, path, &o));
+    engine.register_fn("dir", |ctx: &mut LayerCtx, path: &str| dir(ctx, path, &Map::new()));
+    engine.register_fn("symlink", |ctx: &mut LayerCtx, path: &str, target: &str| -> Res<()> {
+        if target.is_empty() || target.contains('\0') {
+            return Err(fail("a symlink target must be a non-empty string without NUL"));
+        }
+        ctx.push(Op::Symlink { path: image_path(path)?, target: target.to_owned(), owner: Owner::default() })
+    });
+    engine.register_fn("hardlink", |ctx: &mut LayerCtx, path: &str, target: &str| -> Res<()> {
+        ctx.push(Op::Hardlink { path: image_path(path)?, target: image_path(target)? })
+    });
+    engine.register_fn("copy", |ctx: &mut LayerCtx, src: &str, dest: &str, o: Map| copy(ctx, src, dest, &o));
+    engine.register_fn("copy", |ctx: &mut LayerCtx, src: &str, dest: &str| copy(ctx, src, dest, &Map::new()));
+    engine.register_fn("remove", remove);
+    engine.register_fn("read_host", read_host);
+    engine.register_fn("read_lower", |ctx: &mut LayerCtx, path: &str| -> Res<String> {
+        let bytes = ctx.lower()?.read(path).map_err(fail)?;
+        String::from_utf8(bytes).map_err(|_| fail(format!("`{path}` in the layers below is not UTF-8 text")))
+    });
+    engine.register_fn("exists_lower", |ctx: &mut LayerCtx, path: &str| -> Res<bool> { Ok(ctx.lower()?.exists(path)) });
+    engine.register_fn("list_lower", |ctx: &mut LayerCtx, path: &str| -> Res<rhai::Array> {
+        let names = ctx.lower()?.list(path).map_err(fail)?;
+        Ok(names.into_iter().map(Dynamic::from).collect())
+    });
+    engine.register_get("platform", |ctx: &mut LayerCtx| -> Map {
+        let state = ctx.state();
+        let p = &state.setting.platform;
+        let mut map = Map::new();
+        map.insert("os".into(), p.os.clone().into());
+        map.insert("arch".into(), p.architecture.clone().into());
+        map.insert("variant".into(), p.variant.clone().unwrap_or_default().into());
+        map
+    });
+    engine.register_get("source_date_epoch", |ctx: &mut LayerCtx| -> rhai::INT {
+        rhai::INT::try_from(ctx.state().setting.source_date_epoch).unwrap_or(rhai::INT::MAX)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confinement() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("in.txt"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("out")).unwrap();
+        assert!(confined(dir.path(), "in.txt").is_ok());
+        assert!(confined(dir.path(), "/etc/passwd").unwrap_err().contains("only paths relative"));
+        assert!(confined(dir.path(), "a/../in.txt").unwrap_err().contains("`..` is refused"));
+        assert!(confined(dir.path(), "out/passwd").unwrap_err().contains("leads out"));
+    }
+}
