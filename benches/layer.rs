@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use compose_img::build::layer::build_layer;
+use compose_img::build::progress::Silent;
 use compose_img::build::{BuildSettings, Compression};
 use compose_img::plan::{digest_inputs, plan};
 use compose_img::recipe::load;
@@ -49,6 +50,6 @@ fn build_one_layer(bencher: divan::Bencher, compression: &str) {
         let store = Store::open(store_dir.path()).unwrap();
         let mut planned = plan(Arc::clone(&recipe), &recipe.image.platforms[0], settings.source_date_epoch).unwrap();
         digest_inputs(&mut planned, &store).unwrap();
-        build_layer(&planned.layers[0], &settings, &store, false).unwrap()
+        build_layer(&planned.layers[0], &settings, &store, false, &Silent).unwrap()
     });
 }

@@ -12,6 +12,7 @@ use p256::ecdsa::SigningKey;
 use crate::build::cache::layer_key;
 use crate::build::executor::{self, Done};
 use crate::build::layer::build_layer;
+use crate::build::progress::{Finished, LayerProgress, Progress};
 use crate::build::{BuildSettings, BuiltLayer};
 use crate::digest::Digest;
 use crate::error::Error;
@@ -108,7 +109,7 @@ struct Destination {
     tags: Vec<String>,
 }
 
-pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
+pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSummary, Error> {
     if !request.outputs.is_empty() && request.recipes.len() > 1 {
         return Err(Error::Usage(
             "--output needs exactly one recipe; several recipes each go to their own default output".into(),
@@ -141,6 +142,7 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
     let pool = pool(request.settings.jobs)?;
     let (plans, store) = prepare(&graph, &units, &request.store, &pool, request.settings.source_date_epoch)?;
     let (nodes, deps, image_node) = build_graph(&units, &plans);
+    progress.planned(nodes.len());
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
         match nodes[i] {
             Node::Parent { unit } => {
@@ -153,6 +155,11 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
                     .map(|mut tagged| {
                         let mut image = tagged.images.remove(0);
                         image.name.clone_from(name);
+                        progress.finished(Finished::Parent {
+                            recipe: plan.recipe.file.name.clone(),
+                            reference: name.clone(),
+                            digest: image.manifest.digest.to_string(),
+                        });
                         Output::Image(Box::new(image))
                     })
                     .map_err(|source| Error::Parent { recipe: plan.recipe.file.name.clone(), source })
@@ -173,8 +180,20 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
                 } else {
                     planned
                 };
-                build_layer(planned, &request.settings, &store, request.reuse)
-                    .map(|built| Output::Layer(built, planned.log.clone()))
+                let id = format!("{} {} ({})", plan.recipe.file.name, planned.name, plan.platform);
+                let reporter = Reporter { progress, id: &id };
+                build_layer(planned, &request.settings, &store, request.reuse, &reporter)
+                    .map(|built| {
+                        progress.finished(Finished::Layer {
+                            recipe: plan.recipe.file.name.clone(),
+                            layer: planned.name.clone(),
+                            digest: built.digest.to_string(),
+                            size: built.size,
+                            key: layer_key(&planned.tree, &planned.salt, &request.settings).to_string(),
+                            reused: built.reused,
+                        });
+                        Output::Layer(built, planned.log.clone())
+                    })
                     .map_err(|source| Error::Build { recipe: plan.recipe.file.name.clone(), source })
             }
             Node::Image { unit } => {
@@ -191,7 +210,14 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
                     _ => None,
                 });
                 assemble(&plan.recipe, &plan.platform, parent, layers, request.settings.source_date_epoch, &store)
-                    .map(|image| Output::Image(Box::new(image)))
+                    .map(|image| {
+                        progress.finished(Finished::Image {
+                            recipe: plan.recipe.file.name.clone(),
+                            platform: plan.platform.to_string(),
+                            digest: image.manifest.digest.to_string(),
+                        });
+                        Output::Image(Box::new(image))
+                    })
                     .map_err(|source| Error::Assemble { recipe: plan.recipe.file.name.clone(), source })
             }
         }
@@ -253,6 +279,10 @@ pub fn build(request: &BuildRequest) -> Result<BuildSummary, Error> {
                 &request.registry,
             )
             .map_err(|source| Error::Output { output: shown.clone(), source })?;
+            let mut blobs = tagged.blobs();
+            blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
+            store.record_output(&shown, &blobs)?;
+            progress.finished(Finished::Output { reference: shown.clone() });
             written.push(WrittenOutput { reference: shown, push: result.push });
         }
         summary.images.push(BuiltReport {
@@ -439,6 +469,22 @@ fn build_graph(units: &Units, plans: &[ImagePlan]) -> (Vec<Node>, Vec<Vec<usize>
         deps.push(image_deps);
     }
     (nodes, deps, image_nodes)
+}
+
+/// Forwards one layer's progress, named.
+struct Reporter<'a> {
+    progress: &'a dyn Progress,
+    id: &'a str,
+}
+
+impl LayerProgress for Reporter<'_> {
+    fn started(&self, files: u64, bytes: u64) {
+        self.progress.layer_started(self.id, files, bytes);
+    }
+
+    fn advanced(&self, bytes: u64) {
+        self.progress.layer_advanced(self.id, bytes);
+    }
 }
 
 /// Runs the deferred plugins of `layer` on the layers `below` it.

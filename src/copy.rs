@@ -41,5 +41,8 @@ pub fn copy(
         _ => format!("localhost/{}", transport::tag_less_name(destination)),
     };
     let written = transport::write(destination, &tagged, &[tag], &attachments, &repo, store, options)?;
+    let mut blobs = tagged.blobs();
+    blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
+    store.record_output(&destination.to_string(), &blobs)?;
     Ok(Copied { tagged, written, signatures: attachments.len() })
 }

@@ -312,3 +312,36 @@ fn plan_shows_the_graph_and_what_is_cached() {
     assert!(tree.contains("one.toml  localhost/one linux/amd64 (from base.toml)"), "{tree}");
     assert!(tree.contains("cached"), "{tree}");
 }
+
+#[test]
+fn store_gc_keeps_what_recent_use_names() {
+    let sandbox = Sandbox::new();
+    let hello = common::repo().join("recipes/hello.toml").display().to_string();
+    let busybox = common::repo().join("recipes/busybox.toml").display().to_string();
+    build(&sandbox, &[&hello, "--output", "oci:hello"]);
+    build(&sandbox, &[&busybox, "--output", "oci:busybox"]);
+    let gc = |days: &str| {
+        let out = sandbox.cmd().args(["store", "gc", "--keep-days", days]).output().unwrap();
+        common::assert_success(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(gc("30").starts_with("removed 0 blobs"), "nothing is old yet");
+    let ls = common::run(sandbox.cmd().args(["store", "ls"]));
+    assert!(ls.contains("output oci:hello ") && ls.contains("output oci:busybox "), "{ls}");
+
+    // Everything ages 40 days; then busybox is built (used) again.
+    for part in ["layers-v1", "outputs-v1", "inputs-v1"] {
+        for file in walk(&sandbox.store().join(part)) {
+            common::run(Command::new("touch").args(["-d", "40 days ago"]).arg(file));
+        }
+    }
+    let again = sandbox.cmd().args(["build", &busybox, "--output", "oci:busybox"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("layers: 0 built, 2 reused"));
+    let report = gc("30");
+    assert!(!report.starts_with("removed 0 blobs"), "{report}");
+    assert_blobs_match_names(&sandbox.store().join("blobs-v1/sha256"));
+    let busybox_again = sandbox.cmd().args(["build", &busybox, "--output", "oci:busybox"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&busybox_again.stderr).contains("layers: 0 built, 2 reused"), "recent use kept");
+    let hello_again = sandbox.cmd().args(["build", &hello, "--output", "oci:hello"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&hello_again.stderr).contains("layers: 2 built, 0 reused"), "old use collected");
+}

@@ -3,11 +3,13 @@
 
 use super::cache::layer_key;
 use super::compress::Encoder;
+use super::progress::LayerProgress;
 use super::tar_writer::write_tree;
 use super::{BuildError, BuildErrorKind, BuildSettings};
 use crate::digest::{Digest, HashingWriter};
 use crate::oci::media;
 use crate::plan::LayerPlan;
+use crate::plan::tree::NodeKind;
 use crate::store::layer_cache::{BlobCheck, CachedLayer};
 use crate::store::{Store, StoreError};
 
@@ -33,6 +35,7 @@ pub fn build_layer(
     settings: &BuildSettings,
     store: &Store,
     reuse: bool,
+    progress: &dyn LayerProgress,
 ) -> Result<BuiltLayer, BuildError> {
     let fail = |kind| BuildError { layer: layer.name.clone(), kind };
     let key = layer_key(&layer.tree, &layer.salt, settings);
@@ -43,7 +46,10 @@ pub fn build_layer(
     let encoder =
         Encoder::new(blob, settings.compression, settings.jobs).map_err(|e| fail(BuildErrorKind::Compress(e)))?;
     let mut tar = HashingWriter::new(encoder);
-    write_tree(&layer.tree, settings.source_date_epoch, &mut tar).map_err(|e| fail(e.into()))?;
+    let bytes = layer.tree.iter().map(|(_, n)| if let NodeKind::File(s) = &n.kind { s.size() } else { 0 }).sum();
+    progress.started(layer.tree.len() as u64, bytes);
+    write_tree(&layer.tree, settings.source_date_epoch, &mut tar, &|bytes| progress.advanced(bytes))
+        .map_err(|e| fail(e.into()))?;
     let (encoder, diff_id, _) = tar.finish();
     let blob = encoder.finish().map_err(|e| fail(BuildErrorKind::Compress(e)))?;
     let written = blob.complete().map_err(|e| fail(e.into()))?;
@@ -82,10 +88,9 @@ fn reuse_cached(layer: &LayerPlan, key: &Digest, store: &Store) -> Result<Option
     };
     match store.check_blob(&digest, &entry.stamp)? {
         BlobCheck::Valid(stamp) => {
-            if stamp != entry.stamp {
-                entry.stamp = stamp;
-                store.put_cached_layer(key, &entry)?;
-            }
+            // Rewritten on every reuse: its age is what `store gc` goes by.
+            entry.stamp = stamp;
+            store.put_cached_layer(key, &entry)?;
             Ok(Some(BuiltLayer {
                 reused: true,
                 name: layer.name.clone(),

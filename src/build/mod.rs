@@ -4,6 +4,7 @@
 //! - [`compress`]: pinned zstd / gzip / none encoders;
 //! - [`layer`]: one layer in one streaming pass, hashing as it writes, or
 //!   its cached blob when [`cache`] finds an identical layer built before;
+//! - [`progress`]: the hooks a build reports progress through;
 //! - [`executor`]: the ready-queue that runs a graph of nodes on rayon and
 //!   returns results in node order, never completion order.
 
@@ -11,6 +12,7 @@ pub mod cache;
 pub mod compress;
 pub mod executor;
 pub mod layer;
+pub mod progress;
 pub mod tar_writer;
 
 use thiserror::Error;

@@ -40,10 +40,14 @@ pub enum TarError {
 }
 
 /// Writes `tree` as a complete tar stream (ending in two zero blocks).
-pub fn write_tree(tree: &Tree, mtime: u64, out: &mut impl Write) -> Result<(), TarError> {
+pub fn write_tree(tree: &Tree, mtime: u64, out: &mut impl Write, written: &dyn Fn(u64)) -> Result<(), TarError> {
     let mut buf = vec![0u8; 1 << 17];
     for (path, node) in tree.iter() {
         write_entry(out, path, node, mtime, &mut buf)?;
+        written(match &node.kind {
+            NodeKind::File(source) => source.size(),
+            _ => 0,
+        });
     }
     out.write_all(&[0u8; 2 * BLOCK]).map_err(TarError::Write)
 }

@@ -16,8 +16,11 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Print nothing but errors and results
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Say more: a line per build step with cache keys, also on a terminal
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -30,7 +33,7 @@ pub enum Command {
     Build(BuildArgs),
     /// Show the build graph without building: recipes, layers, cache state
     Plan(PlanArgs),
-    /// Manage the content store: ls, du, fsck
+    /// Manage the content store: ls, du, gc, fsck
     Store(StoreArgs),
     /// Write a cosign-format key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub
     Keygen(KeygenArgs),
@@ -125,10 +128,17 @@ pub struct StoreArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StoreAction {
-    /// List the blobs (digest and size)
+    /// List the outputs written (newest first) and the blobs (digest and size)
     Ls,
     /// Disk use of each part of the store
     Du,
+    /// Remove cache entries and output records unused for --keep-days, then
+    /// every blob none of the rest names
+    Gc {
+        /// Keep what was used within this many days
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        keep_days: u64,
+    },
     /// Check every blob against its digest, remove corrupt ones and the
     /// leftovers of killed builds (exit 1 if a blob was corrupt)
     Fsck,

@@ -11,7 +11,7 @@ use crate::recipe::Platform;
 use crate::recipe::names::parse_platform;
 use crate::registry::{ClientOptions, PushStats};
 
-pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
+pub fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Error> {
     let request = BuildRequest {
         recipes: args.recipes.clone(),
         outputs: args.output.iter().map(|o| ImageRef::parse(o).map_err(Error::Usage)).collect::<Result<_, _>>()?,
@@ -23,7 +23,7 @@ pub fn run(args: &BuildArgs, quiet: bool) -> Result<(), Error> {
         sign_key: args.sign_key.as_deref().map(super::keys::private_key).transpose()?,
     };
     let started = std::time::Instant::now();
-    let summary = compose::build(&request)?;
+    let summary = compose::build(&request, super::progress::reporter(quiet, verbose).as_ref())?;
     for report in &summary.images {
         for output in &report.outputs {
             println!("{} {}", output.reference, report.manifest);

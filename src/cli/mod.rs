@@ -8,6 +8,7 @@
 //! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
 //! - [`copy`]: the `copy` command;
 //! - [`keys`]: `keygen`, `sign`, `verify`, and the key password;
+//! - [`progress`]: build progress (bars on a terminal, lines otherwise);
 //! - [`plan`]: the `plan` command (tree, JSON, Graphviz);
 //! - [`store`]: the `store` commands, and where the store is;
 //! - [`render`]: errors as text, with carets for recipe mistakes.
@@ -17,6 +18,7 @@ mod build;
 mod copy;
 mod keys;
 mod plan;
+mod progress;
 mod render;
 mod store;
 
@@ -41,7 +43,7 @@ pub fn run() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        Command::Build(args) => build::run(args, cli.quiet),
+        Command::Build(args) => build::run(args, cli.quiet, cli.verbose),
         Command::Plan(args) => plan::run(args),
         Command::Store(args) => store::run(args),
         Command::Copy(args) => copy::run(args, cli.quiet),

@@ -1,4 +1,4 @@
-//! `compose-img store ls|du|fsck`, and where the store is.
+//! `compose-img store ls|du|gc|fsck`, and where the store is.
 
 use std::path::PathBuf;
 
@@ -11,9 +11,25 @@ pub fn run(args: &StoreArgs) -> Result<(), Error> {
     let dir = store_dir(args.store.as_ref())?;
     match args.action {
         StoreAction::Ls => {
-            for (digest, size) in Store::open(&dir)?.blobs()? {
-                println!("{digest} {size}");
+            let store = Store::open(&dir)?;
+            for output in store.outputs()? {
+                let written = humantime::format_rfc3339_seconds(output.written);
+                println!("output {} {written} {} blobs", output.reference, output.blobs);
             }
+            for (digest, size) in store.blobs()? {
+                println!("blob {digest} {size}");
+            }
+        }
+        StoreAction::Gc { keep_days } => {
+            let keep = std::time::Duration::from_secs(keep_days.saturating_mul(86_400));
+            let report = Store::open_exclusive(&dir)?.gc(keep)?;
+            println!(
+                "removed {} blobs ({}) and {} cache entries and records; kept {} blobs",
+                report.blobs_removed,
+                human_bytes(report.bytes_removed),
+                report.entries_removed,
+                report.blobs_kept
+            );
         }
         StoreAction::Du => {
             let usage = Store::open(&dir)?.usage()?;

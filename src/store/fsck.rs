@@ -54,9 +54,10 @@ impl Store {
             ("blobs", self.blobs_dir()),
             ("layer cache", self.layers_dir()),
             ("input index", self.inputs_dir()),
+            ("outputs", self.outputs_dir()),
             ("temp", self.tmp_dir()),
         ] {
-            let files = files(&dir)?;
+            let files = files_in(&dir)?;
             let bytes = files.iter().filter_map(|f| fs::metadata(f).ok()).map(|m| m.len()).sum();
             usage.parts.push((name, bytes, files.len()));
         }
@@ -83,6 +84,14 @@ fn check(path: &Path) -> Result<Option<BadBlob>, StoreError> {
     let file = fs::File::open(path).map_err(io_err("cannot open blob", path))?;
     let (actual, _) = Digest::of_reader(file).map_err(io_err("cannot read blob", path))?;
     Ok((actual != expected).then(|| (path.to_owned(), Some(actual))))
+}
+
+/// The files directly in `dir` (none if it does not exist), sorted.
+pub(super) fn files_in(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    files(dir)
 }
 
 /// The files directly in `dir`, sorted.

@@ -7,6 +7,7 @@
 //! blobs-v1/sha256/<hex>   complete, verified blobs (read-only)
 //! layers-v1/<key>         layer cache entries ([`layer_cache`])
 //! inputs-v1/<id>          stat fingerprints of each layer's inputs ([`fingerprint`])
+//! outputs-v1/<id>         outputs written, with the blobs each needed ([`gc`])
 //! tmp/                    files being written
 //! lock                    shared by builds, exclusive for gc
 //! ```
@@ -21,6 +22,7 @@
 mod blob_writer;
 pub mod fingerprint;
 pub mod fsck;
+pub mod gc;
 pub mod layer_cache;
 
 use std::fs;
@@ -73,7 +75,7 @@ impl Store {
     }
 
     fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
-        let dirs = ["blobs-v1/sha256", "layers-v1", "inputs-v1", "tmp"].map(|d| root.join(d));
+        let dirs = ["blobs-v1/sha256", "layers-v1", "inputs-v1", "outputs-v1", "tmp"].map(|d| root.join(d));
         for dir in &dirs {
             fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
         }
