@@ -30,6 +30,7 @@ pub mod compose;
 pub mod copy;
 pub mod digest;
 pub mod error;
+pub mod inspect;
 pub mod oci;
 pub mod plan;
 pub mod plugins;

@@ -35,6 +35,18 @@ pub enum Command {
     Plan(PlanArgs),
     /// Manage the content store: ls, du, gc, fsck
     Store(StoreArgs),
+    /// Show an image: digests, platform(s), config, annotations, layers
+    Inspect(InspectArgs),
+    /// One row per history entry, newest first (like docker history)
+    History(HistoryArgs),
+    /// Files of the merged filesystem (or of one layer, with its whiteouts)
+    Ls(LsArgs),
+    /// Files added, removed and changed between two images, and which layers differ
+    Diff(DiffArgs),
+    /// Size and virtual size of images, and the layers they share
+    Du(DuArgs),
+    /// Unpack the merged root filesystem of an image into a directory
+    Unpack(UnpackArgs),
     /// Write a cosign-format key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub
     Keygen(KeygenArgs),
     /// Sign an image already written (every manifest and index), cosign-style
@@ -106,6 +118,84 @@ pub struct VerifyArgs {
     pub store: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Where an image is read from and which platform of an index.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// The platform to show from an image index [default: linux/amd64]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Content store the image is read into [default: as for build]
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Print JSON for tools
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image (oci:, oci-archive:, docker-archive:, docker://)
+    pub image: String,
+    /// Print the manifest (or index) exactly as stored
+    #[arg(long, conflicts_with_all = ["config", "json"])]
+    pub raw: bool,
+    /// Print the config exactly as stored
+    #[arg(long, conflicts_with = "json")]
+    pub config: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    pub image: String,
+    /// Do not shorten created_by
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    pub image: String,
+    /// Only this path and what is below it
+    #[arg(default_value = "/")]
+    pub path: String,
+    /// One layer's own changes (0 is the bottom layer), whiteouts included
+    #[arg(long, value_name = "N")]
+    pub layer: Option<usize>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub first: String,
+    pub second: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    pub image: String,
+    /// A new or empty directory
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DuArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

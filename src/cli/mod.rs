@@ -7,6 +7,7 @@
 //! - [`args`]: the clap definitions;
 //! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
 //! - [`copy`]: the `copy` command;
+//! - [`inspect`]: `inspect`, `history`, `ls`, `diff`, `du` as tables or JSON, and `unpack`;
 //! - [`keys`]: `keygen`, `sign`, `verify`, and the key password;
 //! - [`progress`]: build progress (bars on a terminal, lines otherwise);
 //! - [`plan`]: the `plan` command (tree, JSON, Graphviz);
@@ -16,6 +17,7 @@
 mod args;
 mod build;
 mod copy;
+mod inspect;
 mod keys;
 mod plan;
 mod progress;
@@ -35,6 +37,13 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Runs compose-img with the process's arguments and environment.
 pub fn run() -> ExitCode {
+    // Like every Unix tool, end quietly when the reader of stdout goes
+    // away (`compose-img ls IMAGE | head`) instead of failing to print.
+    // SAFETY: restoring a default signal disposition before any thread
+    // starts; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -47,6 +56,12 @@ pub fn run() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Store(args) => store::run(args),
         Command::Copy(args) => copy::run(args, cli.quiet),
+        Command::Inspect(args) => inspect::inspect(args),
+        Command::History(args) => inspect::history(args),
+        Command::Ls(args) => inspect::ls(args),
+        Command::Diff(args) => inspect::diff(args),
+        Command::Du(args) => inspect::du(args),
+        Command::Unpack(args) => inspect::unpack(args, cli.quiet),
         Command::Keygen(args) => keys::keygen(args),
         Command::Sign(args) => keys::sign(args, cli.quiet),
         Command::Verify(args) => keys::verify(args),

@@ -1,0 +1,281 @@
+//! `inspect`, `history`, `ls`, `diff` and `du`: aligned tables with
+//! human-readable sizes, or `--json` for scripts.
+
+use std::io::Write;
+
+use super::args::{DiffArgs, DuArgs, HistoryArgs, InspectArgs, LsArgs, ReadArgs, UnpackArgs};
+use super::build::{human_bytes, registry_options};
+use crate::Error;
+use crate::inspect::{self, Opened, files, unpack, usage};
+use crate::oci::reference::ImageRef;
+use crate::recipe::names::parse_platform;
+use crate::store::Store;
+
+fn open(text: &str, args: &ReadArgs, store: &Store) -> Result<Opened, Error> {
+    let reference = ImageRef::parse(text).map_err(Error::Usage)?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(|p| parse_platform(p).map_err(|e| Error::Usage(format!("--platform: {e}"))))
+        .transpose()?;
+    inspect::open(&reference, platform.as_ref(), store, &registry_options(&args.registry))
+}
+
+fn store(args: &ReadArgs) -> Result<Store, Error> {
+    Ok(Store::open(&super::store::store_dir(args.store.as_ref())?)?)
+}
+
+fn json(value: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Failed(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Left-aligned columns, each as wide as its widest cell.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(
+                |(i, cell)| {
+                    if i + 1 == row.len() { cell.clone() } else { format!("{cell:<width$}", width = widths[i]) }
+                },
+            )
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn short(digest: &str) -> String {
+    digest.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+pub fn inspect(args: &InspectArgs) -> Result<(), Error> {
+    let store = store(&args.read)?;
+    let opened = open(&args.image, &args.read, &store)?;
+    if args.raw || args.config {
+        let bytes = inspect::raw(&opened, &store, args.config)?;
+        let _ = std::io::stdout().write_all(&bytes);
+        return Ok(());
+    }
+    let report = inspect::inspect(&opened, &store)?;
+    if args.read.json {
+        return json(&report);
+    }
+    let mut out = String::new();
+    let mut field = |name: &str, value: String| {
+        if !value.is_empty() {
+            out.push_str(&format!("{name:<13} {value}\n"));
+        }
+    };
+    field("Name", report.reference.clone());
+    field("Digest", report.digest.clone());
+    field("MediaType", report.media_type.clone());
+    for p in &report.platforms {
+        field("Platforms", format!("{} {}", p.platform, p.digest));
+    }
+    if !report.platforms.is_empty() {
+        field("Manifest", report.manifest.clone());
+    }
+    field("Platform", report.platform.clone());
+    field("Config", report.config_digest.clone());
+    field("Created", report.created.clone().unwrap_or_default());
+    let list = |v: &Option<Vec<String>>| v.as_ref().map(|v| format!("{v:?}")).unwrap_or_default();
+    field("Entrypoint", list(&report.entrypoint));
+    field("Cmd", list(&report.cmd));
+    field("User", report.user.clone().unwrap_or_default());
+    field("WorkingDir", report.workdir.clone().unwrap_or_default());
+    for env in &report.env {
+        field("Env", env.clone());
+    }
+    for (k, v) in &report.labels {
+        field("Label", format!("{k}={v}"));
+    }
+    field("ExposedPorts", report.exposed_ports.join(" "));
+    field("Volumes", report.volumes.join(" "));
+    field("StopSignal", report.stop_signal.clone().unwrap_or_default());
+    for (k, v) in &report.annotations {
+        field("Annotation", format!("{k}={v}"));
+    }
+    print!("{out}");
+    let mut rows = vec![["LAYER", "MEDIA TYPE", "SIZE", "UNCOMPRESSED", "CREATED BY"].map(String::from).to_vec()];
+    for layer in &report.layers {
+        rows.push(vec![
+            short(&layer.digest),
+            layer.media_type.rsplit('/').next().unwrap_or_default().to_owned(),
+            human_bytes(layer.size),
+            human_bytes(layer.uncompressed_size),
+            layer.created_by.clone(),
+        ]);
+    }
+    print!("\n{}", table(&rows));
+    Ok(())
+}
+
+pub fn history(args: &HistoryArgs) -> Result<(), Error> {
+    let store = store(&args.read)?;
+    let opened = open(&args.image, &args.read, &store)?;
+    let rows = inspect::history(&opened, &store)?;
+    if args.read.json {
+        return json(&rows);
+    }
+    let mut table_rows = vec![["LAYER", "CREATED", "CREATED BY", "SIZE", "COMMENT"].map(String::from).to_vec()];
+    for row in rows {
+        let mut created_by = row.created_by.replace('\n', " ");
+        if !args.no_trunc && created_by.chars().count() > 45 {
+            created_by = created_by.chars().take(44).collect::<String>() + "…";
+        }
+        table_rows.push(vec![
+            row.layer.as_deref().map_or("<missing>".to_owned(), short),
+            row.created.unwrap_or_default(),
+            created_by,
+            human_bytes(row.size),
+            row.comment.unwrap_or_default(),
+        ]);
+    }
+    print!("{}", table(&table_rows));
+    Ok(())
+}
+
+fn mode_string(kind: &str, mode: u32) -> String {
+    let first = match kind {
+        "dir" => 'd',
+        "symlink" => 'l',
+        "device" => 'c',
+        "fifo" => 'p',
+        "whiteout" | "opaque" => 'w',
+        _ => '-',
+    };
+    let mut text = String::from(first);
+    for (shift, special, letter) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
+        let bits = (mode >> shift) & 7;
+        text.push(if bits & 4 != 0 { 'r' } else { '-' });
+        text.push(if bits & 2 != 0 { 'w' } else { '-' });
+        text.push(match (bits & 1 != 0, mode & special != 0) {
+            (true, true) => letter,
+            (false, true) => letter.to_ascii_uppercase(),
+            (true, false) => 'x',
+            (false, false) => '-',
+        });
+    }
+    text
+}
+
+pub fn ls(args: &LsArgs) -> Result<(), Error> {
+    let store = store(&args.read)?;
+    let opened = open(&args.image, &args.read, &store)?;
+    let rows = files::list(&opened, &store, &args.path, args.layer)?;
+    if args.read.json {
+        return json(&rows);
+    }
+    let mut table_rows = Vec::new();
+    for row in rows {
+        let name = match &row.link {
+            Some(target) if row.kind == "hardlink" => format!("{} link to {target}", row.path),
+            Some(target) => format!("{} -> {target}", row.path),
+            None if row.kind == "whiteout" => format!("{} (removed)", row.path),
+            None if row.kind == "opaque" => format!("{}/* (emptied)", row.path),
+            None => row.path.clone(),
+        };
+        table_rows.push(vec![
+            mode_string(row.kind, row.mode),
+            format!("{}:{}", row.uid, row.gid),
+            human_bytes(row.size),
+            format!("layer {}", row.layer),
+            name,
+        ]);
+    }
+    print!("{}", table(&table_rows));
+    Ok(())
+}
+
+pub fn diff(args: &DiffArgs) -> Result<(), Error> {
+    let store = store(&args.read)?;
+    let (first, second) = (open(&args.first, &args.read, &store)?, open(&args.second, &args.read, &store)?);
+    let difference = files::diff(&first, &second, &store)?;
+    if args.read.json {
+        return json(&difference);
+    }
+    for path in &difference.added {
+        println!("A {path}");
+    }
+    for path in &difference.removed {
+        println!("D {path}");
+    }
+    for changed in &difference.changed {
+        println!("C {} ({})", changed.path, changed.what.join(", "));
+    }
+    for layer in &difference.layers_only_in_first {
+        println!("- layer {layer}");
+    }
+    for layer in &difference.layers_only_in_second {
+        println!("+ layer {layer}");
+    }
+    Ok(())
+}
+
+pub fn du(args: &DuArgs) -> Result<(), Error> {
+    let store = store(&args.read)?;
+    let opened = args.images.iter().map(|image| open(image, &args.read, &store)).collect::<Result<Vec<_>, _>>()?;
+    let report = usage::usage(&opened);
+    if args.read.json {
+        return json(&report);
+    }
+    let mut rows = vec![["IMAGE", "SIZE", "SHARED", "VIRTUAL SIZE"].map(String::from).to_vec()];
+    for image in &report.images {
+        rows.push(vec![
+            image.reference.clone(),
+            human_bytes(image.unique_size),
+            human_bytes(image.shared_size),
+            human_bytes(image.virtual_size),
+        ]);
+    }
+    rows.push(vec!["total".into(), human_bytes(report.total_size)]);
+    print!("{}", table(&rows));
+    let mut layers = vec![["BLOB", "SIZE", "USED BY"].map(String::from).to_vec()];
+    for layer in &report.layers {
+        layers.push(vec![short(&layer.digest), human_bytes(layer.size), layer.used_by.join(", ")]);
+    }
+    print!("\n{}", table(&layers));
+    Ok(())
+}
+
+pub fn unpack(args: &UnpackArgs, quiet: bool) -> Result<(), Error> {
+    let store = store(&args.read)?;
+    let opened = open(&args.image, &args.read, &store)?;
+    let report = unpack::unpack(&opened, &store, &args.dir)?;
+    if args.read.json {
+        return json(&serde_json::json!({
+            "entries": report.entries,
+            "skipped": report.skipped,
+            "owners": report.owners,
+        }));
+    }
+    if !report.owners.is_empty() {
+        let mut record = args.dir.clone().into_os_string();
+        record.push(".owners.json");
+        let text = serde_json::to_vec_pretty(&report.owners).map_err(|e| Error::Failed(e.to_string()))?;
+        std::fs::write(&record, text)
+            .map_err(|e| Error::Failed(format!("cannot write {}: {e}", std::path::Path::new(&record).display())))?;
+        if !quiet {
+            eprintln!(
+                "not root: the owners of {} entries are recorded in {}, not applied",
+                report.owners.len(),
+                std::path::Path::new(&record).display()
+            );
+        }
+    }
+    if !report.skipped.is_empty() && !quiet {
+        eprintln!("warning: device nodes and fifos not created: {}", report.skipped.join(" "));
+    }
+    println!("unpacked {} entries of {} into {}", report.entries, opened.reference, args.dir.display());
+    Ok(())
+}

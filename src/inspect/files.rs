@@ -1,0 +1,174 @@
+//! `ls` (the merged file system, or one layer's own changes) and `diff`
+//! (what changed between two images' merged file systems, and which
+//! layers differ).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::Opened;
+use crate::Error;
+use crate::oci::layerfs::{self, Change, Entry, Kind, Merged};
+use crate::store::Store;
+
+#[derive(Debug, Serialize)]
+pub struct FileRow {
+    /// Absolute, as in the image.
+    pub path: String,
+    /// `file`, `dir`, `symlink`, `hardlink`, `device`, `fifo` or `whiteout` / `opaque`.
+    pub kind: &'static str,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    /// A symlink's or hard link's target.
+    pub link: Option<String>,
+    /// Index (from 0, the bottom layer) of the layer it comes from.
+    pub layer: usize,
+}
+
+fn kind_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::File => "file",
+        Kind::Dir => "dir",
+        Kind::Symlink(_) => "symlink",
+        Kind::Hardlink(_) => "hardlink",
+        Kind::Device => "device",
+        Kind::Fifo => "fifo",
+    }
+}
+
+fn row(entry: &Entry, layer: usize) -> FileRow {
+    let link = match &entry.kind {
+        Kind::Symlink(target) => Some(target.clone()),
+        Kind::Hardlink(target) => Some(format!("/{target}")),
+        _ => None,
+    };
+    FileRow {
+        path: format!("/{}", entry.path),
+        kind: kind_name(&entry.kind),
+        mode: entry.mode,
+        uid: entry.uid,
+        gid: entry.gid,
+        size: entry.size,
+        link,
+        layer,
+    }
+}
+
+fn changes(opened: &Opened, store: &Store, index: usize, hash: bool) -> Result<Vec<Change>, Error> {
+    let layer = &opened.image().layers[index];
+    layerfs::read_layer(&store.blob_path(&layer.digest), layer.media_type, hash)
+        .map_err(|e| Error::Failed(format!("cannot read layer {}: {e}", layer.digest)))
+}
+
+/// The merged file system of the chosen image.
+pub fn merged(opened: &Opened, store: &Store, hash: bool) -> Result<Merged, Error> {
+    let mut merged = Merged::default();
+    for index in 0..opened.image().layers.len() {
+        merged.apply(index, changes(opened, store, index, hash)?);
+    }
+    Ok(merged)
+}
+
+/// The entries at and below `path` of the merged file system, or of layer
+/// `layer` alone (with its whiteouts), sorted by path.
+pub fn list(opened: &Opened, store: &Store, path: &str, layer: Option<usize>) -> Result<Vec<FileRow>, Error> {
+    let dir = layerfs::normalise(path);
+    let wanted = |p: &str| p == dir || layerfs::inside(p, &dir);
+    if let Some(index) = layer {
+        let count = opened.image().layers.len();
+        if index >= count {
+            return Err(Error::Usage(format!(
+                "--layer {index}: the image has {count} layers (0 to {})",
+                count.saturating_sub(1)
+            )));
+        }
+        let mut rows: Vec<FileRow> = changes(opened, store, index, false)?
+            .into_iter()
+            .filter_map(|change| match change {
+                Change::Add(entry) => wanted(&entry.path).then(|| row(&entry, index)),
+                Change::Whiteout(hidden) => wanted(&hidden).then(|| marker(&hidden, "whiteout", index)),
+                Change::Opaque(opaque) => wanted(&opaque).then(|| marker(&opaque, "opaque", index)),
+            })
+            .collect();
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+        return Ok(rows);
+    }
+    let merged = merged(opened, store, false)?;
+    if !dir.is_empty() && !merged.entries.contains_key(&dir) {
+        return Err(Error::Failed(format!("/{dir} does not exist in {}", opened.reference)));
+    }
+    Ok(merged.entries.values().filter(|(e, _)| wanted(&e.path)).map(|(e, layer)| row(e, *layer)).collect())
+}
+
+fn marker(path: &str, kind: &'static str, layer: usize) -> FileRow {
+    FileRow { path: format!("/{path}"), kind, mode: 0, uid: 0, gid: 0, size: 0, link: None, layer }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Changed {
+    pub path: String,
+    /// What differs: `kind`, `content`, `mode`, `owner`, `link`.
+    pub what: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Difference {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<Changed>,
+    /// Layers (by digest) of only the first image, and of only the second.
+    pub layers_only_in_first: Vec<String>,
+    pub layers_only_in_second: Vec<String>,
+}
+
+pub fn diff(a: &Opened, b: &Opened, store: &Store) -> Result<Difference, Error> {
+    let (left, right) = (merged(a, store, true)?, merged(b, store, true)?);
+    let mut difference = Difference {
+        added: Vec::new(),
+        removed: Vec::new(),
+        changed: Vec::new(),
+        layers_only_in_first: Vec::new(),
+        layers_only_in_second: Vec::new(),
+    };
+    let content = |merged: &Merged, e: &Entry| merged.resolve(&e.path).and_then(|(f, _)| f.content.clone());
+    for (path, (old, _)) in &left.entries {
+        match right.entries.get(path) {
+            None => difference.removed.push(format!("/{path}")),
+            Some((new, _)) => {
+                let mut what = Vec::new();
+                let link = |k: &Kind| match k {
+                    Kind::Symlink(t) | Kind::Hardlink(t) => Some(t.clone()),
+                    _ => None,
+                };
+                if kind_name(&old.kind) != kind_name(&new.kind) {
+                    what.push("kind");
+                } else if link(&old.kind) != link(&new.kind) {
+                    what.push("link");
+                }
+                if old.kind == Kind::File && new.kind == Kind::File && content(&left, old) != content(&right, new) {
+                    what.push("content");
+                }
+                if old.mode != new.mode {
+                    what.push("mode");
+                }
+                if (old.uid, old.gid) != (new.uid, new.gid) {
+                    what.push("owner");
+                }
+                if !what.is_empty() {
+                    difference.changed.push(Changed { path: format!("/{path}"), what });
+                }
+            }
+        }
+    }
+    difference.added =
+        right.entries.keys().filter(|p| !left.entries.contains_key(*p)).map(|p| format!("/{p}")).collect();
+    let digests = |o: &Opened| o.image().layers.iter().map(|l| l.digest.to_string()).collect::<BTreeSet<_>>();
+    let (first, second) = (digests(a), digests(b));
+    difference.layers_only_in_first =
+        a.image().layers.iter().map(|l| l.digest.to_string()).filter(|d| !second.contains(d)).collect();
+    difference.layers_only_in_second =
+        b.image().layers.iter().map(|l| l.digest.to_string()).filter(|d| !first.contains(d)).collect();
+    Ok(difference)
+}

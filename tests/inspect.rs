@@ -1,0 +1,265 @@
+//! The inspection commands on images built by compose-img and on images
+//! whose bytes skopeo wrote, cross-checked against `skopeo inspect` and
+//! `umoci stat`; `du` on images sharing a parent; `ls` and `diff`.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Sandbox, run, tool};
+
+fn recipe(name: &str) -> String {
+    common::repo().join("recipes").join(name).display().to_string()
+}
+
+fn json(sandbox: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let out = run(sandbox.cmd().args(args).arg("--json"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn inspect_and_history_agree_with_skopeo_and_umoci() {
+    let sandbox = Sandbox::new();
+    sandbox.build(&[&recipe("app.toml"), "--compression", "gzip", "--output", "oci:app:1"]);
+    let ours = format!("oci:{}:1", sandbox.path().join("app").display());
+    // The same image as skopeo writes it: a docker archive (uncompressed
+    // layers, Docker schema 2 config) it made itself.
+    let archive = sandbox.path().join("theirs.tar");
+    run(Command::new(tool("skopeo")).args(["copy", &ours]).arg(format!("docker-archive:{}", archive.display())));
+    let theirs = format!("docker-archive:{}", archive.display());
+    for reference in [&ours, &theirs] {
+        let skopeo: serde_json::Value =
+            serde_json::from_str(&run(Command::new(tool("skopeo")).args(["inspect", reference]))).unwrap();
+        let report = json(&sandbox, &["inspect", reference]);
+        let layers: Vec<&serde_json::Value> =
+            report["layers"].as_array().unwrap().iter().map(|l| &l["digest"]).collect();
+        let expected: Vec<&serde_json::Value> = skopeo["Layers"].as_array().unwrap().iter().collect();
+        assert_eq!(layers, expected, "{reference}");
+        if reference == &ours {
+            assert_eq!(report["digest"], skopeo["Digest"]);
+        }
+        assert_eq!(report["env"], skopeo["Env"]);
+        assert_eq!(report["labels"], skopeo["Labels"]);
+        assert_eq!(
+            report["platform"],
+            format!("{}/{}", skopeo["Os"].as_str().unwrap(), skopeo["Architecture"].as_str().unwrap())
+        );
+        assert_eq!(report["user"], "65532:65532");
+        assert_eq!(report["layers"][3]["created_by"], "compose-img layer system");
+        let history = json(&sandbox, &["history", reference]);
+        assert_eq!(history[0]["created_by"], "compose-img layer slim", "newest first");
+        assert_eq!(history.as_array().unwrap().len(), 5);
+    }
+    // umoci's view of the same layout: the same history, oldest first.
+    let stat: serde_json::Value = serde_json::from_str(&run(Command::new(tool("umoci"))
+        .args(["stat", "--json", "--image"])
+        .arg(format!("{}:1", sandbox.path().join("app").display()))))
+    .unwrap();
+    let umoci: Vec<&str> =
+        stat["history"].as_array().unwrap().iter().map(|h| h["created_by"].as_str().unwrap()).collect();
+    let history = json(&sandbox, &["history", &ours]);
+    let mut ours_history: Vec<&str> =
+        history.as_array().unwrap().iter().map(|h| h["created_by"].as_str().unwrap()).collect();
+    ours_history.reverse();
+    assert_eq!(umoci, ours_history);
+    // --raw is the manifest byte for byte; --config the config.
+    let raw = sandbox.cmd().args(["inspect", &ours, "--raw"]).output().unwrap().stdout;
+    let skopeo_raw = Command::new(tool("skopeo")).args(["inspect", "--raw", &ours]).output().unwrap().stdout;
+    assert_eq!(raw, skopeo_raw);
+    let config = sandbox.cmd().args(["inspect", &ours, "--config"]).output().unwrap().stdout;
+    let skopeo_config =
+        Command::new(tool("skopeo")).args(["inspect", "--config", "--raw", &ours]).output().unwrap().stdout;
+    assert_eq!(config, skopeo_config);
+}
+
+#[test]
+fn du_counts_shared_layers_once() {
+    let sandbox = Sandbox::new();
+    sandbox.build(&[&recipe("busybox.toml"), "--output", "oci:base"]);
+    sandbox.build(&[&recipe("app.toml"), "--output", "oci:app"]);
+    let report = json(&sandbox, &["du", "oci:base", "oci:app"]);
+    let images = report["images"].as_array().unwrap();
+    let size = |i: usize, key: &str| images[i][key].as_u64().unwrap();
+    let layers = report["layers"].as_array().unwrap();
+    let shared: u64 = layers
+        .iter()
+        .filter(|l| l["used_by"].as_array().unwrap().len() == 2)
+        .map(|l| l["size"].as_u64().unwrap())
+        .sum();
+    assert!(shared > 1_000_000, "busybox's layer is shared");
+    assert_eq!(size(0, "shared_size"), shared);
+    assert_eq!(size(1, "shared_size"), shared);
+    for i in 0..2 {
+        assert_eq!(size(i, "virtual_size"), size(i, "unique_size") + size(i, "shared_size"));
+    }
+    assert_eq!(report["total_size"].as_u64().unwrap(), size(0, "unique_size") + size(1, "unique_size") + shared);
+    let table = run(sandbox.cmd().args(["du", "oci:base", "oci:app"]));
+    assert!(table.starts_with("IMAGE     SIZE"), "{table}");
+}
+
+#[test]
+fn ls_and_diff_see_the_merged_file_system() {
+    let sandbox = Sandbox::new();
+    sandbox.build(&[&recipe("busybox.toml"), "--output", "oci:base"]);
+    sandbox.build(&[&recipe("app.toml"), "--output", "oci:app"]);
+    let files = json(&sandbox, &["ls", "oci:app", "/usr"]);
+    let paths: Vec<&str> = files.as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"/usr/lib/os-release"), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.starts_with("/usr/share/doc")), "whiteouts applied: {paths:?}");
+    let slim = json(&sandbox, &["ls", "oci:app", "--layer", "4"]);
+    let kinds: Vec<(&str, &str)> =
+        slim.as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap(), f["kind"].as_str().unwrap())).collect();
+    assert!(kinds.contains(&("/usr/share/doc", "whiteout")), "{kinds:?}");
+    let home = &json(&sandbox, &["ls", "oci:app", "/home/app"])[0];
+    assert_eq!(
+        (home["kind"].as_str(), home["uid"].as_u64(), home["layer"].as_u64()),
+        (Some("dir"), Some(65532), Some(3))
+    );
+
+    let diff = json(&sandbox, &["diff", "oci:base", "oci:app"]);
+    let added: Vec<&str> = diff["added"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(added.contains(&"/home/app") && added.contains(&"/etc/ssl/cert.pem"), "{added:?}");
+    assert!(diff["removed"].as_array().unwrap().is_empty());
+    let changed = diff["changed"].as_array().unwrap();
+    assert!(
+        changed.iter().any(|c| c["path"] == "/etc/passwd" && c["what"] == serde_json::json!(["content"])),
+        "{changed:?}"
+    );
+    assert_eq!(diff["layers_only_in_first"].as_array().unwrap().len(), 0);
+    assert_eq!(diff["layers_only_in_second"].as_array().unwrap().len(), 3);
+    let missing = sandbox.cmd().args(["ls", "oci:app", "/nope"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nope does not exist"));
+}
+
+/// What `snapshot` records of one file: relative path, type, mode, uid,
+/// gid, link target, content.
+type Seen = (String, char, u32, u32, u32, String, Vec<u8>);
+
+/// Every entry under `root`, sorted.
+fn snapshot(root: &std::path::Path) -> Vec<Seen> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let rel = entry.path().strip_prefix(root).unwrap().display().to_string();
+        let (kind, link, content) = if meta.file_type().is_symlink() {
+            ('l', std::fs::read_link(entry.path()).unwrap().display().to_string(), Vec::new())
+        } else if meta.is_dir() {
+            ('d', String::new(), Vec::new())
+        } else {
+            ('f', String::new(), std::fs::read(entry.path()).unwrap())
+        };
+        out.push((rel, kind, meta.mode() & 0o7777, meta.uid(), meta.gid(), link, content));
+    }
+    out
+}
+
+#[test]
+fn unpack_matches_umoci() {
+    let sandbox = Sandbox::new();
+    sandbox.build(&[&recipe("app.toml"), "--compression", "gzip", "--output", "oci:app:1"]);
+    let ours = sandbox.path().join("ours");
+    run(sandbox.cmd().args(["unpack", "oci:app:1"]).arg(&ours));
+    let bundle = sandbox.path().join("bundle");
+    run(Command::new(tool("umoci"))
+        .args(["unpack", "--image"])
+        .arg(format!("{}:1", sandbox.path().join("app").display()))
+        .arg(&bundle));
+    let (mine, theirs) = (snapshot(&ours), snapshot(&bundle.join("rootfs")));
+    assert!(mine.len() > 20);
+    assert_eq!(mine, theirs);
+    let again = sandbox.cmd().args(["unpack", "oci:app:1"]).arg(&ours).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "an unpack into a non-empty directory");
+}
+
+/// A layout holding one image of one uncompressed layer, `tar`.
+fn layout_with_layer(dir: &std::path::Path, tar: &[u8]) {
+    use sha2::Digest as _;
+    let hex = |bytes: &[u8]| sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        std::fs::write(blobs.join(hex(bytes)), bytes).unwrap();
+        (format!("sha256:{}", hex(bytes)), bytes.len())
+    };
+    let (layer, layer_size) = put(tar);
+    let config =
+        format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#);
+    let (config, config_size) = put(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+    );
+    let (manifest, manifest_size) = put(manifest.as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size}}}]}}"#
+    );
+    std::fs::write(dir.join("index.json"), index).unwrap();
+}
+
+/// A tar member: name, type, link target, content.
+type Member<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8]);
+
+/// A tar of `entries` with names written as given (`..` and absolute ones
+/// included, which tar-rs would refuse).
+fn raw_tar(entries: &[Member<'_>]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, kind, link, content) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.as_gnu_mut().unwrap().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_entry_type(*kind);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(content.len() as u64);
+        header.set_cksum();
+        builder.append(&header, *content).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn unpack_never_writes_outside_the_directory() {
+    use tar::EntryType::{Directory, Link, Regular, Symlink};
+    let sandbox = Sandbox::new();
+    let outside = sandbox.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let outside_text = outside.display().to_string();
+    let cases: Vec<(&str, Vec<Member<'_>>, &str)> = vec![
+        ("dotdot", vec![("../evil", Regular, "", b"x")], "refused layer entry ../evil: `..` climbs out of the root"),
+        (
+            "through-symlink",
+            vec![("link", Symlink, &outside_text, b""), ("link/pwned", Regular, "", b"x")],
+            "refused layer entry link/pwned",
+        ),
+        ("hardlink-out", vec![("h", Link, "../../etc/passwd", b"")], "`..` climbs out of the root"),
+        ("hardlink-missing", vec![("h", Link, "/etc/passwd", b"")], "refused layer entry h: hard link to /etc/passwd"),
+        (
+            "symlink-dir-then-dir",
+            vec![("d", Symlink, &outside_text, b""), ("d/sub/", Directory, "", b"")],
+            "refused layer entry d/sub/",
+        ),
+    ];
+    for (name, entries, reason) in cases {
+        let layout = sandbox.path().join(name);
+        layout_with_layer(&layout, &raw_tar(&entries));
+        let target = sandbox.path().join(format!("{name}-root"));
+        let out = sandbox.cmd().args(["unpack", &format!("oci:{}", layout.display())]).arg(&target).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(reason), "{name}: `{reason}` missing in {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(walkdir::WalkDir::new(&outside).min_depth(1).into_iter().count(), 0, "{name} wrote outside");
+        assert!(!sandbox.path().join("evil").exists());
+    }
+    // An absolute name is confined: it lands below the directory.
+    let layout = sandbox.path().join("absolute");
+    layout_with_layer(&layout, &raw_tar(&[("/abs/file", Regular, "", b"inside")]));
+    let target = sandbox.path().join("absolute-root");
+    run(sandbox.cmd().args(["unpack", &format!("oci:{}", layout.display())]).arg(&target));
+    assert_eq!(std::fs::read_to_string(target.join("abs/file")).unwrap(), "inside");
+}
