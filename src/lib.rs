@@ -26,6 +26,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod commit;
 pub mod compose;
 pub mod copy;
 pub mod digest;

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use common::{Sandbox, run, tool};
@@ -262,4 +263,79 @@ fn unpack_never_writes_outside_the_directory() {
     let target = sandbox.path().join("absolute-root");
     run(sandbox.cmd().args(["unpack", &format!("oci:{}", layout.display())]).arg(&target));
     assert_eq!(std::fs::read_to_string(target.join("abs/file")).unwrap(), "inside");
+}
+
+#[test]
+fn commit_records_exactly_the_changes_reproducibly() {
+    let sandbox = Sandbox::new();
+    sandbox.build(&[&recipe("app.toml"), "--compression", "gzip", "--output", "oci:app:1"]);
+    let dir = sandbox.path().join("rootfs");
+    run(sandbox.cmd().args(["unpack", "oci:app:1"]).arg(&dir));
+    // Add, change, chmod, remove a file, remove a directory, and replace
+    // a directory's whole content.
+    std::fs::write(dir.join("etc/motd"), "patched\n").unwrap();
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    run(Command::new("chmod").arg("700").arg(dir.join("home/app")));
+    std::fs::remove_file(dir.join("bin/ls")).unwrap();
+    std::fs::remove_dir_all(dir.join("usr/lib")).unwrap();
+    std::fs::remove_dir_all(dir.join("etc/ssl/certs")).unwrap();
+    std::fs::create_dir(dir.join("etc/ssl/certs")).unwrap();
+    std::fs::write(dir.join("etc/ssl/certs/other.pem"), "new\n").unwrap();
+
+    let commit = |from: &std::path::Path, output: &str| {
+        let out = sandbox
+            .cmd()
+            .args(["commit"])
+            .arg(from)
+            .args(["--parent", "oci:app:1", "--output", output, "--compression", "gzip", "--message", "patch"])
+            .output()
+            .unwrap();
+        common::assert_success(&out);
+        common::first_digest(&out)
+    };
+    let digest = commit(&dir, "oci:patched:1");
+    // Another copy of the same content (other inode numbers and times): the same image.
+    let copy = sandbox.path().join("copy");
+    run(Command::new("cp").arg("-a").arg(&dir).arg(&copy));
+    run(Command::new("touch").arg(copy.join("etc/motd")));
+    assert_eq!(commit(&copy, "oci:patched:2"), digest, "commit is not reproducible");
+
+    let layer = json(&sandbox, &["ls", "oci:patched:1", "--layer", "5"]);
+    let kinds: BTreeSet<(String, String)> = layer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["kind"].as_str().unwrap().to_owned()))
+        .collect();
+    for expected in [
+        ("/etc/motd", "file"),
+        ("/etc/passwd", "file"),
+        ("/home/app", "dir"),
+        ("/bin/ls", "whiteout"),
+        ("/usr/lib", "whiteout"),
+        ("/etc/ssl/certs", "opaque"),
+        ("/etc/ssl/certs/other.pem", "file"),
+    ] {
+        assert!(kinds.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing: {kinds:?}");
+    }
+    assert!(
+        !kinds.iter().any(|(p, _)| p == "/bin/busybox" || p == "/etc/group"),
+        "unchanged files in the layer: {kinds:?}"
+    );
+
+    // What compose-img and umoci unpack from it is what the directory holds.
+    let again = sandbox.path().join("again");
+    run(sandbox.cmd().args(["unpack", "oci:patched:1"]).arg(&again));
+    assert_eq!(snapshot(&again), snapshot(&dir));
+    let bundle = sandbox.path().join("bundle");
+    run(Command::new(tool("umoci"))
+        .args(["unpack", "--image"])
+        .arg(format!("{}:1", sandbox.path().join("patched").display()))
+        .arg(&bundle));
+    assert_eq!(snapshot(&bundle.join("rootfs")), snapshot(&dir));
+    let history = json(&sandbox, &["history", "oci:patched:1"]);
+    assert_eq!(
+        (history[0]["created_by"].as_str(), history[0]["comment"].as_str()),
+        (Some("compose-img commit"), Some("patch"))
+    );
 }

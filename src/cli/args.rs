@@ -47,6 +47,8 @@ pub enum Command {
     Du(DuArgs),
     /// Unpack the merged root filesystem of an image into a directory
     Unpack(UnpackArgs),
+    /// Commit the changes in a directory against a parent image as one new layer
+    Commit(CommitArgs),
     /// Write a cosign-format key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub
     Keygen(KeygenArgs),
     /// Sign an image already written (every manifest and index), cosign-style
@@ -188,6 +190,28 @@ pub struct UnpackArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  \
+    compose-img unpack oci:out/app rootfs && echo hi > rootfs/etc/motd\n  \
+    compose-img commit rootfs --parent oci:out/app --output oci:out/app:patched --message 'motd'")]
+pub struct CommitArgs {
+    /// The changed root filesystem (typically made by unpack)
+    pub dir: PathBuf,
+    /// The image DIR started from
+    #[arg(long, value_name = "REF")]
+    pub parent: String,
+    /// Where to write the new image
+    #[arg(long, value_name = "REF")]
+    pub output: String,
+    /// The history comment of the new layer
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    #[command(flatten)]
+    pub layers: LayerArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,15 +1,17 @@
 //! `compose-img build`: flags and environment → a build request; results
 //! printed one line per output (`REF DIGEST`) on stdout.
 
-use super::args::{BuildArgs, CompressionArg, LayerArgs, RegistryArgs};
+use super::args::{BuildArgs, CommitArgs, CompressionArg, LayerArgs, RegistryArgs};
 use crate::Error;
 use crate::build::tar_writer::MAX_MTIME;
 use crate::build::{BuildSettings, Compression};
+use crate::commit::CommitRequest;
 use crate::compose::{self, BuildRequest};
 use crate::oci::reference::ImageRef;
 use crate::recipe::Platform;
 use crate::recipe::names::parse_platform;
 use crate::registry::{ClientOptions, PushStats};
+use crate::store::Store;
 
 pub fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Error> {
     let request = BuildRequest {
@@ -130,4 +132,29 @@ fn compression(kind: CompressionArg, level: Option<i32>) -> Result<Compression, 
         }
         CompressionArg::None => Compression::None,
     })
+}
+
+pub fn commit(args: &CommitArgs, quiet: bool) -> Result<(), Error> {
+    let parent = ImageRef::parse(&args.parent).map_err(Error::Usage)?;
+    let output = ImageRef::parse(&args.output).map_err(Error::Usage)?;
+    let platforms = platforms(&args.layers)?;
+    if platforms.len() > 1 {
+        return Err(Error::Usage("commit takes one --platform".into()));
+    }
+    let request = CommitRequest {
+        dir: &args.dir,
+        parent: &parent,
+        output: &output,
+        message: args.message.as_deref(),
+        platform: platforms.first(),
+        settings: settings(&args.layers)?,
+        registry: registry_options(&args.registry),
+    };
+    let store = Store::open(&super::store::store_dir(args.layers.store.as_ref())?)?;
+    let committed = crate::commit::commit(&request, &store)?;
+    println!("{output} {}", committed.manifest);
+    if !quiet {
+        eprintln!("committed {} added or changed, {} removed", committed.added, committed.removed);
+    }
+    Ok(())
 }

@@ -62,6 +62,7 @@ pub fn run() -> ExitCode {
         Command::Diff(args) => inspect::diff(args),
         Command::Du(args) => inspect::du(args),
         Command::Unpack(args) => inspect::unpack(args, cli.quiet),
+        Command::Commit(args) => build::commit(args, cli.quiet),
         Command::Keygen(args) => keys::keygen(args),
         Command::Sign(args) => keys::sign(args, cli.quiet),
         Command::Verify(args) => keys::verify(args),

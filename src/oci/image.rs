@@ -198,6 +198,67 @@ fn run_image_plugins(
     Ok(())
 }
 
+/// `parent` with one more layer on top, as `compose-img commit` makes it:
+/// the parent's config and history, plus a history entry
+/// (`created_by` "compose-img commit", `comment` the message), every
+/// timestamp from `epoch`, and the parent pinned in the annotations.
+pub fn commit_image(
+    parent: &BuiltImage,
+    layer: BuiltLayer,
+    message: Option<&str>,
+    epoch: u64,
+    store: &Store,
+) -> Result<BuiltImage, AssembleError> {
+    let spec = |what| move |e: oci_spec::OciSpecError| AssembleError::Spec { what, message: e.to_string() };
+    let created = rfc3339(epoch);
+    let mut config_json = parent.config_json.clone();
+    let mut history = config_json.history().clone().unwrap_or_default();
+    let mut entry = HistoryBuilder::default().created(created.clone()).created_by("compose-img commit");
+    if let Some(message) = message {
+        entry = entry.comment(message);
+    }
+    history.push(entry.build().map_err(spec("history"))?);
+    config_json.set_history(Some(history));
+    config_json.set_created(Some(created.clone()));
+    let mut diff_ids = config_json.rootfs().diff_ids().clone();
+    diff_ids.push(layer.diff_id.to_string());
+    config_json.rootfs_mut().set_diff_ids(diff_ids);
+    let config_blob = store.write_blob(&canonical(&config_json).map_err(json)?)?;
+    let layers: Vec<BuiltLayer> = parent.layers.iter().cloned().chain([layer]).collect();
+    let annotations: HashMap<String, String> = [
+        (ANNOTATION_CREATED.to_owned(), created),
+        (ANNOTATION_BASE_IMAGE_NAME.to_owned(), parent.name.clone()),
+        (ANNOTATION_BASE_IMAGE_DIGEST.to_owned(), parent.manifest.digest.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(media::CONFIG, &config_blob))
+        .layers(
+            layers
+                .iter()
+                .map(|l| descriptor(l.media_type, &WrittenBlob { digest: l.digest.clone(), size: l.size }))
+                .collect::<Vec<_>>(),
+        )
+        .annotations(annotations)
+        .build()
+        .map_err(spec("manifest"))?;
+    let manifest_blob = store.write_blob(&canonical(&manifest).map_err(json)?)?;
+    Ok(BuiltImage {
+        name: parent.name.clone(),
+        manifest: manifest_blob,
+        media_type: media::MANIFEST.to_owned(),
+        platform: parent.platform.clone(),
+        origin: parent.origin.clone(),
+        config: config_blob,
+        config_json,
+        layers,
+        log: Vec::new(),
+    })
+}
+
 /// The index of a multi-platform recipe: one entry per image, with its
 /// platform, in the recipe's platform order; annotated like its manifests.
 pub fn assemble_index(
