@@ -49,7 +49,7 @@ fn build_one_layer(bencher: divan::Bencher, compression: &str) {
     bencher.with_inputs(|| tempfile::tempdir().unwrap()).bench_local_values(|store_dir| {
         let store = Store::open(store_dir.path()).unwrap();
         let mut planned = plan(Arc::clone(&recipe), &recipe.image.platforms[0], settings.source_date_epoch).unwrap();
-        digest_inputs(&mut planned, &store).unwrap();
-        build_layer(&planned.layers[0], &settings, &store, false, &Silent).unwrap()
+        digest_inputs(&mut planned, &store, true).unwrap();
+        build_layer(&planned.layers[0], None, &settings, &store, false, &Silent).unwrap()
     });
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use crate::Error;
 use crate::build::BuildSettings;
+use crate::build::cache::layer_key;
 use crate::build::layer::build_layer;
 use crate::build::progress::Silent;
 use crate::digest::Digest;
@@ -107,8 +108,10 @@ pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, E
     crate::plan::links::resolve(&mut tree).map_err(located)?;
 
     let plan = LayerPlan { name: "commit".into(), tree, salt: Vec::new(), deferred: Vec::new(), log: Vec::new() };
-    let layer = build_layer(&plan, &request.settings, store, true, &Silent)
-        .map_err(|source| Error::Build { recipe: format!("commit {}", request.dir.display()), source })?;
+    let key = layer_key(&plan.tree, &plan.salt, &request.settings);
+    let layer = build_layer(&plan, Some(&key), &request.settings, store, true, &Silent)
+        .map_err(|source| Error::Build { recipe: format!("commit {}", request.dir.display()), source })?
+        .layer;
     let image = commit_image(opened.image(), layer, request.message, request.settings.source_date_epoch, store)
         .map_err(|source| Error::Assemble { recipe: format!("commit {}", request.dir.display()), source })?;
     let manifest = image.manifest.digest.clone();

@@ -140,7 +140,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
         }
     }
     let pool = pool(request.settings.jobs)?;
-    let (plans, store) = prepare(&graph, &units, &request.store, &pool, request.settings.source_date_epoch)?;
+    let (plans, store) = prepare(&graph, &units, &request.store, &pool, request.settings.source_date_epoch, true)?;
     let (nodes, deps, image_node) = build_graph(&units, &plans);
     progress.planned(nodes.len());
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
@@ -182,19 +182,23 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
                 };
                 let id = format!("{} {} ({})", plan.recipe.file.name, planned.name, plan.platform);
                 let reporter = Reporter { progress, id: &id };
-                build_layer(planned, &request.settings, &store, request.reuse, &reporter)
-                    .map(|built| {
-                        progress.finished(Finished::Layer {
-                            recipe: plan.recipe.file.name.clone(),
-                            layer: planned.name.clone(),
-                            digest: built.digest.to_string(),
-                            size: built.size,
-                            key: layer_key(&planned.tree, &planned.salt, &request.settings).to_string(),
-                            reused: built.reused,
-                        });
-                        Output::Layer(built, planned.log.clone())
-                    })
-                    .map_err(|source| Error::Build { recipe: plan.recipe.file.name.clone(), source })
+                let key =
+                    inputs_known(&planned.tree).then(|| layer_key(&planned.tree, &planned.salt, &request.settings));
+                let built = build_layer(planned, key.as_ref(), &request.settings, &store, request.reuse, &reporter)
+                    .map_err(|source| Error::Build { recipe: plan.recipe.file.name.clone(), source })?;
+                if !built.hashed.is_empty() {
+                    let (recipe, platform) = (&plan.recipe, &plan.platform);
+                    plan::inputs::record_hashed(&planned.tree, &built.hashed, recipe, &planned.name, platform, &store);
+                }
+                progress.finished(Finished::Layer {
+                    recipe: plan.recipe.file.name.clone(),
+                    layer: planned.name.clone(),
+                    digest: built.layer.digest.to_string(),
+                    size: built.layer.size,
+                    key: built.key.to_string(),
+                    reused: built.layer.reused,
+                });
+                Ok(Output::Layer(built.layer, planned.log.clone()))
             }
             Node::Image { unit } => {
                 let plan = &plans[unit];
@@ -353,6 +357,7 @@ fn prepare(
     store: &std::path::Path,
     pool: &rayon::ThreadPool,
     epoch: u64,
+    defer: bool,
 ) -> Result<(Vec<ImagePlan>, Store), Error> {
     let mut plans = Vec::with_capacity(units.units.len());
     for (unit, platform) in units.units.iter().zip(&units.platforms) {
@@ -364,7 +369,7 @@ fn prepare(
     }
     let store = Store::open(store)?;
     for plan in &mut plans {
-        pool.install(|| plan::digest_inputs(plan, &store))
+        pool.install(|| plan::digest_inputs(plan, &store, defer))
             .map_err(|errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors })?;
     }
     Ok((plans, store))
@@ -406,7 +411,7 @@ pub fn plan_only(
 ) -> Result<Vec<PlannedImage>, Error> {
     let graph = plan::graph::load(recipes).map_err(Error::Recipes)?;
     let units = units(&graph, platforms)?;
-    let (plans, store) = prepare(&graph, &units, store, &pool(settings.jobs)?, settings.source_date_epoch)?;
+    let (plans, store) = prepare(&graph, &units, store, &pool(settings.jobs)?, settings.source_date_epoch, false)?;
     Ok(plans
         .iter()
         .zip(&units.units)
@@ -469,6 +474,13 @@ fn build_graph(units: &Units, plans: &[ImagePlan]) -> (Vec<Node>, Vec<Vec<usize>
         deps.push(image_deps);
     }
     (nodes, deps, image_nodes)
+}
+
+/// Whether the content of every host input of `tree` is known.
+fn inputs_known(tree: &plan::tree::Tree) -> bool {
+    tree.iter().all(|(_, n)| {
+        !matches!(&n.kind, plan::tree::NodeKind::File(plan::tree::FileSource::Host { content: None, .. }))
+    })
 }
 
 /// Forwards one layer's progress, named.

@@ -69,13 +69,7 @@ fn skopeo_inspects_and_copies_every_compression() {
 fn podman_runs_the_busybox_example() {
     assert!(Path::new("/bin/busybox").exists(), "busybox-static is not installed: run scripts/test");
     let sandbox = Sandbox::new();
-    // podman names an image pulled from oci:DIR after DIR, which must be
-    // lowercase: the layout goes to a lowercase directory.
-    let layout = tempfile::Builder::new()
-        .prefix(&format!("compose-img-podman-{}", std::process::id()))
-        .rand_bytes(0)
-        .tempdir()
-        .unwrap();
+    let layout = common::lowercase_tempdir("podman");
     let recipe = common::repo().join("recipes/busybox.toml");
     sandbox.build(&[recipe.to_str().unwrap(), "--output", &format!("oci:{}", layout.path().display())]);
     let podman = common::Podman::new(sandbox.path());

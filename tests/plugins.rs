@@ -38,12 +38,7 @@ fn build_fails(sandbox: &Sandbox, recipe: &str) -> String {
 #[test]
 fn the_shelf_of_plugins_on_an_image_podman_runs() {
     let sandbox = Sandbox::new();
-    // podman names an image pulled from oci:DIR after DIR: lowercase.
-    let layout = tempfile::Builder::new()
-        .prefix(&format!("compose-img-plugins-{}", std::process::id()))
-        .rand_bytes(0)
-        .tempdir()
-        .unwrap();
+    let layout = common::lowercase_tempdir("plugins");
     let recipe = common::repo().join("recipes/app.toml");
     sandbox.build(&[recipe.to_str().unwrap(), "--output", &format!("oci:{}", layout.path().display())]);
     let image = format!("oci:{}:latest", layout.path().display());

@@ -5,11 +5,13 @@
 //! args) with, for one that reads them, the layers below. Equal keys mean
 //! equal blobs.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{BuildSettings, Compression};
 use crate::digest::Digest;
 use crate::plan::tree::{FileSource, NodeKind, Tree};
+use crate::recipe::ImagePath;
 
 /// Bumped whenever the tar writer, JSON or codec settings change bytes.
 const LAYER_FORMAT: u32 = 1;
@@ -17,6 +19,17 @@ const LAYER_FORMAT: u32 = 1;
 /// The key of a layer of `tree`; `salt` holds what else determines it
 /// (plugins, the layers below a plugin read), one line each.
 pub fn layer_key(tree: &Tree, salt: &[String], settings: &BuildSettings) -> Digest {
+    layer_key_with(tree, salt, settings, &BTreeMap::new())
+}
+
+/// [`layer_key`], with the content digests of host files the plan did not
+/// know taken from `hashed` (as the layer writer found them).
+pub fn layer_key_with(
+    tree: &Tree,
+    salt: &[String],
+    settings: &BuildSettings,
+    hashed: &BTreeMap<&ImagePath, &Digest>,
+) -> Digest {
     let mut text = format!(
         "compose-img layer v{LAYER_FORMAT}\nzstd {}\nflate2 zlib-rs\nepoch {}\n",
         zstd::zstd_safe::version_string(),
@@ -31,7 +44,8 @@ pub fn layer_key(tree: &Tree, salt: &[String], settings: &BuildSettings) -> Dige
         let payload = match &node.kind {
             NodeKind::Dir => "dir".to_owned(),
             NodeKind::File(FileSource::Host { content, .. }) => {
-                format!("file {}", content.as_ref().map_or("?", |d| d.as_str()))
+                let digest = content.as_ref().or_else(|| hashed.get(path).copied());
+                format!("file {}", digest.map_or("?", |d| d.as_str()))
             }
             NodeKind::File(FileSource::Inline(bytes)) => format!("file {}", Digest::of(bytes)),
             NodeKind::Symlink(target) => format!("symlink {}", target.escape_default()),

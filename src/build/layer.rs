@@ -1,7 +1,9 @@
 //! Building one layer in a single streaming pass:
 //! tar writer → diff_id hasher → compressor → blob writer (digest hasher).
 
-use super::cache::layer_key;
+use std::collections::BTreeMap;
+
+use super::cache::layer_key_with;
 use super::compress::Encoder;
 use super::progress::LayerProgress;
 use super::tar_writer::write_tree;
@@ -10,6 +12,7 @@ use crate::digest::{Digest, HashingWriter};
 use crate::oci::media;
 use crate::plan::LayerPlan;
 use crate::plan::tree::NodeKind;
+use crate::recipe::ImagePath;
 use crate::store::layer_cache::{BlobCheck, CachedLayer};
 use crate::store::{Store, StoreError};
 
@@ -28,19 +31,34 @@ pub struct BuiltLayer {
     pub media_type: &'static str,
 }
 
+/// A layer built or reused, with its cache key.
+#[derive(Debug)]
+pub struct LayerBuild {
+    pub layer: BuiltLayer,
+    pub key: Digest,
+    /// Host files whose content the plan did not know, hashed while written.
+    pub hashed: Vec<(ImagePath, Digest)>,
+}
+
 /// Builds `layer`, or reuses the cached blob of an identical one when
-/// `reuse` is set and that blob is intact.
+/// `reuse` is set and that blob is intact. `key` is its cache key when the
+/// plan knows every input's content; without it (a cold build, where
+/// hashing inputs first would read them twice) the layer is written while
+/// its unknown inputs are hashed, and keyed afterwards.
 pub fn build_layer(
     layer: &LayerPlan,
+    key: Option<&Digest>,
     settings: &BuildSettings,
     store: &Store,
     reuse: bool,
     progress: &dyn LayerProgress,
-) -> Result<BuiltLayer, BuildError> {
+) -> Result<LayerBuild, BuildError> {
     let fail = |kind| BuildError { layer: layer.name.clone(), kind };
-    let key = layer_key(&layer.tree, &layer.salt, settings);
-    if reuse && let Some(built) = reuse_cached(layer, &key, store).map_err(|e| fail(e.into()))? {
-        return Ok(built);
+    if let Some(key) = key
+        && reuse
+        && let Some(built) = reuse_cached(layer, key, store).map_err(|e| fail(e.into()))?
+    {
+        return Ok(LayerBuild { layer: built, key: key.clone(), hashed: Vec::new() });
     }
     let blob = store.blob_writer().map_err(|e| fail(e.into()))?;
     let encoder =
@@ -48,8 +66,15 @@ pub fn build_layer(
     let mut tar = HashingWriter::new(encoder);
     let bytes = layer.tree.iter().map(|(_, n)| if let NodeKind::File(s) = &n.kind { s.size() } else { 0 }).sum();
     progress.started(layer.tree.len() as u64, bytes);
-    write_tree(&layer.tree, settings.source_date_epoch, &mut tar, &|bytes| progress.advanced(bytes))
+    let hashed = write_tree(&layer.tree, settings.source_date_epoch, &mut tar, &|bytes| progress.advanced(bytes))
         .map_err(|e| fail(e.into()))?;
+    let key = match key {
+        Some(key) => key.clone(),
+        None => {
+            let known: BTreeMap<&ImagePath, &Digest> = hashed.iter().map(|(p, d)| (p, d)).collect();
+            layer_key_with(&layer.tree, &layer.salt, settings, &known)
+        }
+    };
     let (encoder, diff_id, _) = tar.finish();
     let blob = encoder.finish().map_err(|e| fail(BuildErrorKind::Compress(e)))?;
     let written = blob.complete().map_err(|e| fail(e.into()))?;
@@ -64,14 +89,15 @@ pub fn build_layer(
         };
         store.put_cached_layer(&key, &entry).map_err(|e| fail(e.into()))?;
     }
-    Ok(BuiltLayer {
+    let layer = BuiltLayer {
         reused: false,
         name: layer.name.clone(),
         digest: written.digest,
         size: written.size,
         diff_id,
         media_type,
-    })
+    };
+    Ok(LayerBuild { layer, key, hashed })
 }
 
 /// The cached layer for `key`, if its entry is readable and its blob intact.

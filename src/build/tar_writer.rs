@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 use thiserror::Error;
 
+use crate::digest::{Digest, HashingWriter};
 use crate::plan::tree::{FileSource, Node, NodeKind, Tree};
 use crate::recipe::ImagePath;
 use crate::store::fingerprint::Fingerprint;
@@ -39,17 +40,29 @@ pub enum TarError {
     Write(#[source] io::Error),
 }
 
-/// Writes `tree` as a complete tar stream (ending in two zero blocks).
-pub fn write_tree(tree: &Tree, mtime: u64, out: &mut impl Write, written: &dyn Fn(u64)) -> Result<(), TarError> {
+/// Writes `tree` as a complete tar stream (ending in two zero blocks),
+/// calling `written` with each entry's content size. Host files whose
+/// content digest the plan does not know yet are hashed as they are
+/// written: those digests are returned.
+pub fn write_tree(
+    tree: &Tree,
+    mtime: u64,
+    out: &mut impl Write,
+    written: &dyn Fn(u64),
+) -> Result<Vec<(ImagePath, Digest)>, TarError> {
     let mut buf = vec![0u8; 1 << 17];
+    let mut hashed = Vec::new();
     for (path, node) in tree.iter() {
-        write_entry(out, path, node, mtime, &mut buf)?;
+        if let Some(digest) = write_entry(out, path, node, mtime, &mut buf)? {
+            hashed.push((path.clone(), digest));
+        }
         written(match &node.kind {
             NodeKind::File(source) => source.size(),
             _ => 0,
         });
     }
-    out.write_all(&[0u8; 2 * BLOCK]).map_err(TarError::Write)
+    out.write_all(&[0u8; 2 * BLOCK]).map_err(TarError::Write)?;
+    Ok(hashed)
 }
 
 fn write_entry(
@@ -58,7 +71,7 @@ fn write_entry(
     node: &Node,
     mtime: u64,
     buf: &mut [u8],
-) -> Result<(), TarError> {
+) -> Result<Option<Digest>, TarError> {
     let name = match node.kind {
         NodeKind::Dir => format!("{}/", path.as_str()),
         _ => path.as_str().to_owned(),
@@ -101,12 +114,21 @@ fn write_entry(
     header.set_cksum();
     out.write_all(header.as_bytes()).map_err(TarError::Write)?;
 
+    let mut hashed = None;
     match &node.kind {
         NodeKind::File(FileSource::Inline(bytes)) => out.write_all(bytes).map_err(TarError::Write)?,
-        NodeKind::File(FileSource::Host { path, fingerprint, .. }) => copy_exact(path, fingerprint, out, buf)?,
-        _ => return Ok(()),
+        NodeKind::File(FileSource::Host { path, fingerprint, content: Some(_), .. }) => {
+            copy_exact(path, fingerprint, out, buf)?;
+        }
+        NodeKind::File(FileSource::Host { path, fingerprint, content: None, .. }) => {
+            let mut hashing = HashingWriter::new(&mut *out);
+            copy_exact(path, fingerprint, &mut hashing, buf)?;
+            hashed = Some(hashing.finish().1);
+        }
+        _ => return Ok(None),
     }
-    pad(out, size)
+    pad(out, size)?;
+    Ok(hashed)
 }
 
 /// A ustar header with every field that does not depend on the entry set.

@@ -117,20 +117,7 @@ pub fn assemble(
         annotations.insert(ANNOTATION_BASE_IMAGE_NAME.to_owned(), parent.name.clone());
         annotations.insert(ANNOTATION_BASE_IMAGE_DIGEST.to_owned(), parent.manifest.digest.to_string());
     }
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(descriptor(media::CONFIG, &config_blob))
-        .layers(
-            all_layers
-                .iter()
-                .map(|l| descriptor(l.media_type, &WrittenBlob { digest: l.digest.clone(), size: l.size }))
-                .collect::<Vec<_>>(),
-        )
-        .annotations(annotations)
-        .build()
-        .map_err(spec("manifest"))?;
-    let manifest_blob = store.write_blob(&canonical(&manifest).map_err(json)?)?;
+    let manifest_blob = write_manifest(&config_blob, &all_layers, annotations, store)?;
     let name = format!("{}:{}", recipe.image.name, recipe.image.tags.first().map_or("latest", String::as_str));
     Ok(BuiltImage {
         name,
@@ -232,20 +219,7 @@ pub fn commit_image(
     ]
     .into_iter()
     .collect();
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(descriptor(media::CONFIG, &config_blob))
-        .layers(
-            layers
-                .iter()
-                .map(|l| descriptor(l.media_type, &WrittenBlob { digest: l.digest.clone(), size: l.size }))
-                .collect::<Vec<_>>(),
-        )
-        .annotations(annotations)
-        .build()
-        .map_err(spec("manifest"))?;
-    let manifest_blob = store.write_blob(&canonical(&manifest).map_err(json)?)?;
+    let manifest_blob = write_manifest(&config_blob, &layers, annotations, store)?;
     Ok(BuiltImage {
         name: parent.name.clone(),
         manifest: manifest_blob,
@@ -257,6 +231,29 @@ pub fn commit_image(
         layers,
         log: Vec::new(),
     })
+}
+
+/// Writes the OCI manifest of `config` and `layers` to the store.
+fn write_manifest(
+    config: &WrittenBlob,
+    layers: &[BuiltLayer],
+    annotations: HashMap<String, String>,
+    store: &Store,
+) -> Result<WrittenBlob, AssembleError> {
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(media::CONFIG, config))
+        .layers(
+            layers
+                .iter()
+                .map(|l| descriptor(l.media_type, &WrittenBlob { digest: l.digest.clone(), size: l.size }))
+                .collect::<Vec<_>>(),
+        )
+        .annotations(annotations)
+        .build()
+        .map_err(|e| AssembleError::Spec { what: "manifest", message: e.to_string() })?;
+    Ok(store.write_blob(&canonical(&manifest).map_err(json)?)?)
 }
 
 /// The index of a multi-platform recipe: one entry per image, with its

@@ -13,24 +13,39 @@ use crate::recipe::{ImagePath, LocatedError, Platform, Recipe};
 use crate::store::Store;
 use crate::store::fingerprint::{Fingerprint, InputIndex};
 
-/// Fills in `content` of every host file of `tree`.
+fn index_id(recipe: &Recipe, layer: &str, platform: &Platform) -> Digest {
+    Digest::of(format!("{}\0{layer}\0{platform}", recipe.path.display()).as_bytes())
+}
+
+/// Fills in `content` of every host file of `tree` that the index knows,
+/// and hashes the others, unless `defer` and they are most of the layer's
+/// bytes: then they stay unknown, for the layer writer to hash while it
+/// reads them anyway (a cold build reads each input once).
 pub fn digest_inputs(
     tree: &mut Tree,
     recipe: &Recipe,
     layer: &str,
     platform: &Platform,
     store: &Store,
+    defer: bool,
 ) -> Result<(), LocatedError> {
-    let id = Digest::of(format!("{}\0{layer}\0{platform}", recipe.path.display()).as_bytes());
-    let mut index = InputIndex::load(store, &id);
+    let mut index = InputIndex::load(store, &index_id(recipe, layer, platform));
     let mut unknown: Vec<(ImagePath, std::path::PathBuf, Fingerprint)> = Vec::new();
+    let (mut total, mut missing) = (0u64, 0u64);
     for (path, node) in tree.iter_mut() {
         if let NodeKind::File(FileSource::Host { path: host, fingerprint, content, .. }) = &mut node.kind {
+            total += fingerprint.size;
             match index.lookup(host, fingerprint) {
                 Some(digest) => *content = Some(digest.clone()),
-                None => unknown.push((path.clone(), host.clone(), *fingerprint)),
+                None => {
+                    missing += fingerprint.size;
+                    unknown.push((path.clone(), host.clone(), *fingerprint));
+                }
             }
         }
+    }
+    if defer && missing > 0 && missing * 2 >= total {
+        return Ok(());
     }
     let hashed: Vec<(ImagePath, Result<Digest, io::Error>)> =
         unknown.par_iter().map(|(path, host, fingerprint)| (path.clone(), hash_file(host, fingerprint))).collect();
@@ -43,17 +58,42 @@ pub fn digest_inputs(
         }
         index.record(host, fingerprint, digest);
     }
-    let inputs: std::collections::BTreeSet<std::path::PathBuf> = tree
+    save(index, tree, store);
+    Ok(())
+}
+
+/// Records what the layer writer hashed (`hashed`, by image path) in the
+/// layer's input index.
+pub fn record_hashed(
+    tree: &Tree,
+    hashed: &[(ImagePath, Digest)],
+    recipe: &Recipe,
+    layer: &str,
+    platform: &Platform,
+    store: &Store,
+) {
+    let mut index = InputIndex::load(store, &index_id(recipe, layer, platform));
+    for (path, digest) in hashed {
+        if let Some(NodeKind::File(FileSource::Host { path: host, fingerprint, .. })) = tree.get(path).map(|n| &n.kind)
+        {
+            index.record(host.clone(), *fingerprint, digest.clone());
+        }
+    }
+    save(index, tree, store);
+}
+
+/// Keeps only the entries of `tree`'s inputs, and writes the index.
+fn save(mut index: InputIndex, tree: &Tree, store: &Store) {
+    let inputs: std::collections::BTreeSet<&std::ffi::OsStr> = tree
         .iter()
         .filter_map(|(_, n)| match &n.kind {
-            NodeKind::File(FileSource::Host { path, .. }) => Some(path.clone()),
+            NodeKind::File(FileSource::Host { path, .. }) => Some(path.as_os_str()),
             _ => None,
         })
         .collect();
-    index.retain(|p| inputs.contains(p));
+    index.retain(|p| inputs.contains(p.as_os_str()));
     // The index only saves work; failing to write it never fails a build.
     let _ = index.save(store);
-    Ok(())
 }
 
 /// The digest of a file's content, refused if the file changed while read.

@@ -160,18 +160,20 @@ pub fn complete(
     }
     links::resolve(&mut plan.tree)?;
     plan.tree.check_whiteouts()?;
-    inputs::digest_inputs(&mut plan.tree, recipe, &plan.name, platform, store)?;
+    inputs::digest_inputs(&mut plan.tree, recipe, &plan.name, platform, store, false)?;
     Ok(plan)
 }
 
 /// Fills in the content digest of every host input of `plan` (through the
-/// store's input index), the last step before layers can be keyed.
-pub fn digest_inputs(plan: &mut ImagePlan, store: &Store) -> Result<(), Vec<LocatedError>> {
+/// store's input index), the last step before layers can be keyed; with
+/// `defer`, a layer whose inputs are mostly unknown is left for its writer
+/// to hash ([`inputs::digest_inputs`]).
+pub fn digest_inputs(plan: &mut ImagePlan, store: &Store, defer: bool) -> Result<(), Vec<LocatedError>> {
     let (recipe, platform) = (&plan.recipe, &plan.platform);
     let errors: Vec<LocatedError> = plan
         .layers
         .par_iter_mut()
-        .filter_map(|layer| inputs::digest_inputs(&mut layer.tree, recipe, &layer.name, platform, store).err())
+        .filter_map(|layer| inputs::digest_inputs(&mut layer.tree, recipe, &layer.name, platform, store, defer).err())
         .collect();
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }

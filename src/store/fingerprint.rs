@@ -7,6 +7,7 @@
 //! (the file may have changed in the same clock tick) and is not trusted.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -35,11 +36,12 @@ impl Fingerprint {
     }
 }
 
-/// Content digests of one layer's host inputs, by path.
+/// Content digests of one layer's host inputs, by path (kept as bytes:
+/// `PathBuf` compares component by component, far slower for 20,000 keys).
 #[derive(Debug, Default)]
 pub struct InputIndex {
     file: PathBuf,
-    entries: BTreeMap<PathBuf, (Fingerprint, Digest)>,
+    entries: BTreeMap<OsString, (Fingerprint, Digest)>,
     changed: bool,
 }
 
@@ -57,7 +59,7 @@ impl InputIndex {
             if let Some((path, fingerprint, digest)) = parse_line(line)
                 && fingerprint.mtime < written
             {
-                index.entries.insert(path, (fingerprint, digest));
+                index.entries.insert(path.into_os_string(), (fingerprint, digest));
             }
         }
         index
@@ -65,10 +67,11 @@ impl InputIndex {
 
     /// The digest recorded for `path` if its fingerprint is unchanged.
     pub fn lookup(&self, path: &Path, fingerprint: &Fingerprint) -> Option<&Digest> {
-        self.entries.get(path).filter(|(f, _)| f == fingerprint).map(|(_, d)| d)
+        self.entries.get(path.as_os_str()).filter(|(f, _)| f == fingerprint).map(|(_, d)| d)
     }
 
     pub fn record(&mut self, path: PathBuf, fingerprint: Fingerprint, digest: Digest) {
+        let path = path.into_os_string();
         if self.entries.get(&path) != Some(&(fingerprint, digest.clone())) {
             self.entries.insert(path, (fingerprint, digest));
             self.changed = true;
@@ -78,14 +81,18 @@ impl InputIndex {
     /// Drops entries of files that are no longer inputs.
     pub fn retain(&mut self, keep: impl Fn(&Path) -> bool) {
         let before = self.entries.len();
-        self.entries.retain(|p, _| keep(p));
+        self.entries.retain(|p, _| keep(Path::new(p)));
         self.changed |= self.entries.len() != before;
     }
 
     /// Writes the index if anything changed (atomically; concurrent
-    /// writers of one index each leave a complete file).
+    /// writers of one index each leave a complete file), else marks it
+    /// used (its age is what `store gc` goes by).
     pub fn save(&self, store: &Store) -> Result<(), StoreError> {
         if !self.changed {
+            if let Ok(file) = fs::File::options().write(true).open(&self.file) {
+                let _ = file.set_modified(super::gc::now());
+            }
             return Ok(());
         }
         let mut text = String::new();

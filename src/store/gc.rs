@@ -39,7 +39,7 @@ pub struct OutputSeen {
 
 /// The one clock of compose-img: only the store's bookkeeping reads it,
 /// never anything that reaches an image.
-fn now() -> SystemTime {
+pub(super) fn now() -> SystemTime {
     #[allow(clippy::disallowed_methods, reason = "gc ages store bookkeeping; nothing here reaches an output")]
     SystemTime::now()
 }

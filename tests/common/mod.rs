@@ -140,6 +140,16 @@ pub fn json_blob(layout: &Path, digest: &str) -> serde_json::Value {
     serde_json::from_slice(&blob(layout, digest)).unwrap()
 }
 
+/// A temporary directory with a lowercase path: podman names an image
+/// pulled from `oci:DIR` after DIR, and image names are lowercase.
+pub fn lowercase_tempdir(what: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("compose-img-{what}-{}", std::process::id()))
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap()
+}
+
 /// podman with its own storage under `dir` (vfs driver, runc), as these
 /// machines need it.
 pub struct Podman {
