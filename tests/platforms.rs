@@ -125,3 +125,48 @@ fn multi_platform_parents_resolve_per_platform() {
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(text.contains(&format!("linux/arm64 (from image {})", parent.trim_start_matches("docker://"))), "{text}");
 }
+
+#[test]
+fn attestation_entries_of_an_index_are_copied_verbatim() {
+    use sha2::Digest as _;
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let index_digest = sandbox.build(&[&multiarch(), "--output", "oci:ma"]);
+    let layout = sandbox.path().join("ma");
+    // Add what BuildKit adds to an index: an attestation manifest for
+    // platform unknown/unknown whose layer is in-toto JSON.
+    let put = |bytes: &[u8]| {
+        let hex: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+        serde_json::json!({"digest": format!("sha256:{hex}"), "size": bytes.len()})
+    };
+    let statement =
+        put(br#"{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document"}"#);
+    let config =
+        put(br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#);
+    let attestation = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config["digest"], "size": config["size"]},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": statement["digest"], "size": statement["size"]}]});
+    let attestation = put(&serde_json::to_vec(&attestation).unwrap());
+    let mut index = json_blob(&layout, &index_digest);
+    index["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": attestation["digest"], "size": attestation["size"],
+        "platform": {"architecture": "unknown", "os": "unknown"}}));
+    let index = put(&serde_json::to_vec(&index).unwrap());
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": index["digest"], "size": index["size"], "annotations": {"org.opencontainers.image.ref.name": "att"}}]});
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+
+    let remote = format!("docker://{}/attested:1", registry.host);
+    let out = sandbox.cmd().args(["copy", "oci:ma:att", &remote, "--tls-verify=false"]).output().unwrap();
+    assert_success(&out);
+    assert_eq!(common::first_digest(&out), index["digest"].as_str().unwrap());
+    let copied = sandbox.path().join("back");
+    run(Command::new(tool("skopeo"))
+        .args(["copy", "--all", "--preserve-digests", "--src-tls-verify=false", &remote])
+        .arg(format!("oci:{}:x", copied.display())));
+    assert_eq!(common::layout_digest(&copied, "x"), index["digest"].as_str().unwrap());
+    let report = run(sandbox.cmd().args(["inspect", &remote, "--tls-verify=false", "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["platforms"].as_array().unwrap().len(), 2, "the attestation is not a platform");
+}

@@ -287,7 +287,7 @@ pub fn assemble_index(
         .build()
         .map_err(spec("index"))?;
     let root = store.write_blob(&canonical(&index).map_err(json)?)?;
-    Ok(Tagged { media_type: media::INDEX.to_owned(), root, images })
+    Ok(Tagged { media_type: media::INDEX.to_owned(), root, images, extras: Vec::new() })
 }
 
 /// A descriptor of a blob written by compose-img (its digest is always a

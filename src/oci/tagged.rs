@@ -2,6 +2,7 @@
 //! manifests, with every blob in the store.
 
 use super::image::BuiltImage;
+use super::manifest::Desc;
 use crate::digest::Digest;
 use crate::store::WrittenBlob;
 
@@ -13,11 +14,26 @@ pub struct Tagged {
     pub root: WrittenBlob,
     /// The images, one per platform (one for a plain manifest).
     pub images: Vec<BuiltImage>,
+    /// Other manifests an index lists (attestations), kept byte for byte.
+    pub extras: Vec<Extra>,
+}
+
+/// A manifest of an index that is not an image compose-img opens, and the
+/// blobs (config and layers) it names, all in the store.
+#[derive(Debug, Clone)]
+pub struct Extra {
+    pub manifest: Desc,
+    pub blobs: Vec<Desc>,
 }
 
 impl Tagged {
     pub fn single(image: BuiltImage) -> Tagged {
-        Tagged { media_type: image.media_type.clone(), root: image.manifest.clone(), images: vec![image] }
+        Tagged {
+            media_type: image.media_type.clone(),
+            root: image.manifest.clone(),
+            images: vec![image],
+            extras: Vec::new(),
+        }
     }
 
     pub fn is_index(&self) -> bool {
@@ -30,6 +46,7 @@ impl Tagged {
         self.images
             .iter()
             .flat_map(|image| image.blobs())
+            .chain(self.extras.iter().flat_map(|e| e.blobs.iter().chain([&e.manifest]).map(|d| &d.digest)))
             .chain([&self.root.digest])
             .filter(|d| seen.insert(*d))
             .collect()

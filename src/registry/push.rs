@@ -1,7 +1,8 @@
 //! Pushing an image from the store: blobs first (skipped when the registry
 //! has them, mounted when another repository of the same registry does,
-//! uploaded otherwise), then the manifests with their exact bytes, the
-//! index last, under each tag.
+//! uploaded otherwise), then the manifests with their exact bytes (the
+//! platform images' and the index's other entries, such as attestations),
+//! the index last, under each tag.
 
 use rayon::prelude::*;
 
@@ -52,6 +53,9 @@ pub fn push(
         }
         blobs.push((&image.config.digest, image.config.size, origin));
     }
+    for extra in &tagged.extras {
+        blobs.extend(extra.blobs.iter().map(|d| (&d.digest, d.size, None)));
+    }
     blobs.sort_by(|a, b| a.0.cmp(b.0));
     blobs.dedup_by(|a, b| a.0 == b.0);
     let sent: Vec<Sent> = blobs
@@ -92,6 +96,10 @@ pub fn push(
                 &image.media_type,
                 &read(&image.manifest.digest)?,
             )?;
+        }
+        for extra in &tagged.extras {
+            let desc = &extra.manifest;
+            client.put_manifest(repo, desc.digest.as_str(), &desc.media_type, &read(&desc.digest)?)?;
         }
     }
     let root = read(&tagged.root.digest)?;

@@ -12,9 +12,9 @@ use super::{TransportError, Want};
 use crate::build::BuiltLayer;
 use crate::digest::Digest;
 use crate::oci::image::BuiltImage;
-use crate::oci::manifest::{self, Desc, Parsed};
+use crate::oci::manifest::{self, Desc, IndexEntry, Parsed};
 use crate::oci::media;
-use crate::oci::tagged::Tagged;
+use crate::oci::tagged::{Extra, Tagged};
 use crate::recipe::Platform;
 use crate::registry::Reference;
 use crate::store::{Store, WrittenBlob};
@@ -97,6 +97,7 @@ pub fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged,
     let (media_type, parsed) = manifest::parse(&bytes, hint.as_deref()).map_err(|e| TransportError::image(&name, e))?;
     let root = store.write_blob(&bytes)?;
     let desc = Desc { media_type: media_type.clone(), digest: root.digest.clone(), size: root.size };
+    let mut extras = Vec::new();
     let images = match parsed {
         Parsed::Manifest { config, layers } => {
             let image = import_image(source, &desc, config, layers, store)?;
@@ -111,8 +112,19 @@ pub fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged,
             vec![image]
         }
         Parsed::Index(entries) => {
-            let chosen: Vec<Desc> = match want {
-                Want::All => entries.into_iter().map(|e| e.desc).filter(is_manifest).collect(),
+            let chosen: Vec<IndexEntry> = match want {
+                Want::All => {
+                    if let Some(other) = entries.iter().find(|e| !is_manifest(&e.desc)) {
+                        return Err(TransportError::image(
+                            &name,
+                            format!(
+                                "index entry {} is a {}, not an image manifest",
+                                other.desc.digest, other.desc.media_type
+                            ),
+                        ));
+                    }
+                    entries
+                }
                 Want::Platform(platform) => {
                     let found = entries.iter().find(|e| {
                         is_manifest(&e.desc) && e.platform.as_ref().is_some_and(|p| platform_matches(platform, p))
@@ -125,19 +137,30 @@ pub fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged,
                             format!("the index has no manifest for {platform} (it has: {})", offered.join(", ")),
                         ));
                     };
-                    vec![found.desc.clone()]
+                    vec![found.clone()]
                 }
             };
             let mut images = Vec::new();
-            for child in chosen {
-                let bytes = source.manifest(&child)?;
+            for entry in chosen {
+                let child = &entry.desc;
+                let bytes = source.manifest(child)?;
                 let (_, parsed) = manifest::parse(&bytes, Some(&child.media_type))
                     .map_err(|e| TransportError::image(&name, format!("manifest {}: {e}", child.digest)))?;
                 let Parsed::Manifest { config, layers } = parsed else {
                     return Err(TransportError::image(&name, format!("{} is a nested index", child.digest)));
                 };
                 store.write_blob(&bytes)?;
-                images.push(import_image(source, &child, config, layers, store)?);
+                if is_attachment(&entry, &layers) {
+                    // Kept byte for byte (attestations and the like), never
+                    // used as an image.
+                    for blob in [&config].into_iter().chain(&layers) {
+                        fetch_blob(source, blob, store)?;
+                    }
+                    let blobs = [&config].into_iter().chain(&layers).cloned().collect();
+                    extras.push(Extra { manifest: child.clone(), blobs });
+                    continue;
+                }
+                images.push(import_image(source, child, config, layers, store)?);
             }
             if let Want::Platform(_) = want {
                 return Ok(Tagged::single(images.remove(0)));
@@ -145,7 +168,15 @@ pub fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged,
             images
         }
     };
-    Ok(Tagged { media_type, root, images })
+    Ok(Tagged { media_type, root, images, extras })
+}
+
+/// An index entry that is not an image of a platform but something
+/// attached to one (BuildKit's attestations: platform `unknown/unknown`,
+/// in-toto layers): copied verbatim, never opened.
+fn is_attachment(entry: &IndexEntry, layers: &[Desc]) -> bool {
+    entry.platform.as_ref().is_some_and(|p| p.os == "unknown")
+        || layers.iter().any(|l| media::readable_layer(&l.media_type).is_none())
 }
 
 fn is_manifest(desc: &Desc) -> bool {
