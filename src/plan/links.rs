@@ -33,13 +33,27 @@ pub fn resolve(tree: &mut Tree) -> Result<(), LocatedError> {
     };
     // Group key: the path whose node holds the content.
     let mut groups: BTreeMap<ImagePath, Vec<ImagePath>> = BTreeMap::new();
+    // Only linked host files and hard links make groups; a plain file joins
+    // the group of the first link that points at it.
     for (path, node) in tree.iter() {
-        let content = match &node.kind {
-            NodeKind::File(_) => path.clone(),
-            NodeKind::Hardlink(_) => follow(tree, path, node)?,
-            _ => continue,
-        };
-        groups.entry(group_of(&content)).or_default().push(path.clone());
+        match &node.kind {
+            NodeKind::File(FileSource::Host { linked: true, .. }) => {
+                groups.entry(group_of(path)).or_default().push(path.clone());
+            }
+            NodeKind::Hardlink(_) => {
+                let content = follow(tree, path, node)?;
+                let members = groups.entry(group_of(&content)).or_default();
+                let plain = !matches!(
+                    tree.get(&content).map(|n| &n.kind),
+                    Some(NodeKind::File(FileSource::Host { linked: true, .. }))
+                );
+                if plain && !members.contains(&content) {
+                    members.push(content);
+                }
+                members.push(path.clone());
+            }
+            _ => {}
+        }
     }
     for (content, mut members) in groups {
         if members.len() < 2 {

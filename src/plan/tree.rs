@@ -139,6 +139,10 @@ impl Tree {
         let mut parents = Vec::new();
         let mut cursor = path.parent();
         while let Some(p) = cursor.filter(|p| !p.is_root()) {
+            // A directory already here had its own parents ensured.
+            if self.nodes.get(&p).is_some_and(|n| n.kind == NodeKind::Dir) {
+                break;
+            }
             cursor = p.parent();
             parents.push(p);
         }
