@@ -1,8 +1,10 @@
-//! One `compose-img build`: load the recipe graph, check every output, plan
-//! every layer, then run the build graph (layer builds, image assemblies)
-//! on the ready-queue executor and write each named recipe's outputs.
-//! Everything that can be refused is refused before the first blob is
-//! written; outputs are written only once every image is built.
+//! One `compose-img build`: load the recipe graph, make one unit per recipe
+//! and platform, check every output, plan every layer, then run the build
+//! graph (parent fetches, layer builds, image assemblies) on the
+//! ready-queue executor, make an index of a multi-platform recipe, sign if
+//! asked, and write each named recipe's outputs. Everything that can be
+//! refused is refused before the first blob is written; outputs are written
+//! only once every image is built.
 
 use std::path::PathBuf;
 use std::sync::Arc;
