@@ -211,3 +211,17 @@ fn image_hooks_hand_back_validated_values() {
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["/x"]));
     assert_eq!(config["config"]["Env"], serde_json::json!(["A=1"]));
 }
+
+#[test]
+fn a_slow_plugin_meets_the_wall_clock_deadline() {
+    let sandbox = Sandbox::new();
+    // Few operations, each slow: the operation limit never trips, the clock does.
+    let script = "fn layer(ctx, args) {\n  let s = \"x\";\n  for i in 0..23 { s += s; }\n  \
+                  loop { if s.contains(\"y\") { break; } }\n}\n";
+    let recipe = plugin_recipe(&sandbox, script, "{}");
+    let started = std::time::Instant::now();
+    let message = build_fails(&sandbox, &recipe);
+    assert!(message.contains("p.rhai:4:"), "{message}");
+    assert!(message.contains("the plugin ran longer than 10s"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
