@@ -95,7 +95,7 @@ fn plan_layer(recipe: &Recipe, layer: &Layer, platform: &Platform, epoch: u64) -
                     plan.deferred.push(plugin.clone());
                 }
             }
-            _ => add_entry(&mut plan.tree, entry, recipe, platform)?,
+            _ => add_entry(&mut plan.tree, entry, &recipe.dir, platform)?,
         }
     }
     if !plan.reads_lower() {
@@ -124,7 +124,9 @@ fn run_layer_plugin(plan: &mut LayerPlan, entry: &PluginUse, setting: Setting) -
     }
     result.map_err(|e| entry.loc.error(e.0, "layer plugin"))?;
     plan.salt.push(plugin.key(&entry.with));
-    plugins::apply(&mut plan.tree, std::mem::take(&mut state.ops), &entry.loc, &recipe_dir, &platform)?;
+    for kind in std::mem::take(&mut state.ops) {
+        add_entry(&mut plan.tree, &Entry { loc: entry.loc.clone(), kind }, &recipe_dir, &platform)?;
+    }
     Ok(true)
 }
 
@@ -178,11 +180,13 @@ pub fn digest_inputs(plan: &mut ImagePlan, store: &Store, defer: bool) -> Result
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
-fn add_entry(tree: &mut Tree, entry: &Entry, recipe: &Recipe, platform: &Platform) -> Result<(), LocatedError> {
+/// Puts one entry (of the recipe, or recorded by a plugin) in `tree`;
+/// relative copy sources start from `dir`.
+fn add_entry(tree: &mut Tree, entry: &Entry, dir: &std::path::Path, platform: &Platform) -> Result<(), LocatedError> {
     let loc = entry.loc.clone();
     let node = |kind, mode, owner| Node { kind, mode, owner, loc: loc.clone(), origin: Origin::Explicit };
     match &entry.kind {
-        EntryKind::Copy(copy) => copy::add_copy(tree, copy, &entry.loc, &recipe.dir, platform),
+        EntryKind::Copy(copy) => copy::add_copy(tree, copy, &entry.loc, dir, platform),
         EntryKind::File { path, content, mode, owner } => {
             tree.insert(path.clone(), node(NodeKind::File(FileSource::Inline(Arc::clone(content))), *mode, *owner))
         }
@@ -195,6 +199,6 @@ fn add_entry(tree: &mut Tree, entry: &Entry, recipe: &Recipe, platform: &Platfor
         }
         EntryKind::Remove { path, opaque: false } => tree.insert_whiteout(path, loc),
         EntryKind::Remove { path, opaque: true } => tree.insert_opaque(path, loc),
-        EntryKind::Plugin(_) => unreachable!("plugins are run by plan_layer"),
+        EntryKind::Plugin(plugin) => Err(plugin.loc.error("a plugin cannot add another plugin", "layer plugin")),
     }
 }

@@ -1,7 +1,8 @@
 //! The `ctx` a `layer(ctx, args)` hook gets. Every value it hands over is
 //! validated like recipe input (paths, modes, ids) at the call, so an error
 //! points at the line of the script that made it. What the hook asks for is
-//! recorded as [`Op`]s and applied to the layer once the hook returns.
+//! recorded as recipe entries ([`EntryKind`]), which the plan puts in the
+//! layer like the recipe's own once the hook returns.
 //!
 //! Reads: `read_host` (inside the recipe's directory only: absolute paths,
 //! `..` and symlinks leading out are refused), and the `*_lower` functions,
@@ -16,47 +17,9 @@ use rhai::{Blob, Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::lower::LowerFs;
 use crate::recipe::names::parse_mode;
-use crate::recipe::{ImagePath, Owner, Platform};
+use crate::recipe::{Copy, EntryKind, Globs, ImagePath, Owner, Platform};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
-
-/// Something a hook asked to put in its layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    File {
-        path: ImagePath,
-        content: Vec<u8>,
-        mode: u32,
-        owner: Owner,
-    },
-    Dir {
-        path: ImagePath,
-        mode: u32,
-        owner: Owner,
-    },
-    Symlink {
-        path: ImagePath,
-        target: String,
-        owner: Owner,
-    },
-    Hardlink {
-        path: ImagePath,
-        target: ImagePath,
-    },
-    /// A host file or directory (inside the recipe's directory).
-    Copy {
-        src: PathBuf,
-        dest: ImagePath,
-        dest_is_dir: bool,
-        mode: Option<u32>,
-        dir_mode: u32,
-        owner: Owner,
-    },
-    Remove {
-        path: ImagePath,
-        opaque: bool,
-    },
-}
 
 /// Where the hook's layer is built.
 pub struct Setting {
@@ -69,7 +32,7 @@ pub struct Setting {
 
 pub struct State {
     setting: Setting,
-    pub ops: Vec<Op>,
+    pub ops: Vec<EntryKind>,
     /// A `*_lower` function was called while planning.
     pub wants_lower: bool,
 }
@@ -88,7 +51,7 @@ impl LayerCtx {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push(&mut self, op: Op) -> Res<()> {
+    fn push(&mut self, op: EntryKind) -> Res<()> {
         let mut state = self.state();
         if state.ops.len() >= super::engine::MAX_ARRAY {
             return Err(fail("a plugin may add at most 100000 entries to a layer"));
@@ -184,12 +147,17 @@ pub fn confined(dir: &Path, rel: &str) -> Result<PathBuf, String> {
 
 fn file(ctx: &mut LayerCtx, path: &str, content: Vec<u8>, options: &Map) -> Res<()> {
     let o = opts(options, false)?;
-    ctx.push(Op::File { path: image_path(path)?, content, mode: o.mode.unwrap_or(0o644), owner: o.owner })
+    ctx.push(EntryKind::File {
+        path: image_path(path)?,
+        content: content.into(),
+        mode: o.mode.unwrap_or(0o644),
+        owner: o.owner,
+    })
 }
 
 fn dir(ctx: &mut LayerCtx, path: &str, options: &Map) -> Res<()> {
     let o = opts(options, false)?;
-    ctx.push(Op::Dir { path: image_path(path)?, mode: o.mode.unwrap_or(0o755), owner: o.owner })
+    ctx.push(EntryKind::Dir { path: image_path(path)?, mode: o.mode.unwrap_or(0o755), owner: o.owner })
 }
 
 fn copy(ctx: &mut LayerCtx, src: &str, dest: &str, options: &Map) -> Res<()> {
@@ -197,16 +165,25 @@ fn copy(ctx: &mut LayerCtx, src: &str, dest: &str, options: &Map) -> Res<()> {
     let src = confined(&ctx.state().setting.recipe_dir, src).map_err(fail)?;
     let dest_is_dir = dest.ends_with('/');
     let dest = ImagePath::parse(dest).map_err(fail)?;
-    ctx.push(Op::Copy { src, dest, dest_is_dir, mode: o.mode, dir_mode: o.dir_mode.unwrap_or(0o755), owner: o.owner })
+    ctx.push(EntryKind::Copy(Copy {
+        src: src.to_string_lossy().into_owned(),
+        dest,
+        dest_is_dir,
+        include: Globs::all().map_err(fail)?,
+        exclude: Globs::none(),
+        mode: o.mode,
+        dir_mode: o.dir_mode.unwrap_or(0o755),
+        owner: o.owner,
+    }))
 }
 
 fn remove(ctx: &mut LayerCtx, path: &str) -> Res<()> {
     match path.strip_suffix("/*") {
         Some(dir) => {
             let dir = if dir.is_empty() { ImagePath::root() } else { image_path(dir)? };
-            ctx.push(Op::Remove { path: dir, opaque: true })
+            ctx.push(EntryKind::Remove { path: dir, opaque: true })
         }
-        None => ctx.push(Op::Remove { path: image_path(path)?, opaque: false }),
+        None => ctx.push(EntryKind::Remove { path: image_path(path)?, opaque: false }),
     }
 }
 
@@ -233,10 +210,10 @@ pub fn register(engine: &mut Engine) {
         if target.is_empty() || target.contains('\0') {
             return Err(fail("a symlink target must be a non-empty string without NUL"));
         }
-        ctx.push(Op::Symlink { path: image_path(path)?, target: target.to_owned(), owner: Owner::default() })
+        ctx.push(EntryKind::Symlink { path: image_path(path)?, target: target.to_owned(), owner: Owner::default() })
     });
     engine.register_fn("hardlink", |ctx: &mut LayerCtx, path: &str, target: &str| -> Res<()> {
-        ctx.push(Op::Hardlink { path: image_path(path)?, target: image_path(target)? })
+        ctx.push(EntryKind::Hardlink { path: image_path(path)?, target: image_path(target)? })
     });
     engine.register_fn("copy", |ctx: &mut LayerCtx, src: &str, dest: &str, o: Map| copy(ctx, src, dest, &o));
     engine.register_fn("copy", |ctx: &mut LayerCtx, src: &str, dest: &str| copy(ctx, src, dest, &Map::new()));

@@ -3,9 +3,9 @@
 //! - [`engine`]: the one hardened engine (packages, limits, deadline, log);
 //! - [`ctx`]: the `ctx` of `layer(ctx, args)`, recording what a hook adds;
 //! - [`lower`]: the merged layers below a layer, for the `*_lower` reads;
-//! - here: loading (each script compiled once into an AST), running the
-//!   `layer`, `config` and `manifest` hooks, and turning what a layer hook
-//!   recorded into tree entries.
+//! - here: loading (each script compiled once into an AST) and running the
+//!   `layer`, `config` and `manifest` hooks. What a layer hook records is
+//!   recipe entries, which `plan` puts in the layer.
 //!
 //! Every failure names the script with line and column, the hook, and the
 //! recipe entry that called it.
@@ -21,10 +21,8 @@ use std::sync::{Arc, Mutex};
 use rhai::{AST, CallFnOptions, Dynamic, EvalAltResult, Scope};
 
 use crate::digest::Digest;
-use crate::plan::copy::add_copy;
-use crate::plan::tree::{FileSource, Node, NodeKind, Origin, Tree};
-use crate::recipe::{Copy, Globs, Loc, LocatedError, Platform, PluginUse};
-use ctx::{LayerCtx, Op};
+use crate::recipe::{Loc, LocatedError, PluginUse};
+use ctx::LayerCtx;
 
 pub use engine::DEADLINE;
 
@@ -126,48 +124,4 @@ impl Plugin {
 
 fn to_dynamic(value: &serde_json::Value) -> Dynamic {
     rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
-}
-
-/// Puts what a layer hook recorded into `tree`, each entry located at the
-/// plugin's recipe entry.
-pub fn apply(
-    tree: &mut Tree,
-    ops: Vec<Op>,
-    entry: &Loc,
-    recipe_dir: &std::path::Path,
-    platform: &Platform,
-) -> Result<(), LocatedError> {
-    let node = |kind, mode, owner| Node { kind, mode, owner, loc: entry.clone(), origin: Origin::Explicit };
-    for op in ops {
-        match op {
-            Op::File { path, content, mode, owner } => {
-                tree.insert(path, node(NodeKind::File(FileSource::Inline(content.into())), mode, owner))?;
-            }
-            Op::Dir { path, mode, owner } => tree.insert(path, node(NodeKind::Dir, mode, owner))?,
-            Op::Symlink { path, target, owner } => tree.insert(path, node(NodeKind::Symlink(target), 0o777, owner))?,
-            Op::Hardlink { path, target } => {
-                tree.insert(path, node(NodeKind::Hardlink(target), 0o644, Default::default()))?;
-            }
-            Op::Copy { src, dest, dest_is_dir, mode, dir_mode, owner } => {
-                let all = globset::GlobSet::builder()
-                    .add(globset::Glob::new("**").map_err(|e| entry.error(e.to_string(), "plugin"))?)
-                    .build();
-                let all = all.map_err(|e| entry.error(e.to_string(), "plugin"))?;
-                let copy = Copy {
-                    src: src.to_string_lossy().into_owned(),
-                    dest,
-                    dest_is_dir,
-                    include: Globs { patterns: vec!["**".into()], set: all },
-                    exclude: Globs { patterns: Vec::new(), set: globset::GlobSet::empty() },
-                    mode,
-                    dir_mode,
-                    owner,
-                };
-                add_copy(tree, &copy, entry, recipe_dir, platform)?;
-            }
-            Op::Remove { path, opaque: false } => tree.insert_whiteout(&path, entry.clone())?,
-            Op::Remove { path, opaque: true } => tree.insert_opaque(&path, entry.clone())?,
-        }
-    }
-    Ok(())
 }

@@ -181,3 +181,17 @@ pub struct Globs {
     pub patterns: Vec<String>,
     pub set: GlobSet,
 }
+
+impl Globs {
+    /// `**`: everything.
+    pub fn all() -> Result<Globs, String> {
+        let glob = globset::Glob::new("**").map_err(|e| e.to_string())?;
+        let set = GlobSet::builder().add(glob).build().map_err(|e| e.to_string())?;
+        Ok(Globs { patterns: vec!["**".into()], set })
+    }
+
+    /// No pattern: matches nothing.
+    pub fn none() -> Globs {
+        Globs { patterns: Vec::new(), set: GlobSet::empty() }
+    }
+}
