@@ -95,14 +95,8 @@ pub struct SignArgs {
     /// Private key (cosign format)
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
-    /// The repository the signature vouches for [default: a registry
-    /// reference's HOST/REPO; required for images in files]
-    #[arg(long, value_name = "REPO")]
-    pub identity: Option<String>,
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub target: SignatureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -112,10 +106,19 @@ pub struct VerifyArgs {
     /// Public key (PKIX PEM, as keygen or cosign generate-key-pair write)
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
-    /// The repository the signatures must vouch for [default: a registry
-    /// reference's HOST/REPO; any for images in files]
+    #[command(flatten)]
+    pub target: SignatureArgs,
+}
+
+/// Whose signatures, and where the image is read from.
+#[derive(Debug, Args)]
+pub struct SignatureArgs {
+    /// The repository the signatures vouch for [default: a registry
+    /// reference's HOST/REPO; for an image in a file, required to sign and
+    /// any when verifying]
     #[arg(long, value_name = "REPO")]
     pub identity: Option<String>,
+    /// Content store the image is read into [default: as for build]
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
     #[command(flatten)]

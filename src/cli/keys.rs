@@ -46,7 +46,7 @@ pub fn keygen(args: &KeygenArgs) -> Result<(), Error> {
 
 pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
     let reference = ImageRef::parse(&args.image).map_err(Error::Usage)?;
-    let identity = match (&args.identity, &reference) {
+    let identity = match (&args.target.identity, &reference) {
         (Some(identity), _) => identity.clone(),
         (None, ImageRef::Docker(docker)) => docker.repo_name(),
         (None, ImageRef::DockerArchive { .. }) => {
@@ -59,8 +59,8 @@ pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
         }
     };
     let key = private_key(&args.key)?;
-    let options = registry_options(&args.registry);
-    let store = Store::open(&super::store::store_dir(args.store.as_ref())?)?;
+    let options = registry_options(&args.target.registry);
+    let store = Store::open(&super::store::store_dir(args.target.store.as_ref())?)?;
     let tagged = transport::fetch(&reference, &transport::Want::All, &store, &options)?;
     let attachments = sign::attachments(&tagged, &reference, &identity, &key, &store, &options)?;
     let tags: Vec<String> = reference.tag().map(str::to_owned).into_iter().collect();
@@ -76,9 +76,9 @@ pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
 pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
     let reference = ImageRef::parse(&args.image).map_err(Error::Usage)?;
     let key = keys::load_public(&args.key)?;
-    let options = registry_options(&args.registry);
-    let store = Store::open(&super::store::store_dir(args.store.as_ref())?)?;
-    for verified in sign::verify(&reference, &key, args.identity.as_deref(), &store, &options)? {
+    let options = registry_options(&args.target.registry);
+    let store = Store::open(&super::store::store_dir(args.target.store.as_ref())?)?;
+    for verified in sign::verify(&reference, &key, args.target.identity.as_deref(), &store, &options)? {
         println!("verified {} {} (identity {})", reference, verified.digest, verified.identity);
     }
     Ok(())
