@@ -69,7 +69,14 @@ pub struct CopyArgs {
     pub source: String,
     /// Where to write it
     pub destination: String,
-    /// Content store the blobs pass through [default: as for build]
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// The store images pass through, and how registries are reached.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Content store [default: as for build]
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
     #[command(flatten)]
@@ -118,11 +125,8 @@ pub struct SignatureArgs {
     /// any when verifying]
     #[arg(long, value_name = "REPO")]
     pub identity: Option<String>,
-    /// Content store the image is read into [default: as for build]
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub access: AccessArgs,
 }
 
 /// Where an image is read from and which platform of an index.
@@ -131,11 +135,8 @@ pub struct ReadArgs {
     /// The platform to show from an image index [default: linux/amd64]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
-    /// Content store the image is read into [default: as for build]
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub access: AccessArgs,
     /// Print JSON for tools
     #[arg(long)]
     pub json: bool,

@@ -2,17 +2,16 @@
 //! registry what happened to the blobs on stderr.
 
 use super::args::CopyArgs;
-use super::build::{push_line, registry_options};
+use super::build::push_line;
 use crate::Error;
 use crate::copy;
 use crate::oci::reference::ImageRef;
-use crate::store::Store;
 
 pub fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
     let source = ImageRef::parse(&args.source).map_err(Error::Usage)?;
     let destination = ImageRef::parse(&args.destination).map_err(Error::Usage)?;
-    let store = Store::open(&super::store::store_dir(args.store.as_ref())?)?;
-    let copied = copy::copy(&source, &destination, &store, &registry_options(&args.registry))?;
+    let store = args.access.open_store()?;
+    let copied = copy::copy(&source, &destination, &store, &args.access.registry())?;
     println!("{destination} {}", copied.tagged.root.digest);
     if !quiet {
         if let Some(push) = copied.written.push {

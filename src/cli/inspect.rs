@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::args::{DiffArgs, DuArgs, HistoryArgs, InspectArgs, LsArgs, ReadArgs, UnpackArgs};
-use super::build::{human_bytes, registry_options};
+use super::build::human_bytes;
 use crate::Error;
 use crate::inspect::{self, Opened, files, unpack, usage};
 use crate::oci::reference::ImageRef;
@@ -18,11 +18,11 @@ fn open(text: &str, args: &ReadArgs, store: &Store) -> Result<Opened, Error> {
         .as_deref()
         .map(|p| parse_platform(p).map_err(|e| Error::Usage(format!("--platform: {e}"))))
         .transpose()?;
-    inspect::open(&reference, platform.as_ref(), store, &registry_options(&args.registry))
+    inspect::open(&reference, platform.as_ref(), store, &args.access.registry())
 }
 
 fn store(args: &ReadArgs) -> Result<Store, Error> {
-    Ok(Store::open(&super::store::store_dir(args.store.as_ref())?)?)
+    args.access.open_store()
 }
 
 fn json(value: &impl serde::Serialize) -> Result<(), Error> {

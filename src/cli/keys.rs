@@ -7,11 +7,9 @@ use std::path::Path;
 use p256::ecdsa::SigningKey;
 
 use super::args::{KeygenArgs, SignArgs, VerifyArgs};
-use super::build::registry_options;
 use crate::Error;
 use crate::oci::reference::ImageRef;
 use crate::sign::{self, keys};
-use crate::store::Store;
 use crate::transport;
 
 fn password(confirm: bool) -> Result<Vec<u8>, Error> {
@@ -59,8 +57,8 @@ pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
         }
     };
     let key = private_key(&args.key)?;
-    let options = registry_options(&args.target.registry);
-    let store = Store::open(&super::store::store_dir(args.target.store.as_ref())?)?;
+    let options = args.target.access.registry();
+    let store = args.target.access.open_store()?;
     let tagged = transport::fetch(&reference, &transport::Want::All, &store, &options)?;
     let attachments = sign::attachments(&tagged, &reference, &identity, &key, &store, &options)?;
     let tags: Vec<String> = reference.tag().map(str::to_owned).into_iter().collect();
@@ -76,8 +74,8 @@ pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
 pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
     let reference = ImageRef::parse(&args.image).map_err(Error::Usage)?;
     let key = keys::load_public(&args.key)?;
-    let options = registry_options(&args.target.registry);
-    let store = Store::open(&super::store::store_dir(args.target.store.as_ref())?)?;
+    let options = args.target.access.registry();
+    let store = args.target.access.open_store()?;
     for verified in sign::verify(&reference, &key, args.target.identity.as_deref(), &store, &options)? {
         println!("verified {} {} (identity {})", reference, verified.digest, verified.identity);
     }

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::args::{StoreAction, StoreArgs};
+use super::args::{AccessArgs, StoreAction, StoreArgs};
 use super::build::human_bytes;
 use crate::Error;
+use crate::registry::ClientOptions;
 use crate::store::Store;
 
 pub fn run(args: &StoreArgs) -> Result<(), Error> {
@@ -59,6 +60,17 @@ pub fn run(args: &StoreArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+impl AccessArgs {
+    /// The store named by `--store` or the environment, opened.
+    pub(super) fn open_store(&self) -> Result<Store, Error> {
+        Ok(Store::open(&store_dir(self.store.as_ref())?)?)
+    }
+
+    pub(super) fn registry(&self) -> ClientOptions {
+        super::build::registry_options(&self.registry)
+    }
 }
 
 pub(super) fn non_empty_env(name: &str) -> Option<String> {
