@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use compose_img::build::layer::build_layer;
+use compose_img::build::layer::{LayerKeys, build_layer};
 use compose_img::build::progress::Silent;
 use compose_img::build::{BuildSettings, Compression};
 use compose_img::plan::{digest_inputs, plan};
@@ -49,7 +49,7 @@ fn build_one_layer(bencher: divan::Bencher, compression: &str) {
     bencher.with_inputs(|| tempfile::tempdir().unwrap()).bench_local_values(|store_dir| {
         let store = Store::open(store_dir.path()).unwrap();
         let mut planned = plan(Arc::clone(&recipe), &recipe.image.platforms[0], settings.source_date_epoch).unwrap();
-        digest_inputs(&mut planned, &store, true).unwrap();
-        build_layer(&planned.layers[0], None, &settings, &store, false, &Silent).unwrap()
+        digest_inputs(&mut planned, &store, true, &[]).unwrap();
+        build_layer(&planned.layers[0], &LayerKeys::default(), &settings, &store, false, &Silent).unwrap()
     });
 }

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use crate::Error;
 use crate::build::BuildSettings;
 use crate::build::cache::layer_key;
-use crate::build::layer::build_layer;
+use crate::build::layer::{LayerKeys, build_layer};
 use crate::build::progress::Silent;
-use crate::digest::Digest;
+use crate::digest::{ContentHash, Digest};
 use crate::inspect::{self, files};
 use crate::oci::image::commit_image;
 use crate::oci::layerfs::{Entry, Kind, Merged};
@@ -109,7 +109,8 @@ pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, E
 
     let plan = LayerPlan { name: "commit".into(), tree, salt: Vec::new(), deferred: Vec::new(), log: Vec::new() };
     let key = layer_key(&plan.tree, &plan.salt, &request.settings);
-    let layer = build_layer(&plan, Some(&key), &request.settings, store, true, &Silent)
+    let keys = LayerKeys { content: Some(key), stat: None };
+    let layer = build_layer(&plan, &keys, &request.settings, store, true, &Silent)
         .map_err(|source| Error::Build { recipe: format!("commit {}", request.dir.display()), source })?
         .layer;
     let image = commit_image(opened.image(), layer, request.message, request.settings.source_date_epoch, store)
@@ -182,9 +183,11 @@ fn walk(
     Ok(found)
 }
 
-fn hash(path: &Path) -> Result<Digest, Error> {
+fn hash(path: &Path) -> Result<ContentHash, Error> {
     let file = fs::File::open(path).map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?;
-    Digest::of_reader(file).map(|(d, _)| d).map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))
+    ContentHash::of_reader(file)
+        .map(|(d, _)| d)
+        .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))
 }
 
 /// Whether DIR's `entry` differs from the parent's (absent counts).
@@ -202,9 +205,9 @@ fn changed(entry: &Found, old: Option<&Entry>, parent: &Merged) -> Result<bool, 
     if entry.kind != Kind::File {
         return Ok(false);
     }
-    let old_content = parent.resolve(&old.path).and_then(|(e, _)| e.content.clone().map(|c| (c, e.size)));
+    let old_content = parent.resolve(&old.path).and_then(|(e, _)| e.content.map(|c| (c, e.size)));
     match old_content {
-        Some((digest, size)) if size == entry.meta.len() => Ok(hash(&entry.host)? != digest),
+        Some((content, size)) if size == entry.meta.len() => Ok(hash(&entry.host)? != content),
         _ => Ok(true),
     }
 }

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use p256::ecdsa::SigningKey;
+use rayon::prelude::*;
 
-use crate::build::cache::layer_key;
+use crate::build::cache::{layer_key, stat_key};
 use crate::build::executor::{self, Done};
-use crate::build::layer::build_layer;
+use crate::build::layer::{LayerKeys, build_layer};
 use crate::build::progress::{Finished, LayerProgress, Progress};
 use crate::build::{BuildSettings, BuiltLayer};
 use crate::digest::Digest;
@@ -142,7 +143,9 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
         }
     }
     let pool = pool(request.settings.jobs)?;
-    let (plans, store) = prepare(&graph, &units, &request.store, &pool, request.settings.source_date_epoch, true)?;
+    let stat = request.reuse.then_some(StatKeys::Use);
+    let Prepared { plans, store, stat_keys } =
+        prepare(&graph, &units, &request.store, &pool, &request.settings, stat.unwrap_or(StatKeys::File))?;
     let (nodes, deps, image_node) = build_graph(&units, &plans);
     progress.planned(nodes.len());
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
@@ -184,9 +187,12 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
                 };
                 let id = format!("{} {} ({})", plan.recipe.file.name, planned.name, plan.platform);
                 let reporter = Reporter { progress, id: &id };
-                let key =
-                    inputs_known(&planned.tree).then(|| layer_key(&planned.tree, &planned.salt, &request.settings));
-                let built = build_layer(planned, key.as_ref(), &request.settings, &store, request.reuse, &reporter)
+                let keys = LayerKeys {
+                    content: inputs_known(&planned.tree)
+                        .then(|| layer_key(&planned.tree, &planned.salt, &request.settings)),
+                    stat: stat_keys[unit][layer].clone(),
+                };
+                let built = build_layer(planned, &keys, &request.settings, &store, request.reuse, &reporter)
                     .map_err(|source| Error::Build { recipe: plan.recipe.file.name.clone(), source })?;
                 if !built.hashed.is_empty() {
                     let (recipe, platform) = (&plan.recipe, &plan.platform);
@@ -351,30 +357,67 @@ fn pool(jobs: u32) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new().num_threads(jobs as usize).build().map_err(|_| Error::Workers(jobs))
 }
 
+/// What [`prepare`] does with stat keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StatKeys {
+    /// Computes none (`plan`, which shows cache keys).
+    Skip,
+    /// Computes them for the entries a build files.
+    File,
+    /// Also takes a layer found under its stat key as known: its inputs
+    /// need no content hashes.
+    Use,
+}
+
+struct Prepared {
+    plans: Vec<ImagePlan>,
+    store: Store,
+    /// By unit and layer.
+    stat_keys: Vec<Vec<Option<Digest>>>,
+}
+
 /// Plans every layer of every unit (refusing bad recipes before the store
-/// is touched), then opens the store and digests every input.
+/// is touched), then opens the store and digests the inputs of every layer
+/// that its stat key did not find. A build (`stat` other than `Skip`)
+/// leaves mostly unknown inputs to the layer writer.
 fn prepare(
     graph: &RecipeGraph,
     units: &Units,
     store: &std::path::Path,
     pool: &rayon::ThreadPool,
-    epoch: u64,
-    defer: bool,
-) -> Result<(Vec<ImagePlan>, Store), Error> {
+    settings: &BuildSettings,
+    stat: StatKeys,
+) -> Result<Prepared, Error> {
+    let walked_since = crate::store::gc::now();
     let mut plans = Vec::with_capacity(units.units.len());
     for (unit, platform) in units.units.iter().zip(&units.platforms) {
         let recipe = &graph.recipes[unit.recipe];
         let plan = pool
-            .install(|| plan::plan(Arc::clone(recipe), platform, epoch))
+            .install(|| plan::plan(Arc::clone(recipe), platform, settings.source_date_epoch))
             .map_err(|errors| Error::Plan { recipe: recipe.file.name.clone(), errors })?;
         plans.push(plan);
     }
     let store = Store::open(store)?;
+    let mut stat_keys = Vec::with_capacity(plans.len());
     for plan in &mut plans {
-        pool.install(|| plan::digest_inputs(plan, &store, defer))
+        let keys: Vec<Option<Digest>> = pool.install(|| {
+            plan.layers
+                .par_iter()
+                .map(|layer| {
+                    let filed = stat != StatKeys::Skip && !layer.reads_lower();
+                    filed.then(|| stat_key(&layer.tree, &layer.salt, settings, walked_since)).flatten()
+                })
+                .collect()
+        });
+        let found: Vec<bool> = keys
+            .iter()
+            .map(|key| stat == StatKeys::Use && key.as_ref().is_some_and(|key| store.cached_layer(key).is_some()))
+            .collect();
+        pool.install(|| plan::digest_inputs(plan, &store, stat != StatKeys::Skip, &found))
             .map_err(|errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors })?;
+        stat_keys.push(keys);
     }
-    Ok((plans, store))
+    Ok(Prepared { plans, store, stat_keys })
 }
 
 /// One recipe and platform of `compose-img plan`.
@@ -413,7 +456,8 @@ pub fn plan_only(
 ) -> Result<Vec<PlannedImage>, Error> {
     let graph = plan::graph::load(recipes).map_err(Error::Recipes)?;
     let units = units(&graph, platforms)?;
-    let (plans, store) = prepare(&graph, &units, store, &pool(settings.jobs)?, settings.source_date_epoch, false)?;
+    let Prepared { plans, store, .. } =
+        prepare(&graph, &units, store, &pool(settings.jobs)?, settings, StatKeys::Skip)?;
     Ok(plans
         .iter()
         .zip(&units.units)

@@ -1,5 +1,6 @@
-//! sha256 content digests (`sha256:<hex>`) and a writer that hashes what
-//! passes through it.
+//! sha256 digests (`sha256:<hex>`) of blobs and documents, a writer that
+//! hashes what passes through it, and the [`ContentHash`] that identifies
+//! file content inside compose-img.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -62,6 +63,43 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// What identifies a file's content in cache keys, input indexes and
+/// layer comparisons, never in an image: BLAKE3, several times faster than
+/// sha256 on one core, which matters on a cold build's critical path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentHash(blake3::Hash);
+
+impl ContentHash {
+    pub fn of(bytes: &[u8]) -> ContentHash {
+        ContentHash(blake3::hash(bytes))
+    }
+
+    /// The hash and length of everything `reader` yields.
+    pub fn of_reader(mut reader: impl io::Read) -> io::Result<(ContentHash, u64)> {
+        let mut hasher = blake3::Hasher::new();
+        let len = io::copy(&mut reader, &mut hasher)?;
+        Ok((ContentHash(hasher.finalize()), len))
+    }
+
+    pub fn from_hasher(hasher: &blake3::Hasher) -> ContentHash {
+        ContentHash(hasher.finalize())
+    }
+
+    pub fn from_hex(hex: &str) -> Option<ContentHash> {
+        blake3::Hash::from_hex(hex).ok().map(ContentHash)
+    }
+
+    pub fn hex(&self) -> impl fmt::Display {
+        self.0.to_hex()
+    }
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "blake3:{}", self.0.to_hex())
+    }
+}
+
 /// Passes writes through to `inner` while hashing them and counting bytes.
 pub struct HashingWriter<W> {
     inner: W,
@@ -111,6 +149,14 @@ mod tests {
         assert_eq!(bytes, b"hello world");
         assert_eq!(len, 11);
         assert_eq!(digest, Digest::of(b"hello world"));
+    }
+
+    #[test]
+    fn content_hash_is_blake3_and_round_trips_through_hex() {
+        let hash = ContentHash::of(b"");
+        assert_eq!(hash.to_string(), "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+        assert_eq!(ContentHash::from_hex(&hash.hex().to_string()), Some(hash));
+        assert_eq!(ContentHash::of_reader(&b"abc"[..]).unwrap(), (ContentHash::of(b"abc"), 3));
     }
 
     #[test]

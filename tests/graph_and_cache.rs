@@ -127,6 +127,45 @@ fn unchanged_layers_are_reused_and_changed_inputs_rebuild_only_their_layer() {
 }
 
 #[test]
+fn an_unchanged_rebuild_finds_its_layers_by_stat_without_the_input_index() {
+    let sandbox = Sandbox::new();
+    sandbox.write("a/data", "aaaa\n");
+    sandbox.write("b/data", "bbbb\n");
+    sandbox.write(
+        "r.toml",
+        "[image]\nname = \"localhost/c\"\n[from]\nscratch = true\n\
+         [[layer]]\nname = \"a\"\n[[layer.copy]]\nsrc = \"a/\"\ndest = \"/a\"\n\
+         [[layer]]\nname = \"b\"\n[[layer.copy]]\nsrc = \"b/\"\ndest = \"/b\"\n",
+    );
+    // Inputs changed within 2 s of a build are not trusted by stat.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let first = build(&sandbox, &["r.toml"]);
+    assert_eq!(counts(&first), (2, 0));
+    // Poison the input indexes: a build that consulted them would key the
+    // layers differently and rebuild them.
+    let zero = "0".repeat(64);
+    for index in walk(&sandbox.store().join("inputs-v2")) {
+        let text = std::fs::read_to_string(&index).unwrap();
+        let poisoned: String = text
+            .lines()
+            .map(|line| {
+                let mut fields: Vec<&str> = line.splitn(9, ' ').collect();
+                fields[7] = &zero;
+                fields.join(" ") + "\n"
+            })
+            .collect();
+        std::fs::write(&index, poisoned).unwrap();
+    }
+    let second = build(&sandbox, &["r.toml"]);
+    assert_eq!(counts(&second), (0, 2));
+    assert_eq!(common::first_digest(&first), common::first_digest(&second));
+
+    // A changed input misses by stat; only its layer is rebuilt.
+    std::fs::write(sandbox.path().join("b/data"), "BBBB\n").unwrap();
+    assert_eq!(counts(&build(&sandbox, &["r.toml"])), (1, 1));
+}
+
+#[test]
 fn a_corrupted_blob_in_the_store_is_not_served() {
     let sandbox = Sandbox::new();
     sandbox.write("f", "content\n");
@@ -325,12 +364,14 @@ fn store_gc_keeps_what_recent_use_names() {
         common::assert_success(&out);
         String::from_utf8(out.stdout).unwrap()
     };
+    sandbox.write("store/layers-v1/0123", "an entry of an earlier format");
     assert!(gc("30").starts_with("removed 0 blobs"), "nothing is old yet");
+    assert!(!sandbox.store().join("layers-v1").exists(), "earlier formats are collected");
     let ls = common::run(sandbox.cmd().args(["store", "ls"]));
     assert!(ls.contains("output oci:hello ") && ls.contains("output oci:busybox "), "{ls}");
 
     // Everything ages 40 days; then busybox is built (used) again.
-    for part in ["layers-v1", "outputs-v1", "inputs-v1"] {
+    for part in ["layers-v2", "outputs-v1", "inputs-v2"] {
         for file in walk(&sandbox.store().join(part)) {
             common::run(Command::new("touch").args(["-d", "40 days ago"]).arg(file));
         }

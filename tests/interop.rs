@@ -89,3 +89,45 @@ fn podman_runs_the_busybox_example() {
     assert_eq!(tmp_mode.trim(), "1777");
     run(podman.cmd().args(["rmi", "-f", id]));
 }
+
+#[test]
+fn podman_reads_a_zstd_layer_of_several_frames() {
+    let sandbox = Sandbox::new();
+    // 10 MiB that zstd barely shrinks: three frames (4 MiB of tar each).
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let data: Vec<u8> = (0..10 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        })
+        .collect();
+    std::fs::write(sandbox.path().join("data.bin"), &data).unwrap();
+    let busybox = common::repo().join("recipes/busybox.toml");
+    let recipe = sandbox.write(
+        "big.toml",
+        &format!(
+            "[image]\nname = \"localhost/big\"\n[from]\nrecipe = \"{}\"\n\
+             [[layer]]\n[[layer.copy]]\nsrc = \"data.bin\"\ndest = \"/data.bin\"\n",
+            busybox.display()
+        ),
+    );
+    let layout = common::lowercase_tempdir("frames");
+    let jobs_one = sandbox.build(&[recipe.to_str().unwrap(), "--jobs", "1", "--no-cache", "--output", "oci:one"]);
+    let output = format!("oci:{}", layout.path().display());
+    assert_eq!(sandbox.build(&[recipe.to_str().unwrap(), "--jobs", "2", "--no-cache", "--output", &output]), jobs_one);
+    let podman = common::Podman::new(sandbox.path());
+    let id = run(podman.cmd().args(["pull", "-q", &format!("{output}:latest")]));
+    let id = id.trim();
+    let sum = run(podman.cmd().args(common::Podman::RUN_FLAGS).args([
+        "--entrypoint",
+        "/bin/busybox",
+        id,
+        "sha256sum",
+        "/data.bin",
+    ]));
+    let expected = compose_img::digest::Digest::of(&data);
+    assert_eq!(sum.split_whitespace().next(), Some(expected.hex()));
+    run(podman.cmd().args(["rmi", "-f", id]));
+}

@@ -1,9 +1,10 @@
-//! Layer compression with pinned codecs and settings. zstd always runs with
-//! at least one worker thread: libzstd's single-threaded mode (0 workers)
-//! emits different bytes, while every worker count >= 1 emits the same.
+//! Layer compression with pinned codecs and settings: zstd in independent
+//! frames compressed on the build's pool ([`super::zstd_frames`]), gzip by
+//! flate2's zlib-rs backend with a zeroed header time.
 
 use std::io::{self, Write};
 
+use super::zstd_frames::FramedZstd;
 use crate::oci::media;
 
 /// How layers are compressed (`--compression`, `--level`).
@@ -29,26 +30,22 @@ impl Compression {
 
 /// A compressing writer for one of the [`Compression`] kinds.
 pub enum Encoder<W: Write> {
-    Zstd(zstd::stream::write::Encoder<'static, W>),
+    Zstd(FramedZstd<W>),
     Gzip(flate2::write::GzEncoder<W>),
     None(W),
 }
 
 impl<W: Write> Encoder<W> {
-    /// `workers` is the zstd thread count (clamped to at least 1; the bytes
-    /// do not depend on it).
-    pub fn new(out: W, compression: Compression, workers: u32) -> io::Result<Encoder<W>> {
-        Ok(match compression {
-            Compression::Zstd { level } => {
-                let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
-                encoder.multithread(workers.max(1))?;
-                Encoder::Zstd(encoder)
-            }
+    /// `threads` is the size of the pool zstd frames are compressed on
+    /// (the bytes do not depend on it).
+    pub fn new(out: W, compression: Compression, threads: u32) -> Encoder<W> {
+        match compression {
+            Compression::Zstd { level } => Encoder::Zstd(FramedZstd::new(out, level, threads)),
             Compression::Gzip { level } => Encoder::Gzip(
                 flate2::GzBuilder::new().mtime(0).operating_system(255).write(out, flate2::Compression::new(level)),
             ),
             Compression::None => Encoder::None(out),
-        })
+        }
     }
 
     /// Ends the stream and hands back the inner writer.

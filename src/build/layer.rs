@@ -8,7 +8,7 @@ use super::compress::Encoder;
 use super::progress::LayerProgress;
 use super::tar_writer::write_tree;
 use super::{BuildError, BuildErrorKind, BuildSettings};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::{ContentHash, Digest, HashingWriter};
 use crate::oci::media;
 use crate::plan::LayerPlan;
 use crate::plan::tree::NodeKind;
@@ -37,41 +37,48 @@ pub struct LayerBuild {
     pub layer: BuiltLayer,
     pub key: Digest,
     /// Host files whose content the plan did not know, hashed while written.
-    pub hashed: Vec<(ImagePath, Digest)>,
+    pub hashed: Vec<(ImagePath, ContentHash)>,
+}
+
+/// What a layer's cache entry is (or will be) filed under.
+#[derive(Debug, Default)]
+pub struct LayerKeys {
+    /// The cache key, when the plan knows every input's content; without it
+    /// (a cold build, where hashing inputs first would read them twice)
+    /// the layer is written while its unknown inputs are hashed, and keyed
+    /// afterwards.
+    pub content: Option<Digest>,
+    /// The stat key ([`super::cache::stat_key`]), when its inputs are not
+    /// too recent to trust.
+    pub stat: Option<Digest>,
 }
 
 /// Builds `layer`, or reuses the cached blob of an identical one when
-/// `reuse` is set and that blob is intact. `key` is its cache key when the
-/// plan knows every input's content; without it (a cold build, where
-/// hashing inputs first would read them twice) the layer is written while
-/// its unknown inputs are hashed, and keyed afterwards.
+/// `reuse` is set and that blob is intact. Its entry is filed under both
+/// of `keys`.
 pub fn build_layer(
     layer: &LayerPlan,
-    key: Option<&Digest>,
+    keys: &LayerKeys,
     settings: &BuildSettings,
     store: &Store,
     reuse: bool,
     progress: &dyn LayerProgress,
 ) -> Result<LayerBuild, BuildError> {
     let fail = |kind| BuildError { layer: layer.name.clone(), kind };
-    if let Some(key) = key
-        && reuse
-        && let Some(built) = reuse_cached(layer, key, store).map_err(|e| fail(e.into()))?
-    {
-        return Ok(LayerBuild { layer: built, key: key.clone(), hashed: Vec::new() });
+    if reuse && let Some(reused) = reuse_cached(layer, keys, store).map_err(|e| fail(e.into()))? {
+        return Ok(reused);
     }
     let blob = store.blob_writer().map_err(|e| fail(e.into()))?;
-    let encoder =
-        Encoder::new(blob, settings.compression, settings.jobs).map_err(|e| fail(BuildErrorKind::Compress(e)))?;
+    let encoder = Encoder::new(blob, settings.compression, settings.jobs);
     let mut tar = HashingWriter::new(encoder);
     let bytes = layer.tree.iter().map(|(_, n)| if let NodeKind::File(s) = &n.kind { s.size() } else { 0 }).sum();
     progress.started(layer.tree.len() as u64, bytes);
     let hashed = write_tree(&layer.tree, settings.source_date_epoch, &mut tar, &|bytes| progress.advanced(bytes))
         .map_err(|e| fail(e.into()))?;
-    let key = match key {
+    let key = match &keys.content {
         Some(key) => key.clone(),
         None => {
-            let known: BTreeMap<&ImagePath, &Digest> = hashed.iter().map(|(p, d)| (p, d)).collect();
+            let known: BTreeMap<&ImagePath, &ContentHash> = hashed.iter().map(|(p, d)| (p, d)).collect();
             layer_key_with(&layer.tree, &layer.salt, settings, &known)
         }
     };
@@ -81,13 +88,16 @@ pub fn build_layer(
     let media_type = settings.compression.media_type();
     if let Some(stamp) = store.blob_stamp(&written.digest) {
         let entry = CachedLayer {
+            key: key.to_string(),
             digest: written.digest.to_string(),
             size: written.size,
             diff_id: diff_id.to_string(),
             media_type: media_type.to_owned(),
             stamp,
         };
-        store.put_cached_layer(&key, &entry).map_err(|e| fail(e.into()))?;
+        for filed_under in std::iter::once(&key).chain(&keys.stat) {
+            store.put_cached_layer(filed_under, &entry).map_err(|e| fail(e.into()))?;
+        }
     }
     let layer = BuiltLayer {
         reused: false,
@@ -100,32 +110,32 @@ pub fn build_layer(
     Ok(LayerBuild { layer, key, hashed })
 }
 
-/// The cached layer for `key`, if its entry is readable and its blob intact.
-fn reuse_cached(layer: &LayerPlan, key: &Digest, store: &Store) -> Result<Option<BuiltLayer>, StoreError> {
-    let Some(mut entry) = store.cached_layer(key) else { return Ok(None) };
-    let (Ok(digest), Ok(diff_id)) = (Digest::parse(&entry.digest), Digest::parse(&entry.diff_id)) else {
-        return Ok(None);
-    };
-    let media_type = match entry.media_type.as_str() {
-        media::LAYER_ZSTD => media::LAYER_ZSTD,
-        media::LAYER_GZIP => media::LAYER_GZIP,
-        media::LAYER_TAR => media::LAYER_TAR,
-        _ => return Ok(None),
-    };
-    match store.check_blob(&digest, &entry.stamp)? {
-        BlobCheck::Valid(stamp) => {
-            // Rewritten on every reuse: its age is what `store gc` goes by.
-            entry.stamp = stamp;
-            store.put_cached_layer(key, &entry)?;
-            Ok(Some(BuiltLayer {
-                reused: true,
-                name: layer.name.clone(),
-                digest,
-                size: entry.size,
-                diff_id,
-                media_type,
-            }))
+/// The cached layer under the stat key, else the cache key, if its entry is
+/// readable and its blob intact. Its entry is rewritten under both keys:
+/// the entry's age is what `store gc` goes by, and the next unchanged
+/// build finds it by stat.
+fn reuse_cached(layer: &LayerPlan, keys: &LayerKeys, store: &Store) -> Result<Option<LayerBuild>, StoreError> {
+    for key in keys.stat.iter().chain(&keys.content) {
+        let Some(mut entry) = store.cached_layer(key) else { continue };
+        let (Ok(digest), Ok(diff_id), Ok(content_key)) =
+            (Digest::parse(&entry.digest), Digest::parse(&entry.diff_id), Digest::parse(&entry.key))
+        else {
+            continue;
+        };
+        let media_type = match entry.media_type.as_str() {
+            media::LAYER_ZSTD => media::LAYER_ZSTD,
+            media::LAYER_GZIP => media::LAYER_GZIP,
+            media::LAYER_TAR => media::LAYER_TAR,
+            _ => continue,
+        };
+        let BlobCheck::Valid(stamp) = store.check_blob(&digest, &entry.stamp)? else { continue };
+        entry.stamp = stamp;
+        for filed_under in keys.stat.iter().chain(&keys.content) {
+            store.put_cached_layer(filed_under, &entry)?;
         }
-        BlobCheck::Missing | BlobCheck::Corrupt => Ok(None),
+        let layer =
+            BuiltLayer { reused: true, name: layer.name.clone(), digest, size: entry.size, diff_id, media_type };
+        return Ok(Some(LayerBuild { layer, key: content_key, hashed: Vec::new() }));
     }
+    Ok(None)
 }

@@ -1,7 +1,8 @@
 //! Build stage: planned layers → layer blobs in the store.
 //!
 //! - [`tar_writer`]: the deterministic tar stream of one layer;
-//! - [`compress`]: pinned zstd / gzip / none encoders;
+//! - [`compress`]: pinned zstd / gzip / none encoders; [`zstd_frames`]
+//!   compresses zstd frames on the pool;
 //! - [`layer`]: one layer in one streaming pass, hashing as it writes, or
 //!   its cached blob when [`cache`] finds an identical layer built before;
 //! - [`progress`]: the hooks a build reports progress through;
@@ -14,6 +15,7 @@ pub mod executor;
 pub mod layer;
 pub mod progress;
 pub mod tar_writer;
+pub mod zstd_frames;
 
 use thiserror::Error;
 
@@ -27,7 +29,8 @@ use crate::store::StoreError;
 pub struct BuildSettings {
     pub source_date_epoch: u64,
     pub compression: Compression,
-    /// Worker threads (also zstd workers; the bytes do not depend on it).
+    /// Threads of the pool layers and their zstd frames run on (the bytes
+    /// do not depend on it).
     pub jobs: u32,
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 use thiserror::Error;
 
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::ContentHash;
 use crate::plan::tree::{FileSource, Node, NodeKind, Tree};
 use crate::recipe::ImagePath;
 use crate::store::fingerprint::Fingerprint;
@@ -49,7 +49,7 @@ pub fn write_tree(
     mtime: u64,
     out: &mut impl Write,
     written: &dyn Fn(u64),
-) -> Result<Vec<(ImagePath, Digest)>, TarError> {
+) -> Result<Vec<(ImagePath, ContentHash)>, TarError> {
     let mut buf = vec![0u8; 1 << 17];
     let mut hashed = Vec::new();
     for (path, node) in tree.iter() {
@@ -71,7 +71,7 @@ fn write_entry(
     node: &Node,
     mtime: u64,
     buf: &mut [u8],
-) -> Result<Option<Digest>, TarError> {
+) -> Result<Option<ContentHash>, TarError> {
     let name = match node.kind {
         NodeKind::Dir => format!("{}/", path.as_str()),
         _ => path.as_str().to_owned(),
@@ -118,12 +118,12 @@ fn write_entry(
     match &node.kind {
         NodeKind::File(FileSource::Inline(bytes)) => out.write_all(bytes).map_err(TarError::Write)?,
         NodeKind::File(FileSource::Host { path, fingerprint, content: Some(_), .. }) => {
-            copy_exact(path, fingerprint, out, buf)?;
+            copy_exact(path, fingerprint, out, buf, None)?;
         }
         NodeKind::File(FileSource::Host { path, fingerprint, content: None, .. }) => {
-            let mut hashing = HashingWriter::new(&mut *out);
-            copy_exact(path, fingerprint, &mut hashing, buf)?;
-            hashed = Some(hashing.finish().1);
+            let mut hasher = blake3::Hasher::new();
+            copy_exact(path, fingerprint, out, buf, Some(&mut hasher))?;
+            hashed = Some(ContentHash::from_hasher(&hasher));
         }
         _ => return Ok(None),
     }
@@ -169,7 +169,13 @@ fn write_pax(out: &mut impl Write, records: &[(&str, String)], mtime: u64) -> Re
 /// Copies exactly the planned bytes of `path`; a file that changed since it
 /// was planned (size, mtime or ctime) is an error, so a layer never holds
 /// content other than the one its cache key was computed from.
-fn copy_exact(path: &Path, planned: &Fingerprint, out: &mut impl Write, buf: &mut [u8]) -> Result<(), TarError> {
+fn copy_exact(
+    path: &Path,
+    planned: &Fingerprint,
+    out: &mut impl Write,
+    buf: &mut [u8],
+    mut hasher: Option<&mut blake3::Hasher>,
+) -> Result<(), TarError> {
     let read_err = |source| TarError::Read { path: path.to_owned(), source };
     let changed = || TarError::Changed { path: path.to_owned(), expected: planned.size };
     let mut file = File::open(path).map_err(read_err)?;
@@ -181,6 +187,9 @@ fn copy_exact(path: &Path, planned: &Fingerprint, out: &mut impl Write, buf: &mu
             return Err(changed());
         }
         out.write_all(&buf[..n]).map_err(TarError::Write)?;
+        if let Some(hasher) = hasher.as_mut() {
+            hasher.update(&buf[..n]);
+        }
         left -= n as u64;
     }
     if file.read(&mut buf[..1]).map_err(read_err)? != 0 {

@@ -132,7 +132,7 @@ pub fn diff(a: &Opened, b: &Opened, store: &Store) -> Result<Difference, Error> 
         layers_only_in_first: Vec::new(),
         layers_only_in_second: Vec::new(),
     };
-    let content = |merged: &Merged, e: &Entry| merged.resolve(&e.path).and_then(|(f, _)| f.content.clone());
+    let content = |merged: &Merged, e: &Entry| merged.resolve(&e.path).and_then(|(f, _)| f.content);
     for (path, (old, _)) in &left.entries {
         match right.entries.get(path) {
             None => difference.removed.push(format!("/{path}")),

@@ -9,7 +9,7 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use crate::build::compress::decoder;
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::ContentHash;
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -36,8 +36,8 @@ pub struct Entry {
     pub size: u64,
     /// Where the content starts in the uncompressed layer.
     pub offset: u64,
-    /// The content's digest, when the layer was read with hashing.
-    pub content: Option<Digest>,
+    /// The content's hash, when the layer was read with hashing.
+    pub content: Option<ContentHash>,
 }
 
 #[derive(Clone, Debug)]
@@ -92,13 +92,7 @@ pub fn read_layer(blob: &Path, media_type: &str, hash: bool) -> io::Result<Vec<C
         };
         let (mode, uid, gid, size) = (header.mode()?, header.uid()?, header.gid()?, header.size()?);
         let offset = entry.raw_file_position();
-        let content = if hash && kind == Kind::File {
-            let mut hasher = HashingWriter::new(io::sink());
-            io::copy(&mut entry, &mut hasher)?;
-            Some(hasher.finish().1)
-        } else {
-            None
-        };
+        let content = if hash && kind == Kind::File { Some(ContentHash::of_reader(&mut entry)?.0) } else { None };
         changes.push(Change::Add(Entry { path, kind, mode: mode & 0o7777, uid, gid, size, offset, content }));
     }
     Ok(changes)

@@ -1,15 +1,15 @@
-//! `[[layer.copy]]`: walking a host path into tree entries. Only metadata is
-//! read here; contents are streamed later by the layer writer.
+//! `[[layer.copy]]`: walking a host path ([`super::walk`]) into tree
+//! entries. Only metadata is read here; contents are streamed later by the
+//! layer writer.
 
 use std::fs::Metadata;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use walkdir::WalkDir;
-
 use super::tree::{FileSource, Node, NodeKind, Origin, Tree};
+use super::walk::walk;
 use crate::recipe::image_path::WHITEOUT_PREFIX;
-use crate::recipe::{Copy, Loc, LocatedError, Platform};
+use crate::recipe::{Copy, ImagePath, Loc, LocatedError, Platform};
 use crate::store::fingerprint::Fingerprint;
 
 /// Adds everything `copy` names to `tree`.
@@ -32,52 +32,47 @@ pub fn add_copy(
         if dest.is_root() {
             return Err(loc.error(format!("{} is a file and cannot replace `/`", src.display()), "copied here"));
         }
-        return tree.insert(dest, leaf(copy, loc, &src, &meta)?);
+        return tree.insert(dest, leaf(copy, loc, src.clone(), &meta)?);
     }
     if !copy.dest.is_root() {
         tree.insert(copy.dest.clone(), dir_node(copy, loc))?;
     }
-    let mut walk = WalkDir::new(&src).follow_links(false).min_depth(1).sort_by_file_name().into_iter();
-    while let Some(entry) = walk.next() {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(&src).to_owned();
-            let io = e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop"));
-            io_error(loc, &path, &io)
-        })?;
-        let rel = entry.path().strip_prefix(&src).unwrap_or(entry.path());
-        let rel_text = rel.to_str().ok_or_else(|| not_utf8(loc, entry.path()))?;
-        let is_dir = entry.file_type().is_dir();
-        if copy.exclude.set.is_match(rel) {
-            if is_dir {
-                walk.skip_current_dir();
+    let exclude = &copy.exclude.set;
+    let include_all = copy.include.patterns.iter().any(|p| p == "**");
+    let found = walk(&src, &|rel| exclude.is_match(rel)).map_err(|e| io_error(loc, &e.path, &e.error))?;
+    // The directory (relative to `src`) of the entry before, and where it goes.
+    let mut last_dir: Option<(String, ImagePath)> = None;
+    for entry in found {
+        let rel = entry.rel.as_path();
+        let rel_text = rel.to_str().ok_or_else(|| not_utf8(loc, &entry.path))?;
+        if exclude.is_match(rel) || !(include_all || copy.include.set.is_match(rel)) {
+            continue;
+        }
+        if rel_text.split('/').any(|p| p.starts_with(WHITEOUT_PREFIX)) {
+            return Err(loc
+                .error(format!("{} has a name reserved for whiteouts (`.wh.`)", entry.path.display()), "copied here"));
+        }
+        let (within, name) = rel_text.rsplit_once('/').unwrap_or(("", rel_text));
+        let dest_dir = match &last_dir {
+            Some((dir, dest)) if dir == within => dest,
+            _ => {
+                // Directories between `dest` and this entry carry the copy's
+                // dir_mode and owner, whether or not the globs matched them.
+                let mut dest = copy.dest.clone();
+                for part in within.split('/').filter(|p| !p.is_empty()) {
+                    dest = dest.join(part);
+                    tree.insert(dest.clone(), dir_node(copy, loc))?;
+                }
+                &last_dir.insert((within.to_owned(), dest)).1
             }
-            continue;
-        }
-        if !copy.include.set.is_match(rel) {
-            continue;
-        }
-        let parts: Vec<&str> = rel_text.split('/').collect();
-        if parts.iter().any(|p| p.starts_with(WHITEOUT_PREFIX)) {
-            return Err(loc.error(
-                format!("{} has a name reserved for whiteouts (`.wh.`)", entry.path().display()),
-                "copied here",
-            ));
-        }
-        let (name, within) = parts.split_last().unwrap_or((&"", &[]));
-        let mut dest = copy.dest.clone();
-        // Directories between `dest` and this entry carry the copy's
-        // dir_mode and owner, whether or not the globs matched them.
-        for part in within {
-            dest = dest.join(part);
-            tree.insert(dest.clone(), dir_node(copy, loc))?;
-        }
-        let dest = dest.join(name);
-        if is_dir {
+        };
+        let dest = dest_dir.join(name);
+        if entry.meta.is_dir() {
             tree.insert(dest, dir_node(copy, loc))?;
             continue;
         }
-        let meta = entry.metadata().map_err(|e| io_error(loc, entry.path(), &std::io::Error::other(e)))?;
-        tree.insert(dest, leaf(copy, loc, entry.path(), &meta)?)?;
+        let node = leaf(copy, loc, entry.path, &entry.meta)?;
+        tree.insert(dest, node)?;
     }
     Ok(())
 }
@@ -87,20 +82,16 @@ fn dir_node(copy: &Copy, loc: &Loc) -> Node {
 }
 
 /// A file or symlink (never followed) found on the host.
-fn leaf(copy: &Copy, loc: &Loc, path: &Path, meta: &Metadata) -> Result<Node, LocatedError> {
+fn leaf(copy: &Copy, loc: &Loc, path: PathBuf, meta: &Metadata) -> Result<Node, LocatedError> {
     let file_type = meta.file_type();
     let (kind, mode) = if file_type.is_symlink() {
-        let target = std::fs::read_link(path).map_err(|e| io_error(loc, path, &e))?;
-        let target = target.to_str().ok_or_else(|| not_utf8(loc, path))?.to_owned();
+        let target = std::fs::read_link(&path).map_err(|e| io_error(loc, &path, &e))?;
+        let target = target.to_str().ok_or_else(|| not_utf8(loc, &path))?.to_owned();
         (NodeKind::Symlink(target), 0o777)
     } else if file_type.is_file() {
         let default = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-        let source = FileSource::Host {
-            path: path.to_owned(),
-            fingerprint: Fingerprint::of(meta),
-            linked: meta.nlink() > 1,
-            content: None,
-        };
+        let source =
+            FileSource::Host { path, fingerprint: Fingerprint::of(meta), linked: meta.nlink() > 1, content: None };
         (NodeKind::File(source), copy.mode.unwrap_or(default))
     } else {
         return Err(loc.error(

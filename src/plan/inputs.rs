@@ -8,7 +8,7 @@ use std::io;
 use rayon::prelude::*;
 
 use super::tree::{FileSource, NodeKind, Tree};
-use crate::digest::Digest;
+use crate::digest::{ContentHash, Digest};
 use crate::recipe::{ImagePath, LocatedError, Platform, Recipe};
 use crate::store::Store;
 use crate::store::fingerprint::{Fingerprint, InputIndex};
@@ -36,7 +36,7 @@ pub fn digest_inputs(
         if let NodeKind::File(FileSource::Host { path: host, fingerprint, content, .. }) = &mut node.kind {
             total += fingerprint.size;
             match index.lookup(host, fingerprint) {
-                Some(digest) => *content = Some(digest.clone()),
+                Some(digest) => *content = Some(*digest),
                 None => {
                     missing += fingerprint.size;
                     unknown.push((path.clone(), host.clone(), *fingerprint));
@@ -47,14 +47,14 @@ pub fn digest_inputs(
     if defer && missing > 0 && missing * 2 >= total {
         return Ok(());
     }
-    let hashed: Vec<(ImagePath, Result<Digest, io::Error>)> =
+    let hashed: Vec<(ImagePath, Result<ContentHash, io::Error>)> =
         unknown.par_iter().map(|(path, host, fingerprint)| (path.clone(), hash_file(host, fingerprint))).collect();
     for ((path, result), (_, host, fingerprint)) in hashed.into_iter().zip(unknown) {
         let Some(node) = tree.get_mut(&path) else { continue };
         let digest =
             result.map_err(|e| node.loc.error(format!("cannot read {}: {e}", host.display()), "copied here"))?;
         if let NodeKind::File(FileSource::Host { content, .. }) = &mut node.kind {
-            *content = Some(digest.clone());
+            *content = Some(digest);
         }
         index.record(host, fingerprint, digest);
     }
@@ -66,7 +66,7 @@ pub fn digest_inputs(
 /// layer's input index.
 pub fn record_hashed(
     tree: &Tree,
-    hashed: &[(ImagePath, Digest)],
+    hashed: &[(ImagePath, ContentHash)],
     recipe: &Recipe,
     layer: &str,
     platform: &Platform,
@@ -76,7 +76,7 @@ pub fn record_hashed(
     for (path, digest) in hashed {
         if let Some(NodeKind::File(FileSource::Host { path: host, fingerprint, .. })) = tree.get(path).map(|n| &n.kind)
         {
-            index.record(host.clone(), *fingerprint, digest.clone());
+            index.record(host.clone(), *fingerprint, *digest);
         }
     }
     save(index, tree, store);
@@ -96,10 +96,10 @@ fn save(mut index: InputIndex, tree: &Tree, store: &Store) {
     let _ = index.save(store);
 }
 
-/// The digest of a file's content, refused if the file changed while read.
-fn hash_file(path: &std::path::Path, planned: &Fingerprint) -> Result<Digest, io::Error> {
+/// The hash of a file's content, refused if the file changed while read.
+fn hash_file(path: &std::path::Path, planned: &Fingerprint) -> Result<ContentHash, io::Error> {
     let mut file = File::open(path)?;
-    let (digest, len) = Digest::of_reader(&mut file)?;
+    let (digest, len) = ContentHash::of_reader(&mut file)?;
     let now = Fingerprint::of(&file.metadata()?);
     if len != planned.size || now.mtime != planned.mtime || now.ctime != planned.ctime {
         return Err(io::Error::other("the file changed while it was being read"));

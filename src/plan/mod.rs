@@ -1,7 +1,7 @@
 //! Plan stage: a validated recipe → what each of its layers will hold.
 //!
 //! - [`tree`]: one layer's sorted entries and the collision rules;
-//! - [`copy`]: walking `copy` sources on the host (metadata only);
+//! - [`copy`]: `copy` sources on the host (metadata only), walked by [`walk`];
 //! - [`links`]: grouping hard links so each names an earlier entry;
 //! - [`inputs`]: content digests of host files, through the input index;
 //! - [`graph`]: recipes and their `from.recipe` parents, cycles refused.
@@ -15,6 +15,7 @@ pub mod graph;
 pub mod inputs;
 pub mod links;
 pub mod tree;
+pub mod walk;
 
 use std::sync::Arc;
 
@@ -166,16 +167,26 @@ pub fn complete(
     Ok(plan)
 }
 
-/// Fills in the content digest of every host input of `plan` (through the
-/// store's input index), the last step before layers can be keyed; with
+/// Fills in the content hash of every host input of `plan` (through the
+/// store's input index), the last step before layers can be keyed, except
+/// in the layers marked `known` (already found in the cache); with
 /// `defer`, a layer whose inputs are mostly unknown is left for its writer
 /// to hash ([`inputs::digest_inputs`]).
-pub fn digest_inputs(plan: &mut ImagePlan, store: &Store, defer: bool) -> Result<(), Vec<LocatedError>> {
+pub fn digest_inputs(
+    plan: &mut ImagePlan,
+    store: &Store,
+    defer: bool,
+    known: &[bool],
+) -> Result<(), Vec<LocatedError>> {
     let (recipe, platform) = (&plan.recipe, &plan.platform);
     let errors: Vec<LocatedError> = plan
         .layers
         .par_iter_mut()
-        .filter_map(|layer| inputs::digest_inputs(&mut layer.tree, recipe, &layer.name, platform, store, defer).err())
+        .enumerate()
+        .filter(|(i, _)| !known.get(*i).copied().unwrap_or(false))
+        .filter_map(|(_, layer)| {
+            inputs::digest_inputs(&mut layer.tree, recipe, &layer.name, platform, store, defer).err()
+        })
         .collect();
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }

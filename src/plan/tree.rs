@@ -3,10 +3,11 @@
 //! which collisions are errors (naming both entries).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::digest::Digest;
+use crate::digest::ContentHash;
 use crate::recipe::image_path::WHITEOUT_PREFIX;
 use crate::recipe::{ImagePath, Loc, LocatedError, Owner};
 use crate::store::fingerprint::Fingerprint;
@@ -52,7 +53,7 @@ pub enum FileSource {
         path: PathBuf,
         fingerprint: Fingerprint,
         linked: bool,
-        content: Option<Digest>,
+        content: Option<ContentHash>,
     },
     Inline(Arc<[u8]>),
 }
@@ -136,6 +137,10 @@ impl Tree {
     }
 
     fn ensure_parents(&mut self, path: &ImagePath, loc: &Loc) -> Result<(), LocatedError> {
+        let Some((parent, _)) = path.as_str().rsplit_once('/') else { return Ok(()) };
+        if self.nodes.get(parent).is_some_and(|n| n.kind == NodeKind::Dir) {
+            return Ok(());
+        }
         let mut parents = Vec::new();
         let mut cursor = path.parent();
         while let Some(p) = cursor.filter(|p| !p.is_root()) {
@@ -153,14 +158,18 @@ impl Tree {
     }
 
     fn put(&mut self, path: ImagePath, node: Node) -> Result<(), LocatedError> {
-        let Some(existing) = self.nodes.get(&path) else {
-            self.nodes.insert(path, node);
-            return Ok(());
+        let mut slot = match self.nodes.entry(path) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(node);
+                return Ok(());
+            }
+            Entry::Occupied(occupied) => occupied,
         };
+        let existing = slot.get();
         let both_dirs = existing.kind == NodeKind::Dir && node.kind == NodeKind::Dir;
         if both_dirs && node.origin != existing.origin {
             if node.origin > existing.origin {
-                self.nodes.insert(path, node);
+                slot.insert(node);
             }
             return Ok(());
         }
@@ -169,7 +178,7 @@ impl Tree {
         if same_copied_dir || (both_dirs && node.origin == Origin::Implied) {
             return Ok(());
         }
-        Err(collision(&path, existing, &node))
+        Err(collision(slot.key(), existing, &node))
     }
 
     /// Checks what can only be checked once every entry is in: a whiteout

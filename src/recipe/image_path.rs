@@ -80,6 +80,13 @@ impl ImagePath {
     }
 }
 
+/// Lookups by `&str` in maps keyed by `ImagePath` (the orders agree).
+impl std::borrow::Borrow<str> for ImagePath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ImagePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "/{}", self.0)

@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{Store, StoreError};
-use crate::digest::Digest;
+use crate::digest::{ContentHash, Digest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -41,7 +41,7 @@ impl Fingerprint {
 #[derive(Debug, Default)]
 pub struct InputIndex {
     file: PathBuf,
-    entries: BTreeMap<OsString, (Fingerprint, Digest)>,
+    entries: BTreeMap<OsString, (Fingerprint, ContentHash)>,
     changed: bool,
 }
 
@@ -65,14 +65,14 @@ impl InputIndex {
         index
     }
 
-    /// The digest recorded for `path` if its fingerprint is unchanged.
-    pub fn lookup(&self, path: &Path, fingerprint: &Fingerprint) -> Option<&Digest> {
+    /// The content hash recorded for `path` if its fingerprint is unchanged.
+    pub fn lookup(&self, path: &Path, fingerprint: &Fingerprint) -> Option<&ContentHash> {
         self.entries.get(path.as_os_str()).filter(|(f, _)| f == fingerprint).map(|(_, d)| d)
     }
 
-    pub fn record(&mut self, path: PathBuf, fingerprint: Fingerprint, digest: Digest) {
+    pub fn record(&mut self, path: PathBuf, fingerprint: Fingerprint, digest: ContentHash) {
         let path = path.into_os_string();
-        if self.entries.get(&path) != Some(&(fingerprint, digest.clone())) {
+        if self.entries.get(&path) != Some(&(fingerprint, digest)) {
             self.entries.insert(path, (fingerprint, digest));
             self.changed = true;
         }
@@ -114,11 +114,11 @@ impl InputIndex {
     }
 }
 
-fn parse_line(line: &str) -> Option<(PathBuf, Fingerprint, Digest)> {
+fn parse_line(line: &str) -> Option<(PathBuf, Fingerprint, ContentHash)> {
     let mut parts = line.splitn(9, ' ');
     let mut num = || parts.next()?.parse::<i64>().ok();
     let (size, ms, mn, cs, cn, ino, dev) = (num()?, num()?, num()?, num()?, num()?, num()?, num()?);
-    let digest = Digest::parse(&format!("sha256:{}", parts.next()?)).ok()?;
+    let digest = ContentHash::from_hex(parts.next()?)?;
     let path = PathBuf::from(parts.next()?);
     let fingerprint = Fingerprint {
         size: u64::try_from(size).ok()?,

@@ -37,10 +37,11 @@ pub struct OutputSeen {
     pub written: SystemTime,
 }
 
-/// The one clock of compose-img: only the store's bookkeeping reads it,
-/// never anything that reaches an image.
-pub(super) fn now() -> SystemTime {
-    #[allow(clippy::disallowed_methods, reason = "gc ages store bookkeeping; nothing here reaches an output")]
+/// The one clock of compose-img: only the store's bookkeeping reads it
+/// (ages for gc, the racy-clean bound of stat keys), never anything that
+/// reaches an image.
+pub fn now() -> SystemTime {
+    #[allow(clippy::disallowed_methods, reason = "store bookkeeping only; nothing here reaches an output")]
     SystemTime::now()
 }
 
@@ -78,6 +79,13 @@ impl Store {
         let mut report = GcReport::default();
         let mut live: BTreeSet<String> = BTreeSet::new();
         let stale = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+        for old in super::FORMERLY {
+            let dir = self.root.join(old);
+            if dir.is_dir() {
+                report.entries_removed += super::fsck::files_in(&dir)?.len();
+                fs::remove_dir_all(&dir).map_err(io_err("cannot remove", &dir))?;
+            }
+        }
         for path in super::fsck::files_in(&self.layers_dir())? {
             let entry =
                 fs::read(&path).ok().and_then(|b| serde_json::from_slice::<super::layer_cache::CachedLayer>(&b).ok());

@@ -1,4 +1,4 @@
-//! The layer cache: `layers-v1/<key>` maps a layer's cache key (a digest of
+//! The layer cache: `layers-v2/<key>` maps a layer's cache key (a digest of
 //! everything that determines its bytes) to the blob built for it. Each
 //! entry records a stamp of the blob file (size, mtime, inode) taken when
 //! it was written: a blob whose stamp still matches is served without being
@@ -15,6 +15,8 @@ use crate::digest::Digest;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CachedLayer {
+    /// The layer's cache key (also when the entry is filed under its stat key).
+    pub key: String,
     pub digest: String,
     pub size: u64,
     pub diff_id: String,

@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! blobs-v1/sha256/<hex>   complete, verified blobs (read-only)
-//! layers-v1/<key>         layer cache entries ([`layer_cache`])
-//! inputs-v1/<id>          stat fingerprints of each layer's inputs ([`fingerprint`])
+//! layers-v2/<key>         layer cache entries ([`layer_cache`])
+//! inputs-v2/<id>          stat fingerprints of each layer's inputs ([`fingerprint`])
 //! outputs-v1/<id>         outputs written, with the blobs each needed ([`gc`])
 //! tmp/                    files being written
 //! lock                    shared by builds, exclusive for gc
 //! ```
+//!
+//! `store gc` removes the folders of earlier formats ([`FORMERLY`]).
 //!
 //! A blob becomes visible under its digest only once complete: it is
 //! written to a temp file inside the store while being hashed, fsynced and
@@ -35,6 +37,9 @@ use thiserror::Error;
 pub use blob_writer::{BlobWriter, WrittenBlob};
 
 use crate::digest::{Digest, HashingWriter};
+
+/// Folders of earlier formats, never read: `store gc` removes them.
+const FORMERLY: [&str; 2] = ["layers-v1", "inputs-v1"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -75,7 +80,7 @@ impl Store {
     }
 
     fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
-        let dirs = ["blobs-v1/sha256", "layers-v1", "inputs-v1", "outputs-v1", "tmp"].map(|d| root.join(d));
+        let dirs = ["blobs-v1/sha256", "layers-v2", "inputs-v2", "outputs-v1", "tmp"].map(|d| root.join(d));
         for dir in &dirs {
             fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
         }
@@ -100,11 +105,11 @@ impl Store {
     }
 
     fn layers_dir(&self) -> PathBuf {
-        self.root.join("layers-v1")
+        self.root.join("layers-v2")
     }
 
     fn inputs_dir(&self) -> PathBuf {
-        self.root.join("inputs-v1")
+        self.root.join("inputs-v2")
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
