@@ -18,7 +18,6 @@ use super::{BuildSettings, Compression};
 use crate::digest::{ContentHash, Digest};
 use crate::plan::tree::{FileSource, NodeKind, Tree};
 use crate::recipe::ImagePath;
-use crate::store::fingerprint::Fingerprint;
 
 /// Bumped whenever the tar writer, JSON or codec settings change bytes.
 const LAYER_FORMAT: u32 = 2;
@@ -42,55 +41,17 @@ pub fn layer_key_with(
     settings: &BuildSettings,
     hashed: &BTreeMap<&ImagePath, &ContentHash>,
 ) -> Digest {
-    render(tree, salt, settings, "layer", |path, content, _, _| {
-        let hash = content.as_ref().or_else(|| hashed.get(path).copied());
-        hash.map_or_else(|| "file ?".to_owned(), |hash| format!("file {hash}"))
-    })
-}
-
-/// The stat key of a layer of `tree`, whose inputs were walked after
-/// `walked_since`; none if one of them changed too recently to be trusted.
-pub fn stat_key(tree: &Tree, salt: &[String], settings: &BuildSettings, walked_since: SystemTime) -> Option<Digest> {
-    let bound = walked_since.checked_sub(RACY)?.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-    let bound = (i64::try_from(bound.as_secs()).ok()?, i64::from(bound.subsec_nanos()));
-    let mut racy = false;
-    let key = render(tree, salt, settings, "stat", |_, _, host, f: &Fingerprint| {
-        racy |= f.mtime >= bound || f.ctime >= bound;
-        let mut payload = String::from("stat ");
-        push_escaped(&mut payload, host.as_os_str().as_bytes());
-        let _ =
-            write!(payload, " {} {}.{} {}.{} {} {}", f.size, f.mtime.0, f.mtime.1, f.ctime.0, f.ctime.1, f.ino, f.dev);
-        payload
-    });
-    (!racy).then_some(key)
-}
-
-/// The key text, one line per entry, with `host_file` giving the payload
-/// of a host file (image path, known content, host path, fingerprint).
-fn render(
-    tree: &Tree,
-    salt: &[String],
-    settings: &BuildSettings,
-    kind: &str,
-    mut host_file: impl FnMut(&ImagePath, &Option<ContentHash>, &std::path::Path, &Fingerprint) -> String,
-) -> Digest {
-    let mut text = format!(
-        "compose-img {kind} v{LAYER_FORMAT}\nzstd {}\nflate2 zlib-rs\nepoch {}\n",
-        zstd::zstd_safe::version_string(),
-        settings.source_date_epoch
-    );
-    let _ = match settings.compression {
-        Compression::Zstd { level } => writeln!(text, "compression zstd {level}"),
-        Compression::Gzip { level } => writeln!(text, "compression gzip {level}"),
-        Compression::None => writeln!(text, "compression none"),
-    };
+    let mut text = header("layer", settings);
     let mut payload = String::new();
     for (path, node) in tree.iter() {
         payload.clear();
         match &node.kind {
             NodeKind::Dir => payload.push_str("dir"),
-            NodeKind::File(FileSource::Host { content, path: host, fingerprint, .. }) => {
-                payload.push_str(&host_file(path, content, host, fingerprint));
+            NodeKind::File(FileSource::Host { content, .. }) => {
+                let _ = match content.as_ref().or_else(|| hashed.get(path).copied()) {
+                    Some(hash) => write!(payload, "file {hash}"),
+                    None => write!(payload, "file ?"),
+                };
             }
             NodeKind::File(FileSource::Inline(bytes)) => {
                 let _ = write!(payload, "file {}", ContentHash::of(bytes));
@@ -114,6 +75,76 @@ fn render(
         text.push('\n');
     }
     Digest::of(text.as_bytes())
+}
+
+/// The stat key of a layer of `tree`, whose inputs were walked after
+/// `walked_since`; none if one of them changed too recently to be trusted.
+/// Only compared, never shown: a compact binary encoding, as an unchanged
+/// rebuild computes little else.
+pub fn stat_key(tree: &Tree, salt: &[String], settings: &BuildSettings, walked_since: SystemTime) -> Option<Digest> {
+    let bound = walked_since.checked_sub(RACY)?.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    let bound = (i64::try_from(bound.as_secs()).ok()?, i64::from(bound.subsec_nanos()));
+    let mut out = header("stat", settings).into_bytes();
+    let field = |out: &mut Vec<u8>, bytes: &[u8]| {
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(bytes);
+    };
+    out.extend_from_slice(&(tree.len() as u64).to_le_bytes());
+    for (path, node) in tree.iter() {
+        field(&mut out, path.as_str().as_bytes());
+        for number in [node.mode, node.owner.uid, node.owner.gid] {
+            out.extend_from_slice(&number.to_le_bytes());
+        }
+        match &node.kind {
+            NodeKind::Dir => out.push(b'd'),
+            NodeKind::File(FileSource::Host { path: host, fingerprint: f, .. }) => {
+                if f.mtime >= bound || f.ctime >= bound {
+                    return None;
+                }
+                out.push(b'f');
+                field(&mut out, host.as_os_str().as_bytes());
+                for number in [f.mtime.0, f.mtime.1, f.ctime.0, f.ctime.1] {
+                    out.extend_from_slice(&number.to_le_bytes());
+                }
+                for number in [f.size, f.ino, f.dev] {
+                    out.extend_from_slice(&number.to_le_bytes());
+                }
+            }
+            NodeKind::File(FileSource::Inline(bytes)) => {
+                out.push(b'i');
+                field(&mut out, ContentHash::of(bytes).hex().to_string().as_bytes());
+            }
+            NodeKind::Symlink(target) => {
+                out.push(b's');
+                field(&mut out, target.as_bytes());
+            }
+            NodeKind::Hardlink(target) => {
+                out.push(b'h');
+                field(&mut out, target.as_str().as_bytes());
+            }
+            NodeKind::Whiteout => out.push(b'w'),
+            NodeKind::OpaqueWhiteout => out.push(b'o'),
+        }
+    }
+    out.extend_from_slice(&(salt.len() as u64).to_le_bytes());
+    for line in salt {
+        field(&mut out, line.as_bytes());
+    }
+    Some(Digest::of(&out))
+}
+
+/// The first lines of a key: what it is, and the settings that change bytes.
+fn header(kind: &str, settings: &BuildSettings) -> String {
+    let compression = match settings.compression {
+        Compression::Zstd { level } => format!("zstd {level}"),
+        Compression::Gzip { level } => format!("gzip {level}"),
+        Compression::None => "none".to_owned(),
+    };
+    format!(
+        "compose-img {kind} v{LAYER_FORMAT}\nzstd {}\nflate2 zlib-rs\nepoch {}\ncompression {compression}\n",
+        zstd::zstd_safe::version_string(),
+        settings.source_date_epoch
+    )
 }
 
 /// `bytes` with every byte but printable ASCII other than `\` written as

@@ -72,7 +72,7 @@ pub fn add_copy(
             continue;
         }
         let node = leaf(copy, loc, entry.path, &entry.meta)?;
-        tree.insert(dest, node)?;
+        tree.insert_below_dir(dest, node)?;
     }
     Ok(())
 }

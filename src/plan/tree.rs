@@ -121,6 +121,11 @@ impl Tree {
         self.put(path, node)
     }
 
+    /// Adds `node` at `path`, whose parent directory this tree has.
+    pub(super) fn insert_below_dir(&mut self, path: ImagePath, node: Node) -> Result<(), LocatedError> {
+        self.put(path, node)
+    }
+
     /// A whiteout hiding `path` of the layers below.
     pub fn insert_whiteout(&mut self, path: &ImagePath, loc: Loc) -> Result<(), LocatedError> {
         let parent = path.parent().unwrap_or_else(ImagePath::root);

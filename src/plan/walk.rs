@@ -25,27 +25,26 @@ pub struct WalkError {
     pub error: io::Error,
 }
 
+/// How deep subtrees are walked in parallel (recursively); deeper ones are
+/// walked one directory at a time, so depth costs no stack.
+const PARALLEL_DEPTH: usize = 32;
+
+type Prune<'a> = &'a (dyn Fn(&Path) -> bool + Sync);
+
 /// Everything below `root` (not `root` itself), except what lies inside a
 /// directory for which `prune` (given its path relative to `root`) is true;
 /// such a directory is itself listed.
-pub fn walk(root: &Path, prune: &(dyn Fn(&Path) -> bool + Sync)) -> Result<Vec<Found>, WalkError> {
+pub fn walk(root: &Path, prune: Prune<'_>) -> Result<Vec<Found>, WalkError> {
     let mut out = Vec::new();
-    walk_into(root, Path::new(""), prune, &mut out)?;
+    walk_into(root, Path::new(""), prune, 0, &mut out)?;
     Ok(out)
 }
 
-fn walk_into(
-    dir: &Path,
-    rel: &Path,
-    prune: &(dyn Fn(&Path) -> bool + Sync),
-    out: &mut Vec<Found>,
-) -> Result<(), WalkError> {
-    #[allow(clippy::disallowed_methods, reason = "entries are sorted by name before use")]
-    let listing = std::fs::read_dir(dir).map_err(fail(dir))?;
-    let mut entries: Vec<(OsString, DirEntry)> =
-        listing.map(|entry| entry.map(|e| (e.file_name(), e))).collect::<Result<_, _>>().map_err(fail(dir))?;
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let subtrees: Vec<Result<Vec<Found>, WalkError>> = entries
+fn walk_into(dir: &Path, rel: &Path, prune: Prune<'_>, depth: usize, out: &mut Vec<Found>) -> Result<(), WalkError> {
+    if depth >= PARALLEL_DEPTH {
+        return walk_iteratively(dir, rel, prune, out);
+    }
+    let subtrees: Vec<Result<Vec<Found>, WalkError>> = sorted_entries(dir)?
         .par_iter()
         .map(|(name, entry)| {
             let path = dir.join(name);
@@ -53,7 +52,7 @@ fn walk_into(
             let meta = entry.metadata().map_err(fail(&path))?;
             let mut below = Vec::new();
             if meta.is_dir() && !prune(&rel) {
-                walk_into(&path, &rel, prune, &mut below)?;
+                walk_into(&path, &rel, prune, depth + 1, &mut below)?;
             }
             below.insert(0, Found { path, rel, meta });
             Ok(below)
@@ -65,6 +64,43 @@ fn walk_into(
     Ok(())
 }
 
+fn walk_iteratively(dir: &Path, rel: &Path, prune: Prune<'_>, out: &mut Vec<Found>) -> Result<(), WalkError> {
+    let mut open = vec![list(dir, rel)?.into_iter()];
+    while let Some(listing) = open.last_mut() {
+        let Some(found) = listing.next() else {
+            open.pop();
+            continue;
+        };
+        let below = (found.meta.is_dir() && !prune(&found.rel)).then(|| list(&found.path, &found.rel));
+        out.push(found);
+        if let Some(below) = below {
+            open.push(below?.into_iter());
+        }
+    }
+    Ok(())
+}
+
+/// The entries of `dir`, sorted by name, their metadata read in parallel.
+fn list(dir: &Path, rel: &Path) -> Result<Vec<Found>, WalkError> {
+    sorted_entries(dir)?
+        .par_iter()
+        .map(|(name, entry)| {
+            let path = dir.join(name);
+            let meta = entry.metadata().map_err(fail(&path))?;
+            Ok(Found { rel: rel.join(name), path, meta })
+        })
+        .collect()
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<(OsString, DirEntry)>, WalkError> {
+    #[allow(clippy::disallowed_methods, reason = "entries are sorted by name before use")]
+    let listing = std::fs::read_dir(dir).map_err(fail(dir))?;
+    let mut entries: Vec<(OsString, DirEntry)> =
+        listing.map(|entry| entry.map(|e| (e.file_name(), e))).collect::<Result<_, _>>().map_err(fail(dir))?;
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
+}
+
 fn fail(path: &Path) -> impl FnOnce(io::Error) -> WalkError + '_ {
     move |error| WalkError { path: path.to_owned(), error }
 }
@@ -74,6 +110,17 @@ mod tests {
     use std::fs;
 
     use super::walk;
+
+    #[test]
+    fn a_deep_tree_is_walked_without_deep_recursion() {
+        let dir = tempfile::tempdir().unwrap();
+        let deepest = dir.path().join(["d"; 2000].join("/"));
+        fs::create_dir_all(&deepest).unwrap();
+        fs::write(deepest.join("f"), "x").unwrap();
+        let found = walk(dir.path(), &|_| false).ok().unwrap();
+        assert_eq!(found.len(), 2001);
+        assert!(found[2000].rel.ends_with("d/d/f") && found[2000].meta.is_file());
+    }
 
     #[test]
     fn lists_depth_first_in_byte_order_and_prunes() {
