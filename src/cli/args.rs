@@ -307,7 +307,7 @@ pub struct LayerArgs {
     /// $XDG_CACHE_HOME/compose-img, else ~/.cache/compose-img]
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Parallel workers [default: number of cores]
+    /// Parallel workers, compression included [default: number of cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub jobs: Option<u32>,
     /// Timestamp (seconds since 1970) for every file and for `created`
