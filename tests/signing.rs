@@ -187,10 +187,14 @@ fn registry_signatures_follow_copies_and_pin_the_repository() {
     let out =
         cmd(&sandbox).args(["build", &multiarch, "--sign-key", "k.key", "--output", &target, NO_TLS]).output().unwrap();
     assert_success(&out);
-    // The index and both platform manifests are signed and verified.
+    // The index and both platform manifests are signed and verified, over
+    // one connection to the repository (a single ping of `/v2/`).
+    let pings = || registry.log().matches("\"GET /v2/ HTTP/1.1\"").count();
+    let before = pings();
     let verified = verify(&sandbox, &[&target, "--key", "k.pub", NO_TLS]);
     assert_success(&verified);
     assert_eq!(String::from_utf8_lossy(&verified.stdout).lines().count(), 3);
+    assert_eq!(pings() - before, 1, "verify connected more than once");
 
     // Copied to another repository without re-signing: the identity no longer matches.
     let moved = format!("docker://{}/elsewhere/multi:1", registry.host);

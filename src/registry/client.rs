@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -33,11 +33,44 @@ pub struct ClientOptions {
     /// `false`: plain http or unverified TLS (`--tls-verify=false`).
     pub tls_verify: bool,
     pub credential_files: Vec<PathBuf>,
+    /// Clients connected with these options, shared by their clones (so
+    /// other options take a new `ClientOptions`, not a changed clone).
+    pub connected: Connected,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { tls_verify: true, credential_files: auth::credential_files() }
+        ClientOptions { tls_verify: true, credential_files: auth::credential_files(), connected: Connected::default() }
+    }
+}
+
+/// Clients by registry and repository: a command that reads or writes
+/// several manifests of one repository (an index and its platforms, their
+/// signatures) pings and authenticates once.
+#[derive(Clone, Default)]
+pub struct Connected(Arc<Mutex<BTreeMap<RepositoryKey, Arc<Client>>>>);
+
+/// Registry and repository.
+type RepositoryKey = (String, String);
+
+impl std::fmt::Debug for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connected")
+    }
+}
+
+impl ClientOptions {
+    /// The client of `reference`'s repository, connected on first use.
+    pub fn client(&self, reference: &Reference) -> Result<Arc<Client>, RegistryError> {
+        let key = (reference.registry.clone(), reference.repository.clone());
+        let lock = || self.connected.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = lock().get(&key) {
+            return Ok(Arc::clone(client));
+        }
+        // Connected unlocked, so one slow registry holds up no other; a
+        // client connected meanwhile by another thread wins.
+        let client = Arc::new(Client::connect(reference, self)?);
+        Ok(Arc::clone(lock().entry(key).or_insert(client)))
     }
 }
 
@@ -491,7 +524,7 @@ mod tests {
         let busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         let slow_down = "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         let host = serve(vec![Some(ok), None, Some(busy), Some(slow_down), Some(manifest)]);
-        let options = ClientOptions { tls_verify: false, credential_files: Vec::new() };
+        let options = ClientOptions { tls_verify: false, credential_files: Vec::new(), ..ClientOptions::default() };
         let client = Client::connect(&Reference::parse(&format!("{host}/x:1")).unwrap(), &options).unwrap();
         let (bytes, media_type) = client.get_manifest("x", "1").unwrap();
         assert_eq!((bytes.as_slice(), media_type.as_str()), (&b"body"[..], media::MANIFEST));
@@ -502,7 +535,7 @@ mod tests {
         let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
         let busy = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         let host = serve(vec![Some(ok), Some(busy), Some(busy), Some(busy), Some(busy), Some(busy)]);
-        let options = ClientOptions { tls_verify: false, credential_files: Vec::new() };
+        let options = ClientOptions { tls_verify: false, credential_files: Vec::new(), ..ClientOptions::default() };
         let client = Client::connect(&Reference::parse(&format!("{host}/x:1")).unwrap(), &options).unwrap();
         let error = client.get_manifest("x", "1").unwrap_err().to_string();
         assert_eq!(error, format!("{host}/x:1: the registry answered 502 Bad Gateway"));

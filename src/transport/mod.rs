@@ -21,7 +21,7 @@ use crate::oci::layout::{LayoutError, write_layout};
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
 use crate::recipe::Platform;
-use crate::registry::{self, Client, ClientOptions, PushStats, RegistryError};
+use crate::registry::{self, ClientOptions, PushStats, RegistryError};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
@@ -83,7 +83,7 @@ pub fn fetch(
             import::import(&sources::Stored::new(store, reference.to_string(), root), want, store)
         }
         ImageRef::Docker(reference) => {
-            let client = Client::connect(reference, options)?;
+            let client = options.client(reference)?;
             import::import(&sources::Registry::new(&client, reference), want, store)
         }
     }
@@ -133,7 +133,7 @@ pub fn write(
                     "cannot push to a digest: name a tag (or none, for the recipe's tags)",
                 ));
             }
-            let client = Client::connect(target, options)?;
+            let client = options.client(target)?;
             let mut stats = registry::push(&client, target, tagged, tags, store)?;
             for (attachment, tag) in attachments {
                 stats += registry::push(&client, target, attachment, std::slice::from_ref(tag), store)?;
