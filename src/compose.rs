@@ -143,9 +143,9 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
         }
     }
     let pool = pool(request.settings.jobs)?;
-    let stat = request.reuse.then_some(StatKeys::Use);
+    let purpose = Purpose::Build { reuse: request.reuse };
     let Prepared { plans, store, stat_keys } =
-        prepare(&graph, &units, &request.store, &pool, &request.settings, stat.unwrap_or(StatKeys::File))?;
+        prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
     let (nodes, deps, image_node) = build_graph(&units, &plans);
     progress.planned(nodes.len());
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
@@ -357,16 +357,14 @@ fn pool(jobs: u32) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new().num_threads(jobs as usize).build().map_err(|_| Error::Workers(jobs))
 }
 
-/// What [`prepare`] does with stat keys.
+/// What [`prepare`] prepares for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum StatKeys {
-    /// Computes none (`plan`, which shows cache keys).
-    Skip,
-    /// Computes them for the entries a build files.
-    File,
-    /// Also takes a layer found under its stat key as known: its inputs
-    /// need no content hashes.
-    Use,
+enum Purpose {
+    /// `compose-img plan`, which shows every cache key: all inputs hashed.
+    Plan,
+    /// A build: mostly unknown inputs are left to the layer writer, and
+    /// with `reuse` a layer found under its stat key needs no input hashed.
+    Build { reuse: bool },
 }
 
 struct Prepared {
@@ -377,16 +375,15 @@ struct Prepared {
 }
 
 /// Plans every layer of every unit (refusing bad recipes before the store
-/// is touched), then opens the store and digests the inputs of every layer
-/// that its stat key did not find. A build (`stat` other than `Skip`)
-/// leaves mostly unknown inputs to the layer writer.
+/// is touched), then opens the store, computes stat keys and digests the
+/// inputs of the layers that need it for `purpose`.
 fn prepare(
     graph: &RecipeGraph,
     units: &Units,
     store: &std::path::Path,
     pool: &rayon::ThreadPool,
     settings: &BuildSettings,
-    stat: StatKeys,
+    purpose: Purpose,
 ) -> Result<Prepared, Error> {
     let walked_since = crate::store::gc::now();
     let mut plans = Vec::with_capacity(units.units.len());
@@ -404,16 +401,15 @@ fn prepare(
             plan.layers
                 .par_iter()
                 .map(|layer| {
-                    let filed = stat != StatKeys::Skip && !layer.reads_lower();
-                    filed.then(|| stat_key(&layer.tree, &layer.salt, settings, walked_since)).flatten()
+                    let keyed = !layer.reads_lower();
+                    keyed.then(|| stat_key(&layer.tree, &layer.salt, settings, walked_since)).flatten()
                 })
                 .collect()
         });
-        let found: Vec<bool> = keys
-            .iter()
-            .map(|key| stat == StatKeys::Use && key.as_ref().is_some_and(|key| store.cached_layer(key).is_some()))
-            .collect();
-        pool.install(|| plan::digest_inputs(plan, &store, stat != StatKeys::Skip, &found))
+        let reuse = purpose == Purpose::Build { reuse: true };
+        let found: Vec<bool> =
+            keys.iter().map(|key| reuse && key.as_ref().is_some_and(|key| store.cached_layer(key).is_some())).collect();
+        pool.install(|| plan::digest_inputs(plan, &store, purpose != Purpose::Plan, &found))
             .map_err(|errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors })?;
         stat_keys.push(keys);
     }
@@ -456,12 +452,18 @@ pub fn plan_only(
 ) -> Result<Vec<PlannedImage>, Error> {
     let graph = plan::graph::load(recipes).map_err(Error::Recipes)?;
     let units = units(&graph, platforms)?;
-    let Prepared { plans, store, .. } =
-        prepare(&graph, &units, store, &pool(settings.jobs)?, settings, StatKeys::Skip)?;
+    let Prepared { plans, store, stat_keys } =
+        prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
+    let cached = |key: &Digest| {
+        store
+            .cached_layer(key)
+            .is_some_and(|entry| Digest::parse(&entry.digest).is_ok_and(|d| store.blob_stamp(&d).is_some()))
+    };
     Ok(plans
         .iter()
         .zip(&units.units)
-        .map(|(plan, unit)| PlannedImage {
+        .zip(&stat_keys)
+        .map(|((plan, unit), stat_keys)| PlannedImage {
             recipe: plan.recipe.file.name.clone(),
             image: plan.recipe.image.name.clone(),
             platform: plan.platform.to_string(),
@@ -473,11 +475,10 @@ pub fn plan_only(
             layers: plan
                 .layers
                 .iter()
-                .map(|layer| {
+                .zip(stat_keys)
+                .map(|(layer, stat_key)| {
                     let key = layer_key(&layer.tree, &layer.salt, settings);
-                    let cached = store.cached_layer(&key).is_some_and(|entry| {
-                        Digest::parse(&entry.digest).is_ok_and(|d| store.blob_stamp(&d).is_some())
-                    });
+                    let cached = cached(&key) || stat_key.as_ref().is_some_and(cached);
                     PlannedLayer {
                         name: layer.name.clone(),
                         entries: layer.tree.len(),
