@@ -94,8 +94,8 @@ fn cycles_are_refused_with_the_whole_cycle() {
     }
 }
 
-#[test]
-fn unchanged_layers_are_reused_and_changed_inputs_rebuild_only_their_layer() {
+/// `r.toml`: layer `a` copies `a/data`, layer `b` copies `b/data`.
+fn two_layers() -> Sandbox {
     let sandbox = Sandbox::new();
     sandbox.write("a/data", "aaaa\n");
     sandbox.write("b/data", "bbbb\n");
@@ -105,6 +105,12 @@ fn unchanged_layers_are_reused_and_changed_inputs_rebuild_only_their_layer() {
          [[layer]]\nname = \"a\"\n[[layer.copy]]\nsrc = \"a/\"\ndest = \"/a\"\n\
          [[layer]]\nname = \"b\"\n[[layer.copy]]\nsrc = \"b/\"\ndest = \"/b\"\n",
     );
+    sandbox
+}
+
+#[test]
+fn unchanged_layers_are_reused_and_changed_inputs_rebuild_only_their_layer() {
+    let sandbox = two_layers();
     let first = build(&sandbox, &["r.toml"]);
     assert_eq!(counts(&first), (2, 0));
     let second = build(&sandbox, &["r.toml"]);
@@ -128,15 +134,7 @@ fn unchanged_layers_are_reused_and_changed_inputs_rebuild_only_their_layer() {
 
 #[test]
 fn an_unchanged_rebuild_finds_its_layers_by_stat_without_the_input_index() {
-    let sandbox = Sandbox::new();
-    sandbox.write("a/data", "aaaa\n");
-    sandbox.write("b/data", "bbbb\n");
-    sandbox.write(
-        "r.toml",
-        "[image]\nname = \"localhost/c\"\n[from]\nscratch = true\n\
-         [[layer]]\nname = \"a\"\n[[layer.copy]]\nsrc = \"a/\"\ndest = \"/a\"\n\
-         [[layer]]\nname = \"b\"\n[[layer.copy]]\nsrc = \"b/\"\ndest = \"/b\"\n",
-    );
+    let sandbox = two_layers();
     // Inputs changed within 2 s of a build are not trusted by stat.
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let first = build(&sandbox, &["r.toml"]);
