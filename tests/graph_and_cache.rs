@@ -205,16 +205,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// A tree big enough that a build takes a while: 24 files of 1 MiB of
 /// poorly compressible bytes.
 fn big_recipe(sandbox: &Sandbox) {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
     for i in 0..24 {
-        let bytes: Vec<u8> = (0..1 << 20)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
+        let bytes = common::noise(0x2545_f491_4f6c_dd1d + i, 1 << 20);
         let path = sandbox.path().join(format!("big/f{i:02}"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, bytes).unwrap();

@@ -94,15 +94,7 @@ fn podman_runs_the_busybox_example() {
 fn podman_reads_a_zstd_layer_of_several_frames() {
     let sandbox = Sandbox::new();
     // 10 MiB that zstd barely shrinks: three frames (4 MiB of tar each).
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let data: Vec<u8> = (0..10 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 56) as u8
-        })
-        .collect();
+    let data = common::noise(0x9e37_79b9_7f4a_7c15, 10 << 20);
     std::fs::write(sandbox.path().join("data.bin"), &data).unwrap();
     let busybox = common::repo().join("recipes/busybox.toml");
     let recipe = sandbox.write(

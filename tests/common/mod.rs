@@ -21,6 +21,19 @@ pub fn bin() -> PathBuf {
     }
 }
 
+/// `len` bytes that zstd barely shrinks, the same for the same `seed`.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
 /// The repository root (recipes live under it).
 pub fn repo() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
