@@ -10,7 +10,7 @@ use std::sync::Arc;
 use compose_img::build::layer::{LayerKeys, build_layer};
 use compose_img::build::progress::Silent;
 use compose_img::build::{BuildSettings, Compression};
-use compose_img::plan::{digest_inputs, plan};
+use compose_img::plan::{Planned, digest_inputs, plan, walk_sources};
 use compose_img::recipe::load;
 use compose_img::store::Store;
 
@@ -48,8 +48,11 @@ fn build_one_layer(bencher: divan::Bencher, compression: &str) {
     // Cold: a new store each time, so every input is read and hashed.
     bencher.with_inputs(|| tempfile::tempdir().unwrap()).bench_local_values(|store_dir| {
         let store = Store::open(store_dir.path()).unwrap();
-        let mut planned = plan(Arc::clone(&recipe), &recipe.image.platforms[0], settings.source_date_epoch).unwrap();
+        let platform = &recipe.image.platforms[0];
+        let walks = walk_sources(&recipe, platform);
+        let mut planned = plan(Arc::clone(&recipe), platform, settings.source_date_epoch, walks, &[]).unwrap();
         digest_inputs(&mut planned, &store, true, &[]).unwrap();
-        build_layer(&planned.layers[0], &LayerKeys::default(), &settings, &store, false, &Silent).unwrap()
+        let Planned::Tree(layer) = &planned.layers[0] else { unreachable!("nothing is cached") };
+        build_layer(layer, &LayerKeys::default(), &settings, &store, false, &Silent).unwrap()
     });
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use p256::ecdsa::SigningKey;
 use rayon::prelude::*;
 
-use crate::build::cache::{layer_key, stat_key};
+use crate::build::cache::{layer_key, stat_key, walk_key};
 use crate::build::executor::{self, Done};
-use crate::build::layer::{LayerKeys, build_layer};
+use crate::build::layer::{LayerBuild, LayerKeys, build_layer, reuse_cached};
 use crate::build::progress::{Finished, LayerProgress, Progress};
 use crate::build::{BuildSettings, BuiltLayer};
 use crate::digest::Digest;
@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::oci::image::{BuiltImage, assemble, assemble_index};
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
-use crate::plan::{self, ImagePlan, LayerPlan, graph::RecipeGraph};
+use crate::plan::{self, ImagePlan, LayerPlan, Planned, Walk, graph::RecipeGraph};
 use crate::plugins::lower::{LowerFs, LowerLayer};
 use crate::recipe::{Base, Platform, Recipe};
 use crate::registry::{ClientOptions, PushStats};
@@ -148,6 +148,17 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
         prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
     let (nodes, deps, image_node) = build_graph(&units, &plans);
     progress.planned(nodes.len());
+    let finished = |plan: &ImagePlan, name: &str, built: LayerBuild, log: Vec<String>| {
+        progress.finished(Finished::Layer {
+            recipe: plan.recipe.file.name.clone(),
+            layer: name.to_owned(),
+            digest: built.layer.digest.to_string(),
+            size: built.layer.size,
+            key: built.key.to_string(),
+            reused: built.layer.reused,
+        });
+        Output::Layer(built.layer, log)
+    };
     let job = |i: usize, done: &Done<Output>| -> Result<Output, Error> {
         match nodes[i] {
             Node::Parent { unit } => {
@@ -171,7 +182,18 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
             }
             Node::Layer { unit, layer } => {
                 let plan = &plans[unit];
+                let fail = |source| Error::Build { recipe: plan.recipe.file.name.clone(), source };
+                let stat = stat_keys[unit][layer].clone();
                 let planned = &plan.layers[layer];
+                if let Planned::Cached(_) = planned {
+                    let keys = LayerKeys { content: None, stat: stat.clone() };
+                    if let Some(built) = reuse_cached(planned.name(), &keys, &store).map_err(fail)? {
+                        return Ok(finished(plan, planned.name(), built, Vec::new()));
+                    }
+                }
+                let planned = planned
+                    .arranged()
+                    .map_err(|e| Error::Plan { recipe: plan.recipe.file.name.clone(), errors: vec![e] })?;
                 let completed;
                 let planned = if planned.reads_lower() {
                     let below = deps[i].iter().flat_map(|&d| match done.get(d) {
@@ -180,33 +202,25 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
                         None => Vec::new(),
                     });
                     completed =
-                        complete_layer(plan, planned, below.collect(), request.settings.source_date_epoch, &store)?;
+                        complete_layer(plan, &planned, below.collect(), request.settings.source_date_epoch, &store)?;
                     &completed
                 } else {
-                    planned
+                    planned.as_ref()
                 };
                 let id = format!("{} {} ({})", plan.recipe.file.name, planned.name, plan.platform);
                 let reporter = Reporter { progress, id: &id };
                 let keys = LayerKeys {
                     content: inputs_known(&planned.tree)
                         .then(|| layer_key(&planned.tree, &planned.salt, &request.settings)),
-                    stat: stat_keys[unit][layer].clone(),
+                    stat,
                 };
-                let built = build_layer(planned, &keys, &request.settings, &store, request.reuse, &reporter)
-                    .map_err(|source| Error::Build { recipe: plan.recipe.file.name.clone(), source })?;
+                let built =
+                    build_layer(planned, &keys, &request.settings, &store, request.reuse, &reporter).map_err(fail)?;
                 if !built.hashed.is_empty() {
                     let (recipe, platform) = (&plan.recipe, &plan.platform);
                     plan::inputs::record_hashed(&planned.tree, &built.hashed, recipe, &planned.name, platform, &store);
                 }
-                progress.finished(Finished::Layer {
-                    recipe: plan.recipe.file.name.clone(),
-                    layer: planned.name.clone(),
-                    digest: built.layer.digest.to_string(),
-                    size: built.layer.size,
-                    key: built.key.to_string(),
-                    reused: built.layer.reused,
-                });
-                Ok(Output::Layer(built.layer, planned.log.clone()))
+                Ok(finished(plan, &planned.name, built, planned.log.clone()))
             }
             Node::Image { unit } => {
                 let plan = &plans[unit];
@@ -374,44 +388,62 @@ struct Prepared {
     stat_keys: Vec<Vec<Option<Digest>>>,
 }
 
-/// Plans every layer of every unit (refusing bad recipes before the store
-/// is touched), then opens the store, computes stat keys and digests the
-/// inputs of the layers that need it for `purpose`.
+/// Plans every unit: walks its layers' sources, keys the layers without
+/// plugins from the walk and, when building with reuse, leaves those the
+/// store has as [`Planned::Cached`] without building their trees; refuses
+/// bad recipes before the store is touched. Then opens the store, keys the
+/// layers whose plugins ran and digests the inputs of every layer that
+/// needs it for `purpose`.
 fn prepare(
     graph: &RecipeGraph,
     units: &Units,
-    store: &std::path::Path,
+    root: &std::path::Path,
     pool: &rayon::ThreadPool,
     settings: &BuildSettings,
     purpose: Purpose,
 ) -> Result<Prepared, Error> {
     let walked_since = crate::store::gc::now();
+    let reuse = purpose == Purpose::Build { reuse: true };
     let mut plans = Vec::with_capacity(units.units.len());
+    let mut stat_keys = Vec::with_capacity(units.units.len());
     for (unit, platform) in units.units.iter().zip(&units.platforms) {
         let recipe = &graph.recipes[unit.recipe];
-        let plan = pool
-            .install(|| plan::plan(Arc::clone(recipe), platform, settings.source_date_epoch))
-            .map_err(|errors| Error::Plan { recipe: recipe.file.name.clone(), errors })?;
-        plans.push(plan);
-    }
-    let store = Store::open(store)?;
-    let mut stat_keys = Vec::with_capacity(plans.len());
-    for plan in &mut plans {
-        let keys: Vec<Option<Digest>> = pool.install(|| {
-            plan.layers
+        let planned = pool.install(|| {
+            let walks = plan::walk_sources(recipe, platform);
+            let mut keys: Vec<Option<Digest>> = walks
                 .par_iter()
-                .map(|layer| {
-                    let keyed = !layer.reads_lower();
-                    keyed.then(|| stat_key(&layer.tree, &layer.salt, settings, walked_since)).flatten()
+                .map(|walk| match walk {
+                    Walk::Walked(layer) => walk_key(layer, settings, walked_since),
+                    Walk::WithPlugins | Walk::Failed(_) => None,
                 })
-                .collect()
+                .collect();
+            let cached: Vec<bool> = keys
+                .iter()
+                .map(|key| reuse && key.as_ref().is_some_and(|k| Store::has_cached_layer(root, k)))
+                .collect();
+            let plugins: Vec<bool> = walks.iter().map(|walk| matches!(walk, Walk::WithPlugins)).collect();
+            let plan = plan::plan(Arc::clone(recipe), platform, settings.source_date_epoch, walks, &cached)?;
+            // A layer whose plugins ran is keyed from its tree.
+            plan.layers.par_iter().zip(&mut keys).zip(plugins).for_each(|((layer, key), plugins)| {
+                if let Planned::Tree(layer) = layer
+                    && plugins
+                    && !layer.reads_lower()
+                {
+                    *key = stat_key(&layer.tree, &layer.salt, settings, walked_since);
+                }
+            });
+            Ok((plan, keys))
         });
-        let reuse = purpose == Purpose::Build { reuse: true };
+        let (plan, keys) = planned.map_err(|errors| Error::Plan { recipe: recipe.file.name.clone(), errors })?;
+        plans.push(plan);
+        stat_keys.push(keys);
+    }
+    let store = Store::open(root)?;
+    for (plan, keys) in plans.iter_mut().zip(&stat_keys) {
         let found: Vec<bool> =
             keys.iter().map(|key| reuse && key.as_ref().is_some_and(|key| store.cached_layer(key).is_some())).collect();
         pool.install(|| plan::digest_inputs(plan, &store, purpose != Purpose::Plan, &found))
             .map_err(|errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors })?;
-        stat_keys.push(keys);
     }
     Ok(Prepared { plans, store, stat_keys })
 }
@@ -459,37 +491,42 @@ pub fn plan_only(
             .cached_layer(key)
             .is_some_and(|entry| Digest::parse(&entry.digest).is_ok_and(|d| store.blob_stamp(&d).is_some()))
     };
-    Ok(plans
+    plans
         .iter()
         .zip(&units.units)
         .zip(&stat_keys)
-        .map(|((plan, unit), stat_keys)| PlannedImage {
-            recipe: plan.recipe.file.name.clone(),
-            image: plan.recipe.image.name.clone(),
-            platform: plan.platform.to_string(),
-            parent: unit.parent,
-            parent_image: match &plan.recipe.from {
-                Base::Image { name, .. } => Some(name.clone()),
-                _ => None,
-            },
-            layers: plan
-                .layers
-                .iter()
-                .zip(stat_keys)
-                .map(|(layer, stat_key)| {
-                    let key = layer_key(&layer.tree, &layer.salt, settings);
-                    let cached = cached(&key) || stat_key.as_ref().is_some_and(cached);
-                    PlannedLayer {
-                        name: layer.name.clone(),
-                        entries: layer.tree.len(),
-                        reads_lower: layer.reads_lower(),
-                        key,
-                        cached: cached && !layer.reads_lower(),
-                    }
-                })
-                .collect(),
+        .map(|((plan, unit), stat_keys)| {
+            Ok(PlannedImage {
+                recipe: plan.recipe.file.name.clone(),
+                image: plan.recipe.image.name.clone(),
+                platform: plan.platform.to_string(),
+                parent: unit.parent,
+                parent_image: match &plan.recipe.from {
+                    Base::Image { name, .. } => Some(name.clone()),
+                    _ => None,
+                },
+                layers: plan
+                    .layers
+                    .iter()
+                    .zip(stat_keys)
+                    .map(|(layer, stat_key)| {
+                        let layer = layer
+                            .arranged()
+                            .map_err(|e| Error::Plan { recipe: plan.recipe.file.name.clone(), errors: vec![e] })?;
+                        let key = layer_key(&layer.tree, &layer.salt, settings);
+                        let cached = cached(&key) || stat_key.as_ref().is_some_and(cached);
+                        Ok(PlannedLayer {
+                            name: layer.name.clone(),
+                            entries: layer.tree.len(),
+                            reads_lower: layer.reads_lower(),
+                            key,
+                            cached: cached && !layer.reads_lower(),
+                        })
+                    })
+                    .collect::<Result<_, Error>>()?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The build graph: for each unit its parent fetch (for `from.image`),

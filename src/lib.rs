@@ -9,7 +9,8 @@
 //! - [`plan`]: a recipe → one [`plan::LayerPlan`] per layer: the sorted tree of
 //!   entries each layer will hold, resolved from the host file system
 //!   (metadata only, no contents read) and from plugins, with every conflict
-//!   reported before anything is written.
+//!   reported before anything is written; a layer the cache has by the walk
+//!   of its sources stays [`plan::Planned::Cached`], its tree unbuilt.
 //! - [`plugins`]: the sandboxed Rhai host: layer hooks (run while planning,
 //!   or at build time when they read the layers below) and image hooks.
 //! - [`build`]: the deterministic tar writer, compression and the executor

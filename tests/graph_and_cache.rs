@@ -158,9 +158,66 @@ fn an_unchanged_rebuild_finds_its_layers_by_stat_without_the_input_index() {
     assert_eq!(counts(&second), (0, 2));
     assert_eq!(common::first_digest(&first), common::first_digest(&second));
 
+    // Found by stat, its tree was never built: with its blob gone, the
+    // layer is built from the walk, to the same bytes.
+    let layer = manifest(&sandbox, "c")["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let blob = sandbox.store().join("blobs-v1/sha256").join(layer.trim_start_matches("sha256:"));
+    std::fs::remove_file(blob).unwrap();
+    let third = build(&sandbox, &["r.toml"]);
+    assert_eq!(counts(&third), (1, 1));
+    assert_eq!(common::first_digest(&third), common::first_digest(&first));
+
     // A changed input misses by stat; only its layer is rebuilt.
     std::fs::write(sandbox.path().join("b/data"), "BBBB\n").unwrap();
     assert_eq!(counts(&build(&sandbox, &["r.toml"])), (1, 1));
+}
+
+#[test]
+fn a_layer_found_by_its_walk_is_the_layer_its_recipe_entries_make() {
+    let sandbox = Sandbox::new();
+    sandbox.write("t/y.txt", "y\n");
+    sandbox.write("t/sub/z.txt", "z\n");
+    let script = sandbox.write("t/x.sh", "#!/bin/sh\n");
+    std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("y.txt", sandbox.path().join("t/link")).unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    let variants = [
+        "",
+        "mode = \"0600\"\n",
+        "dir_mode = \"0700\"\n",
+        "uid = 5\n",
+        "gid = 6\n",
+        "exclude = [\"sub\"]\n",
+        "include = [\"*.txt\"]\n",
+        "dest = \"/u/\"\n",
+        "[[layer.file]]\npath = \"/f\"\ncontent = \"1\"\n",
+        "[[layer.file]]\npath = \"/f\"\ncontent = \"2\"\n",
+        "[[layer.dir]]\npath = \"/d\"\n",
+        "[[layer.symlink]]\npath = \"/s\"\ntarget = \"t\"\n",
+        "[[layer.hardlink]]\npath = \"/h\"\ntarget = \"/t/y.txt\"\n",
+    ];
+    let variants = variants.iter().map(|copy| ("", *copy)).chain([("remove = [\"/gone\"]\n", "")]);
+    let mut digests = Vec::new();
+    for (i, (layer, extra)) in variants.enumerate() {
+        let dest = if extra.starts_with("dest") { "" } else { "dest = \"/t\"\n" };
+        sandbox.write(
+            "r.toml",
+            &format!(
+                "[image]\nname = \"localhost/v\"\n[from]\nscratch = true\n[[layer]]\n{layer}\
+                 [[layer.copy]]\nsrc = \"t/\"\n{dest}{extra}"
+            ),
+        );
+        let warm = build(&sandbox, &["r.toml"]);
+        let again = build(&sandbox, &["r.toml"]);
+        assert_eq!(counts(&again), (0, 1), "variant {i} is found again");
+        let cold = build(&sandbox, &["r.toml", "--store", &format!("cold-{i}")]);
+        assert_eq!(counts(&cold), (1, 0));
+        let digest = common::first_digest(&cold);
+        assert_eq!(common::first_digest(&warm), digest, "variant {i} was served a stale layer");
+        assert_eq!(common::first_digest(&again), digest);
+        assert!(!digests.contains(&digest), "variant {i} changes nothing");
+        digests.push(digest);
+    }
 }
 
 #[test]

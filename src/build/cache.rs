@@ -5,19 +5,28 @@
 //! args) with, for one that reads them, the layers below. Equal keys mean
 //! equal blobs.
 //!
-//! A layer's entry is also filed under its stat key, the same digest with
-//! each host file's stat fingerprint in place of its content: an unchanged
-//! rebuild finds its layer from the walk alone, without the input index.
+//! A layer's entry is also filed under its stat key, made from the walk
+//! alone, with each host file's stat fingerprint in place of its content:
+//! an unchanged rebuild finds its layer without the input index. For a
+//! layer without plugins it is [`walk_key`], taken before the layer's tree
+//! is built (and so that an unchanged rebuild never builds it); for one
+//! whose plugins ran while planning, [`stat_key`] of the planned tree.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime};
 
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+
 use super::{BuildSettings, Compression};
 use crate::digest::{ContentHash, Digest};
+use crate::plan::WalkedLayer;
+use crate::plan::copy::Walked;
 use crate::plan::tree::{FileSource, NodeKind, Tree};
-use crate::recipe::ImagePath;
+use crate::recipe::{Copy, EntryKind, ImagePath, Owner};
+use crate::store::fingerprint::Fingerprint;
 
 /// Bumped whenever the tar writer, JSON or codec settings change bytes.
 const LAYER_FORMAT: u32 = 2;
@@ -79,58 +88,189 @@ pub fn layer_key_with(
 
 /// The stat key of a layer of `tree`, whose inputs were walked after
 /// `walked_since`; none if one of them changed too recently to be trusted.
-/// Only compared, never shown: a compact binary encoding, as an unchanged
-/// rebuild computes little else.
 pub fn stat_key(tree: &Tree, salt: &[String], settings: &BuildSettings, walked_since: SystemTime) -> Option<Digest> {
-    let bound = walked_since.checked_sub(RACY)?.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-    let bound = (i64::try_from(bound.as_secs()).ok()?, i64::from(bound.subsec_nanos()));
-    let mut out = header("stat", settings).into_bytes();
-    let field = |out: &mut Vec<u8>, bytes: &[u8]| {
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(bytes);
-    };
-    out.extend_from_slice(&(tree.len() as u64).to_le_bytes());
+    let mut key = KeyBytes::new("stat", settings, walked_since)?;
+    key.number(tree.len() as u64);
     for (path, node) in tree.iter() {
-        field(&mut out, path.as_str().as_bytes());
-        for number in [node.mode, node.owner.uid, node.owner.gid] {
-            out.extend_from_slice(&number.to_le_bytes());
-        }
+        key.field(path.as_str().as_bytes());
+        key.numbers([node.mode, node.owner.uid, node.owner.gid].map(u64::from));
         match &node.kind {
-            NodeKind::Dir => out.push(b'd'),
-            NodeKind::File(FileSource::Host { path: host, fingerprint: f, .. }) => {
-                if f.mtime >= bound || f.ctime >= bound {
-                    return None;
-                }
-                out.push(b'f');
-                field(&mut out, host.as_os_str().as_bytes());
-                for number in [f.mtime.0, f.mtime.1, f.ctime.0, f.ctime.1] {
-                    out.extend_from_slice(&number.to_le_bytes());
-                }
-                for number in [f.size, f.ino, f.dev] {
-                    out.extend_from_slice(&number.to_le_bytes());
-                }
+            NodeKind::Dir => key.tag(b'd'),
+            NodeKind::File(FileSource::Host { path: host, fingerprint, .. }) => {
+                key.tag(b'f');
+                key.field(host.as_os_str().as_bytes());
+                key.fingerprint(fingerprint)?;
             }
             NodeKind::File(FileSource::Inline(bytes)) => {
-                out.push(b'i');
-                field(&mut out, ContentHash::of(bytes).hex().to_string().as_bytes());
+                key.tag(b'i');
+                key.field(bytes);
             }
             NodeKind::Symlink(target) => {
-                out.push(b's');
-                field(&mut out, target.as_bytes());
+                key.tag(b's');
+                key.field(target.as_bytes());
             }
             NodeKind::Hardlink(target) => {
-                out.push(b'h');
-                field(&mut out, target.as_str().as_bytes());
+                key.tag(b'h');
+                key.field(target.as_str().as_bytes());
             }
-            NodeKind::Whiteout => out.push(b'w'),
-            NodeKind::OpaqueWhiteout => out.push(b'o'),
+            NodeKind::Whiteout => key.tag(b'w'),
+            NodeKind::OpaqueWhiteout => key.tag(b'o'),
         }
     }
-    out.extend_from_slice(&(salt.len() as u64).to_le_bytes());
+    key.number(salt.len() as u64);
     for line in salt {
-        field(&mut out, line.as_bytes());
+        key.field(line.as_bytes());
     }
-    Some(Digest::of(&out))
+    Some(key.digest())
+}
+
+/// The stat key of a layer without plugins, from its recipe entries and
+/// the metadata its walk found (the tree is a function of those); none if
+/// an input changed too recently to be trusted.
+pub fn walk_key(layer: &WalkedLayer, settings: &BuildSettings, walked_since: SystemTime) -> Option<Digest> {
+    let mut key = KeyBytes::new("walk", settings, walked_since)?;
+    for (entry, walked) in layer.entries() {
+        match (&entry.kind, walked) {
+            (EntryKind::Copy(copy), Some(walked)) => {
+                key.copy(copy);
+                key.walked(walked)?;
+            }
+            (EntryKind::Copy(_), None) | (EntryKind::Plugin(_), _) => return None,
+            (EntryKind::File { path, content, mode, owner }, _) => {
+                key.tag(b'f');
+                key.field(path.as_str().as_bytes());
+                key.field(content);
+                key.number(u64::from(*mode));
+                key.owner(*owner);
+            }
+            (EntryKind::Dir { path, mode, owner }, _) => {
+                key.tag(b'd');
+                key.field(path.as_str().as_bytes());
+                key.number(u64::from(*mode));
+                key.owner(*owner);
+            }
+            (EntryKind::Symlink { path, target, owner }, _) => {
+                key.tag(b's');
+                key.field(path.as_str().as_bytes());
+                key.field(target.as_bytes());
+                key.owner(*owner);
+            }
+            (EntryKind::Hardlink { path, target }, _) => {
+                key.tag(b'h');
+                key.field(path.as_str().as_bytes());
+                key.field(target.as_str().as_bytes());
+            }
+            (EntryKind::Remove { path, opaque }, _) => {
+                key.tag(if *opaque { b'o' } else { b'w' });
+                key.field(path.as_str().as_bytes());
+            }
+        }
+    }
+    Some(key.digest())
+}
+
+/// The encoding of stat keys: length-prefixed fields and little-endian
+/// numbers. Only compared, never shown, and compact: an unchanged rebuild
+/// computes little else.
+struct KeyBytes {
+    bytes: Vec<u8>,
+    /// Inputs changed at or after this (seconds, nanoseconds) are not trusted.
+    racy: (i64, i64),
+}
+
+impl KeyBytes {
+    fn new(kind: &str, settings: &BuildSettings, walked_since: SystemTime) -> Option<KeyBytes> {
+        let bound = walked_since.checked_sub(RACY)?.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+        let racy = (i64::try_from(bound.as_secs()).ok()?, i64::from(bound.subsec_nanos()));
+        Some(KeyBytes { bytes: header(kind, settings).into_bytes(), racy })
+    }
+
+    fn tag(&mut self, tag: u8) {
+        self.bytes.push(tag);
+    }
+
+    fn number(&mut self, number: u64) {
+        self.bytes.extend_from_slice(&number.to_le_bytes());
+    }
+
+    fn numbers<const N: usize>(&mut self, numbers: [u64; N]) {
+        for number in numbers {
+            self.number(number);
+        }
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.number(bytes.len() as u64);
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    fn owner(&mut self, owner: Owner) {
+        self.numbers([owner.uid, owner.gid].map(u64::from));
+    }
+
+    fn fingerprint(&mut self, f: &Fingerprint) -> Option<()> {
+        if f.mtime >= self.racy || f.ctime >= self.racy {
+            return None;
+        }
+        let Fingerprint { size, mtime, ctime, ino, dev } = *f;
+        for time in [mtime.0, mtime.1, ctime.0, ctime.1] {
+            self.bytes.extend_from_slice(&time.to_le_bytes());
+        }
+        self.numbers([size, ino, dev]);
+        Some(())
+    }
+
+    fn copy(&mut self, copy: &Copy) {
+        // `src` is in the walk, expanded for the platform.
+        let Copy { src: _, dest, dest_is_dir, include, exclude, mode, dir_mode, owner } = copy;
+        self.tag(b'c');
+        self.field(dest.as_str().as_bytes());
+        self.tag(u8::from(*dest_is_dir));
+        for globs in [include, exclude] {
+            self.number(globs.patterns.len() as u64);
+            for pattern in &globs.patterns {
+                self.field(pattern.as_bytes());
+            }
+        }
+        self.numbers([mode.map_or(u64::MAX, u64::from), u64::from(*dir_mode)]);
+        self.owner(*owner);
+    }
+
+    fn walked(&mut self, walked: &Walked) -> Option<()> {
+        match walked {
+            Walked::File { src, meta } => {
+                self.tag(b'F');
+                self.field(src.as_os_str().as_bytes());
+                self.host_entry(meta)
+            }
+            Walked::Dir { src, found } => {
+                self.tag(b'D');
+                self.field(src.as_os_str().as_bytes());
+                self.number(found.len() as u64);
+                for entry in found {
+                    self.field(entry.rel.as_os_str().as_bytes());
+                    self.host_entry(&entry.meta)?;
+                }
+                Some(())
+            }
+        }
+    }
+
+    /// What a copied host entry brings to its layer: its type and mode
+    /// bits, whether it has other links, and (but for a directory) its
+    /// fingerprint for its content.
+    fn host_entry(&mut self, meta: &Metadata) -> Option<()> {
+        self.number(u64::from(meta.mode()));
+        if meta.is_dir() {
+            return Some(());
+        }
+        self.tag(u8::from(meta.nlink() > 1));
+        self.fingerprint(&Fingerprint::of(meta))
+    }
+
+    fn digest(self) -> Digest {
+        Digest::of(&self.bytes)
+    }
 }
 
 /// The first lines of a key: what it is, and the settings that change bytes.

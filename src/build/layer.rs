@@ -65,7 +65,7 @@ pub fn build_layer(
     progress: &dyn LayerProgress,
 ) -> Result<LayerBuild, BuildError> {
     let fail = |kind| BuildError { layer: layer.name.clone(), kind };
-    if reuse && let Some(reused) = reuse_cached(layer, keys, store).map_err(|e| fail(e.into()))? {
+    if reuse && let Some(reused) = reuse_cached(&layer.name, keys, store)? {
         return Ok(reused);
     }
     let blob = store.blob_writer().map_err(|e| fail(e.into()))?;
@@ -110,11 +110,12 @@ pub fn build_layer(
     Ok(LayerBuild { layer, key, hashed })
 }
 
-/// The cached layer under the stat key, else the cache key, if its entry is
-/// readable and its blob intact. Its entry is rewritten under both keys:
-/// the entry's age is what `store gc` goes by, and the next unchanged
-/// build finds it by stat.
-fn reuse_cached(layer: &LayerPlan, keys: &LayerKeys, store: &Store) -> Result<Option<LayerBuild>, StoreError> {
+/// The cached layer `name` under the stat key, else the cache key, if its
+/// entry is readable and its blob intact. Its entry is rewritten under the
+/// stat key and the cache key (also when only found by stat): the entry's
+/// age is what `store gc` goes by, and the next build finds it either way.
+pub fn reuse_cached(name: &str, keys: &LayerKeys, store: &Store) -> Result<Option<LayerBuild>, BuildError> {
+    let fail = |e: StoreError| BuildError { layer: name.to_owned(), kind: e.into() };
     for key in keys.stat.iter().chain(&keys.content) {
         let Some(mut entry) = store.cached_layer(key) else { continue };
         let (Ok(digest), Ok(diff_id), Ok(content_key)) =
@@ -128,13 +129,12 @@ fn reuse_cached(layer: &LayerPlan, keys: &LayerKeys, store: &Store) -> Result<Op
             media::LAYER_TAR => media::LAYER_TAR,
             _ => continue,
         };
-        let BlobCheck::Valid(stamp) = store.check_blob(&digest, &entry.stamp)? else { continue };
+        let BlobCheck::Valid(stamp) = store.check_blob(&digest, &entry.stamp).map_err(fail)? else { continue };
         entry.stamp = stamp;
-        for filed_under in keys.stat.iter().chain(&keys.content) {
-            store.put_cached_layer(filed_under, &entry)?;
+        for filed_under in keys.stat.iter().chain([&content_key]) {
+            store.put_cached_layer(filed_under, &entry).map_err(fail)?;
         }
-        let layer =
-            BuiltLayer { reused: true, name: layer.name.clone(), digest, size: entry.size, diff_id, media_type };
+        let layer = BuiltLayer { reused: true, name: name.to_owned(), digest, size: entry.size, diff_id, media_type };
         return Ok(Some(LayerBuild { layer, key: content_key, hashed: Vec::new() }));
     }
     Ok(None)

@@ -1,16 +1,26 @@
 //! `[[layer.copy]]`: walking a host path ([`super::walk`]) into tree
-//! entries. Only metadata is read here; contents are streamed later by the
-//! layer writer.
+//! entries, in two steps: [`walk_copy`] reads the metadata of the source
+//! (all the I/O), [`add_walked`] puts what it found in the tree. Contents
+//! are streamed later by the layer writer.
 
 use std::fs::Metadata;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::tree::{FileSource, Node, NodeKind, Origin, Tree};
-use super::walk::walk;
+use super::walk::{Found, walk};
 use crate::recipe::image_path::WHITEOUT_PREFIX;
 use crate::recipe::{Copy, ImagePath, Loc, LocatedError, Platform};
 use crate::store::fingerprint::Fingerprint;
+
+/// What the source of one `copy` is on the host.
+#[derive(Clone)]
+pub enum Walked {
+    /// A file (or what a symlink named as the source points to).
+    File { src: PathBuf, meta: Metadata },
+    /// A directory, and everything below it that its `exclude` does not prune.
+    Dir { src: PathBuf, found: Vec<Found> },
+}
 
 /// Adds everything `copy` names to `tree`.
 pub fn add_copy(
@@ -20,37 +30,56 @@ pub fn add_copy(
     recipe_dir: &Path,
     platform: &Platform,
 ) -> Result<(), LocatedError> {
+    add_walked(tree, copy, loc, walk_copy(copy, loc, recipe_dir, platform)?)
+}
+
+/// Reads the metadata of the source of `copy` and of everything below it.
+pub fn walk_copy(copy: &Copy, loc: &Loc, recipe_dir: &Path, platform: &Platform) -> Result<Walked, LocatedError> {
     let src = recipe_dir.join(expand(&copy.src, platform));
     let meta = std::fs::metadata(&src).map_err(|e| io_error(loc, &src, &e))?;
     if !meta.is_dir() {
-        let dest = if copy.dest_is_dir {
-            let name = src.file_name().and_then(|n| n.to_str()).ok_or_else(|| not_utf8(loc, &src))?;
-            copy.dest.join(name)
-        } else {
-            copy.dest.clone()
-        };
-        if dest.is_root() {
-            return Err(loc.error(format!("{} is a file and cannot replace `/`", src.display()), "copied here"));
-        }
-        return tree.insert(dest, leaf(copy, loc, src.clone(), &meta)?);
+        return Ok(Walked::File { src, meta });
     }
+    let exclude = &copy.exclude.set;
+    let found = walk(&src, &|rel| exclude.is_match(rel)).map_err(|e| io_error(loc, &e.path, &e.error))?;
+    Ok(Walked::Dir { src, found })
+}
+
+/// Adds what [`walk_copy`] found for `copy` to `tree`.
+pub fn add_walked(tree: &mut Tree, copy: &Copy, loc: &Loc, walked: Walked) -> Result<(), LocatedError> {
+    let (src, found) = match walked {
+        Walked::File { src, meta } => {
+            let dest = if copy.dest_is_dir {
+                let name = src.file_name().and_then(|n| n.to_str()).ok_or_else(|| not_utf8(loc, &src))?;
+                copy.dest.join(name)
+            } else {
+                copy.dest.clone()
+            };
+            if dest.is_root() {
+                return Err(loc.error(format!("{} is a file and cannot replace `/`", src.display()), "copied here"));
+            }
+            return tree.insert(dest, leaf(copy, loc, src, &meta)?);
+        }
+        Walked::Dir { src, found } => (src, found),
+    };
     if !copy.dest.is_root() {
         tree.insert(copy.dest.clone(), dir_node(copy, loc))?;
     }
     let exclude = &copy.exclude.set;
     let include_all = copy.include.patterns.iter().any(|p| p == "**");
-    let found = walk(&src, &|rel| exclude.is_match(rel)).map_err(|e| io_error(loc, &e.path, &e.error))?;
     // The directory (relative to `src`) of the entry before, and where it goes.
     let mut last_dir: Option<(String, ImagePath)> = None;
     for entry in found {
         let rel = entry.rel.as_path();
-        let rel_text = rel.to_str().ok_or_else(|| not_utf8(loc, &entry.path))?;
+        let rel_text = rel.to_str().ok_or_else(|| not_utf8(loc, &src.join(rel)))?;
         if exclude.is_match(rel) || !(include_all || copy.include.set.is_match(rel)) {
             continue;
         }
         if rel_text.split('/').any(|p| p.starts_with(WHITEOUT_PREFIX)) {
-            return Err(loc
-                .error(format!("{} has a name reserved for whiteouts (`.wh.`)", entry.path.display()), "copied here"));
+            return Err(loc.error(
+                format!("{} has a name reserved for whiteouts (`.wh.`)", src.join(rel).display()),
+                "copied here",
+            ));
         }
         let (within, name) = rel_text.rsplit_once('/').unwrap_or(("", rel_text));
         let dest_dir = match &last_dir {
@@ -71,7 +100,7 @@ pub fn add_copy(
             tree.insert(dest, dir_node(copy, loc))?;
             continue;
         }
-        let node = leaf(copy, loc, entry.path, &entry.meta)?;
+        let node = leaf(copy, loc, src.join(rel), &entry.meta)?;
         tree.insert_below_dir(dest, node)?;
     }
     Ok(())

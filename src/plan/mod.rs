@@ -6,8 +6,12 @@
 //! - [`inputs`]: content digests of host files, through the input index;
 //! - [`graph`]: recipes and their `from.recipe` parents, cycles refused.
 //!
-//! Every conflict a layer can have is found by [`plan`], before anything is
-//! written, so a bad recipe leaves no trace in the store or the output;
+//! Planning is two steps: [`walk_sources`] reads the metadata of every `copy`
+//! source of the layers without plugins (all their I/O), so that the build
+//! can key such a layer from the walk and look it up in the cache; [`plan`]
+//! then builds the tree of every layer not found there, running plugins.
+//! Every conflict a layer can have is found by these two, before anything
+//! is written, so a bad recipe leaves no trace in the store or the output;
 //! [`digest_inputs`] then keys the inputs through the store.
 
 pub mod copy;
@@ -17,6 +21,7 @@ pub mod links;
 pub mod tree;
 pub mod walk;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -31,10 +36,91 @@ use tree::{FileSource, Node, NodeKind, Origin, Tree};
 pub struct ImagePlan {
     pub recipe: Arc<Recipe>,
     pub platform: Platform,
-    pub layers: Vec<LayerPlan>,
+    pub layers: Vec<Planned>,
 }
 
+/// One layer of an [`ImagePlan`].
 #[derive(Debug)]
+pub enum Planned {
+    Tree(LayerPlan),
+    /// Found in the layer cache by a key made from its walk: its tree is
+    /// only built ([`Planned::arranged`]) if the cached blob is unusable.
+    Cached(WalkedLayer),
+}
+
+impl Planned {
+    pub fn name(&self) -> &str {
+        match self {
+            Planned::Tree(layer) => &layer.name,
+            Planned::Cached(walked) => &walked.layer().name,
+        }
+    }
+
+    pub fn reads_lower(&self) -> bool {
+        matches!(self, Planned::Tree(layer) if layer.reads_lower())
+    }
+
+    /// The layer's tree, built now if it was found in the cache.
+    pub fn arranged(&self) -> Result<Cow<'_, LayerPlan>, LocatedError> {
+        match self {
+            Planned::Tree(layer) => Ok(Cow::Borrowed(layer)),
+            Planned::Cached(walked) => walked.clone().arrange().map(Cow::Owned),
+        }
+    }
+}
+
+/// What [`walk_sources`] did with one layer.
+pub enum Walk {
+    Walked(WalkedLayer),
+    /// A layer with plugins: its sources are walked as [`plan`] runs them.
+    WithPlugins,
+    Failed(LocatedError),
+}
+
+/// A layer without plugins with its `copy` sources walked: with its recipe
+/// entries, all its tree is made of.
+#[derive(Clone)]
+pub struct WalkedLayer {
+    recipe: Arc<Recipe>,
+    platform: Platform,
+    index: usize,
+    /// By entry: what the source of a `copy` is.
+    walks: Vec<Option<copy::Walked>>,
+}
+
+impl std::fmt::Debug for WalkedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WalkedLayer({} of {})", self.layer().name, self.recipe.file.name)
+    }
+}
+
+impl WalkedLayer {
+    pub fn layer(&self) -> &Layer {
+        &self.recipe.layers[self.index]
+    }
+
+    /// Each entry, with what was walked for a `copy`.
+    pub fn entries(&self) -> impl Iterator<Item = (&Entry, Option<&copy::Walked>)> {
+        self.layer().entries.iter().zip(self.walks.iter().map(Option::as_ref))
+    }
+
+    /// Builds the layer's tree from the walk.
+    pub fn arrange(self) -> Result<LayerPlan, LocatedError> {
+        let layer = &self.recipe.layers[self.index];
+        let mut plan = LayerPlan::empty(&layer.name);
+        for (entry, walked) in layer.entries.iter().zip(self.walks) {
+            match (&entry.kind, walked) {
+                (EntryKind::Copy(copy), Some(walked)) => copy::add_walked(&mut plan.tree, copy, &entry.loc, walked)?,
+                _ => add_entry(&mut plan.tree, entry, &self.recipe.dir, &self.platform)?,
+            }
+        }
+        links::resolve(&mut plan.tree)?;
+        plan.tree.check_whiteouts()?;
+        Ok(plan)
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct LayerPlan {
     pub name: String,
     pub tree: Tree,
@@ -50,18 +136,70 @@ pub struct LayerPlan {
 }
 
 impl LayerPlan {
+    fn empty(name: &str) -> LayerPlan {
+        LayerPlan {
+            name: name.to_owned(),
+            tree: Tree::default(),
+            salt: Vec::new(),
+            deferred: Vec::new(),
+            log: Vec::new(),
+        }
+    }
+
     pub fn reads_lower(&self) -> bool {
         !self.deferred.is_empty()
     }
 }
 
+/// Walks the `copy` sources of every layer of `recipe` without plugins, in
+/// parallel on the current rayon pool.
+pub fn walk_sources(recipe: &Arc<Recipe>, platform: &Platform) -> Vec<Walk> {
+    recipe
+        .layers
+        .par_iter()
+        .enumerate()
+        .map(|(index, layer)| {
+            if layer.entries.iter().any(|e| matches!(e.kind, EntryKind::Plugin(_))) {
+                return Walk::WithPlugins;
+            }
+            let walks = layer.entries.iter().map(|entry| match &entry.kind {
+                EntryKind::Copy(c) => copy::walk_copy(c, &entry.loc, &recipe.dir, platform).map(Some),
+                _ => Ok(None),
+            });
+            match walks.collect() {
+                Ok(walks) => {
+                    Walk::Walked(WalkedLayer { recipe: Arc::clone(recipe), platform: platform.clone(), index, walks })
+                }
+                Err(error) => Walk::Failed(error),
+            }
+        })
+        .collect()
+}
+
 /// Resolves every layer of `recipe` for `platform` (in parallel on the
-/// current rayon pool), running plugin `layer` hooks that do not read the
-/// layers below. All layer errors are returned, in recipe order.
-pub fn plan(recipe: Arc<Recipe>, platform: &Platform, epoch: u64) -> Result<ImagePlan, Vec<LocatedError>> {
+/// current rayon pool) from what [`walk_sources`] found, except those `cached`,
+/// running plugin `layer` hooks that do not read the layers below. All
+/// layer errors are returned, in recipe order.
+pub fn plan(
+    recipe: Arc<Recipe>,
+    platform: &Platform,
+    epoch: u64,
+    walks: Vec<Walk>,
+    cached: &[bool],
+) -> Result<ImagePlan, Vec<LocatedError>> {
     let platform = platform.clone();
-    let results: Vec<Result<LayerPlan, LocatedError>> =
-        recipe.layers.par_iter().map(|layer| plan_layer(&recipe, layer, &platform, epoch)).collect();
+    let results: Vec<Result<Planned, LocatedError>> = recipe
+        .layers
+        .par_iter()
+        .zip(walks)
+        .enumerate()
+        .map(|(index, (layer, walk))| match walk {
+            Walk::Walked(walked) if cached.get(index).copied().unwrap_or(false) => Ok(Planned::Cached(walked)),
+            Walk::Walked(walked) => walked.arrange().map(Planned::Tree),
+            Walk::WithPlugins => plan_layer(&recipe, layer, &platform, epoch).map(Planned::Tree),
+            Walk::Failed(error) => Err(error),
+        })
+        .collect();
     let mut layers = Vec::new();
     // Image-level plugins run at assembly; compiling them now reports a
     // broken script before anything is built.
@@ -76,13 +214,7 @@ pub fn plan(recipe: Arc<Recipe>, platform: &Platform, epoch: u64) -> Result<Imag
 }
 
 fn plan_layer(recipe: &Recipe, layer: &Layer, platform: &Platform, epoch: u64) -> Result<LayerPlan, LocatedError> {
-    let mut plan = LayerPlan {
-        name: layer.name.clone(),
-        tree: Tree::default(),
-        salt: Vec::new(),
-        deferred: Vec::new(),
-        log: Vec::new(),
-    };
+    let mut plan = LayerPlan::empty(&layer.name);
     for entry in &layer.entries {
         match &entry.kind {
             EntryKind::Plugin(plugin) => {
@@ -184,8 +316,11 @@ pub fn digest_inputs(
         .par_iter_mut()
         .enumerate()
         .filter(|(i, _)| !known.get(*i).copied().unwrap_or(false))
-        .filter_map(|(_, layer)| {
-            inputs::digest_inputs(&mut layer.tree, recipe, &layer.name, platform, store, defer).err()
+        .filter_map(|(_, layer)| match layer {
+            Planned::Tree(layer) => {
+                inputs::digest_inputs(&mut layer.tree, recipe, &layer.name, platform, store, defer).err()
+            }
+            Planned::Cached(_) => None,
         })
         .collect();
     if errors.is_empty() { Ok(()) } else { Err(errors) }

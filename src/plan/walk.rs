@@ -3,7 +3,6 @@
 //! the current rayon pool, each entry by name relative to its open
 //! directory: the stat of every input is most of an unchanged rebuild.
 
-use std::ffi::OsString;
 use std::fs::{DirEntry, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,9 +10,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 /// One entry below the walked root.
+#[derive(Clone)]
 pub struct Found {
-    pub path: PathBuf,
-    /// `path` relative to the root.
+    /// Relative to the root.
     pub rel: PathBuf,
     /// Not followed for symlinks.
     pub meta: Metadata,
@@ -29,49 +28,82 @@ pub struct WalkError {
 /// walked one directory at a time, so depth costs no stack.
 const PARALLEL_DEPTH: usize = 32;
 
+/// Entries of one directory stat'ed by one task: a small directory is not
+/// worth splitting, a large one still is.
+const ENTRIES_PER_TASK: usize = 16;
+
 type Prune<'a> = &'a (dyn Fn(&Path) -> bool + Sync);
 
 /// Everything below `root` (not `root` itself), except what lies inside a
 /// directory for which `prune` (given its path relative to `root`) is true;
 /// such a directory is itself listed.
 pub fn walk(root: &Path, prune: Prune<'_>) -> Result<Vec<Found>, WalkError> {
-    let mut out = Vec::new();
-    walk_into(root, Path::new(""), prune, 0, &mut out)?;
+    let walked = walk_in_parallel(root, Path::new(""), prune, 0)?;
+    let mut out = Vec::with_capacity(walked.len());
+    walked.flatten_into(&mut out);
     Ok(out)
 }
 
-fn walk_into(dir: &Path, rel: &Path, prune: Prune<'_>, depth: usize, out: &mut Vec<Found>) -> Result<(), WalkError> {
-    if depth >= PARALLEL_DEPTH {
-        return walk_iteratively(dir, rel, prune, out);
-    }
-    let subtrees: Vec<Result<Vec<Found>, WalkError>> = sorted_entries(dir)?
-        .par_iter()
-        .map(|(name, entry)| {
-            let path = dir.join(name);
-            let rel = rel.join(name);
-            let meta = entry.metadata().map_err(fail(&path))?;
-            let mut below = Vec::new();
-            if meta.is_dir() && !prune(&rel) {
-                walk_into(&path, &rel, prune, depth + 1, &mut below)?;
-            }
-            below.insert(0, Found { path, rel, meta });
-            Ok(below)
-        })
-        .collect();
-    for subtree in subtrees {
-        out.extend(subtree?);
-    }
-    Ok(())
+/// A walked directory: each entry with what was found below it, so that
+/// entries are moved once into the flat result, not once per level.
+enum Subtree {
+    Nested { entries: Vec<(Found, Option<Subtree>)>, len: usize },
+    Flat(Vec<Found>),
 }
 
-fn walk_iteratively(dir: &Path, rel: &Path, prune: Prune<'_>, out: &mut Vec<Found>) -> Result<(), WalkError> {
-    let mut open = vec![list(dir, rel)?.into_iter()];
+impl Subtree {
+    fn len(&self) -> usize {
+        match self {
+            Subtree::Nested { len, .. } => *len,
+            Subtree::Flat(found) => found.len(),
+        }
+    }
+
+    fn flatten_into(self, out: &mut Vec<Found>) {
+        match self {
+            Subtree::Flat(found) => out.extend(found),
+            Subtree::Nested { entries, .. } => {
+                for (found, below) in entries {
+                    out.push(found);
+                    if let Some(below) = below {
+                        below.flatten_into(out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn walk_in_parallel(root: &Path, rel: &Path, prune: Prune<'_>, depth: usize) -> Result<Subtree, WalkError> {
+    if depth >= PARALLEL_DEPTH {
+        let mut out = Vec::new();
+        walk_iteratively(root, rel, prune, &mut out)?;
+        return Ok(Subtree::Flat(out));
+    }
+    let entries: Vec<Result<(Found, Option<Subtree>), WalkError>> = sorted_entries(root, rel)?
+        .into_par_iter()
+        .with_min_len(ENTRIES_PER_TASK)
+        .map(|(rel, entry)| {
+            let found = stat(root, rel, &entry)?;
+            let below = (found.meta.is_dir() && !prune(&found.rel))
+                .then(|| walk_in_parallel(root, &found.rel, prune, depth + 1))
+                .transpose()?;
+            Ok((found, below))
+        })
+        .collect();
+    let entries: Vec<(Found, Option<Subtree>)> = entries.into_iter().collect::<Result<_, _>>()?;
+    let len = entries.iter().map(|(_, below)| 1 + below.as_ref().map_or(0, Subtree::len)).sum();
+    Ok(Subtree::Nested { entries, len })
+}
+
+fn walk_iteratively(root: &Path, rel: &Path, prune: Prune<'_>, out: &mut Vec<Found>) -> Result<(), WalkError> {
+    let mut open = vec![list(root, rel)?.into_iter()];
     while let Some(listing) = open.last_mut() {
         let Some(found) = listing.next() else {
             open.pop();
             continue;
         };
-        let below = (found.meta.is_dir() && !prune(&found.rel)).then(|| list(&found.path, &found.rel));
+        let below = (found.meta.is_dir() && !prune(&found.rel)).then(|| list(root, &found.rel));
         out.push(found);
         if let Some(below) = below {
             open.push(below?.into_iter());
@@ -80,29 +112,32 @@ fn walk_iteratively(dir: &Path, rel: &Path, prune: Prune<'_>, out: &mut Vec<Foun
     Ok(())
 }
 
-/// The entries of `dir`, sorted by name, their metadata read in parallel.
-fn list(dir: &Path, rel: &Path) -> Result<Vec<Found>, WalkError> {
-    sorted_entries(dir)?
-        .par_iter()
-        .map(|(name, entry)| {
-            let path = dir.join(name);
-            let meta = entry.metadata().map_err(fail(&path))?;
-            Ok(Found { rel: rel.join(name), path, meta })
-        })
+/// The entries of directory `rel`, sorted by name, their metadata read in
+/// parallel.
+fn list(root: &Path, rel: &Path) -> Result<Vec<Found>, WalkError> {
+    sorted_entries(root, rel)?
+        .into_par_iter()
+        .with_min_len(ENTRIES_PER_TASK)
+        .map(|(rel, entry)| stat(root, rel, &entry))
         .collect()
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<(OsString, DirEntry)>, WalkError> {
-    #[allow(clippy::disallowed_methods, reason = "entries are sorted by name before use")]
-    let listing = std::fs::read_dir(dir).map_err(fail(dir))?;
-    let mut entries: Vec<(OsString, DirEntry)> =
-        listing.map(|entry| entry.map(|e| (e.file_name(), e))).collect::<Result<_, _>>().map_err(fail(dir))?;
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(entries)
+fn stat(root: &Path, rel: PathBuf, entry: &DirEntry) -> Result<Found, WalkError> {
+    let meta = entry.metadata().map_err(|error| WalkError { path: root.join(&rel), error })?;
+    Ok(Found { rel, meta })
 }
 
-fn fail(path: &Path) -> impl FnOnce(io::Error) -> WalkError + '_ {
-    move |error| WalkError { path: path.to_owned(), error }
+/// The entries of directory `rel`, each with its path relative to `root`,
+/// sorted by name (all share the directory's prefix, so bytewise).
+fn sorted_entries(root: &Path, rel: &Path) -> Result<Vec<(PathBuf, DirEntry)>, WalkError> {
+    let dir = root.join(rel);
+    let fail = |error| WalkError { path: dir.clone(), error };
+    #[allow(clippy::disallowed_methods, reason = "entries are sorted by name before use")]
+    let listing = std::fs::read_dir(&dir).map_err(fail)?;
+    let mut entries: Vec<(PathBuf, DirEntry)> =
+        listing.map(|entry| entry.map(|e| (rel.join(e.file_name()), e))).collect::<Result<_, _>>().map_err(fail)?;
+    entries.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
+    Ok(entries)
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, io_err};
+use super::{LAYERS, Store, StoreError, io_err};
 use crate::digest::Digest;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -42,6 +43,13 @@ pub enum BlobCheck {
 }
 
 impl Store {
+    /// Whether the store at `root` has an entry under `key`, looked up
+    /// without opening (and so creating) the store: planning asks before
+    /// it knows whether the recipe is good.
+    pub fn has_cached_layer(root: &Path, key: &Digest) -> bool {
+        root.join(LAYERS).join(key.hex()).is_file()
+    }
+
     pub fn cached_layer(&self, key: &Digest) -> Option<CachedLayer> {
         let bytes = fs::read(self.layers_dir().join(key.hex())).ok()?;
         serde_json::from_slice(&bytes).ok()

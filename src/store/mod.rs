@@ -38,6 +38,9 @@ pub use blob_writer::{BlobWriter, WrittenBlob};
 
 use crate::digest::{Digest, HashingWriter};
 
+/// The layer cache ([`layer_cache`]).
+const LAYERS: &str = "layers-v2";
+
 /// Folders of earlier formats, never read: `store gc` removes them.
 const FORMERLY: [&str; 2] = ["layers-v1", "inputs-v1"];
 
@@ -80,7 +83,7 @@ impl Store {
     }
 
     fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
-        let dirs = ["blobs-v1/sha256", "layers-v2", "inputs-v2", "outputs-v1", "tmp"].map(|d| root.join(d));
+        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", "tmp"].map(|d| root.join(d));
         for dir in &dirs {
             fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
         }
@@ -105,7 +108,7 @@ impl Store {
     }
 
     fn layers_dir(&self) -> PathBuf {
-        self.root.join("layers-v2")
+        self.root.join(LAYERS)
     }
 
     fn inputs_dir(&self) -> PathBuf {
