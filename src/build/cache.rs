@@ -17,14 +17,12 @@ use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime};
 
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
-
 use super::{BuildSettings, Compression};
 use crate::digest::{ContentHash, Digest};
 use crate::plan::WalkedLayer;
 use crate::plan::copy::Walked;
 use crate::plan::tree::{FileSource, NodeKind, Tree};
+use crate::plan::walk::HostStat;
 use crate::recipe::{Copy, EntryKind, ImagePath, Owner};
 use crate::store::fingerprint::Fingerprint;
 
@@ -170,8 +168,10 @@ pub fn walk_key(layer: &WalkedLayer, settings: &BuildSettings, walked_since: Sys
 }
 
 /// The encoding of stat keys: length-prefixed fields and little-endian
-/// numbers. Only compared, never shown, and compact: an unchanged rebuild
-/// computes little else.
+/// numbers. Only compared, never shown, and cheap: an unchanged rebuild
+/// computes little else. The encoding (megabytes for a large tree) is
+/// hashed with BLAKE3, and the key named by the sha256 of that hash, as
+/// every cache entry is.
 struct KeyBytes {
     bytes: Vec<u8>,
     /// Inputs changed at or after this (seconds, nanoseconds) are not trusted.
@@ -238,10 +238,10 @@ impl KeyBytes {
 
     fn walked(&mut self, walked: &Walked) -> Option<()> {
         match walked {
-            Walked::File { src, meta } => {
+            Walked::File { src, stat } => {
                 self.tag(b'F');
                 self.field(src.as_os_str().as_bytes());
-                self.host_entry(meta)
+                self.host_entry(Some(stat))
             }
             Walked::Dir { src, found } => {
                 self.tag(b'D');
@@ -249,27 +249,29 @@ impl KeyBytes {
                 self.number(found.len() as u64);
                 for entry in found {
                     self.field(entry.rel.as_os_str().as_bytes());
-                    self.host_entry(&entry.meta)?;
+                    self.host_entry(entry.stat.as_ref())?;
                 }
                 Some(())
             }
         }
     }
 
-    /// What a copied host entry brings to its layer: its type and mode
-    /// bits, whether it has other links, and (but for a directory) its
-    /// fingerprint for its content.
-    fn host_entry(&mut self, meta: &Metadata) -> Option<()> {
-        self.number(u64::from(meta.mode()));
-        if meta.is_dir() {
+    /// What a copied host entry brings to its layer: for a directory (none)
+    /// only that it is one, else its type and mode bits, whether it has
+    /// other links, and its fingerprint for its content.
+    fn host_entry(&mut self, stat: Option<&HostStat>) -> Option<()> {
+        let Some(stat) = stat else {
+            self.tag(b'd');
             return Some(());
-        }
-        self.tag(u8::from(meta.nlink() > 1));
-        self.fingerprint(&Fingerprint::of(meta))
+        };
+        self.tag(b'e');
+        self.number(u64::from(stat.mode));
+        self.tag(u8::from(stat.linked));
+        self.fingerprint(&stat.fingerprint)
     }
 
     fn digest(self) -> Digest {
-        Digest::of(&self.bytes)
+        Digest::of(ContentHash::of(&self.bytes).hex().to_string().as_bytes())
     }
 }
 

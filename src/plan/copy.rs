@@ -3,21 +3,18 @@
 //! (all the I/O), [`add_walked`] puts what it found in the tree. Contents
 //! are streamed later by the layer writer.
 
-use std::fs::Metadata;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::tree::{FileSource, Node, NodeKind, Origin, Tree};
-use super::walk::{Found, walk};
+use super::walk::{Found, HostStat, walk};
 use crate::recipe::image_path::WHITEOUT_PREFIX;
 use crate::recipe::{Copy, ImagePath, Loc, LocatedError, Platform};
-use crate::store::fingerprint::Fingerprint;
 
 /// What the source of one `copy` is on the host.
 #[derive(Clone)]
 pub enum Walked {
     /// A file (or what a symlink named as the source points to).
-    File { src: PathBuf, meta: Metadata },
+    File { src: PathBuf, stat: HostStat },
     /// A directory, and everything below it that its `exclude` does not prune.
     Dir { src: PathBuf, found: Vec<Found> },
 }
@@ -38,7 +35,7 @@ pub fn walk_copy(copy: &Copy, loc: &Loc, recipe_dir: &Path, platform: &Platform)
     let src = recipe_dir.join(expand(&copy.src, platform));
     let meta = std::fs::metadata(&src).map_err(|e| io_error(loc, &src, &e))?;
     if !meta.is_dir() {
-        return Ok(Walked::File { src, meta });
+        return Ok(Walked::File { src, stat: HostStat::of(&meta) });
     }
     let exclude = &copy.exclude.set;
     let found = walk(&src, &|rel| exclude.is_match(rel)).map_err(|e| io_error(loc, &e.path, &e.error))?;
@@ -48,7 +45,7 @@ pub fn walk_copy(copy: &Copy, loc: &Loc, recipe_dir: &Path, platform: &Platform)
 /// Adds what [`walk_copy`] found for `copy` to `tree`.
 pub fn add_walked(tree: &mut Tree, copy: &Copy, loc: &Loc, walked: Walked) -> Result<(), LocatedError> {
     let (src, found) = match walked {
-        Walked::File { src, meta } => {
+        Walked::File { src, stat } => {
             let dest = if copy.dest_is_dir {
                 let name = src.file_name().and_then(|n| n.to_str()).ok_or_else(|| not_utf8(loc, &src))?;
                 copy.dest.join(name)
@@ -58,7 +55,7 @@ pub fn add_walked(tree: &mut Tree, copy: &Copy, loc: &Loc, walked: Walked) -> Re
             if dest.is_root() {
                 return Err(loc.error(format!("{} is a file and cannot replace `/`", src.display()), "copied here"));
             }
-            return tree.insert(dest, leaf(copy, loc, src, &meta)?);
+            return tree.insert(dest, leaf(copy, loc, src, &stat)?);
         }
         Walked::Dir { src, found } => (src, found),
     };
@@ -96,11 +93,11 @@ pub fn add_walked(tree: &mut Tree, copy: &Copy, loc: &Loc, walked: Walked) -> Re
             }
         };
         let dest = dest_dir.join(name);
-        if entry.meta.is_dir() {
+        let Some(stat) = &entry.stat else {
             tree.insert(dest, dir_node(copy, loc))?;
             continue;
-        }
-        let node = leaf(copy, loc, src.join(rel), &entry.meta)?;
+        };
+        let node = leaf(copy, loc, src.join(rel), stat)?;
         tree.insert_below_dir(dest, node)?;
     }
     Ok(())
@@ -111,16 +108,14 @@ fn dir_node(copy: &Copy, loc: &Loc) -> Node {
 }
 
 /// A file or symlink (never followed) found on the host.
-fn leaf(copy: &Copy, loc: &Loc, path: PathBuf, meta: &Metadata) -> Result<Node, LocatedError> {
-    let file_type = meta.file_type();
-    let (kind, mode) = if file_type.is_symlink() {
+fn leaf(copy: &Copy, loc: &Loc, path: PathBuf, stat: &HostStat) -> Result<Node, LocatedError> {
+    let (kind, mode) = if stat.is_symlink() {
         let target = std::fs::read_link(&path).map_err(|e| io_error(loc, &path, &e))?;
         let target = target.to_str().ok_or_else(|| not_utf8(loc, &path))?.to_owned();
         (NodeKind::Symlink(target), 0o777)
-    } else if file_type.is_file() {
-        let default = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-        let source =
-            FileSource::Host { path, fingerprint: Fingerprint::of(meta), linked: meta.nlink() > 1, content: None };
+    } else if stat.is_file() {
+        let default = if stat.mode & 0o111 != 0 { 0o755 } else { 0o644 };
+        let source = FileSource::Host { path, fingerprint: stat.fingerprint, linked: stat.linked, content: None };
         (NodeKind::File(source), copy.mode.unwrap_or(default))
     } else {
         return Err(loc.error(

@@ -2,20 +2,56 @@
 //! (depth first, names in byte order) that reads metadata in parallel on
 //! the current rayon pool, each entry by name relative to its open
 //! directory: the stat of every input is most of an unchanged rebuild.
+//! Directories are known from their directory entries and not stat'ed:
+//! what a copy makes of one does not depend on its metadata.
 
 use std::fs::{DirEntry, Metadata};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+
+use crate::store::fingerprint::Fingerprint;
 
 /// One entry below the walked root.
 #[derive(Clone)]
 pub struct Found {
     /// Relative to the root.
     pub rel: PathBuf,
-    /// Not followed for symlinks.
-    pub meta: Metadata,
+    /// None for a directory.
+    pub stat: Option<HostStat>,
+}
+
+impl Found {
+    pub fn is_dir(&self) -> bool {
+        self.stat.is_none()
+    }
+}
+
+/// What a layer takes from the metadata of a host file, symlink or other
+/// non-directory (not followed).
+#[derive(Clone, Copy, Debug)]
+pub struct HostStat {
+    /// `st_mode`: type and permission bits.
+    pub mode: u32,
+    /// It has other hard links.
+    pub linked: bool,
+    pub fingerprint: Fingerprint,
+}
+
+impl HostStat {
+    pub fn of(meta: &Metadata) -> HostStat {
+        HostStat { mode: meta.mode(), linked: meta.nlink() > 1, fingerprint: Fingerprint::of(meta) }
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFLNK
+    }
 }
 
 /// A path that could not be read, with why.
@@ -85,7 +121,7 @@ fn walk_in_parallel(root: &Path, rel: &Path, prune: Prune<'_>, depth: usize) -> 
         .with_min_len(ENTRIES_PER_TASK)
         .map(|(rel, entry)| {
             let found = stat(root, rel, &entry)?;
-            let below = (found.meta.is_dir() && !prune(&found.rel))
+            let below = (found.is_dir() && !prune(&found.rel))
                 .then(|| walk_in_parallel(root, &found.rel, prune, depth + 1))
                 .transpose()?;
             Ok((found, below))
@@ -103,7 +139,7 @@ fn walk_iteratively(root: &Path, rel: &Path, prune: Prune<'_>, out: &mut Vec<Fou
             open.pop();
             continue;
         };
-        let below = (found.meta.is_dir() && !prune(&found.rel)).then(|| list(root, &found.rel));
+        let below = (found.is_dir() && !prune(&found.rel)).then(|| list(root, &found.rel));
         out.push(found);
         if let Some(below) = below {
             open.push(below?.into_iter());
@@ -123,8 +159,12 @@ fn list(root: &Path, rel: &Path) -> Result<Vec<Found>, WalkError> {
 }
 
 fn stat(root: &Path, rel: PathBuf, entry: &DirEntry) -> Result<Found, WalkError> {
-    let meta = entry.metadata().map_err(|error| WalkError { path: root.join(&rel), error })?;
-    Ok(Found { rel, meta })
+    let fail = |error| WalkError { path: root.join(&rel), error };
+    if entry.file_type().map_err(fail)?.is_dir() {
+        return Ok(Found { rel, stat: None });
+    }
+    let stat = HostStat::of(&entry.metadata().map_err(fail)?);
+    Ok(Found { rel, stat: Some(stat) })
 }
 
 /// The entries of directory `rel`, each with its path relative to `root`,
@@ -154,7 +194,7 @@ mod tests {
         fs::write(deepest.join("f"), "x").unwrap();
         let found = walk(dir.path(), &|_| false).ok().unwrap();
         assert_eq!(found.len(), 2001);
-        assert!(found[2000].rel.ends_with("d/d/f") && found[2000].meta.is_file());
+        assert!(found[2000].rel.ends_with("d/d/f") && found[2000].stat.is_some_and(|s| s.is_file()));
     }
 
     #[test]
@@ -168,6 +208,6 @@ mod tests {
         let found = walk(dir.path(), &|rel| rel.ends_with("d")).ok().unwrap();
         let rels: Vec<_> = found.iter().map(|f| f.rel.to_str().unwrap().to_owned()).collect();
         assert_eq!(rels, ["B", "a.txt", "b", "b/a", "b/z", "c", "c/d"]);
-        assert!(found[2].meta.is_dir() && found[3].meta.is_file());
+        assert!(found[2].is_dir() && found[3].stat.is_some_and(|s| s.is_file()));
     }
 }
