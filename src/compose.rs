@@ -440,8 +440,16 @@ fn prepare(
     }
     let store = Store::open(root)?;
     for (plan, keys) in plans.iter_mut().zip(&stat_keys) {
-        let found: Vec<bool> =
-            keys.iter().map(|key| reuse && key.as_ref().is_some_and(|key| store.cached_layer(key).is_some())).collect();
+        // Inputs need no digest in a layer found by its stat key.
+        let found: Vec<bool> = plan
+            .layers
+            .iter()
+            .zip(keys)
+            .map(|(layer, key)| match layer {
+                Planned::Cached(_) => true,
+                Planned::Tree(_) => reuse && key.as_ref().is_some_and(|key| store.cached_layer(key).is_some()),
+            })
+            .collect();
         pool.install(|| plan::digest_inputs(plan, &store, purpose != Purpose::Plan, &found))
             .map_err(|errors| Error::Plan { recipe: plan.recipe.file.name.clone(), errors })?;
     }
