@@ -105,7 +105,7 @@ impl WalkedLayer {
     }
 
     /// Builds the layer's tree from the walk.
-    pub fn arrange(self) -> Result<LayerPlan, LocatedError> {
+    fn arrange(self) -> Result<LayerPlan, LocatedError> {
         let layer = &self.recipe.layers[self.index];
         let mut plan = LayerPlan::empty(&layer.name);
         for (entry, walked) in layer.entries.iter().zip(self.walks) {
