@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use compose_img::build::layer::{LayerKeys, build_layer};
-use compose_img::build::progress::Silent;
-use compose_img::build::{BuildSettings, Compression};
+use compose_img::layer::progress::Silent;
+use compose_img::layer::write::{LayerKeys, build_layer};
+use compose_img::layer::{BuildSettings, Compression};
 use compose_img::plan::{Planned, digest_inputs, plan, walk_sources};
 use compose_img::recipe::load;
 use compose_img::store::Store;

@@ -3,8 +3,8 @@
 
 use thiserror::Error;
 
-use crate::build::BuildError;
-use crate::oci::image::AssembleError;
+use crate::assemble::AssembleError;
+use crate::layer::BuildError;
 use crate::recipe::{LocatedError, RecipeError};
 use crate::sign::SignError;
 use crate::store::StoreError;

@@ -1,41 +1,36 @@
 //! compose-img: a daemonless, declarative OCI image composer.
 //!
-//! A build flows through the stages below, each a module with one job; stages
-//! talk only through the types they export:
+//! The library is cut into stages, one module each; a stage uses only the
+//! stages below it (docs/architecture.md holds the order, and a test holds
+//! the line). Highest first:
 //!
+//! - [`cli`]: argument parsing, progress, rendering of errors, exit codes;
+//!   the only stage that prints.
+//! - The commands: [`compose`] (one `build`, and `plan`), [`copy`],
+//!   [`commit`], [`inspect`] (inspect, history, ls, diff, du, unpack).
+//! - [`error`]: the error every command's failure converts into.
+//! - [`assemble`]: built layers + recipe (+ image hooks) → the image
+//!   config, manifest and index.
+//! - [`layer`]: the deterministic tar writer, encoders, cache keys and the
+//!   executor that builds layers on a rayon pool in plan order.
+//! - [`plan`]: a recipe → one [`plan::LayerPlan`] per layer: the sorted
+//!   tree of entries, resolved from the host (metadata only) and from
+//!   plugins, every conflict reported before anything is written.
+//! - [`plugins`]: the sandboxed Rhai host: layer hooks and image hooks.
 //! - [`recipe`]: TOML text → raw serde types with spans → a validated
-//!   [`recipe::Recipe`]. Every mistake becomes a located error (file, line,
-//!   column, caret).
-//! - [`plan`]: a recipe → one [`plan::LayerPlan`] per layer: the sorted tree of
-//!   entries each layer will hold, resolved from the host file system
-//!   (metadata only, no contents read) and from plugins, with every conflict
-//!   reported before anything is written; a layer the cache has by the walk
-//!   of its sources stays [`plan::Planned::Cached`], its tree unbuilt.
-//! - [`plugins`]: the sandboxed Rhai host: layer hooks (run while planning,
-//!   or at build time when they read the layers below) and image hooks.
-//! - [`build`]: the deterministic tar writer, compression and the executor
-//!   that builds layers on a rayon pool and collects them in plan order.
-//! - [`store`]: content-addressed blobs, written through a hashing temp file
-//!   and renamed into place once complete.
-//! - [`oci`]: image config, manifest, index, layouts and archives, layers
-//!   read back; all JSON canonical.
-//! - [`registry`]: the OCI distribution API client.
+//!   [`recipe::Recipe`]; every mistake a located error.
+//! - [`sign`]: cosign-compatible keys, signatures and verification.
 //! - [`transport`]: reading and writing images at any reference
 //!   (`oci:`, `oci-archive:`, `docker-archive:`, `docker://`), every blob
 //!   checked.
-//! - [`sign`]: cosign-compatible keys, signatures and verification.
-//! - [`inspect`]: looking inside images (inspect, history, ls, diff, du,
-//!   unpack).
-//! - [`cli`]: argument parsing, rendering of errors, exit codes; the only
-//!   stage that prints.
-//!
-//! [`compose`] strings the stages together for one `build`, [`copy`] for a
-//! `copy`, [`commit`] for a `commit`. Shared
-//! vocabulary lives beside the stages: [`digest`] (sha256 digests and
-//! a hashing writer) and [`error`] (the error every stage's failure
-//! converts into).
+//! - [`registry`]: the OCI distribution API client.
+//! - [`oci`]: formats and data: descriptors, manifests, configs, indexes,
+//!   layouts, archives, codecs, references, platforms.
+//! - [`store`]: content-addressed blobs, written through a hashing temp
+//!   file and renamed into place once complete; the layer cache.
+//! - [`digest`]: sha256 digests, hashing writers, content hashes.
 
-pub mod build;
+pub mod assemble;
 pub mod cli;
 pub mod commit;
 pub mod compose;
@@ -43,6 +38,7 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod inspect;
+pub mod layer;
 pub mod oci;
 pub mod plan;
 pub mod plugins;

@@ -3,13 +3,13 @@
 
 use super::args::{BuildArgs, CommitArgs, CompressionArg, LayerArgs, RegistryArgs};
 use crate::Error;
-use crate::build::tar_writer::MAX_MTIME;
-use crate::build::{BuildSettings, Compression};
 use crate::commit::CommitRequest;
 use crate::compose::{self, BuildRequest};
+use crate::layer::tar_writer::MAX_MTIME;
+use crate::layer::{BuildSettings, Compression};
+use crate::oci::platform::Platform;
+use crate::oci::platform::parse_platform;
 use crate::oci::reference::ImageRef;
-use crate::recipe::Platform;
-use crate::recipe::names::parse_platform;
 use crate::registry::{ClientOptions, PushStats};
 use crate::store::Store;
 

@@ -7,8 +7,8 @@ use super::args::{DiffArgs, DuArgs, HistoryArgs, InspectArgs, LsArgs, ReadArgs, 
 use super::build::human_bytes;
 use crate::Error;
 use crate::inspect::{self, Opened, files, unpack, usage};
+use crate::oci::platform::parse_platform;
 use crate::oci::reference::ImageRef;
-use crate::recipe::names::parse_platform;
 use crate::store::Store;
 
 fn open(text: &str, args: &ReadArgs, store: &Store) -> Result<Opened, Error> {

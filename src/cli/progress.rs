@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::build::human_bytes;
-use crate::build::progress::{Finished, Progress};
+use crate::layer::progress::{Finished, Progress};
 
 pub fn reporter(quiet: bool, verbose: bool) -> Box<dyn Progress> {
     match (quiet, std::io::stderr().is_terminal()) {
-        (true, _) => Box::new(crate::build::progress::Silent),
+        (true, _) => Box::new(crate::layer::progress::Silent),
         (false, false) => Box::new(Lines { verbose }),
         (false, true) => Box::new(Bars::new(verbose)),
     }

@@ -21,7 +21,7 @@ use cap_std::fs::{Dir, Permissions, PermissionsExt};
 
 use super::Opened;
 use crate::Error;
-use crate::build::compress::decoder;
+use crate::oci::compress::decoder;
 use crate::oci::layerfs::{self, Change};
 use crate::store::Store;
 

@@ -17,8 +17,8 @@ use super::archive::write_tar;
 use super::image::BuiltImage;
 use super::layout::LayoutError;
 use super::media;
-use crate::build::compress::decoder;
 use crate::digest::{Digest, HashingWriter};
+use crate::oci::compress::decoder;
 use crate::store::{Store, WrittenBlob};
 
 #[derive(Deserialize, Serialize)]

@@ -8,8 +8,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use crate::build::compress::decoder;
 use crate::digest::ContentHash;
+use crate::oci::compress::decoder;
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";

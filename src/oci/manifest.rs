@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::media;
 use crate::digest::Digest;
-use crate::recipe::Platform;
+use crate::oci::platform::Platform;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desc {

@@ -1,17 +1,24 @@
-//! OCI stage: the image formats.
+//! OCI stage: the image formats, as plain data and the files that hold
+//! them. It uses only the store and digests below it.
 //!
-//! - [`image`]: built layers + recipe → config and manifest blobs;
+//! - [`image`]: the images in the store (layers, config, manifest) and
+//!   writing manifest and index documents;
 //! - [`manifest`]: reading manifests and indexes (OCI and Docker schema 2);
 //! - [`tagged`]: what a tag points at (a manifest, or an index and its manifests);
 //! - [`layerfs`]: layers read back: each one's changes, and the merged file system;
+//! - [`compress`]: compression kinds, their media types, and the decoder;
 //! - [`layout`]: the OCI image layout (`oci:DIR[:TAG]`);
 //! - [`archive`]: the layout as one tar (`oci-archive:FILE[:TAG]`);
 //! - [`docker_archive`]: `docker save` archives (`docker-archive:FILE`);
 //! - [`reference`]: parsing transport references (`oci:`, `docker://`, ...);
+//! - [`registry_reference`]: `HOST/REPO[:TAG][@DIGEST]`, normalised like containers/image;
+//! - [`names`]: the grammar of repository names and tags;
+//! - [`platform`]: `os/arch[/variant]`;
 //! - [`json`]: canonical JSON (compact, sorted keys);
 //! - [`media`]: media type names.
 
 pub mod archive;
+pub mod compress;
 pub mod docker_archive;
 pub mod image;
 pub mod json;
@@ -19,5 +26,8 @@ pub mod layerfs;
 pub mod layout;
 pub mod manifest;
 pub mod media;
+pub mod names;
+pub mod platform;
 pub mod reference;
+pub mod registry_reference;
 pub mod tagged;

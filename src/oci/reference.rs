@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::registry::Reference;
+use crate::oci::registry_reference::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRef {

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::tree::{FileSource, Node, NodeKind, Origin, Tree};
 use super::walk::{Found, HostStat, walk};
+use crate::oci::platform::Platform;
 use crate::recipe::image_path::WHITEOUT_PREFIX;
-use crate::recipe::{Copy, ImagePath, Loc, LocatedError, Platform};
+use crate::recipe::{Copy, ImagePath, Loc, LocatedError};
 
 /// What the source of one `copy` is on the host.
 #[derive(Clone)]

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use super::tree::{FileSource, NodeKind, Tree};
 use crate::digest::{ContentHash, Digest};
-use crate::recipe::{ImagePath, LocatedError, Platform, Recipe};
+use crate::oci::platform::Platform;
+use crate::recipe::{ImagePath, LocatedError, Recipe};
 use crate::store::Store;
 use crate::store::fingerprint::{Fingerprint, InputIndex};
 

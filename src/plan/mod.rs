@@ -26,8 +26,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::oci::platform::Platform;
 use crate::plugins::{self, ctx::LayerCtx, ctx::Setting, lower::LowerFs};
-use crate::recipe::{Entry, EntryKind, Layer, LocatedError, Platform, PluginUse, Recipe};
+use crate::recipe::{Entry, EntryKind, Layer, LocatedError, PluginUse, Recipe};
 use crate::store::Store;
 use tree::{FileSource, Node, NodeKind, Origin, Tree};
 

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rhai::{Blob, Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::lower::LowerFs;
+use crate::oci::platform::Platform;
 use crate::recipe::names::parse_mode;
-use crate::recipe::{Copy, EntryKind, Globs, ImagePath, Owner, Platform};
+use crate::recipe::{Copy, EntryKind, Globs, ImagePath, Owner};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 

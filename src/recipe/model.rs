@@ -3,7 +3,6 @@
 //! where a later stage may still have to point at the recipe.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use globset::GlobSet;
 
 use super::image_path::ImagePath;
 use super::source::{Loc, SourceFile};
+use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 
 #[derive(Debug)]
@@ -54,23 +54,6 @@ impl Image {
     /// The last component of the name: the default output directory.
     pub fn short_name(&self) -> &str {
         self.name.rsplit('/').next().unwrap_or(&self.name)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        match &self.variant {
-            Some(v) => write!(f, "/{v}"),
-            None => Ok(()),
-        }
     }
 }
 

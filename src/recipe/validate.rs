@@ -84,12 +84,13 @@ impl Cx {
             return None;
         };
         let raw = raw.into_inner();
-        let name = self.check(&raw.name, "image name", names::check_repository).map(|()| raw.name.into_inner());
+        let name =
+            self.check(&raw.name, "image name", crate::oci::names::check_repository).map(|()| raw.name.into_inner());
         let tags = match raw.tags {
             Some(tags) => {
                 let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
                 for tag in &tags {
-                    if self.check(tag, "tag", names::check_tag).is_some()
+                    if self.check(tag, "tag", crate::oci::names::check_tag).is_some()
                         && let Some(first) = seen.insert(tag.get_ref().clone(), tag.span())
                     {
                         self.duplicate(first, tag.span(), &format!("tag `{}` is listed twice", tag.get_ref()));
@@ -104,13 +105,16 @@ impl Cx {
                 if list.get_ref().is_empty() {
                     self.err(list.span(), "`platforms` is empty", "list at least one platform, e.g. \"linux/amd64\"");
                 }
-                let mut platforms: Vec<_> =
-                    list.get_ref().iter().filter_map(|p| self.check(p, "platform", names::parse_platform)).collect();
+                let mut platforms: Vec<_> = list
+                    .get_ref()
+                    .iter()
+                    .filter_map(|p| self.check(p, "platform", crate::oci::platform::parse_platform))
+                    .collect();
                 platforms.sort();
                 platforms.dedup();
                 platforms
             }
-            None => vec![names::parse_platform("linux/amd64").ok()?],
+            None => vec![crate::oci::platform::parse_platform("linux/amd64").ok()?],
         };
         Some(Image { name: name?, tags, platforms })
     }

@@ -16,9 +16,9 @@ use ureq::{Body, SendBody};
 
 use super::RegistryError;
 use super::auth::{self, Challenge, Credentials};
-use super::reference::{DOCKER_HUB, Reference};
 use crate::digest::Digest;
 use crate::oci::media;
+use crate::oci::registry_reference::{DOCKER_HUB, Reference};
 
 /// Manifests and configs larger than this are refused.
 pub const MAX_MANIFEST: u64 = 4 << 20;

@@ -1,6 +1,7 @@
 //! Registry stage: the OCI distribution API.
 //!
-//! - [`reference`]: `HOST/REPO[:TAG][@DIGEST]`, normalised like containers/image;
+//! - [`Reference`]: `HOST/REPO[:TAG][@DIGEST]`, normalised like containers/image
+//!   (a format, so it lives in [`crate::oci::registry_reference`]);
 //! - [`auth`]: credential files and `WWW-Authenticate` challenges;
 //! - [`client`]: requests, auth, retries, manifests and blobs;
 //! - [`push`]: an image from the store to a repository, skipping blobs the
@@ -12,13 +13,12 @@
 pub mod auth;
 mod client;
 mod push;
-pub mod reference;
 
 use thiserror::Error;
 
+pub use crate::oci::registry_reference::Reference;
 pub use client::{Client, ClientOptions};
 pub use push::{PushStats, push};
-pub use reference::Reference;
 
 /// A registry operation failed; `target` names the reference or blob.
 #[derive(Debug, Error)]

@@ -12,13 +12,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::SignError;
-use crate::build::BuiltLayer;
 use crate::digest::Digest;
 use crate::oci::image::BuiltImage;
+use crate::oci::image::BuiltLayer;
 use crate::oci::json::canonical;
 use crate::oci::media;
+use crate::oci::platform::Platform;
 use crate::oci::tagged::Tagged;
-use crate::recipe::Platform;
 use crate::store::Store;
 
 pub const ANNOTATION: &str = "dev.cosignproject.cosign/signature";

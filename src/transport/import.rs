@@ -9,13 +9,13 @@ use std::io::{self, Read};
 use oci_spec::image::ImageConfiguration;
 
 use super::{TransportError, Want};
-use crate::build::BuiltLayer;
 use crate::digest::Digest;
 use crate::oci::image::BuiltImage;
+use crate::oci::image::BuiltLayer;
 use crate::oci::manifest::{self, Desc, IndexEntry, Parsed};
 use crate::oci::media;
+use crate::oci::platform::Platform;
 use crate::oci::tagged::{Extra, Tagged};
-use crate::recipe::Platform;
 use crate::registry::Reference;
 use crate::store::{Store, WrittenBlob};
 

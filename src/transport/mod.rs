@@ -18,9 +18,9 @@ use thiserror::Error;
 use crate::oci::archive;
 use crate::oci::docker_archive;
 use crate::oci::layout::{LayoutError, write_layout};
+use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
-use crate::recipe::Platform;
 use crate::registry::{self, ClientOptions, PushStats, RegistryError};
 use crate::store::{Store, StoreError};
 

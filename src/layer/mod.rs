@@ -1,26 +1,27 @@
-//! Build stage: planned layers → layer blobs in the store.
+//! Layer stage: planned layers → layer blobs in the store.
 //!
 //! - [`tar_writer`]: the deterministic tar stream of one layer;
-//! - [`compress`]: pinned zstd / gzip / none encoders; [`zstd_frames`]
-//!   compresses zstd frames on the pool;
-//! - [`layer`]: one layer in one streaming pass, hashing as it writes, or
+//! - [`encoder`]: pinned zstd / gzip / none encoders; [`zstd_frames`]
+//!   compresses zstd frames on the pool (the kinds and the decoder are
+//!   [`crate::oci::compress`]);
+//! - [`write`]: one layer in one streaming pass, hashing as it writes, or
 //!   its cached blob when [`cache`] finds an identical layer built before;
 //! - [`progress`]: the hooks a build reports progress through;
 //! - [`executor`]: the ready-queue that runs a graph of nodes on rayon and
 //!   returns results in node order, never completion order.
 
 pub mod cache;
-pub mod compress;
+pub mod encoder;
 pub mod executor;
-pub mod layer;
 pub mod progress;
 pub mod tar_writer;
+pub mod write;
 pub mod zstd_frames;
 
 use thiserror::Error;
 
-pub use compress::Compression;
-pub use layer::BuiltLayer;
+pub use crate::oci::compress::Compression;
+pub use crate::oci::image::BuiltLayer;
 
 use crate::store::StoreError;
 

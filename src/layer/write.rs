@@ -4,32 +4,18 @@
 use std::collections::BTreeMap;
 
 use super::cache::layer_key_with;
-use super::compress::Encoder;
+use super::encoder::Encoder;
 use super::progress::LayerProgress;
 use super::tar_writer::write_tree;
 use super::{BuildError, BuildErrorKind, BuildSettings};
 use crate::digest::{ContentHash, Digest, HashingWriter};
+use crate::oci::image::BuiltLayer;
 use crate::oci::media;
 use crate::plan::LayerPlan;
 use crate::plan::tree::NodeKind;
 use crate::recipe::ImagePath;
 use crate::store::layer_cache::{BlobCheck, CachedLayer};
 use crate::store::{Store, StoreError};
-
-/// A layer blob in the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuiltLayer {
-    /// Whether it came from the layer cache rather than being written.
-    pub reused: bool,
-    pub name: String,
-    /// Digest of the compressed blob.
-    pub digest: Digest,
-    /// Size of the compressed blob.
-    pub size: u64,
-    /// Digest of the uncompressed tar.
-    pub diff_id: Digest,
-    pub media_type: &'static str,
-}
 
 /// A layer built or reused, with its cache key.
 #[derive(Debug)]

@@ -5,28 +5,7 @@
 use std::io::{self, Write};
 
 use super::zstd_frames::FramedZstd;
-use crate::oci::media;
-
-/// How layers are compressed (`--compression`, `--level`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    Zstd { level: i32 },
-    Gzip { level: u32 },
-    None,
-}
-
-impl Compression {
-    pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-    pub const DEFAULT_GZIP_LEVEL: u32 = 6;
-
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Compression::Zstd { .. } => media::LAYER_ZSTD,
-            Compression::Gzip { .. } => media::LAYER_GZIP,
-            Compression::None => media::LAYER_TAR,
-        }
-    }
-}
+use crate::oci::compress::Compression;
 
 /// A compressing writer for one of the [`Compression`] kinds.
 pub enum Encoder<W: Write> {
@@ -74,13 +53,4 @@ impl<W: Write> Write for Encoder<W> {
             Encoder::None(w) => w.flush(),
         }
     }
-}
-
-/// A reader of the uncompressed tar of a layer blob of `media_type`.
-pub fn decoder<'a>(media_type: &str, input: impl io::BufRead + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
-    Ok(match media_type {
-        media::LAYER_GZIP => Box::new(flate2::bufread::GzDecoder::new(input)),
-        media::LAYER_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        _ => Box::new(input),
-    })
 }

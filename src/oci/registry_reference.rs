@@ -6,7 +6,7 @@
 use std::fmt;
 
 use crate::digest::Digest;
-use crate::recipe::names::{check_repository, check_tag};
+use crate::oci::names::{check_repository, check_tag};
 
 pub const DOCKER_HUB: &str = "docker.io";
 

@@ -1,0 +1,224 @@
+//! Image assembly: the layers a recipe built, stacked on its parent's, with
+//! the recipe's config (and its image-level plugins' hooks,
+//! [`hooks`]) → the image config and manifest in the store; the index of a
+//! multi-platform recipe; the image `compose-img commit` makes.
+
+#![allow(clippy::disallowed_types, reason = "oci-spec's builders take HashMaps; the JSON goes through json::canonical")]
+
+mod hooks;
+
+use std::collections::{BTreeSet, HashMap};
+
+use oci_spec::image::{
+    ANNOTATION_BASE_IMAGE_DIGEST, ANNOTATION_BASE_IMAGE_NAME, ANNOTATION_CREATED, Arch, Config, HistoryBuilder,
+    ImageConfigurationBuilder, Os, RootFsBuilder,
+};
+use thiserror::Error;
+
+use crate::oci::image::{BuiltImage, BuiltLayer, ImageError, rfc3339, write_index, write_json, write_manifest};
+use crate::oci::media;
+use crate::oci::platform::Platform;
+use crate::oci::tagged::Tagged;
+use crate::recipe::{ConfigPatch, Recipe};
+use crate::store::Store;
+
+#[derive(Debug, Error)]
+pub enum AssembleError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// An image-level plugin failed or handed back something invalid.
+    #[error("{0}")]
+    Plugin(String),
+}
+
+/// Writes the config and manifest of `recipe` for `platform` to the store:
+/// `layers` stacked on `parent`'s, its config patched by the recipe's.
+pub fn assemble(
+    recipe: &Recipe,
+    platform: &Platform,
+    parent: Option<&BuiltImage>,
+    layers: Vec<BuiltLayer>,
+    epoch: u64,
+    store: &Store,
+) -> Result<BuiltImage, AssembleError> {
+    let created = rfc3339(epoch);
+    let base = parent.map(|p| &p.config_json);
+    let mut history = base.and_then(|b| b.history().clone()).unwrap_or_default();
+    for layer in &layers {
+        let entry = HistoryBuilder::default()
+            .created(created.clone())
+            .created_by(format!("compose-img layer {}", layer.name))
+            .build()
+            .map_err(ImageError::spec("history"))?;
+        history.push(entry);
+    }
+    let all_layers: Vec<BuiltLayer> =
+        parent.map(|p| p.layers.clone()).unwrap_or_default().into_iter().chain(layers).collect();
+    let rootfs = RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(all_layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(ImageError::spec("rootfs"))?;
+    let mut annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
+    let mut runtime = runtime_config(base.and_then(|b| b.config().as_ref()), &recipe.config);
+    let mut log = Vec::new();
+    hooks::run(recipe, &mut runtime, &mut annotations, &mut log)?;
+    let mut config = ImageConfigurationBuilder::default()
+        .created(created.clone())
+        .architecture(Arch::from(platform.architecture.as_str()))
+        .os(Os::from(platform.os.as_str()))
+        .config(runtime)
+        .rootfs(rootfs)
+        .history(history);
+    if let Some(variant) = &platform.variant {
+        config = config.variant(variant.clone());
+    }
+    let config_json = config.build().map_err(ImageError::spec("config"))?;
+    let config_blob = write_json(&config_json, store)?;
+
+    annotations.insert(ANNOTATION_CREATED.to_owned(), created);
+    if let Some(parent) = parent {
+        annotations.insert(ANNOTATION_BASE_IMAGE_NAME.to_owned(), parent.name.clone());
+        annotations.insert(ANNOTATION_BASE_IMAGE_DIGEST.to_owned(), parent.manifest.digest.to_string());
+    }
+    let manifest_blob = write_manifest(&config_blob, &all_layers, annotations, store)?;
+    let name = format!("{}:{}", recipe.image.name, recipe.image.tags.first().map_or("latest", String::as_str));
+    Ok(BuiltImage {
+        name,
+        manifest: manifest_blob,
+        media_type: media::MANIFEST.to_owned(),
+        platform: platform.clone(),
+        origin: parent.and_then(|p| p.origin.clone()),
+        config: config_blob,
+        config_json,
+        layers: all_layers,
+        log,
+    })
+}
+
+/// `parent` with one more layer on top, as `compose-img commit` makes it:
+/// the parent's config and history, plus a history entry
+/// (`created_by` "compose-img commit", `comment` the message), every
+/// timestamp from `epoch`, and the parent pinned in the annotations.
+pub fn commit_image(
+    parent: &BuiltImage,
+    layer: BuiltLayer,
+    message: Option<&str>,
+    epoch: u64,
+    store: &Store,
+) -> Result<BuiltImage, AssembleError> {
+    let created = rfc3339(epoch);
+    let mut config_json = parent.config_json.clone();
+    let mut history = config_json.history().clone().unwrap_or_default();
+    let mut entry = HistoryBuilder::default().created(created.clone()).created_by("compose-img commit");
+    if let Some(message) = message {
+        entry = entry.comment(message);
+    }
+    history.push(entry.build().map_err(ImageError::spec("history"))?);
+    config_json.set_history(Some(history));
+    config_json.set_created(Some(created.clone()));
+    let mut diff_ids = config_json.rootfs().diff_ids().clone();
+    diff_ids.push(layer.diff_id.to_string());
+    config_json.rootfs_mut().set_diff_ids(diff_ids);
+    let config_blob = write_json(&config_json, store)?;
+    let layers: Vec<BuiltLayer> = parent.layers.iter().cloned().chain([layer]).collect();
+    let annotations: HashMap<String, String> = [
+        (ANNOTATION_CREATED.to_owned(), created),
+        (ANNOTATION_BASE_IMAGE_NAME.to_owned(), parent.name.clone()),
+        (ANNOTATION_BASE_IMAGE_DIGEST.to_owned(), parent.manifest.digest.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let manifest_blob = write_manifest(&config_blob, &layers, annotations, store)?;
+    Ok(BuiltImage {
+        name: parent.name.clone(),
+        manifest: manifest_blob,
+        media_type: media::MANIFEST.to_owned(),
+        platform: parent.platform.clone(),
+        origin: parent.origin.clone(),
+        config: config_blob,
+        config_json,
+        layers,
+        log: Vec::new(),
+    })
+}
+
+/// The index of a multi-platform recipe: one entry per image, with its
+/// platform, in the recipe's platform order; annotated like its manifests.
+pub fn assemble_index(
+    recipe: &Recipe,
+    images: Vec<BuiltImage>,
+    epoch: u64,
+    store: &Store,
+) -> Result<Tagged, AssembleError> {
+    let annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
+    let root = write_index(&images, annotations, epoch, store)?;
+    Ok(Tagged { media_type: media::INDEX.to_owned(), root, images, extras: Vec::new() })
+}
+
+/// The runtime part of the config: the parent's, with what the recipe sets
+/// replacing it (env and labels merged by name, ports and volumes added).
+fn runtime_config(parent: Option<&Config>, patch: &ConfigPatch) -> Config {
+    let mut config = parent.cloned().unwrap_or_default();
+    if let Some(v) = &patch.entrypoint {
+        config.set_entrypoint(Some(v.clone()));
+    }
+    if let Some(v) = &patch.cmd {
+        config.set_cmd(Some(v.clone()));
+    }
+    if !patch.env.is_empty() {
+        let env = merge_env(config.env().as_deref().unwrap_or_default(), &patch.env);
+        config.set_env(Some(env));
+    }
+    if let Some(v) = &patch.workdir {
+        config.set_working_dir(Some(v.clone()));
+    }
+    if let Some(v) = &patch.user {
+        config.set_user(Some(v.clone()));
+    }
+    if !patch.labels.is_empty() {
+        let mut labels = config.labels().clone().unwrap_or_default();
+        labels.extend(patch.labels.clone());
+        config.set_labels(Some(labels));
+    }
+    let union = |old: &Option<Vec<String>>, new: &[String]| {
+        let all: BTreeSet<String> = old.iter().flatten().chain(new).cloned().collect();
+        Some(all.into_iter().collect::<Vec<_>>())
+    };
+    if !patch.exposed_ports.is_empty() {
+        config.set_exposed_ports(union(config.exposed_ports(), &patch.exposed_ports));
+    }
+    if !patch.volumes.is_empty() {
+        config.set_volumes(union(config.volumes(), &patch.volumes));
+    }
+    if let Some(v) = &patch.stop_signal {
+        config.set_stop_signal(Some(v.clone()));
+    }
+    config
+}
+
+/// The parent's `KEY=VALUE` list with the recipe's values merged over it:
+/// variables the parent has keep their place, new ones follow sorted.
+pub fn merge_env(parent: &[String], patch: &[(String, String)]) -> Vec<String> {
+    let mut env: Vec<String> = parent.to_vec();
+    for (name, value) in patch {
+        let entry = format!("{name}={value}");
+        match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == name) {
+            Some(existing) => *existing = entry,
+            None => env.push(entry),
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_merges_in_place_and_appends() {
+        let parent = vec!["PATH=/usr/bin".to_owned(), "HOME=/root".to_owned()];
+        let patch = vec![("LANG".to_owned(), "C".to_owned()), ("PATH".to_owned(), "/bin".to_owned())];
+        assert_eq!(merge_env(&parent, &patch), ["PATH=/bin", "HOME=/root", "LANG=C"]);
+    }
+}

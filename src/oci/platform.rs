@@ -1,0 +1,46 @@
+//! Platforms (`os/arch[/variant]`), as images and indexes name them.
+
+use std::fmt;
+
+/// An image's platform.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        match &self.variant {
+            Some(v) => write!(f, "/{v}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `os/arch[/variant]`.
+pub fn parse_platform(text: &str) -> Result<Platform, String> {
+    let parts: Vec<&str> = text.split('/').collect();
+    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| word(p)) {
+        return Err(format!("`{text}` is not a platform: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64"));
+    }
+    Ok(Platform {
+        os: parts[0].to_owned(),
+        architecture: parts[1].to_owned(),
+        variant: parts.get(2).map(|v| (*v).to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms() {
+        assert_eq!(parse_platform("linux/arm/v7").unwrap().to_string(), "linux/arm/v7");
+        assert!(parse_platform("linux").is_err());
+    }
+}
