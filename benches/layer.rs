@@ -1,11 +1,11 @@
-//! Cold layer building: plan + input hashing + tar + compression + store, on a tree made by
-//! `../shared/bench/gen-tree` (set COMPOSE_IMG_BENCH_TREE, default
-//! /tmp/compose-img-bench/tree; `scripts/bench` creates it). Each
+//! Cold layer building: plan + input hashing + tar + compression + store, on the tree of
+//! `benches/gen_tree.rs` (the gen-tree example), made in a temporary directory at
+//! COMPOSE_IMG_BENCH_SCALE (default 0.1, as `scripts/bench`, which sets it). Each
 //! compression is measured on the same tree so their ratios can be
 //! compared; `scripts/bench` compares compose-img against tar | zstd.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use compose_img::layer::progress::Silent;
 use compose_img::layer::write::{LayerKeys, build_layer};
@@ -14,19 +14,35 @@ use compose_img::plan::{Planned, digest_inputs, plan, walk_sources};
 use compose_img::recipe::load;
 use compose_img::store::Store;
 
+#[allow(dead_code, reason = "the example's own main and argument parsing are not used here")]
+#[path = "gen_tree.rs"]
+mod gen_tree;
+
+static TREE: OnceLock<tempfile::TempDir> = OnceLock::new();
+
 fn main() {
     divan::main();
+    // A static is never dropped: remove the tree here.
+    if let Some(dir) = TREE.get() {
+        let _ = std::fs::remove_dir_all(dir.path());
+    }
 }
 
-fn tree() -> PathBuf {
-    std::env::var_os("COMPOSE_IMG_BENCH_TREE")
-        .map_or_else(|| PathBuf::from("/tmp/compose-img-bench/tree"), PathBuf::from)
+/// The benchmark tree, generated on first use.
+fn tree() -> &'static Path {
+    TREE.get_or_init(|| {
+        let scale = std::env::var("COMPOSE_IMG_BENCH_SCALE")
+            .map_or(0.1, |s| s.parse().unwrap_or_else(|_| panic!("COMPOSE_IMG_BENCH_SCALE is not a number: {s:?}")));
+        let dir = tempfile::tempdir().unwrap();
+        gen_tree::generate(dir.path(), scale).unwrap();
+        dir
+    })
+    .path()
 }
 
 #[divan::bench(args = ["zstd", "gzip", "none"], sample_count = 3, sample_size = 1)]
 fn build_one_layer(bencher: divan::Bencher, compression: &str) {
     let tree = tree();
-    assert!(tree.is_dir(), "{} is missing: run scripts/bench (or gen-tree) first", tree.display());
     let work = tempfile::tempdir().unwrap();
     let recipe = work.path().join("bench.toml");
     std::fs::write(

@@ -1,14 +1,19 @@
 //! One `compose-img commit DIR --parent REF --output REF`: the container
 //! layer without a runtime. DIR (typically from `unpack`, then changed) is
 //! compared with the parent's merged file system; exactly one new layer
-//! holds what was added or changed (with every parent directory of it, as
-//! it is in DIR) and whiteouts for what was removed (opaque where a whole
-//! directory's content was replaced). It goes through the same tar writer
+//! holds what was added or changed and whiteouts for what was removed
+//! (opaque where a whole directory's content was replaced). A directory
+//! that did not change is not written, as in every layer stacked on others
+//! (docs/recipes.md#implied-directories): the parent's stays as it is. It goes through the same tar writer
 //! and normalisation as recipe layers, so the same DIR content gives the
 //! same digest.
 //!
 //! Owners: as root, DIR's own; otherwise those `unpack` recorded in
 //! `DIR.owners.json`, else the parent's for a path it has, else 0:0.
+//!
+//! Failures are a [`CommitError`] ([`error`]).
+
+mod error;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -16,9 +21,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::Error;
+pub use error::CommitError;
+use error::io_err;
+
 use crate::assemble::commit_image;
 use crate::digest::{ContentHash, Digest};
+use crate::inspect::unpack::owners_record;
 use crate::inspect::{self, files};
 use crate::layer::BuildSettings;
 use crate::layer::cache::layer_key;
@@ -61,7 +69,7 @@ struct Found {
     host: PathBuf,
 }
 
-pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, Error> {
+pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, CommitError> {
     let opened = inspect::open(request.parent, request.platform, store, &request.registry)?;
     let parent = files::merged(&opened, store, true)?;
     let recorded = recorded_owners(request.dir)?;
@@ -72,7 +80,6 @@ pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, E
     let file = Arc::new(SourceFile { name: format!("commit {}", request.dir.display()), text: Arc::from("") });
     let loc = Loc { file, span: 0..0 };
     let node = |kind, mode, owner| Node { kind, mode, owner, loc: loc.clone(), origin: Origin::Explicit };
-    let located = |e: crate::recipe::LocatedError| Error::Failed(e.to_string());
     let mut tree = Tree::default();
     let mut added = 0;
     for (path, entry) in &found {
@@ -80,19 +87,7 @@ pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, E
             continue;
         }
         added += 1;
-        // Every directory above it, as it is in DIR (not a default 0755).
-        let mut ancestor = Path::new(path).parent();
-        while let Some(dir) = ancestor.filter(|d| !d.as_os_str().is_empty()) {
-            let key = dir.to_string_lossy().into_owned();
-            if let Some(d) = found.get(&key) {
-                let image_path = ImagePath::parse(&format!("/{key}")).map_err(Error::Failed)?;
-                if tree.get(&image_path).is_none() {
-                    tree.insert(image_path, node(NodeKind::Dir, d.mode, d.owner)).map_err(located)?;
-                }
-            }
-            ancestor = dir.parent();
-        }
-        let image_path = ImagePath::parse(&format!("/{path}")).map_err(Error::Failed)?;
+        let image_path = ImagePath::parse(&format!("/{path}"))?;
         let kind = match &entry.kind {
             Kind::Dir => NodeKind::Dir,
             Kind::Symlink(target) => NodeKind::Symlink(target.clone()),
@@ -103,19 +98,23 @@ pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, E
                 content: Some(hash(&entry.host)?),
             }),
         };
-        tree.insert(image_path, node(kind, entry.mode, entry.owner)).map_err(located)?;
+        tree.insert(image_path, node(kind, entry.mode, entry.owner))?;
     }
-    let removed = removals(&parent, &found, &mut tree, &loc).map_err(located)?;
-    crate::plan::links::resolve(&mut tree).map_err(located)?;
+    let removed = removals(&parent, &found, &mut tree, &loc)?;
+    crate::plan::links::resolve(&mut tree)?;
+    // As in every layer with layers below: a directory that did not change
+    // is left out, so the parent's metadata stays (one that changed, or is
+    // new, is an entry of its own).
+    tree.leave_out_undeclared_dirs();
 
     let plan = LayerPlan { name: "commit".into(), tree, salt: Vec::new(), deferred: Vec::new(), log: Vec::new() };
     let key = layer_key(&plan.tree, &plan.salt, &request.settings);
     let keys = LayerKeys { content: Some(key), stat: None };
     let layer = build_layer(&plan, &keys, &request.settings, store, true, &Silent)
-        .map_err(|source| Error::Build { recipe: format!("commit {}", request.dir.display()), source })?
+        .map_err(|source| CommitError::Build { dir: request.dir.to_owned(), source })?
         .layer;
     let image = commit_image(opened.image(), layer, request.message, request.settings.source_date_epoch, store)
-        .map_err(|source| Error::Assemble { recipe: format!("commit {}", request.dir.display()), source })?;
+        .map_err(|source| CommitError::Assemble { dir: request.dir.to_owned(), source })?;
     let manifest = image.manifest.digest.clone();
     let tagged = Tagged::single(image);
     let tag = request.output.tag().unwrap_or("latest").to_owned();
@@ -125,20 +124,28 @@ pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, E
     };
     let shown = request.output.to_string();
     transport::write(request.output, &tagged, &[tag], &[], &repo, store, &request.registry)
-        .map_err(|source| Error::Output { output: shown.clone(), source })?;
+        .map_err(|source| CommitError::Output { output: shown.clone(), source })?;
     store.record_output(&shown, &tagged.blobs())?;
     Ok(Committed { manifest, added, removed })
 }
 
-fn recorded_owners(dir: &Path) -> Result<BTreeMap<String, (u64, u64)>, Error> {
-    let mut record = dir.as_os_str().to_owned();
-    record.push(".owners.json");
+/// The owners `unpack` recorded for DIR (path → (uid, gid)); none when it
+/// recorded none (no `DIR.owners.json`). A record that cannot be read or
+/// is malformed is an error naming it.
+fn recorded_owners(dir: &Path) -> Result<BTreeMap<String, (u64, u64)>, CommitError> {
+    let record = owners_record(dir);
     match fs::read(&record) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| Error::Failed(format!("{}: {e}", Path::new(&record).display())))
-        }
-        Err(_) => Ok(BTreeMap::new()),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| CommitError::OwnerRecord { path: record, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(io_err("read", &record)(e)),
     }
+}
+
+/// `(uid, gid)` of entry `path` as a layer entry's 32-bit owner.
+fn owner(path: &str, (uid, gid): (u64, u64)) -> Result<Owner, CommitError> {
+    let id =
+        |what, id: u64| u32::try_from(id).map_err(|_| CommitError::IdOutOfRange { entry: path.to_owned(), what, id });
+    Ok(Owner { uid: id("uid", uid)?, gid: id("gid", gid)? })
 }
 
 /// Every entry of DIR by image path (no leading `/`), sorted.
@@ -147,34 +154,29 @@ fn walk(
     parent: &Merged,
     recorded: &BTreeMap<String, (u64, u64)>,
     as_root: bool,
-) -> Result<BTreeMap<String, Found>, Error> {
+) -> Result<BTreeMap<String, Found>, CommitError> {
     let mut found = BTreeMap::new();
     for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by_file_name() {
-        let entry = entry.map_err(|e| Error::Failed(format!("cannot read {}: {e}", dir.display())))?;
+        let entry = entry.map_err(|source| CommitError::Walk { dir: dir.to_owned(), source })?;
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let path = rel.to_str().ok_or_else(|| Error::Failed(format!("{} is not UTF-8", entry.path().display())))?;
-        let meta =
-            entry.path().symlink_metadata().map_err(|e| Error::Failed(format!("{}: {e}", entry.path().display())))?;
+        let path = rel.to_str().ok_or_else(|| CommitError::NotUtf8(entry.path().to_owned()))?;
+        let meta = entry.path().symlink_metadata().map_err(io_err("stat", entry.path()))?;
         let kind = if meta.file_type().is_symlink() {
-            let target =
-                fs::read_link(entry.path()).map_err(|e| Error::Failed(format!("{}: {e}", entry.path().display())))?;
+            let target = fs::read_link(entry.path()).map_err(io_err("read the symlink", entry.path()))?;
             Kind::Symlink(target.to_string_lossy().into_owned())
         } else if meta.is_dir() {
             Kind::Dir
         } else if meta.is_file() {
             Kind::File
         } else {
-            return Err(Error::Failed(format!(
-                "{} is a device, fifo or socket: commit takes files, directories and symlinks",
-                entry.path().display()
-            )));
+            return Err(CommitError::Special(entry.path().to_owned()));
         };
         let owner = if as_root {
             Owner { uid: meta.uid(), gid: meta.gid() }
-        } else if let Some((uid, gid)) = recorded.get(&format!("/{path}")) {
-            Owner { uid: *uid as u32, gid: *gid as u32 }
+        } else if let Some(&ids) = recorded.get(&format!("/{path}")) {
+            owner(path, ids)?
         } else if let Some((e, _)) = parent.entries.get(path) {
-            Owner { uid: e.uid as u32, gid: e.gid as u32 }
+            owner(path, (e.uid, e.gid))?
         } else {
             Owner::default()
         };
@@ -184,15 +186,13 @@ fn walk(
     Ok(found)
 }
 
-fn hash(path: &Path) -> Result<ContentHash, Error> {
-    let file = fs::File::open(path).map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?;
-    ContentHash::of_reader(file)
-        .map(|(d, _)| d)
-        .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))
+fn hash(path: &Path) -> Result<ContentHash, CommitError> {
+    let file = fs::File::open(path).map_err(io_err("read", path))?;
+    ContentHash::of_reader(file).map(|(d, _)| d).map_err(io_err("read", path))
 }
 
 /// Whether DIR's `entry` differs from the parent's (absent counts).
-fn changed(entry: &Found, old: Option<&Entry>, parent: &Merged) -> Result<bool, Error> {
+fn changed(entry: &Found, old: Option<&Entry>, parent: &Merged) -> Result<bool, CommitError> {
     let Some(old) = old else { return Ok(true) };
     let old_kind = match &old.kind {
         Kind::Hardlink(_) => &parent.resolve(&old.path).map_or(Kind::File, |(e, _)| e.kind.clone()),
@@ -221,7 +221,7 @@ fn removals(
     found: &BTreeMap<String, Found>,
     tree: &mut Tree,
     loc: &Loc,
-) -> Result<usize, crate::recipe::LocatedError> {
+) -> Result<usize, CommitError> {
     let gone: BTreeSet<&String> = parent.entries.keys().filter(|p| !found.contains_key(*p)).collect();
     let mut removed = 0;
     let mut emptied: BTreeSet<String> = BTreeSet::new();
@@ -243,12 +243,12 @@ fn removals(
         if above_gone {
             continue;
         }
-        let image_path = ImagePath::parse(&format!("/{path}")).map_err(|e| loc.error(e, "commit"))?;
+        let image_path = ImagePath::parse(&format!("/{path}"))?;
         tree.insert_whiteout(&image_path, loc.clone())?;
         removed += 1;
     }
     for dir in &emptied {
-        let image_path = ImagePath::parse(&format!("/{dir}")).map_err(|e| loc.error(e, "commit"))?;
+        let image_path = ImagePath::parse(&format!("/{dir}"))?;
         if tree.get(&image_path).is_none() {
             let meta = &found[dir];
             tree.insert(

@@ -2,13 +2,26 @@
 //! stored beside it (`sha256-<hex>.sig`, byte for byte), from any transport
 //! to any other. A docker archive holds no signatures: they are dropped.
 
-use crate::Error;
+use thiserror::Error;
+
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
 use crate::registry::ClientOptions;
-use crate::sign;
-use crate::store::Store;
-use crate::transport::{self, Written};
+use crate::sign::{self, SignError};
+use crate::store::{Store, StoreError};
+use crate::transport::{self, TransportError, Written};
+
+#[derive(Debug, Error)]
+pub enum CopyError {
+    /// Reading the source or writing the destination.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// Reading the signatures beside the source.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("cannot use the store")]
+    Store(#[from] StoreError),
+}
 
 pub struct Copied {
     pub tagged: Tagged,
@@ -25,7 +38,7 @@ pub fn copy(
     destination: &ImageRef,
     store: &Store,
     options: &ClientOptions,
-) -> Result<Copied, Error> {
+) -> Result<Copied, CopyError> {
     let tagged = transport::fetch(source, &transport::Want::All, store, options)?;
     let mut attachments = Vec::new();
     if !matches!(destination, ImageRef::DockerArchive { .. }) {

@@ -6,6 +6,16 @@ use std::fmt;
 use std::io::{self, Write};
 
 use sha2::{Digest as _, Sha256};
+use thiserror::Error;
+
+/// Text that is not a `sha256:<64 lowercase hex>` digest.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ParseDigestError {
+    #[error("`{0}` is not a sha256 digest (sha256:<hex>)")]
+    NotSha256(String),
+    #[error("`{0}` is not a sha256 digest: expected 64 lowercase hex digits")]
+    BadHex(String),
+}
 
 /// A validated `sha256:<64 lowercase hex>` digest.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,11 +32,10 @@ impl Digest {
     }
 
     /// Parses `sha256:<hex>`; any other algorithm or form is refused.
-    pub fn parse(text: &str) -> Result<Digest, String> {
-        let hex =
-            text.strip_prefix("sha256:").ok_or_else(|| format!("`{text}` is not a sha256 digest (sha256:<hex>)"))?;
+    pub fn parse(text: &str) -> Result<Digest, ParseDigestError> {
+        let hex = text.strip_prefix("sha256:").ok_or_else(|| ParseDigestError::NotSha256(text.to_owned()))?;
         if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(format!("`{text}` is not a sha256 digest: expected 64 lowercase hex digits"));
+            return Err(ParseDigestError::BadHex(text.to_owned()));
         }
         Ok(Digest(text.to_owned()))
     }
@@ -161,8 +170,14 @@ mod tests {
 
     #[test]
     fn parse_refuses_other_forms() {
-        assert!(Digest::parse("sha512:00").is_err());
-        assert!(Digest::parse("sha256:ABC").is_err());
+        assert_eq!(
+            Digest::parse("sha512:00").unwrap_err().to_string(),
+            "`sha512:00` is not a sha256 digest (sha256:<hex>)"
+        );
+        assert_eq!(
+            Digest::parse("sha256:ABC").unwrap_err().to_string(),
+            "`sha256:ABC` is not a sha256 digest: expected 64 lowercase hex digits"
+        );
         let d = Digest::of(b"x");
         assert_eq!(Digest::parse(d.as_str()).unwrap(), d);
     }

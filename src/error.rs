@@ -1,11 +1,13 @@
-//! The error a library operation ends with. The CLI decides how each kind is
-//! shown and which exit code it gets.
+//! The error a command ends with: the error of the command's own stage, or
+//! the CLI's own (a usage mistake, a check that found a problem). The CLI
+//! decides how each is shown and which exit code it gets.
 
 use thiserror::Error;
 
-use crate::assemble::AssembleError;
-use crate::layer::BuildError;
-use crate::recipe::{LocatedError, RecipeError};
+use crate::commit::CommitError;
+use crate::compose::ComposeError;
+use crate::copy::CopyError;
+use crate::inspect::InspectError;
 use crate::sign::SignError;
 use crate::store::StoreError;
 use crate::transport::TransportError;
@@ -15,42 +17,21 @@ pub enum Error {
     /// The command line asks for something impossible (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// Recipes that cannot be read or are invalid, each with its mistakes.
-    #[error("invalid recipes")]
-    Recipes(Vec<RecipeError>),
-    /// Layers that cannot be planned (missing sources, collisions, ...).
-    #[error("cannot plan {recipe}")]
-    Plan { recipe: String, errors: Vec<LocatedError> },
-    #[error("{0}")]
-    Unsupported(String),
     /// A check found a problem (e.g. `store fsck` found corrupt blobs).
     #[error("{0}")]
     Failed(String),
-    #[error("building {recipe}")]
-    Build {
-        recipe: String,
-        #[source]
-        source: BuildError,
-    },
-    #[error("assembling {recipe}")]
-    Assemble {
-        recipe: String,
-        #[source]
-        source: AssembleError,
-    },
-    #[error("cannot get the parent image of {recipe}")]
-    Parent {
-        recipe: String,
-        #[source]
-        source: TransportError,
-    },
-    #[error("writing {output}")]
-    Output {
-        output: String,
-        #[source]
-        source: TransportError,
-    },
-    /// Reading or writing an image outside a build (`copy`, `inspect`, ...).
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    /// `inspect`, `history`, `ls`, `diff`, `du`, `unpack`; a usage-kind one
+    /// (`InspectError::is_usage`) exits 2.
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    /// Reading or writing an image for a command without an error of its
+    /// own (`sign`, `verify`).
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// Keys, signing and verification.
@@ -58,6 +39,4 @@ pub enum Error {
     Sign(#[from] SignError),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
-    #[error("cannot start {0} worker threads")]
-    Workers(u32),
 }

@@ -6,9 +6,13 @@
 //!
 //! - [`cli`]: argument parsing, progress, rendering of errors, exit codes;
 //!   the only stage that prints.
-//! - The commands: [`compose`] (one `build`, and `plan`), [`copy`],
-//!   [`commit`], [`inspect`] (inspect, history, ls, diff, du, unpack).
-//! - [`error`]: the error every command's failure converts into.
+//! - `fuzzing` (hidden): the entry points of the fuzz targets (`fuzz/`),
+//!   one thin call per parser of untrusted bytes.
+//! - [`error`]: the error a command ends with: each command's own typed
+//!   error, or the CLI's (usage, a check that found a problem).
+//! - The commands, each with its own error: [`compose`] (one `build`, and
+//!   `plan`), [`copy`], [`commit`], [`inspect`] (inspect, history, ls,
+//!   diff, du, unpack).
 //! - [`assemble`]: built layers + recipe (+ image hooks) → the image
 //!   config, manifest and index.
 //! - [`layer`]: the deterministic tar writer, encoders, cache keys and the
@@ -29,6 +33,9 @@
 //! - [`store`]: content-addressed blobs, written through a hashing temp
 //!   file and renamed into place once complete; the layer cache.
 //! - [`digest`]: sha256 digests, hashing writers, content hashes.
+//! - [`files`]: files somebody else named, read as regular files with a
+//!   bound.
+//! - [`text`]: text from outside made safe for a terminal.
 
 pub mod assemble;
 pub mod cli;
@@ -37,6 +44,9 @@ pub mod compose;
 pub mod copy;
 pub mod digest;
 pub mod error;
+pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod layer;
 pub mod oci;
@@ -46,6 +56,7 @@ pub mod recipe;
 pub mod registry;
 pub mod sign;
 pub mod store;
+pub mod text;
 pub mod transport;
 
 pub use error::Error;

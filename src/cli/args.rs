@@ -1,4 +1,4 @@
-//! Command-line syntax (SPEC §2).
+//! Command-line syntax (for users: docs/cli.md).
 
 use std::path::PathBuf;
 
@@ -232,6 +232,10 @@ pub struct RegistryArgs {
     /// plain http and unverified TLS
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub tls_verify: bool,
+    /// Give up on a registry request when nothing arrives (or can be sent)
+    /// for this long; connecting waits at most 30 s, or this if shorter
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

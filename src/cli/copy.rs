@@ -2,14 +2,14 @@
 //! registry what happened to the blobs on stderr.
 
 use super::args::CopyArgs;
-use super::build::push_line;
+use super::human::push_line;
 use crate::Error;
 use crate::copy;
 use crate::oci::reference::ImageRef;
 
 pub fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
-    let source = ImageRef::parse(&args.source).map_err(Error::Usage)?;
-    let destination = ImageRef::parse(&args.destination).map_err(Error::Usage)?;
+    let source = ImageRef::parse(&args.source).map_err(|e| Error::Usage(e.to_string()))?;
+    let destination = ImageRef::parse(&args.destination).map_err(|e| Error::Usage(e.to_string()))?;
     let store = args.access.open_store()?;
     let copied = copy::copy(&source, &destination, &store, &args.access.registry())?;
     println!("{destination} {}", copied.tagged.root.digest);

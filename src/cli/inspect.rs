@@ -1,24 +1,31 @@
 //! `inspect`, `history`, `ls`, `diff` and `du`: aligned tables with
 //! human-readable sizes, or `--json` for scripts.
 
+use crate::text::escape;
 use std::io::Write;
 
 use super::args::{DiffArgs, DuArgs, HistoryArgs, InspectArgs, LsArgs, ReadArgs, UnpackArgs};
-use super::build::human_bytes;
+use super::human::human_bytes;
 use crate::Error;
-use crate::inspect::{self, Opened, files, unpack, usage};
+use crate::inspect::{self, InspectError, Opened, files, unpack, usage};
 use crate::oci::platform::parse_platform;
 use crate::oci::reference::ImageRef;
 use crate::store::Store;
 
+/// An inspect failure as the command's error; a usage-kind one (a bad
+/// `--layer`) is a usage error, which exits 2.
+fn failed(error: InspectError) -> Error {
+    if error.is_usage() { Error::Usage(error.to_string()) } else { Error::Inspect(error) }
+}
+
 fn open(text: &str, args: &ReadArgs, store: &Store) -> Result<Opened, Error> {
-    let reference = ImageRef::parse(text).map_err(Error::Usage)?;
+    let reference = ImageRef::parse(text).map_err(|e| Error::Usage(e.to_string()))?;
     let platform = args
         .platform
         .as_deref()
         .map(|p| parse_platform(p).map_err(|e| Error::Usage(format!("--platform: {e}"))))
         .transpose()?;
-    inspect::open(&reference, platform.as_ref(), store, &args.access.registry())
+    inspect::open(&reference, platform.as_ref(), store, &args.access.registry()).map_err(failed)
 }
 
 fn store(args: &ReadArgs) -> Result<Store, Error> {
@@ -26,13 +33,19 @@ fn store(args: &ReadArgs) -> Result<Store, Error> {
 }
 
 fn json(value: &impl serde::Serialize) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Failed(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|source| failed(InspectError::Json { what: "the report", source }))?;
     println!("{text}");
     Ok(())
 }
 
 /// Left-aligned columns, each as wide as its widest cell.
+/// Every cell has its control characters written visibly: names, labels
+/// and history come from the image.
 fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|row| row.iter().map(|cell| escape(cell).into_owned()).collect()).collect();
+    let rows = &rows;
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
@@ -62,18 +75,18 @@ pub fn inspect(args: &InspectArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = open(&args.image, &args.read, &store)?;
     if args.raw || args.config {
-        let bytes = inspect::raw(&opened, &store, args.config)?;
+        let bytes = inspect::raw(&opened, &store, args.config).map_err(failed)?;
         let _ = std::io::stdout().write_all(&bytes);
         return Ok(());
     }
-    let report = inspect::inspect(&opened, &store)?;
+    let report = inspect::inspect(&opened, &store).map_err(failed)?;
     if args.read.json {
         return json(&report);
     }
     let mut out = String::new();
     let mut field = |name: &str, value: String| {
         if !value.is_empty() {
-            out.push_str(&format!("{name:<13} {value}\n"));
+            out.push_str(&format!("{name:<13} {}\n", escape(&value)));
         }
     };
     field("Name", report.reference.clone());
@@ -123,7 +136,7 @@ pub fn inspect(args: &InspectArgs) -> Result<(), Error> {
 pub fn history(args: &HistoryArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = open(&args.image, &args.read, &store)?;
-    let rows = inspect::history(&opened, &store)?;
+    let rows = inspect::history(&opened, &store).map_err(failed)?;
     if args.read.json {
         return json(&rows);
     }
@@ -172,7 +185,7 @@ fn mode_string(kind: &str, mode: u32) -> String {
 pub fn ls(args: &LsArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = open(&args.image, &args.read, &store)?;
-    let rows = files::list(&opened, &store, &args.path, args.layer)?;
+    let rows = files::list(&opened, &store, &args.path, args.layer).map_err(failed)?;
     if args.read.json {
         return json(&rows);
     }
@@ -200,18 +213,18 @@ pub fn ls(args: &LsArgs) -> Result<(), Error> {
 pub fn diff(args: &DiffArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let (first, second) = (open(&args.first, &args.read, &store)?, open(&args.second, &args.read, &store)?);
-    let difference = files::diff(&first, &second, &store)?;
+    let difference = files::diff(&first, &second, &store).map_err(failed)?;
     if args.read.json {
         return json(&difference);
     }
     for path in &difference.added {
-        println!("A {path}");
+        println!("A {}", escape(path));
     }
     for path in &difference.removed {
-        println!("D {path}");
+        println!("D {}", escape(path));
     }
     for changed in &difference.changed {
-        println!("C {} ({})", changed.path, changed.what.join(", "));
+        println!("C {} ({})", escape(&changed.path), changed.what.join(", "));
     }
     for layer in &difference.layers_only_in_first {
         println!("- layer {layer}");
@@ -251,7 +264,7 @@ pub fn du(args: &DuArgs) -> Result<(), Error> {
 pub fn unpack(args: &UnpackArgs, quiet: bool) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = open(&args.image, &args.read, &store)?;
-    let report = unpack::unpack(&opened, &store, &args.dir)?;
+    let report = unpack::unpack(&opened, &store, &args.dir).map_err(failed)?;
     if args.read.json {
         return json(&serde_json::json!({
             "entries": report.entries,
@@ -260,16 +273,12 @@ pub fn unpack(args: &UnpackArgs, quiet: bool) -> Result<(), Error> {
         }));
     }
     if !report.owners.is_empty() {
-        let mut record = args.dir.clone().into_os_string();
-        record.push(".owners.json");
-        let text = serde_json::to_vec_pretty(&report.owners).map_err(|e| Error::Failed(e.to_string()))?;
-        std::fs::write(&record, text)
-            .map_err(|e| Error::Failed(format!("cannot write {}: {e}", std::path::Path::new(&record).display())))?;
+        let record = unpack::write_owners(&args.dir, &report.owners).map_err(failed)?;
         if !quiet {
             eprintln!(
                 "not root: the owners of {} entries are recorded in {}, not applied",
                 report.owners.len(),
-                std::path::Path::new(&record).display()
+                record.display()
             );
         }
     }

@@ -10,6 +10,7 @@ use super::args::{KeygenArgs, SignArgs, VerifyArgs};
 use crate::Error;
 use crate::oci::reference::ImageRef;
 use crate::sign::{self, keys};
+use crate::text::escape;
 use crate::transport;
 
 fn password(confirm: bool) -> Result<Vec<u8>, Error> {
@@ -29,9 +30,11 @@ fn password(confirm: bool) -> Result<Vec<u8>, Error> {
     Ok(first.into_bytes())
 }
 
-/// Loads a private key, asking for its password.
+/// Loads a private key, asking for its password once the key file has
+/// been read and checked.
 pub fn private_key(path: &Path) -> Result<SigningKey, Error> {
-    Ok(keys::load_private(path, &password(false)?)?)
+    let key = keys::open_private(path)?;
+    Ok(key.decrypt(&password(false)?)?)
 }
 
 pub fn keygen(args: &KeygenArgs) -> Result<(), Error> {
@@ -43,7 +46,7 @@ pub fn keygen(args: &KeygenArgs) -> Result<(), Error> {
 }
 
 pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
-    let reference = ImageRef::parse(&args.image).map_err(Error::Usage)?;
+    let reference = ImageRef::parse(&args.image).map_err(|e| Error::Usage(e.to_string()))?;
     let identity = match (&args.target.identity, &reference) {
         (Some(identity), _) => identity.clone(),
         (None, ImageRef::Docker(docker)) => docker.repo_name(),
@@ -65,19 +68,20 @@ pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
     transport::write(&reference, &tagged, &tags, &attachments, &identity, &store, &options)?;
     if !quiet {
         for digest in sign::signed_digests(&tagged) {
-            eprintln!("signed {digest} for {identity}");
+            eprintln!("signed {digest} for {}", escape(&identity));
         }
     }
     Ok(())
 }
 
 pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
-    let reference = ImageRef::parse(&args.image).map_err(Error::Usage)?;
+    let reference = ImageRef::parse(&args.image).map_err(|e| Error::Usage(e.to_string()))?;
     let key = keys::load_public(&args.key)?;
     let options = args.target.access.registry();
     let store = args.target.access.open_store()?;
+    let shown = reference.to_string();
     for verified in sign::verify(&reference, &key, args.target.identity.as_deref(), &store, &options)? {
-        println!("verified {} {} (identity {})", reference, verified.digest, verified.identity);
+        println!("verified {} {} (identity {})", escape(&shown), verified.digest, escape(&verified.identity));
     }
     Ok(())
 }

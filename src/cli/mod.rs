@@ -4,24 +4,37 @@
 //! Exit codes: 0 success; 1 the operation failed (bad recipe, bad image,
 //! I/O); 2 usage error (bad flags or environment).
 //!
-//! - [`args`]: the clap definitions;
+//! The commands, one file each:
+//!
 //! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
+//! - [`plan`]: the `plan` command (tree, JSON, Graphviz);
+//! - [`commit`]: the `commit` command;
 //! - [`copy`]: the `copy` command;
 //! - [`inspect`]: `inspect`, `history`, `ls`, `diff`, `du` as tables or JSON, and `unpack`;
 //! - [`keys`]: `keygen`, `sign`, `verify`, and the key password;
+//! - [`store`]: the `store` commands.
+//!
+//! What they share, each file importing none of the commands:
+//!
+//! - [`args`]: the clap definitions;
+//! - [`access`]: where the store is and how registries are reached;
+//! - [`settings`]: the layer flags (settings that determine layer bytes, `--platform`);
+//! - [`human`]: sizes and push counts as people read them;
 //! - [`progress`]: build progress (bars on a terminal, lines otherwise);
-//! - [`plan`]: the `plan` command (tree, JSON, Graphviz);
-//! - [`store`]: the `store` commands, and where the store is;
 //! - [`render`]: errors as text, with carets for recipe mistakes.
 
+mod access;
 mod args;
 mod build;
+mod commit;
 mod copy;
+mod human;
 mod inspect;
 mod keys;
 mod plan;
 mod progress;
 mod render;
+mod settings;
 mod store;
 
 use std::io::{IsTerminal, Write};
@@ -30,6 +43,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::Error;
+use crate::compose::ComposeError;
 use args::{Cli, Command};
 
 pub const EXIT_FAILURE: u8 = 1;
@@ -62,7 +76,7 @@ pub fn run() -> ExitCode {
         Command::Diff(args) => inspect::diff(args),
         Command::Du(args) => inspect::du(args),
         Command::Unpack(args) => inspect::unpack(args, cli.quiet),
-        Command::Commit(args) => build::commit(args, cli.quiet),
+        Command::Commit(args) => commit::run(args, cli.quiet),
         Command::Keygen(args) => keys::keygen(args),
         Command::Sign(args) => keys::sign(args, cli.quiet),
         Command::Verify(args) => keys::verify(args),
@@ -73,7 +87,7 @@ pub fn run() -> ExitCode {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
             let _ = std::io::stderr().write_all(render::render(&error, color).as_bytes());
             ExitCode::from(match error {
-                Error::Usage(_) => EXIT_USAGE,
+                Error::Usage(_) | Error::Compose(ComposeError::Usage(_)) => EXIT_USAGE,
                 _ => EXIT_FAILURE,
             })
         }

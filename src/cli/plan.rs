@@ -2,14 +2,16 @@
 
 use std::fmt::Write as _;
 
+use super::access::store_dir;
 use super::args::PlanArgs;
+use super::settings::{platforms, settings};
 use crate::Error;
 use crate::compose::{self, PlannedImage, PlannedLayer};
 
 pub fn run(args: &PlanArgs) -> Result<(), Error> {
-    let settings = super::build::settings(&args.layers)?;
-    let store = super::store::store_dir(args.layers.store.as_ref())?;
-    let images = compose::plan_only(&args.recipes, &store, &settings, &super::build::platforms(&args.layers)?)?;
+    let settings = settings(&args.layers)?;
+    let store = store_dir(args.layers.store.as_ref())?;
+    let images = compose::plan_only(&args.recipes, &store, &settings, &platforms(&args.layers)?)?;
     let text = if args.json {
         json(&images)
     } else if args.dot {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::build::human_bytes;
+use super::human::human_bytes;
 use crate::layer::progress::{Finished, Progress};
 
 pub fn reporter(quiet: bool, verbose: bool) -> Box<dyn Progress> {

@@ -1,35 +1,73 @@
 //! Errors as text: recipe mistakes with file, line, column and a caret
 //! (miette), everything else as `error:` with its chain of causes.
+//!
+//! Bounded whatever the input: at most [`MAX_ERRORS`] located errors are
+//! shown (each already bounded by [`LocatedError`]), a line of a cause
+//! chain is cut at [`MAX_LINE`] bytes, and the whole text at
+//! [`MAX_OUTPUT`] bytes.
 
 use std::fmt::Write as _;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use crate::Error;
+use crate::compose::ComposeError;
+use crate::recipe::source::capped;
 use crate::recipe::{LocatedError, RecipeError};
+
+/// Located errors shown; the rest are counted.
+const MAX_ERRORS: usize = 20;
+/// A line of a cause chain, in bytes.
+const MAX_LINE: usize = 4 << 10;
+/// All of it, in bytes.
+const MAX_OUTPUT: usize = 60 << 10;
 
 pub fn render(error: &Error, color: bool) -> String {
     let mut out = String::new();
+    let mut shown = 0;
     match error {
-        Error::Recipes(errors) => {
+        Error::Compose(ComposeError::Recipes(errors)) => {
             for error in errors {
                 match error {
                     RecipeError::Invalid { errors: located, .. } => {
-                        located.iter().for_each(|e| located_error(&mut out, e, color));
-                        let _ = writeln!(out, "error: {error}");
+                        located_errors(&mut out, located, &mut shown, color);
+                        line(&mut out, format!("error: {error}"));
                     }
                     RecipeError::Read { .. } => chain(&mut out, error),
                 }
             }
         }
-        Error::Plan { recipe, errors } => {
-            errors.iter().for_each(|e| located_error(&mut out, e, color));
+        Error::Compose(ComposeError::Plan { recipe, errors }) => {
+            located_errors(&mut out, errors, &mut shown, color);
             let count = if errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", errors.len()) };
-            let _ = writeln!(out, "error: {count} in {recipe}");
+            line(&mut out, format!("error: {count} in {recipe}"));
         }
         other => chain(&mut out, other),
     }
+    if out.len() > MAX_OUTPUT {
+        let all = out.len();
+        let mut cut = MAX_OUTPUT;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(out[..cut].rfind('\n').map_or(0, |i| i + 1));
+        let _ = writeln!(out, "… ({} more bytes of errors not shown)", all - out.len());
+    }
     out
+}
+
+/// `errors`, as long as fewer than [`MAX_ERRORS`] were shown so far.
+fn located_errors(out: &mut String, errors: &[LocatedError], shown: &mut usize, color: bool) {
+    let room = MAX_ERRORS.saturating_sub(*shown);
+    errors.iter().take(room).for_each(|e| located_error(out, e, color));
+    *shown += errors.len().min(room);
+    if errors.len() > room {
+        line(out, format!("… {} more errors not shown", errors.len() - room));
+    }
+}
+
+fn line(out: &mut String, text: String) {
+    let _ = writeln!(out, "{}", capped(text, MAX_LINE));
 }
 
 fn located_error(out: &mut String, error: &LocatedError, color: bool) {
@@ -42,10 +80,10 @@ fn located_error(out: &mut String, error: &LocatedError, color: bool) {
 }
 
 fn chain(out: &mut String, error: &dyn std::error::Error) {
-    let _ = writeln!(out, "error: {error}");
+    line(out, format!("error: {error}"));
     let mut source = error.source();
     while let Some(cause) = source {
-        let _ = writeln!(out, "  caused by: {cause}");
+        line(out, format!("  caused by: {cause}"));
         source = cause.source();
     }
 }

@@ -1,11 +1,9 @@
-//! `compose-img store ls|du|gc|fsck`, and where the store is.
+//! `compose-img store ls|du|gc|fsck`.
 
-use std::path::PathBuf;
-
-use super::args::{AccessArgs, StoreAction, StoreArgs};
-use super::build::human_bytes;
+use super::access::store_dir;
+use super::args::{StoreAction, StoreArgs};
+use super::human::human_bytes;
 use crate::Error;
-use crate::registry::ClientOptions;
 use crate::store::Store;
 
 pub fn run(args: &StoreArgs) -> Result<(), Error> {
@@ -60,37 +58,4 @@ pub fn run(args: &StoreArgs) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-impl AccessArgs {
-    /// The store named by `--store` or the environment, opened.
-    pub(super) fn open_store(&self) -> Result<Store, Error> {
-        Ok(Store::open(&store_dir(self.store.as_ref())?)?)
-    }
-
-    pub(super) fn registry(&self) -> ClientOptions {
-        super::build::registry_options(&self.registry)
-    }
-}
-
-pub(super) fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// `--store`, else `$COMPOSE_IMG_STORE`, else `$XDG_CACHE_HOME/compose-img`,
-/// else `~/.cache/compose-img`.
-pub(super) fn store_dir(flag: Option<&PathBuf>) -> Result<PathBuf, Error> {
-    if let Some(dir) = flag {
-        return Ok(dir.clone());
-    }
-    if let Some(dir) = non_empty_env("COMPOSE_IMG_STORE") {
-        return Ok(dir.into());
-    }
-    if let Some(dir) = non_empty_env("XDG_CACHE_HOME") {
-        return Ok(PathBuf::from(dir).join("compose-img"));
-    }
-    match non_empty_env("HOME") {
-        Some(home) => Ok(PathBuf::from(home).join(".cache").join("compose-img")),
-        None => Err(Error::Usage("no store: set --store, $COMPOSE_IMG_STORE, $XDG_CACHE_HOME or $HOME".into())),
-    }
 }

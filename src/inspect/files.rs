@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::Opened;
-use crate::Error;
+use super::error::layer_err;
+use super::{InspectError, Opened};
 use crate::oci::layerfs::{self, Change, Entry, Kind, Merged};
 use crate::store::Store;
 
@@ -56,14 +56,13 @@ fn row(entry: &Entry, layer: usize) -> FileRow {
     }
 }
 
-fn changes(opened: &Opened, store: &Store, index: usize, hash: bool) -> Result<Vec<Change>, Error> {
+fn changes(opened: &Opened, store: &Store, index: usize, hash: bool) -> Result<Vec<Change>, InspectError> {
     let layer = &opened.image().layers[index];
-    layerfs::read_layer(&store.blob_path(&layer.digest), layer.media_type, hash)
-        .map_err(|e| Error::Failed(format!("cannot read layer {}: {e}", layer.digest)))
+    layerfs::read_layer(&store.blob_path(&layer.digest), layer.media_type, hash).map_err(layer_err(&layer.digest))
 }
 
 /// The merged file system of the chosen image.
-pub fn merged(opened: &Opened, store: &Store, hash: bool) -> Result<Merged, Error> {
+pub fn merged(opened: &Opened, store: &Store, hash: bool) -> Result<Merged, InspectError> {
     let mut merged = Merged::default();
     for index in 0..opened.image().layers.len() {
         merged.apply(index, changes(opened, store, index, hash)?);
@@ -73,16 +72,13 @@ pub fn merged(opened: &Opened, store: &Store, hash: bool) -> Result<Merged, Erro
 
 /// The entries at and below `path` of the merged file system, or of layer
 /// `layer` alone (with its whiteouts), sorted by path.
-pub fn list(opened: &Opened, store: &Store, path: &str, layer: Option<usize>) -> Result<Vec<FileRow>, Error> {
+pub fn list(opened: &Opened, store: &Store, path: &str, layer: Option<usize>) -> Result<Vec<FileRow>, InspectError> {
     let dir = layerfs::normalise(path);
     let wanted = |p: &str| p == dir || layerfs::inside(p, &dir);
     if let Some(index) = layer {
         let count = opened.image().layers.len();
         if index >= count {
-            return Err(Error::Usage(format!(
-                "--layer {index}: the image has {count} layers (0 to {})",
-                count.saturating_sub(1)
-            )));
+            return Err(InspectError::NoSuchLayer { index, count });
         }
         let mut rows: Vec<FileRow> = changes(opened, store, index, false)?
             .into_iter()
@@ -97,7 +93,7 @@ pub fn list(opened: &Opened, store: &Store, path: &str, layer: Option<usize>) ->
     }
     let merged = merged(opened, store, false)?;
     if !dir.is_empty() && !merged.entries.contains_key(&dir) {
-        return Err(Error::Failed(format!("/{dir} does not exist in {}", opened.reference)));
+        return Err(InspectError::NoSuchPath { path: dir, reference: opened.reference.clone() });
     }
     Ok(merged.entries.values().filter(|(e, _)| wanted(&e.path)).map(|(e, layer)| row(e, *layer)).collect())
 }
@@ -123,7 +119,7 @@ pub struct Difference {
     pub layers_only_in_second: Vec<String>,
 }
 
-pub fn diff(a: &Opened, b: &Opened, store: &Store) -> Result<Difference, Error> {
+pub fn diff(a: &Opened, b: &Opened, store: &Store) -> Result<Difference, InspectError> {
     let (left, right) = (merged(a, store, true)?, merged(b, store, true)?);
     let mut difference = Difference {
         added: Vec::new(),

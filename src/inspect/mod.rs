@@ -5,11 +5,13 @@
 //! - [`files`]: the merged file system (`ls`) and the differences between
 //!   two images (`diff`);
 //! - [`usage`]: sizes and the layers images share (`du`);
-//! - [`unpack`]: the merged root file system in a directory (`unpack`).
+//! - [`unpack`]: the merged root file system in a directory (`unpack`);
+//! - [`error`]: [`InspectError`], what all of them fail with.
 //!
 //! Every report is plain data (serde) for the CLI to print as a table or
 //! JSON.
 
+pub mod error;
 pub mod files;
 pub mod unpack;
 pub mod usage;
@@ -18,7 +20,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::Error;
+pub use error::InspectError;
+use error::layer_err;
+
+use crate::digest::Digest;
 use crate::oci::image::BuiltImage;
 use crate::oci::layerfs;
 use crate::oci::platform::Platform;
@@ -53,7 +58,7 @@ pub fn open(
     platform: Option<&Platform>,
     store: &Store,
     options: &ClientOptions,
-) -> Result<Opened, Error> {
+) -> Result<Opened, InspectError> {
     let tagged = transport::fetch(reference, &Want::All, store, options)?;
     let wanted = platform.cloned().unwrap_or_else(default_platform);
     let image = if tagged.images.len() == 1 {
@@ -67,12 +72,10 @@ pub fn open(
                     && i.platform.architecture == wanted.architecture
                     && (wanted.variant.is_none() || wanted.variant == i.platform.variant)
             })
-            .ok_or_else(|| {
-                let offered: Vec<String> = tagged.images.iter().map(|i| i.platform.to_string()).collect();
-                Error::Failed(format!(
-                    "{reference} has no image for {wanted} (it has: {}); pick one with --platform",
-                    offered.join(", ")
-                ))
+            .ok_or_else(|| InspectError::NoSuchPlatform {
+                reference: reference.to_string(),
+                offered: tagged.images.iter().map(|i| i.platform.clone()).collect(),
+                wanted: Box::new(wanted),
             })?
     };
     Ok(Opened { reference: reference.to_string(), tagged, image })
@@ -130,11 +133,11 @@ fn layer_history(image: &BuiltImage) -> Vec<String> {
     made
 }
 
-pub fn inspect(opened: &Opened, store: &Store) -> Result<Inspection, Error> {
+pub fn inspect(opened: &Opened, store: &Store) -> Result<Inspection, InspectError> {
     let image = opened.image();
     let config = image.config_json.config().clone().unwrap_or_default();
     let manifest: serde_json::Value = serde_json::from_slice(&read_blob(store, &image.manifest.digest)?)
-        .map_err(|e| Error::Failed(format!("{}: the manifest is not JSON: {e}", opened.reference)))?;
+        .map_err(|source| InspectError::Manifest { reference: opened.reference.clone(), source })?;
     let annotations = manifest["annotations"]
         .as_object()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
@@ -146,8 +149,8 @@ pub fn inspect(opened: &Opened, store: &Store) -> Result<Inspection, Error> {
     let mut layers = Vec::new();
     for ((layer, created_by), media_type) in image.layers.iter().zip(layer_history(image)).zip(media_types) {
         let blob = store.blob_path(&layer.digest);
-        let uncompressed_size = layerfs::uncompressed_size(&blob, layer.media_type)
-            .map_err(|e| Error::Failed(format!("cannot read layer {}: {e}", layer.digest)))?;
+        let uncompressed_size =
+            layerfs::uncompressed_size(&blob, layer.media_type).map_err(layer_err(&layer.digest))?;
         layers.push(LayerRow {
             digest: layer.digest.to_string(),
             media_type,
@@ -205,7 +208,7 @@ pub struct HistoryRow {
 }
 
 /// One row per history entry, newest first, like `docker history`.
-pub fn history(opened: &Opened, store: &Store) -> Result<Vec<HistoryRow>, Error> {
+pub fn history(opened: &Opened, store: &Store) -> Result<Vec<HistoryRow>, InspectError> {
     let image = opened.image();
     let mut layers = image.layers.iter();
     let mut rows = Vec::new();
@@ -214,7 +217,7 @@ pub fn history(opened: &Opened, store: &Store) -> Result<Vec<HistoryRow>, Error>
         let layer = if entry.empty_layer().unwrap_or(false) { None } else { layers.next() };
         let size = match layer {
             Some(layer) => layerfs::uncompressed_size(&store.blob_path(&layer.digest), layer.media_type)
-                .map_err(|e| Error::Failed(format!("cannot read layer {}: {e}", layer.digest)))?,
+                .map_err(layer_err(&layer.digest))?,
             None => 0,
         };
         rows.push(HistoryRow {
@@ -229,14 +232,13 @@ pub fn history(opened: &Opened, store: &Store) -> Result<Vec<HistoryRow>, Error>
     Ok(rows)
 }
 
-fn read_blob(store: &Store, digest: &crate::digest::Digest) -> Result<Vec<u8>, Error> {
-    std::fs::read(store.blob_path(digest))
-        .map_err(|e| Error::Failed(format!("cannot read {digest} from the store: {e}")))
+fn read_blob(store: &Store, digest: &Digest) -> Result<Vec<u8>, InspectError> {
+    std::fs::read(store.blob_path(digest)).map_err(|source| InspectError::Blob { digest: digest.clone(), source })
 }
 
 /// The bytes of the document `--raw` (the root manifest or index) or
 /// `--config` (the chosen image's config) prints.
-pub fn raw(opened: &Opened, store: &Store, config: bool) -> Result<Vec<u8>, Error> {
+pub fn raw(opened: &Opened, store: &Store, config: bool) -> Result<Vec<u8>, InspectError> {
     let digest = if config { &opened.image().config.digest } else { &opened.tagged.root.digest };
     read_blob(store, digest)
 }

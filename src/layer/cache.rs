@@ -27,7 +27,7 @@ use crate::recipe::{Copy, EntryKind, ImagePath, Owner};
 use crate::store::fingerprint::Fingerprint;
 
 /// Bumped whenever the tar writer, JSON or codec settings change bytes.
-const LAYER_FORMAT: u32 = 2;
+const LAYER_FORMAT: u32 = 3;
 
 /// How long after a change a file's fingerprint is trusted for a stat key:
 /// within it, a later write could keep the same timestamps (coarse file
@@ -127,6 +127,8 @@ pub fn stat_key(tree: &Tree, salt: &[String], settings: &BuildSettings, walked_s
 /// an input changed too recently to be trusted.
 pub fn walk_key(layer: &WalkedLayer, settings: &BuildSettings, walked_since: SystemTime) -> Option<Digest> {
     let mut key = KeyBytes::new("walk", settings, walked_since)?;
+    // Whether undeclared directories are left out of the layer.
+    key.number(u64::from(layer.has_lower()));
     for (entry, walked) in layer.entries() {
         match (&entry.kind, walked) {
             (EntryKind::Copy(copy), Some(walked)) => {

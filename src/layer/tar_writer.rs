@@ -1,4 +1,4 @@
-//! The deterministic tar writer (SPEC §4). It walks a [`Tree`] in its
+//! The deterministic tar writer (docs/recipes.md#reproducibility). It walks a [`Tree`] in its
 //! (bytewise sorted) order and writes explicit ustar headers: mode, uid and
 //! gid from the plan, empty user and group names, mtime from
 //! SOURCE_DATE_EPOCH, no atime/ctime. A PAX extended header carries what
@@ -216,3 +216,7 @@ fn put_field(field: &mut [u8], value: &[u8]) {
     let n = value.len().min(field.len());
     field[..n].copy_from_slice(&value[..n]);
 }
+
+#[cfg(test)]
+#[path = "tar_writer_tests.rs"]
+mod tests;

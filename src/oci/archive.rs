@@ -17,8 +17,9 @@ use super::tagged::Tagged;
 /// its `index.json`.
 pub fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
-    let input =
-        File::open(file).map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?;
+    let input = crate::files::open_regular(file)
+        .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
+        .0;
     let mut archive = tar::Archive::new(io::BufReader::new(input));
     let mut index = None;
     let entries = archive.entries().map_err(|e| invalid(e.to_string()))?;

@@ -34,8 +34,9 @@ struct ManifestEntry {
 /// OCI manifest describing its one image.
 pub fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
-    let input =
-        File::open(file).map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?;
+    let input = crate::files::open_regular(file)
+        .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
+        .0;
     let mut archive = tar::Archive::new(BufReader::new(input));
     let mut members: BTreeMap<PathBuf, WrittenBlob> = BTreeMap::new();
     let mut links: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();

@@ -114,11 +114,14 @@ pub fn index_json(
     canonical(&index).map_err(|e| bad(&e))
 }
 
+/// The most an `index.json` may hold (as any other document).
+const INDEX_LIMIT: u64 = 4 << 20;
+
 /// The entry of the layout at `dir` that `tag` names; without a tag, its
 /// only entry.
 pub fn find(dir: &Path, tag: Option<&str>) -> Result<IndexEntry, LayoutError> {
     let index_path = dir.join("index.json");
-    let bytes = match fs::read(&index_path) {
+    let bytes = match crate::files::read_bounded(&index_path, INDEX_LIMIT) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LayoutError::Missing(dir.to_owned())),
         other => other.map_err(io_err("cannot read", &index_path))?,
     };

@@ -4,9 +4,10 @@
 
 use oci_spec::image::ANNOTATION_REF_NAME;
 use serde::Deserialize;
+use thiserror::Error;
 
 use super::media;
-use crate::digest::Digest;
+use crate::digest::{Digest, ParseDigestError};
 use crate::oci::platform::Platform;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,26 @@ pub struct IndexEntry {
     pub platform: Option<Platform>,
     /// `org.opencontainers.image.ref.name` (tags in a layout's index).
     pub ref_name: Option<String>,
+}
+
+/// A document that is not a manifest or index compose-img reads.
+#[derive(Debug, Error)]
+pub enum ManifestError {
+    #[error("not a manifest or index: {0}")]
+    Json(serde_json::Error),
+    #[error(
+        "schema version {} is not supported (only OCI and Docker schema 2)",
+        .0.map_or("none".to_owned(), |v| v.to_string())
+    )]
+    SchemaVersion(Option<u32>),
+    #[error("the manifest has no config")]
+    NoConfig,
+    #[error("the index has no manifests")]
+    NoManifests,
+    #[error(transparent)]
+    Digest(#[from] ParseDigestError),
+    #[error("media type `{0}` is not an image manifest or index")]
+    MediaType(String),
 }
 
 #[derive(Deserialize)]
@@ -60,32 +81,29 @@ struct RawPlatform {
 
 /// Parses `bytes`, whose media type the transport may know (`hint`).
 /// Returns the document's media type and content.
-pub fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed), String> {
-    let doc: RawDoc = serde_json::from_slice(bytes).map_err(|e| format!("not a manifest or index: {e}"))?;
+pub fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed), ManifestError> {
+    let doc: RawDoc = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
     if doc.schema_version != Some(2) {
-        return Err(format!(
-            "schema version {} is not supported (only OCI and Docker schema 2)",
-            doc.schema_version.map_or("none".to_owned(), |v| v.to_string())
-        ));
+        return Err(ManifestError::SchemaVersion(doc.schema_version));
     }
     let media_type = doc
         .media_type
         .clone()
         .or_else(|| hint.filter(|h| !h.is_empty() && *h != "application/json").map(str::to_owned))
         .unwrap_or_else(|| if doc.manifests.is_some() { media::INDEX } else { media::MANIFEST }.to_owned());
-    let desc = |raw: RawDesc| -> Result<Desc, String> {
+    let desc = |raw: RawDesc| -> Result<Desc, ManifestError> {
         Ok(Desc { digest: Digest::parse(&raw.digest)?, size: raw.size, media_type: raw.media_type })
     };
     match media_type.as_str() {
         media::MANIFEST | media::DOCKER_MANIFEST => {
-            let config = desc(doc.config.ok_or("the manifest has no config")?)?;
+            let config = desc(doc.config.ok_or(ManifestError::NoConfig)?)?;
             let layers = doc.layers.unwrap_or_default().into_iter().map(desc).collect::<Result<_, _>>()?;
             Ok((media_type, Parsed::Manifest { config, layers }))
         }
         media::INDEX | media::DOCKER_LIST => {
             let entries = doc
                 .manifests
-                .ok_or("the index has no manifests")?
+                .ok_or(ManifestError::NoManifests)?
                 .into_iter()
                 .map(|mut raw| {
                     let platform = raw.platform.take().map(|p| Platform {
@@ -96,10 +114,10 @@ pub fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed), Strin
                     let ref_name = raw.annotations.remove(ANNOTATION_REF_NAME);
                     Ok(IndexEntry { desc: desc(raw)?, platform, ref_name })
                 })
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<_, ManifestError>>()?;
             Ok((media_type, Parsed::Index(entries)))
         }
-        other => Err(format!("media type `{other}` is not an image manifest or index")),
+        other => Err(ManifestError::MediaType(other.to_owned())),
     }
 }
 
@@ -125,6 +143,15 @@ mod tests {
         let (kind, Parsed::Index(entries)) = parse(index.as_bytes(), None).unwrap() else { panic!() };
         assert_eq!(kind, media::INDEX);
         assert_eq!(entries[0].platform.as_ref().unwrap().to_string(), "linux/arm64/v8");
-        assert!(parse(br#"{"schemaVersion":1}"#, None).unwrap_err().contains("schema version 1"));
+        assert_eq!(
+            parse(br#"{"schemaVersion":1}"#, None).unwrap_err().to_string(),
+            "schema version 1 is not supported (only OCI and Docker schema 2)"
+        );
+        assert!(parse(br#"{}"#, None).unwrap_err().to_string().starts_with("schema version none "));
+        let bad_digest = r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"md5:0","size":1}}"#;
+        assert_eq!(
+            parse(bad_digest.as_bytes(), None).unwrap_err().to_string(),
+            "`md5:0` is not a sha256 digest (sha256:<hex>)"
+        );
     }
 }

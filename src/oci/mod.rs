@@ -13,7 +13,7 @@
 //! - [`reference`]: parsing transport references (`oci:`, `docker://`, ...);
 //! - [`registry_reference`]: `HOST/REPO[:TAG][@DIGEST]`, normalised like containers/image;
 //! - [`names`]: the grammar of repository names and tags;
-//! - [`platform`]: `os/arch[/variant]`;
+//! - [`platform`]: `os/arch` or `os/arch/variant`;
 //! - [`json`]: canonical JSON (compact, sorted keys);
 //! - [`media`]: media type names.
 

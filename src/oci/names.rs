@@ -1,10 +1,27 @@
 //! The grammar of repository names and tags (the distribution spec).
 
+use thiserror::Error;
+
+/// A repository name or tag outside the grammar, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum InvalidName {
+    #[error("a repository name has 1 to 255 characters")]
+    Length,
+    #[error(
+        "`{0}` is not a valid repository component: lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+    )]
+    Component(String),
+    #[error("`{0}` is not a valid registry host")]
+    Host(String),
+    #[error("`{0}` is not a valid tag: up to 128 of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`")]
+    Tag(String),
+}
+
 /// `[host[:port]/]component(/component)*`, components lowercase
 /// alphanumerics joined by `.`, `_`, `__` or dashes.
-pub fn check_repository(name: &str) -> Result<(), String> {
+pub fn check_repository(name: &str) -> Result<(), InvalidName> {
     if name.is_empty() || name.len() > 255 {
-        return Err("a repository name has 1 to 255 characters".into());
+        return Err(InvalidName::Length);
     }
     let mut parts: Vec<&str> = name.split('/').collect();
     let first = parts[0];
@@ -14,15 +31,13 @@ pub fn check_repository(name: &str) -> Result<(), String> {
     }
     for part in parts {
         if !is_path_component(part) {
-            return Err(format!(
-                "`{part}` is not a valid repository component: lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
-            ));
+            return Err(InvalidName::Component(part.to_owned()));
         }
     }
     Ok(())
 }
 
-fn check_host(host: &str) -> Result<(), String> {
+fn check_host(host: &str) -> Result<(), InvalidName> {
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (name, Some(port)),
         None => (host, None),
@@ -35,7 +50,7 @@ fn check_host(host: &str) -> Result<(), String> {
                 && !label.ends_with('-')
         });
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
-    if name_ok && port_ok { Ok(()) } else { Err(format!("`{host}` is not a valid registry host")) }
+    if name_ok && port_ok { Ok(()) } else { Err(InvalidName::Host(host.to_owned())) }
 }
 
 fn is_path_component(part: &str) -> bool {
@@ -64,20 +79,14 @@ fn is_path_component(part: &str) -> bool {
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub fn check_tag(tag: &str) -> Result<(), InvalidName> {
     let ok = tag.len() <= 128
         && tag
             .bytes()
             .enumerate()
             .all(|(i, b)| b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-')))
         && !tag.is_empty();
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{tag}` is not a valid tag: up to 128 of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`"
-        ))
-    }
+    if ok { Ok(()) } else { Err(InvalidName::Tag(tag.to_owned())) }
 }
 
 #[cfg(test)]
@@ -92,12 +101,21 @@ mod tests {
         for bad in ["", "Hello", "a//b", "-a", "a_", "localhost:x/y", "a/B"] {
             assert!(check_repository(bad).is_err(), "{bad}");
         }
+        assert_eq!(check_repository("").unwrap_err().to_string(), "a repository name has 1 to 255 characters");
+        assert_eq!(check_repository("localhost:x/y").unwrap_err(), InvalidName::Host("localhost:x".into()));
+        assert_eq!(
+            check_repository("a/B").unwrap_err().to_string(),
+            "`B` is not a valid repository component: lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+        );
     }
 
     #[test]
     fn tags() {
         assert!(check_tag("1.0-rc_1").is_ok());
-        assert!(check_tag(".x").is_err());
+        assert_eq!(
+            check_tag(".x").unwrap_err().to_string(),
+            "`.x` is not a valid tag: up to 128 of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`"
+        );
         assert!(check_tag(&"a".repeat(129)).is_err());
     }
 }

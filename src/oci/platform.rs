@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use thiserror::Error;
+
 /// An image's platform.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Platform {
@@ -20,12 +22,19 @@ impl fmt::Display for Platform {
     }
 }
 
+/// Text that is not `os/arch[/variant]`.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("`{text}` is not a platform: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64")]
+pub struct InvalidPlatform {
+    pub text: String,
+}
+
 /// `os/arch[/variant]`.
-pub fn parse_platform(text: &str) -> Result<Platform, String> {
+pub fn parse_platform(text: &str) -> Result<Platform, InvalidPlatform> {
     let parts: Vec<&str> = text.split('/').collect();
     let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| word(p)) {
-        return Err(format!("`{text}` is not a platform: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64"));
+        return Err(InvalidPlatform { text: text.to_owned() });
     }
     Ok(Platform {
         os: parts[0].to_owned(),
@@ -41,6 +50,9 @@ mod tests {
     #[test]
     fn platforms() {
         assert_eq!(parse_platform("linux/arm/v7").unwrap().to_string(), "linux/arm/v7");
-        assert!(parse_platform("linux").is_err());
+        assert_eq!(
+            parse_platform("linux").unwrap_err().to_string(),
+            "`linux` is not a platform: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64"
+        );
     }
 }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::oci::registry_reference::Reference;
+use thiserror::Error;
+
+use crate::oci::registry_reference::{InvalidReference, Reference};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRef {
@@ -15,6 +17,21 @@ pub enum ImageRef {
     DockerArchive { file: PathBuf },
     /// `docker://HOST/REPO[:TAG|@DIGEST]`, or the same without the prefix.
     Docker(Reference),
+}
+
+/// Text that is not an image reference in any transport's syntax.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum InvalidImageRef {
+    #[error("`{0}` names no path")]
+    NoPath(String),
+    #[error("`{0}` has an empty or invalid tag")]
+    BadTag(String),
+    #[error(
+        "`{0}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or [docker://]HOST/REPO[:TAG|@DIGEST]"
+    )]
+    NoTransport(String),
+    #[error(transparent)]
+    Registry(#[from] InvalidReference),
 }
 
 impl ImageRef {
@@ -47,18 +64,18 @@ impl ImageRef {
         }
     }
 
-    pub fn parse(text: &str) -> Result<ImageRef, String> {
-        let path_and_tag = |rest: &str| -> Result<(PathBuf, Option<String>), String> {
+    pub fn parse(text: &str) -> Result<ImageRef, InvalidImageRef> {
+        let path_and_tag = |rest: &str| -> Result<(PathBuf, Option<String>), InvalidImageRef> {
             // As in containers/image: the path ends at the first `:`.
             let (path, tag) = match rest.split_once(':') {
                 Some((path, tag)) => (path, Some(tag)),
                 None => (rest, None),
             };
             if path.is_empty() {
-                return Err(format!("`{text}` names no path"));
+                return Err(InvalidImageRef::NoPath(text.to_owned()));
             }
             if tag.is_some_and(|t| t.is_empty() || t.contains(['\0', '\n'])) {
-                return Err(format!("`{text}` has an empty or invalid tag"));
+                return Err(InvalidImageRef::BadTag(text.to_owned()));
             }
             Ok((PathBuf::from(path), tag.map(str::to_owned)))
         };
@@ -79,11 +96,9 @@ impl ImageRef {
             None => (text, false),
         };
         if !explicit && !reference.contains('/') {
-            return Err(format!(
-                "`{text}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or [docker://]HOST/REPO[:TAG|@DIGEST]"
-            ));
+            return Err(InvalidImageRef::NoTransport(text.to_owned()));
         }
-        Reference::parse(reference).map(ImageRef::Docker)
+        Ok(ImageRef::Docker(Reference::parse(reference)?))
     }
 }
 
@@ -120,6 +135,8 @@ mod tests {
         for bad in ["oci:", "oci::x", "nothing", "oci:x:"] {
             assert!(ImageRef::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(ImageRef::parse("oci:").unwrap_err().to_string(), "`oci:` names no path");
+        assert_eq!(ImageRef::parse("oci:x:").unwrap_err().to_string(), "`oci:x:` has an empty or invalid tag");
         assert_eq!(ImageRef::parse("oci:a:b").unwrap().to_string(), "oci:a:b");
     }
 }

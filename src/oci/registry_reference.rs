@@ -5,8 +5,10 @@
 
 use std::fmt;
 
-use crate::digest::Digest;
-use crate::oci::names::{check_repository, check_tag};
+use thiserror::Error;
+
+use crate::digest::{Digest, ParseDigestError};
+use crate::oci::names::{InvalidName, check_repository, check_tag};
 
 pub const DOCKER_HUB: &str = "docker.io";
 
@@ -19,11 +21,29 @@ pub struct Reference {
     pub digest: Option<Digest>,
 }
 
+/// Text that is not `HOST/REPO[:TAG][@DIGEST]`, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("`{text}` is not a registry reference: {why}")]
+pub struct InvalidReference {
+    pub text: String,
+    pub why: ReferenceProblem,
+}
+
+/// What is wrong in an [`InvalidReference`] (part of its message, not a
+/// separate cause).
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ReferenceProblem {
+    #[error(transparent)]
+    Digest(#[from] ParseDigestError),
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+}
+
 impl Reference {
-    pub fn parse(text: &str) -> Result<Reference, String> {
-        let bad = |why: &str| format!("`{text}` is not a registry reference: {why}");
+    pub fn parse(text: &str) -> Result<Reference, InvalidReference> {
+        let bad = |why: ReferenceProblem| InvalidReference { text: text.to_owned(), why };
         let (rest, digest) = match text.split_once('@') {
-            Some((rest, digest)) => (rest, Some(Digest::parse(digest).map_err(|e| bad(&e))?)),
+            Some((rest, digest)) => (rest, Some(Digest::parse(digest).map_err(|e| bad(e.into()))?)),
             None => (text, None),
         };
         let (name, tag) = match rest.rsplit_once(':') {
@@ -31,9 +51,9 @@ impl Reference {
             _ => (rest, None),
         };
         if let Some(tag) = &tag {
-            check_tag(tag).map_err(|e| bad(&e))?;
+            check_tag(tag).map_err(|e| bad(e.into()))?;
         }
-        check_repository(name).map_err(|e| bad(&e))?;
+        check_repository(name).map_err(|e| bad(e.into()))?;
         let (registry, repository) = match name.split_once('/') {
             Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => {
                 (host.to_owned(), path.to_owned())
@@ -103,5 +123,9 @@ mod tests {
         for bad in ["Upper/x", "host:5000/", "a//b", "x:bad tag", "x@sha256:12"] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            Reference::parse("x@sha256:12").unwrap_err().to_string(),
+            "`x@sha256:12` is not a registry reference: `sha256:12` is not a sha256 digest: expected 64 lowercase hex digits"
+        );
     }
 }

@@ -61,7 +61,7 @@ pub fn add_walked(tree: &mut Tree, copy: &Copy, loc: &Loc, walked: Walked) -> Re
         Walked::Dir { src, found } => (src, found),
     };
     if !copy.dest.is_root() {
-        tree.insert(copy.dest.clone(), dir_node(copy, loc))?;
+        tree.insert(copy.dest.clone(), Node { origin: Origin::Destination, ..dir_node(copy, loc) })?;
     }
     let exclude = &copy.exclude.set;
     let include_all = copy.include.patterns.iter().any(|p| p == "**");

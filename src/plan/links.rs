@@ -95,3 +95,7 @@ fn follow(tree: &Tree, link: &ImagePath, link_node: &Node) -> Result<ImagePath, 
     };
     Err(link_node.loc.error(format!("hard link {link} points at {current}, which {what}"), "hard link"))
 }
+
+#[cfg(test)]
+#[path = "links_tests.rs"]
+mod tests;

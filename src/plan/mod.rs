@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::oci::platform::Platform;
 use crate::plugins::{self, ctx::LayerCtx, ctx::Setting, lower::LowerFs};
-use crate::recipe::{Entry, EntryKind, Layer, LocatedError, PluginUse, Recipe};
+use crate::recipe::{Base, Entry, EntryKind, Layer, LocatedError, PluginUse, Recipe};
 use crate::store::Store;
 use tree::{FileSource, Node, NodeKind, Origin, Tree};
 
@@ -107,6 +107,7 @@ impl WalkedLayer {
 
     /// Builds the layer's tree from the walk.
     fn arrange(self) -> Result<LayerPlan, LocatedError> {
+        let below = self.has_lower();
         let layer = &self.recipe.layers[self.index];
         let mut plan = LayerPlan::empty(&layer.name);
         for (entry, walked) in layer.entries.iter().zip(self.walks) {
@@ -117,8 +118,23 @@ impl WalkedLayer {
         }
         links::resolve(&mut plan.tree)?;
         plan.tree.check_whiteouts()?;
+        if below {
+            plan.tree.leave_out_undeclared_dirs();
+        }
         Ok(plan)
     }
+
+    /// Whether layers lie below this one in the image (a parent image or
+    /// recipe, or earlier layers): then the directories it does not
+    /// declare are left out of it ([`tree::Tree::leave_out_undeclared_dirs`]).
+    pub fn has_lower(&self) -> bool {
+        has_lower(&self.recipe, self.index)
+    }
+}
+
+/// Whether layer `index` of `recipe` has layers below it.
+fn has_lower(recipe: &Recipe, index: usize) -> bool {
+    index > 0 || !matches!(recipe.from, Base::Scratch)
 }
 
 #[derive(Clone, Debug)]
@@ -197,7 +213,9 @@ pub fn plan(
         .map(|(index, (layer, walk))| match walk {
             Walk::Walked(walked) if cached.get(index).copied().unwrap_or(false) => Ok(Planned::Cached(walked)),
             Walk::Walked(walked) => walked.arrange().map(Planned::Tree),
-            Walk::WithPlugins => plan_layer(&recipe, layer, &platform, epoch).map(Planned::Tree),
+            Walk::WithPlugins => {
+                plan_layer(&recipe, layer, &platform, epoch, has_lower(&recipe, index)).map(Planned::Tree)
+            }
             Walk::Failed(error) => Err(error),
         })
         .collect();
@@ -214,7 +232,13 @@ pub fn plan(
     if errors.is_empty() { Ok(ImagePlan { recipe, platform, layers }) } else { Err(errors) }
 }
 
-fn plan_layer(recipe: &Recipe, layer: &Layer, platform: &Platform, epoch: u64) -> Result<LayerPlan, LocatedError> {
+fn plan_layer(
+    recipe: &Recipe,
+    layer: &Layer,
+    platform: &Platform,
+    epoch: u64,
+    below: bool,
+) -> Result<LayerPlan, LocatedError> {
     let mut plan = LayerPlan::empty(&layer.name);
     for entry in &layer.entries {
         match &entry.kind {
@@ -235,6 +259,9 @@ fn plan_layer(recipe: &Recipe, layer: &Layer, platform: &Platform, epoch: u64) -
     if !plan.reads_lower() {
         links::resolve(&mut plan.tree)?;
         plan.tree.check_whiteouts()?;
+        if below {
+            plan.tree.leave_out_undeclared_dirs();
+        }
     }
     Ok(plan)
 }
@@ -296,6 +323,9 @@ pub fn complete(
     }
     links::resolve(&mut plan.tree)?;
     plan.tree.check_whiteouts()?;
+    if !lower_ids.is_empty() {
+        plan.tree.leave_out_undeclared_dirs();
+    }
     inputs::digest_inputs(&mut plan.tree, recipe, &plan.name, platform, store, false)?;
     Ok(plan)
 }

@@ -72,6 +72,10 @@ impl FileSource {
 pub enum Origin {
     /// A parent directory nobody declared.
     Implied,
+    /// The directory a `copy` of a directory goes into: declared by no
+    /// entry either, but made with the copy's `dir_mode` and owner when
+    /// it is written.
+    Destination,
     /// Found while walking a `copy` source.
     Copied,
     /// Written in the recipe (`file`, `dir`, `symlink`, ...).
@@ -178,12 +182,23 @@ impl Tree {
             }
             return Ok(());
         }
-        let same_copied_dir =
-            both_dirs && node.origin == Origin::Copied && node.mode == existing.mode && node.owner == existing.owner;
+        let same_copied_dir = both_dirs
+            && matches!(node.origin, Origin::Copied | Origin::Destination)
+            && node.mode == existing.mode
+            && node.owner == existing.owner;
         if same_copied_dir || (both_dirs && node.origin == Origin::Implied) {
             return Ok(());
         }
         Err(collision(slot.key(), existing, &node))
+    }
+
+    /// Leaves out the directories no entry declares (parents implied by an
+    /// entry below them, and the destination of a directory `copy`), so a
+    /// layer stacked on others never changes the metadata of a directory
+    /// it only writes into: the layers below keep theirs, and an applier
+    /// creates a missing one as 0755 root.
+    pub fn leave_out_undeclared_dirs(&mut self) {
+        self.nodes.retain(|_, node| !matches!(node.origin, Origin::Implied | Origin::Destination));
     }
 
     /// Checks what can only be checked once every entry is in: a whiteout
@@ -230,10 +245,17 @@ fn collision(path: &ImagePath, existing: &Node, new: &Node) -> LocatedError {
         (_, Origin::Implied) => {
             format!("{path} is {}, but an entry below it needs a directory", existing.kind.describe())
         }
-        _ if existing.kind == NodeKind::Dir && new.kind == NodeKind::Dir && new.origin == Origin::Copied => {
+        _ if existing.kind == NodeKind::Dir
+            && new.kind == NodeKind::Dir
+            && matches!(new.origin, Origin::Copied | Origin::Destination) =>
+        {
             format!("two entries of this layer create the directory {path} with different modes or owners")
         }
         _ => format!("two entries of this layer write {path}"),
     };
     new.loc.error_with(message, "second entry", &existing.loc, "first entry")
 }
+
+#[cfg(test)]
+#[path = "tree_tests.rs"]
+mod tests;

@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rhai::{Blob, Dynamic, Engine, EvalAltResult, Map, Position};
+use thiserror::Error;
 
 use super::lower::LowerFs;
 use crate::oci::platform::Platform;
@@ -34,9 +35,15 @@ pub struct Setting {
 pub struct State {
     setting: Setting,
     pub ops: Vec<EntryKind>,
+    /// The bytes `ops` hold: contents, paths and link targets.
+    bytes: usize,
     /// A `*_lower` function was called while planning.
     pub wants_lower: bool,
 }
+
+/// What the entries one hook adds may hold in all (file contents, paths,
+/// link targets), in bytes: they are kept until the layer is written.
+pub const MAX_RECORDED: usize = 64 << 20;
 
 /// Cheap to clone: Rhai passes arguments by value, and every copy must
 /// record into the same state.
@@ -45,7 +52,7 @@ pub struct LayerCtx(Arc<Mutex<State>>);
 
 impl LayerCtx {
     pub fn new(setting: Setting) -> LayerCtx {
-        LayerCtx(Arc::new(Mutex::new(State { setting, ops: Vec::new(), wants_lower: false })))
+        LayerCtx(Arc::new(Mutex::new(State { setting, ops: Vec::new(), bytes: 0, wants_lower: false })))
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {
@@ -57,6 +64,14 @@ impl LayerCtx {
         if state.ops.len() >= super::engine::MAX_ARRAY {
             return Err(fail("a plugin may add at most 100000 entries to a layer"));
         }
+        let bytes = state.bytes + weight(&op);
+        if bytes > MAX_RECORDED {
+            return Err(fail(format!(
+                "a plugin may add at most {} MiB of file contents and paths",
+                MAX_RECORDED >> 20
+            )));
+        }
+        state.bytes = bytes;
         state.ops.push(op);
         Ok(())
     }
@@ -73,8 +88,20 @@ impl LayerCtx {
     }
 }
 
-fn fail(message: impl Into<String>) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(message.into()), Position::NONE))
+/// The bytes `op` holds, as [`MAX_RECORDED`] counts them.
+fn weight(op: &EntryKind) -> usize {
+    match op {
+        EntryKind::File { path, content, .. } => path.as_str().len() + content.len(),
+        EntryKind::Dir { path, .. } | EntryKind::Remove { path, .. } => path.as_str().len(),
+        EntryKind::Symlink { path, target, .. } => path.as_str().len() + target.len(),
+        EntryKind::Hardlink { path, target } => path.as_str().len() + target.as_str().len(),
+        EntryKind::Copy(copy) => copy.src.len() + copy.dest.as_str().len(),
+        EntryKind::Plugin(_) => 0,
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(message.to_string()), Position::NONE))
 }
 
 fn image_path(text: &str) -> Res<ImagePath> {
@@ -128,20 +155,39 @@ fn id(value: &Dynamic, what: &str) -> Res<u32> {
     u32::try_from(n).map_err(|_| fail(format!("`{what}` {n} is out of range (0 to 4294967295)")))
 }
 
+/// A host path a plugin may not read. The cause is part of the message (a
+/// script sees one line).
+#[derive(Debug, Error)]
+pub enum HostPathError {
+    #[error("`{0}`: only paths relative to the recipe's directory can be read")]
+    NotRelative(String),
+    #[error("`{0}`: `..` is refused; only the recipe's directory can be read")]
+    DotDot(String),
+    #[error("{}: {error}", dir.display())]
+    Dir { dir: PathBuf, error: std::io::Error },
+    #[error("`{rel}`: {error}")]
+    Resolve { rel: String, error: std::io::Error },
+    #[error("`{0}` leads out of the recipe's directory (through a symlink)")]
+    LeadsOut(String),
+}
+
 /// `rel` under `dir`: relative, no `..`, and not leading out through a
 /// symlink. Returns the resolved path.
-pub fn confined(dir: &Path, rel: &str) -> Result<PathBuf, String> {
+pub fn confined(dir: &Path, rel: &str) -> Result<PathBuf, HostPathError> {
     let path = Path::new(rel);
     if rel.is_empty() || path.is_absolute() {
-        return Err(format!("`{rel}`: only paths relative to the recipe's directory can be read"));
+        return Err(HostPathError::NotRelative(rel.to_owned()));
     }
     if path.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(format!("`{rel}`: `..` is refused; only the recipe's directory can be read"));
+        return Err(HostPathError::DotDot(rel.to_owned()));
     }
-    let base = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
-    let full = base.join(path).canonicalize().map_err(|e| format!("`{rel}`: {e}"))?;
+    // A recipe named without a directory part has an empty directory: the
+    // current one.
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let base = dir.canonicalize().map_err(|error| HostPathError::Dir { dir: dir.to_owned(), error })?;
+    let full = base.join(path).canonicalize().map_err(|error| HostPathError::Resolve { rel: rel.to_owned(), error })?;
     if !full.starts_with(&base) {
-        return Err(format!("`{rel}` leads out of the recipe's directory (through a symlink)"));
+        return Err(HostPathError::LeadsOut(rel.to_owned()));
     }
     Ok(full)
 }
@@ -188,9 +234,12 @@ fn remove(ctx: &mut LayerCtx, path: &str) -> Res<()> {
     }
 }
 
+/// A regular file inside the recipe's directory, of at most the string
+/// limit; a FIFO or device is refused without waiting on it or reading it.
 fn read_host(ctx: &mut LayerCtx, path: &str) -> Res<String> {
     let full = confined(&ctx.state().setting.recipe_dir, path).map_err(fail)?;
-    let bytes = std::fs::read(&full).map_err(|e| fail(format!("cannot read `{path}`: {e}")))?;
+    let bytes = crate::files::read_bounded(&full, super::engine::MAX_STRING as u64)
+        .map_err(|e| fail(format!("cannot read `{path}`: {e}")))?;
     String::from_utf8(bytes).map_err(|_| fail(format!("`{path}` is not UTF-8 text")))
 }
 
@@ -253,8 +302,18 @@ mod tests {
         std::fs::write(dir.path().join("in.txt"), "x").unwrap();
         std::os::unix::fs::symlink("/etc", dir.path().join("out")).unwrap();
         assert!(confined(dir.path(), "in.txt").is_ok());
-        assert!(confined(dir.path(), "/etc/passwd").unwrap_err().contains("only paths relative"));
-        assert!(confined(dir.path(), "a/../in.txt").unwrap_err().contains("`..` is refused"));
-        assert!(confined(dir.path(), "out/passwd").unwrap_err().contains("leads out"));
+        assert_eq!(
+            confined(dir.path(), "/etc/passwd").unwrap_err().to_string(),
+            "`/etc/passwd`: only paths relative to the recipe's directory can be read"
+        );
+        assert_eq!(
+            confined(dir.path(), "a/../in.txt").unwrap_err().to_string(),
+            "`a/../in.txt`: `..` is refused; only the recipe's directory can be read"
+        );
+        assert_eq!(
+            confined(dir.path(), "out/passwd").unwrap_err().to_string(),
+            "`out/passwd` leads out of the recipe's directory (through a symlink)"
+        );
+        assert!(confined(dir.path(), "nope").unwrap_err().to_string().starts_with("`nope`: "));
     }
 }

@@ -4,9 +4,21 @@
 //! variables, limits on operations, call depth, expression depth, string,
 //! array and map sizes, and a wall-clock deadline per hook call. `print` and
 //! `debug` go to the calling hook's log (capped), never to stdout.
+//!
+//! Memory and stack: Rhai's size limits hold for each value, checked after
+//! each operation, but not inside function pointers. So `curry` is refused
+//! and so is a closure that captures a variable ([`captured`], when the
+//! script is loaded: a chain of closures, each capturing the last, nests
+//! without limit and holds whatever it captured outside the limits); the
+//! functions that could allocate far more than
+//! their arguments are checked first ([`super::bounded`]). What remains
+//! nests arrays and maps at most [`MAX_ARRAY`] + [`MAX_MAP`] levels deep,
+//! one item per level, and Rhai clones, sizes and drops values recursively:
+//! each hook call runs on a thread of its own with a [`STACK`]-byte stack,
+//! at most [`MAX_RUNNING`] at a time.
 
 use std::cell::{Cell, RefCell};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rhai::debugger::{DebuggerCommand, DebuggerEvent};
@@ -24,6 +36,13 @@ pub const MAX_STRING: usize = 16 << 20;
 pub const MAX_ARRAY: usize = 100_000;
 pub const MAX_MAP: usize = 100_000;
 pub const DEADLINE: Duration = Duration::from_secs(10);
+/// The stack of a hook call's thread: Rhai's recursion over a value nested
+/// [`MAX_ARRAY`] + [`MAX_MAP`] levels deep (cloning a map is the largest
+/// frame, about 300 bytes a level) fits twice over.
+pub const STACK: usize = 128 << 20;
+/// Hook calls running at once: each reserves [`STACK`] bytes of address
+/// space.
+pub const MAX_RUNNING: usize = 4;
 const MAX_LOG_LINES: usize = 100;
 const MAX_LOG_LINE: usize = 500;
 
@@ -51,6 +70,7 @@ fn build() -> Engine {
     BasicMapPackage::new().register_into_engine(&mut engine);
     engine.disable_symbol("eval");
     engine.disable_symbol("import");
+    engine.disable_symbol("curry");
     engine.set_max_modules(0);
     engine.set_strict_variables(true);
     engine.set_max_operations(MAX_OPERATIONS);
@@ -78,8 +98,30 @@ fn build() -> Engine {
     );
     engine.on_print(log);
     engine.on_debug(|text, _, pos| log(&format!("{text} ({pos})")));
+    super::bounded::register(&mut engine);
     super::ctx::register(&mut engine);
     engine
+}
+
+/// A variable a closure in `ast` captures, with its line and column.
+///
+/// A closure that captures makes each variable shared (`Stmt::Share`)
+/// before it is made. Rhai names its statements only under its `internals`
+/// feature, so this looks for that statement in the AST's `Debug` text:
+/// `Share([("NAME" @ LINE:COLUMN, ...`. (A string constant shows its
+/// quotes escaped, so it cannot look like that unless it ends in
+/// `Share([(`, and then what follows does not parse.)
+/// tests/suite/hostile_recipes.rs fails if a Rhai update changes the text.
+pub fn captured(ast: &rhai::AST) -> Option<(String, usize, usize)> {
+    const SHARE: &str = "Share([(\"";
+    let text = format!("{ast:?}");
+    text.match_indices(SHARE).find_map(|(at, _)| {
+        let rest = &text[at + SHARE.len()..];
+        let (name, rest) = rest.split_once('"')?;
+        let (line, rest) = rest.strip_prefix(" @ ")?.split_once(':')?;
+        let column = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+        Some((name.to_owned(), line.parse().ok()?, column.parse().ok()?))
+    })
 }
 
 fn log(text: &str) {
@@ -93,13 +135,62 @@ fn log(text: &str) {
     });
 }
 
-/// Runs `call` with a fresh deadline and log on this thread; returns its
-/// result, what the plugin printed, and the last position it reached.
-pub fn supervised<T>(call: impl FnOnce() -> T) -> (T, Vec<String>, Position) {
-    DEADLINE_AT.with(|d| d.set(Some(Instant::now() + DEADLINE)));
-    LAST_POSITION.with(|p| p.set(Position::NONE));
-    LOG.with(|log| log.borrow_mut().clear());
-    let result = call();
-    DEADLINE_AT.with(|d| d.set(None));
-    (result, LOG.with(|log| std::mem::take(&mut *log.borrow_mut())), LAST_POSITION.with(Cell::get))
+/// Runs `call` on a thread of its own (with a [`STACK`]-byte stack, once
+/// fewer than [`MAX_RUNNING`] others run) with a fresh deadline and log;
+/// gives `call` the last position the script reached, and returns what
+/// `call` returned and what the plugin printed. Every value of the script
+/// must be dropped inside `call`. Fails only when the thread cannot start.
+pub fn supervised<T: Send>(call: impl FnOnce(&dyn Fn() -> Position) -> T + Send) -> std::io::Result<(T, Vec<String>)> {
+    let _slot = Slot::take();
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new().name("plugin".into()).stack_size(STACK).spawn_scoped(scope, || {
+            DEADLINE_AT.with(|d| d.set(Some(Instant::now() + DEADLINE)));
+            LAST_POSITION.with(|p| p.set(Position::NONE));
+            LOG.with(|log| log.borrow_mut().clear());
+            let result = call(&|| LAST_POSITION.with(Cell::get));
+            DEADLINE_AT.with(|d| d.set(None));
+            (result, LOG.with(|log| std::mem::take(&mut *log.borrow_mut())))
+        })?;
+        Ok(thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
+/// One of the [`MAX_RUNNING`] places for a running hook call, given back
+/// when dropped.
+struct Slot;
+
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+impl Slot {
+    fn take() -> Slot {
+        let (count, freed) = &RUNNING;
+        let mut count = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *count >= MAX_RUNNING {
+            count = freed.wait(count).unwrap_or_else(|p| p.into_inner());
+        }
+        *count += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (count, freed) = &RUNNING;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closures_that_capture_are_found_with_their_place() {
+        let ast = |script: &str| engine().compile(script).unwrap();
+        let capturing = "fn f(ctx, args) {\n  let p = 1;\n  [1].map(|v| v + p)\n}\n";
+        assert_eq!(captured(&ast(capturing)), Some(("p".into(), 3, 19)));
+        let plain = "fn f(ctx, args) {\n  let s = \"Share([(\";\n  [1].map(|v| v + 1)\n}\n";
+        assert_eq!(captured(&ast(plain)), None);
+    }
 }

@@ -4,11 +4,32 @@
 //! [`crate::oci::layerfs`]. Only metadata is kept; a read streams the
 //! file's layer again up to its data.
 
+use std::io;
 use std::path::PathBuf;
+
+use thiserror::Error;
 
 use crate::oci::layerfs::{self, Kind, Merged};
 
 const MAX_READ: u64 = super::engine::MAX_STRING as u64;
+
+/// What a plugin cannot have from the layers below. The cause is part of
+/// the message (a script sees one line).
+#[derive(Debug, Error)]
+pub enum LowerError {
+    #[error("cannot read lower layer {}: {error}", layer.display())]
+    Layer { layer: PathBuf, error: io::Error },
+    #[error("/{0} is not a directory in the layers below")]
+    NotADirectory(String),
+    #[error("/{0} does not exist in the layers below")]
+    Missing(String),
+    #[error("/{0} is not a regular file in the layers below")]
+    NotAFile(String),
+    #[error("/{path} is {size} bytes, over the {MAX_READ}-byte limit of read_lower", MAX_READ = MAX_READ)]
+    TooLarge { path: String, size: u64 },
+    #[error("cannot read /{path} from {}: {error}", layer.display())]
+    Read { path: String, layer: PathBuf, error: io::Error },
+}
 
 /// A layer blob: its file and media type.
 pub struct LowerLayer {
@@ -22,11 +43,11 @@ pub struct LowerFs {
 }
 
 impl LowerFs {
-    pub fn open(layers: Vec<LowerLayer>) -> Result<LowerFs, String> {
+    pub fn open(layers: Vec<LowerLayer>) -> Result<LowerFs, LowerError> {
         let mut merged = Merged::default();
         for (index, layer) in layers.iter().enumerate() {
             let changes = layerfs::read_layer(&layer.path, layer.media_type, false)
-                .map_err(|e| format!("cannot read lower layer {}: {e}", layer.path.display()))?;
+                .map_err(|error| LowerError::Layer { layer: layer.path.clone(), error })?;
             merged.apply(index, changes);
         }
         Ok(LowerFs { layers, merged })
@@ -38,28 +59,28 @@ impl LowerFs {
     }
 
     /// The names directly inside `dir`, sorted.
-    pub fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+    pub fn list(&self, dir: &str) -> Result<Vec<String>, LowerError> {
         let key = layerfs::normalise(dir);
         if !key.is_empty() && !matches!(self.merged.entries.get(&key), Some((e, _)) if e.kind == Kind::Dir) {
-            return Err(format!("/{key} is not a directory in the layers below"));
+            return Err(LowerError::NotADirectory(key));
         }
         Ok(self.merged.children(&key))
     }
 
     /// The content of the regular file (or hard link to one) at `path`.
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, LowerError> {
         let key = layerfs::normalise(path);
         let Some((entry, layer)) = self.merged.resolve(&key) else {
-            return Err(format!("/{key} does not exist in the layers below"));
+            return Err(LowerError::Missing(key));
         };
         if entry.kind != Kind::File {
-            return Err(format!("/{key} is not a regular file in the layers below"));
+            return Err(LowerError::NotAFile(key));
         }
         if entry.size > MAX_READ {
-            return Err(format!("/{key} is {} bytes, over the {MAX_READ}-byte limit of read_lower", entry.size));
+            return Err(LowerError::TooLarge { path: key, size: entry.size });
         }
         let layer = &self.layers[*layer];
         layerfs::read_content(&layer.path, layer.media_type, entry.offset, entry.size)
-            .map_err(|e| format!("cannot read /{key} from {}: {e}", layer.path.display()))
+            .map_err(|error| LowerError::Read { path: key, layer: layer.path.clone(), error })
     }
 }

@@ -1,6 +1,9 @@
-//! Plugins stage: the Rhai host (SPEC §5).
+//! Plugins stage: the Rhai host (the API: docs/plugins.md).
 //!
-//! - [`engine`]: the one hardened engine (packages, limits, deadline, log);
+//! - [`engine`]: the one hardened engine (packages, limits, deadline, log,
+//!   a thread with a large stack per hook call);
+//! - [`bounded`]: Rhai functions replaced by versions that check the size
+//!   of their result before making it, or the depth of their arguments;
 //! - [`ctx`]: the `ctx` of `layer(ctx, args)`, recording what a hook adds;
 //! - [`lower`]: the merged layers below a layer, for the `*_lower` reads;
 //! - here: loading (each script compiled once into an AST) and running the
@@ -10,6 +13,7 @@
 //! Every failure names the script with line and column, the hook, and the
 //! recipe entry that called it.
 
+mod bounded;
 pub mod ctx;
 mod engine;
 pub mod lower;
@@ -18,13 +22,20 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rhai::{AST, CallFnOptions, Dynamic, EvalAltResult, Scope};
+use rhai::{AST, CallFnOptions, Dynamic, EvalAltResult, ImmutableString, Position, Scope};
 
 use crate::digest::Digest;
+use crate::recipe::source::capped;
 use crate::recipe::{Loc, LocatedError, PluginUse};
+use bounded::{MAX_DEPTH, deeper_than};
 use ctx::LayerCtx;
 
 pub use engine::DEADLINE;
+
+/// The largest plugin script read, in bytes.
+pub const MAX_SCRIPT: u64 = 1 << 20;
+/// The longest message a hook's error keeps (what it threw), in bytes.
+const MAX_MESSAGE: usize = 512;
 
 /// A compiled script.
 pub struct Plugin {
@@ -45,13 +56,22 @@ pub fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
     if let Some(plugin) = LOADED.lock().unwrap_or_else(|p| p.into_inner()).get(&entry.script) {
         return Ok(Arc::clone(plugin));
     }
-    let source = std::fs::read_to_string(&entry.script)
-        .map_err(|e| entry.loc.error(format!("cannot read plugin {}: {e}", entry.shown), "plugin"))?;
+    let unreadable =
+        |e: &dyn std::fmt::Display| entry.loc.error(format!("cannot read plugin {}: {e}", entry.shown), "plugin");
+    let source = crate::files::read_bounded(&entry.script, MAX_SCRIPT).map_err(|e| unreadable(&e))?;
+    let source = String::from_utf8(source).map_err(|_| unreadable(&"it is not UTF-8 text"))?;
     let ast = engine::engine().compile(&source).map_err(|e| {
         let pos = e.position();
         let at = format!("{}:{}:{}", entry.shown, pos.line().unwrap_or(0), pos.position().unwrap_or(0));
         entry.loc.error(format!("{at}: syntax error in the plugin: {}", e.err_type()), "plugin")
     })?;
+    if let Some((name, line, column)) = engine::captured(&ast) {
+        let message = format!(
+            "{}:{line}:{column}: a closure may not capture a variable (here `{name}`): pass it as an argument",
+            entry.shown
+        );
+        return Err(entry.loc.error(message, "plugin"));
+    }
     let plugin = Arc::new(Plugin { shown: entry.shown.clone(), digest: Digest::of(source.as_bytes()), ast });
     LOADED.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.script.clone(), Arc::clone(&plugin));
     Ok(plugin)
@@ -68,19 +88,42 @@ impl Plugin {
         format!("plugin {} {args}", self.digest)
     }
 
-    fn call(&self, hook: &str, entry: &Loc, args: (Dynamic, Dynamic)) -> (Result<Dynamic, HookError>, Vec<String>) {
-        let (result, log, last) = engine::supervised(|| {
+    /// Calls `hook(args)` on the engine's thread and hands what it returned
+    /// to `then` there, so that no value of the script leaves that thread.
+    fn call<T: Send>(
+        &self,
+        hook: &str,
+        entry: &Loc,
+        args: impl FnOnce() -> (Dynamic, Dynamic) + Send,
+        then: impl FnOnce(Dynamic, Position) -> Result<T, HookError> + Send,
+    ) -> (Result<T, HookError>, Vec<String>) {
+        let ran = engine::supervised(|last| {
             let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-            engine::engine().call_fn_with_options::<Dynamic>(options, &mut Scope::new(), &self.ast, hook, args)
+            let result =
+                engine::engine().call_fn_with_options::<Dynamic>(options, &mut Scope::new(), &self.ast, hook, args());
+            match result {
+                Ok(value) => then(value, last()),
+                Err(error) => Err(self.error(hook, entry, &error, last())),
+            }
         });
-        (result.map_err(|e| self.error(hook, entry, &e, last)), log)
+        ran.unwrap_or_else(|e| {
+            (Err(self.located(hook, entry, Position::NONE, &format!("cannot start: {e}"))), Vec::new())
+        })
     }
 
-    fn error(&self, hook: &str, entry: &Loc, error: &EvalAltResult, last: rhai::Position) -> HookError {
+    fn error(&self, hook: &str, entry: &Loc, error: &EvalAltResult, last: Position) -> HookError {
         let inner = error.unwrap_inner();
         let pos = [inner.position(), error.position(), last].into_iter().find(|p| !p.is_none()).unwrap_or(last);
         let message = match inner {
-            EvalAltResult::ErrorRuntime(value, _) | EvalAltResult::ErrorTerminated(value, _) => value.to_string(),
+            EvalAltResult::ErrorRuntime(value, _) | EvalAltResult::ErrorTerminated(value, _) => {
+                if deeper_than(value, MAX_DEPTH) {
+                    format!("(a value nested deeper than {MAX_DEPTH} levels)")
+                } else if let Some(text) = value.read_lock::<ImmutableString>() {
+                    capped(text.to_string(), MAX_MESSAGE)
+                } else {
+                    capped(value.to_string(), MAX_MESSAGE)
+                }
+            }
             other => {
                 let text = other.to_string();
                 match text.rfind(" (line ") {
@@ -89,6 +132,11 @@ impl Plugin {
                 }
             }
         };
+        self.located(hook, entry, pos, &message)
+    }
+
+    /// `SCRIPT:LINE:COLUMN: in fn HOOK (called by RECIPE:LINE:COLUMN): message`.
+    fn located(&self, hook: &str, entry: &Loc, pos: Position, message: &str) -> HookError {
         HookError(format!(
             "{}:{}:{}: in fn {hook} (called by {}): {message}",
             self.shown,
@@ -100,25 +148,28 @@ impl Plugin {
 
     /// Runs `layer(ctx, args)`; what it asked for is in `ctx`.
     pub fn run_layer(&self, ctx: &LayerCtx, entry: &PluginUse) -> (Result<(), HookError>, Vec<String>) {
-        let args = to_dynamic(&entry.with);
-        let (result, log) = self.call("layer", &entry.loc, (Dynamic::from(ctx.clone()), args));
-        (result.map(|_| ()), log)
+        let args = || (Dynamic::from(ctx.clone()), to_dynamic(&entry.with));
+        self.call("layer", &entry.loc, args, |_, _| Ok(()))
     }
 
     /// Runs `name(value, args)` (`config` or `manifest`) and returns the
-    /// value it hands back, as JSON.
+    /// value it hands back, as JSON: data nested at most [`MAX_DEPTH`]
+    /// levels deep.
     pub fn run_map_hook(
         &self,
         name: &str,
         value: &serde_json::Value,
         entry: &PluginUse,
     ) -> (Result<serde_json::Value, HookError>, Vec<String>) {
-        let (result, log) = self.call(name, &entry.loc, (to_dynamic(value), to_dynamic(&entry.with)));
-        let result = result.and_then(|value| {
+        let args = || (to_dynamic(value), to_dynamic(&entry.with));
+        self.call(name, &entry.loc, args, |value, last| {
+            if deeper_than(&value, MAX_DEPTH) {
+                let message = format!("fn {name} handed back a value nested deeper than {MAX_DEPTH} levels");
+                return Err(self.located(name, &entry.loc, last, &message));
+            }
             rhai::serde::from_dynamic::<serde_json::Value>(&value)
                 .map_err(|e| HookError(format!("{}: fn {name} handed back a value that is not data: {e}", self.shown)))
-        });
-        (result, log)
+        })
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use thiserror::Error;
+
 /// A normalised path inside the image, without the leading `/`; the empty
 /// string is the root. Components are never empty, `.` or `..`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -10,6 +12,22 @@ pub struct ImagePath(String);
 
 /// Prefix that marks whiteout entries in a layer; no real entry may use it.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
+
+/// Text that is not a path inside the image.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum InvalidImagePath {
+    #[error("the path is empty")]
+    Empty,
+    #[error("the path contains a NUL byte")]
+    Nul,
+    #[error("`{0}` is not absolute: paths inside the image start with `/`")]
+    Relative(String),
+    #[error("`{0}` contains `..`, which could escape `/`")]
+    DotDot(String),
+    /// A component starting with [`WHITEOUT_PREFIX`].
+    #[error("`{0}`: names starting with `.wh.` are reserved for whiteouts (use `remove`)")]
+    Whiteout(String),
+}
 
 impl ImagePath {
     pub fn root() -> ImagePath {
@@ -19,26 +37,22 @@ impl ImagePath {
     /// Normalises an absolute path written in a recipe or handed back by a
     /// plugin: repeated and trailing slashes and `.` components go away;
     /// `..`, NUL, a relative path and whiteout names are errors.
-    pub fn parse(text: &str) -> Result<ImagePath, String> {
+    pub fn parse(text: &str) -> Result<ImagePath, InvalidImagePath> {
         if text.is_empty() {
-            return Err("the path is empty".into());
+            return Err(InvalidImagePath::Empty);
         }
         if text.contains('\0') {
-            return Err("the path contains a NUL byte".into());
+            return Err(InvalidImagePath::Nul);
         }
         if !text.starts_with('/') {
-            return Err(format!("`{text}` is not absolute: paths inside the image start with `/`"));
+            return Err(InvalidImagePath::Relative(text.to_owned()));
         }
         let mut parts = Vec::new();
         for part in text.split('/') {
             match part {
                 "" | "." => {}
-                ".." => return Err(format!("`{text}` contains `..`, which could escape `/`")),
-                name if name.starts_with(WHITEOUT_PREFIX) => {
-                    return Err(format!(
-                        "`{text}`: names starting with `{WHITEOUT_PREFIX}` are reserved for whiteouts (use `remove`)"
-                    ));
-                }
+                ".." => return Err(InvalidImagePath::DotDot(text.to_owned())),
+                name if name.starts_with(WHITEOUT_PREFIX) => return Err(InvalidImagePath::Whiteout(text.to_owned())),
                 name => parts.push(name),
             }
         }
@@ -109,6 +123,10 @@ mod tests {
         for bad in ["", "etc", "/a/../b", "/..", "/a\0b", "/a/.wh.b"] {
             assert!(ImagePath::parse(bad).is_err(), "{bad:?} accepted");
         }
+        assert_eq!(
+            ImagePath::parse("/a/.wh.b").unwrap_err().to_string(),
+            "`/a/.wh.b`: names starting with `.wh.` are reserved for whiteouts (use `remove`)"
+        );
     }
 
     #[test]

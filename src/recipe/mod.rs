@@ -1,6 +1,6 @@
 //! Recipe stage: a TOML file → a validated [`Recipe`].
 //!
-//! - [`raw`]: the schema as serde types, spans kept (SPEC §3);
+//! - [`raw`]: the schema as serde types, spans kept (docs/recipes.md);
 //! - [`validate`]: raw → [`model`], collecting every mistake;
 //! - [`image_path`], [`names`]: the small grammars (paths, names, modes);
 //! - [`source`]: source text, spans and [`LocatedError`], which later stages
@@ -37,10 +37,16 @@ pub enum RecipeError {
     Invalid { file: String, errors: Vec<LocatedError> },
 }
 
-/// Reads and validates the recipe at `path`.
+/// The largest recipe file read, in bytes.
+pub const MAX_RECIPE: u64 = 16 << 20;
+
+/// Reads and validates the recipe at `path`: a regular file (not a FIFO or
+/// a device) of at most [`MAX_RECIPE`] bytes, in UTF-8.
 pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
     let read_error = |source| RecipeError::Read { path: path.to_owned(), source };
-    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    let bytes = crate::files::read_bounded(path, MAX_RECIPE).map_err(read_error)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")))?;
     let canonical = std::fs::canonicalize(path).map_err(read_error)?;
     let file = Arc::new(SourceFile { name: path.display().to_string(), text: text.into() });
     let invalid = |errors| RecipeError::Invalid { file: file.name.clone(), errors };
@@ -92,6 +98,11 @@ fn in_toml_words(message: &str) -> String {
 fn did_you_mean(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (unknown, rest) = rest.split_once('`')?;
+    // Comparing takes time with the product of the lengths; no recipe key
+    // is this long.
+    if unknown.len() > 64 {
+        return None;
+    }
     let expected = rest.split('`').skip(1).step_by(2);
     let (best, score) =
         expected.map(|name| (name, strsim::jaro_winkler(unknown, name))).max_by(|a, b| a.1.total_cmp(&b.1))?;

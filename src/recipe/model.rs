@@ -18,7 +18,12 @@ pub struct Recipe {
     pub file: Arc<SourceFile>,
     /// The recipe file's canonical path: its identity in graphs and caches.
     pub path: PathBuf,
-    /// The directory relative `src` paths start from.
+    /// The directory relative `src` paths start from, as the recipe was
+    /// named: empty for a recipe named without a directory part (`build
+    /// app.toml`), which means the current directory. Kept that way so that
+    /// messages show host paths as written (`nowhere/`, not `./nowhere/`);
+    /// whatever resolves it (`plugins::ctx::confined`) must read an empty
+    /// path as `.`.
     pub dir: PathBuf,
     pub image: Image,
     pub from: Base,
@@ -167,9 +172,9 @@ pub struct Globs {
 
 impl Globs {
     /// `**`: everything.
-    pub fn all() -> Result<Globs, String> {
-        let glob = globset::Glob::new("**").map_err(|e| e.to_string())?;
-        let set = GlobSet::builder().add(glob).build().map_err(|e| e.to_string())?;
+    pub fn all() -> Result<Globs, globset::Error> {
+        let glob = globset::Glob::new("**")?;
+        let set = GlobSet::builder().add(glob).build()?;
         Ok(Globs { patterns: vec!["**".into()], set })
     }
 

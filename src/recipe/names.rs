@@ -2,23 +2,52 @@
 //! modes. Repository names, tags and platforms follow the image formats
 //! ([`crate::oci::names`], [`crate::oci::platform`]).
 
+use thiserror::Error;
+
+/// Text that is not a port.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("`{text}` is not a port: expected PORT or PORT/tcp|udp|sctp with PORT in 1..65535")]
+pub struct InvalidPort {
+    pub text: String,
+}
+
+/// Text that is not a mode.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("`{text}` is not a mode: expected octal digits up to 7777, e.g. \"0644\"")]
+pub struct InvalidMode {
+    pub text: String,
+}
+
+/// A control character in text bound for the image config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("the control character U+{:04X}", u32::from(*.0))]
+pub struct ControlCharacter(pub char);
+
+/// Refuses C0 control characters (U+0000 to U+001F, tab and newline
+/// included) and DEL (U+007F): the image config (user, environment,
+/// entrypoint, command, working directory, labels, stop signal, volumes)
+/// and annotations hold none.
+pub fn no_control_characters(text: &str) -> Result<(), ControlCharacter> {
+    text.chars().find(char::is_ascii_control).map_or(Ok(()), |c| Err(ControlCharacter(c)))
+}
+
 /// `PORT[/tcp|udp|sctp]`, normalised to `PORT/PROTO`.
-pub fn parse_port(text: &str) -> Result<String, String> {
+pub fn parse_port(text: &str) -> Result<String, InvalidPort> {
     let (port, proto) = text.split_once('/').unwrap_or((text, "tcp"));
     let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0) && !port.starts_with('0');
     if port_ok && matches!(proto, "tcp" | "udp" | "sctp") {
         Ok(format!("{port}/{proto}"))
     } else {
-        Err(format!("`{text}` is not a port: expected PORT or PORT/tcp|udp|sctp with PORT in 1..65535"))
+        Err(InvalidPort { text: text.to_owned() })
     }
 }
 
 /// An octal mode string such as `"0644"` or `"1777"`, at most `07777`.
-pub fn parse_mode(text: &str) -> Result<u32, String> {
+pub fn parse_mode(text: &str) -> Result<u32, InvalidMode> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     match u32::from_str_radix(digits, 8) {
         Ok(mode) if !digits.is_empty() && digits.len() <= 5 && mode <= 0o7777 => Ok(mode),
-        _ => Err(format!("`{text}` is not a mode: expected octal digits up to 7777, e.g. \"0644\"")),
+        _ => Err(InvalidMode { text: text.to_owned() }),
     }
 }
 
@@ -29,12 +58,24 @@ mod tests {
     #[test]
     fn ports_and_modes() {
         assert_eq!(parse_port("8080").unwrap(), "8080/tcp");
-        assert!(parse_port("0").is_err());
+        assert_eq!(
+            parse_port("0").unwrap_err().to_string(),
+            "`0` is not a port: expected PORT or PORT/tcp|udp|sctp with PORT in 1..65535"
+        );
         assert!(parse_port("80/icmp").is_err());
         assert_eq!(parse_mode("1777").unwrap(), 0o1777);
         assert_eq!(parse_mode("0o644").unwrap(), 0o644);
         for bad in ["", "8", "0888", "17777", "rw"] {
             assert!(parse_mode(bad).is_err(), "{bad}");
         }
+        assert_eq!(no_control_characters("a b=ü~"), Ok(()));
+        for (text, c) in [("a\0", '\0'), ("\tx", '\t'), ("x\ny", '\n'), ("\u{1b}[0m", '\u{1b}'), ("\u{7f}", '\u{7f}')] {
+            assert_eq!(no_control_characters(text), Err(ControlCharacter(c)), "{text:?}");
+        }
+        assert_eq!(ControlCharacter('\0').to_string(), "the control character U+0000");
+        assert_eq!(
+            parse_mode("rw").unwrap_err().to_string(),
+            "`rw` is not a mode: expected octal digits up to 7777, e.g. \"0644\""
+        );
     }
 }

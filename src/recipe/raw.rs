@@ -1,4 +1,4 @@
-//! The recipe schema as written (SPEC §3): serde types that mirror the TOML
+//! The recipe schema as written (docs/recipes.md): serde types that mirror the TOML
 //! one to one, with spans kept on everything a later check may point at.
 //! Nothing here is validated beyond TOML types and unknown keys.
 
@@ -16,7 +16,7 @@ pub struct RawRecipe {
     pub from: Option<S<RawFrom>>,
     pub config: Option<RawConfig>,
     #[serde(default)]
-    pub annotations: BTreeMap<S<String>, String>,
+    pub annotations: BTreeMap<S<String>, S<String>>,
     #[serde(default)]
     pub layer: Vec<S<RawLayer>>,
     #[serde(default)]
@@ -42,12 +42,12 @@ pub struct RawFrom {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub entrypoint: Option<Vec<String>>,
-    pub cmd: Option<Vec<String>>,
-    pub env: Option<BTreeMap<S<String>, String>>,
+    pub entrypoint: Option<Vec<S<String>>>,
+    pub cmd: Option<Vec<S<String>>>,
+    pub env: Option<BTreeMap<S<String>, S<String>>>,
     pub workdir: Option<S<String>>,
     pub user: Option<S<String>>,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<S<String>, S<String>>>,
     pub exposed_ports: Option<Vec<S<String>>>,
     pub volumes: Option<Vec<S<String>>>,
     pub stop_signal: Option<S<String>>,

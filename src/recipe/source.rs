@@ -4,7 +4,9 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource};
+use miette::{
+    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents,
+};
 use thiserror::Error;
 
 /// A recipe file's name (as the user gave it) and text.
@@ -55,47 +57,283 @@ impl Loc {
 }
 
 /// A mistake in a recipe: a message, the file, and labelled spans in it.
+///
+/// What it shows is bounded whatever the file holds: the message is cut at
+/// [`MAX_MESSAGE`] bytes, a label spanning many lines is cut to its first
+/// line, and a line near a label that is longer than [`MAX_LINE`] bytes is
+/// shown as a window around the label (the position printed stays the
+/// file's), so a huge recipe key or value cannot turn one error into
+/// megabytes of output.
 #[derive(Debug, Error, Diagnostic)]
 #[error(transparent)]
 #[diagnostic(transparent)]
 pub struct LocatedError(Box<Located>);
+
+/// The longest message a located error keeps, in bytes.
+pub const MAX_MESSAGE: usize = 1024;
+/// The longest source line shown whole, in bytes; a longer one is shown as a
+/// window of this many bytes around the label.
+pub const MAX_LINE: usize = 160;
+/// A label over more lines than this (or longer than [`MAX_LINE`] bytes
+/// and over several lines) points at its first line only.
+const MAX_LABEL_LINES: usize = 3;
+/// What a window keeps of a long line before the label it shows.
+const WINDOW_LEAD: usize = 40;
+const ELLIPSIS: &str = "…";
 
 #[derive(Debug, Error, Diagnostic)]
 #[error("{message}")]
 struct Located {
     message: String,
     #[source_code]
-    source_code: NamedSource<Arc<str>>,
+    source_code: NamedSource<Shown>,
     #[label(collection)]
     labels: Vec<LabeledSpan>,
     #[help]
     help: Option<String>,
+    /// Where the first label starts in the file (the labels may point into
+    /// an excerpt).
+    offset: usize,
 }
 
 impl LocatedError {
     pub fn new(file: &SourceFile, message: impl Into<String>, labels: Vec<(Range<usize>, String)>) -> Self {
+        let text = &file.text;
+        let labels: Vec<(Range<usize>, String)> =
+            labels.into_iter().map(|(span, label)| (one_line(text, span), capped(label, MAX_LINE))).collect();
+        let offset = labels.iter().map(|(span, _)| span.start).min().unwrap_or(0);
+        let (shown, labels) = if labels.iter().any(|(span, _)| near_long_line(text, span.start)) {
+            Shown::excerpt(text, labels)
+        } else {
+            (Shown { text: Arc::clone(text), first_line: 0, shift: Vec::new() }, labels)
+        };
         let labels = labels
             .into_iter()
-            .map(|(span, label)| {
-                let len = span.end.saturating_sub(span.start);
-                LabeledSpan::new(Some(label), span.start, len)
-            })
+            .map(|(span, label)| LabeledSpan::new(Some(label), span.start, span.end - span.start))
             .collect();
         LocatedError(Box::new(Located {
-            message: message.into(),
-            source_code: NamedSource::new(&file.name, Arc::clone(&file.text)).with_language("toml"),
+            message: capped(message.into(), MAX_MESSAGE),
+            source_code: NamedSource::new(&file.name, shown).with_language("toml"),
             labels,
             help: None,
+            offset,
         }))
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.0.help = Some(help.into());
+        self.0.help = Some(capped(help.into(), MAX_MESSAGE));
         self
     }
 
     /// Where the first label starts: errors are reported in file order.
     pub fn first_offset(&self) -> usize {
-        self.0.labels.iter().map(|l| l.offset()).min().unwrap_or(0)
+        self.0.offset
+    }
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary), saying how
+/// long it was.
+pub fn capped(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let cut = floor_boundary(&text, max);
+    format!("{}{ELLIPSIS} ({} bytes in all)", &text[..cut], text.len())
+}
+
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// `span` inside `text`, and over one line when it runs over many (or is
+/// long and over several).
+fn one_line(text: &str, span: Range<usize>) -> Range<usize> {
+    let start = floor_boundary(text, span.start);
+    let end = floor_boundary(text, span.end.max(start));
+    let inside = &text[start..end];
+    let lines = inside.matches('\n').count();
+    if lines > MAX_LABEL_LINES || (lines > 0 && inside.len() > MAX_LINE) {
+        let first = inside.find('\n').unwrap_or(inside.len());
+        return start..start + first;
+    }
+    start..end
+}
+
+/// The start and end (without the newline) of the line holding `offset`.
+fn line_at(text: &str, offset: usize) -> Range<usize> {
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    start..end
+}
+
+/// Whether the line at `offset`, or the line before or after it (miette
+/// shows one line of context), is longer than [`MAX_LINE`].
+fn near_long_line(text: &str, offset: usize) -> bool {
+    let line = line_at(text, offset);
+    let before = (line.start > 0).then(|| line_at(text, line.start - 1));
+    let after = (line.end < text.len()).then(|| line_at(text, line.end + 1));
+    [Some(line), before, after].into_iter().flatten().any(|l| l.len() > MAX_LINE)
+}
+
+/// What a located error shows of its file: the whole text, or an excerpt of
+/// a few lines (long ones windowed) that knows where it came from, so the
+/// line and column printed are the file's.
+#[derive(Debug)]
+struct Shown {
+    text: Arc<str>,
+    /// The file's line (0-based) the text starts at.
+    first_line: usize,
+    /// Per line of the text: the bytes of the file's line left out before
+    /// what is shown, less the ellipsis that stands for them.
+    shift: Vec<usize>,
+}
+
+impl Shown {
+    /// The lines around the labels that sit close to the last one (labels
+    /// further away are dropped), each long one cut to a window of
+    /// [`MAX_LINE`] bytes around the label on it; the labels moved into it.
+    fn excerpt(text: &str, labels: Vec<(Range<usize>, String)>) -> (Shown, Vec<(Range<usize>, String)>) {
+        let line_of = |offset: usize| text[..offset].matches('\n').count();
+        let last = labels.iter().map(|(span, _)| span.start).max().unwrap_or(0);
+        let last_line = line_of(last);
+        let labels: Vec<(Range<usize>, String, usize)> = labels
+            .into_iter()
+            .map(|(span, label)| {
+                let line = line_of(span.start);
+                (span, label, line)
+            })
+            .filter(|(_, _, line)| line.abs_diff(last_line) <= 2)
+            .collect();
+        let earliest = labels.iter().map(|l| l.0.start).min().unwrap_or(last);
+        let mut first = line_of(earliest);
+        let mut start = line_at(text, earliest).start;
+        if first > 0 {
+            first -= 1;
+            start = line_at(text, start - 1).start;
+        }
+        let end = labels.iter().map(|l| l.2).max().unwrap_or(last_line) + 1;
+        let mut shown = String::new();
+        let mut shift = Vec::new();
+        let mut moved = Vec::new();
+        let mut line_start = start;
+        for line in first..=end {
+            // Past the end, or the empty "line" after a final newline.
+            if line_start > text.len() || (line_start == text.len() && line > last_line) {
+                break;
+            }
+            let whole = line_at(text, line_start);
+            let on_line: Vec<&(Range<usize>, String, usize)> = labels.iter().filter(|l| l.2 == line).collect();
+            let (keep, lead) = if whole.len() <= MAX_LINE {
+                (whole.clone(), "")
+            } else {
+                let from = on_line.iter().map(|l| l.0.start - whole.start).min().unwrap_or(0);
+                let from =
+                    if from > 2 * WINDOW_LEAD { floor_boundary(&text[whole.clone()], from - WINDOW_LEAD) } else { 0 };
+                let to = floor_boundary(&text[whole.clone()], from + MAX_LINE);
+                (whole.start + from..whole.start + to, if from > 0 { ELLIPSIS } else { "" })
+            };
+            let base = shown.len() + lead.len();
+            for (span, label, _) in on_line {
+                let s = span.start.clamp(keep.start, keep.end);
+                let e = span.end.clamp(s, keep.end);
+                moved.push((base + s - keep.start..base + e - keep.start, label.clone()));
+            }
+            shift.push(keep.start - whole.start - lead.len());
+            shown.push_str(lead);
+            shown.push_str(&text[keep.clone()]);
+            if keep.end < whole.end {
+                shown.push_str(ELLIPSIS);
+            }
+            shown.push('\n');
+            line_start = whole.end + 1;
+        }
+        (Shown { text: Arc::from(shown), first_line: first, shift }, moved)
+    }
+}
+
+impl SourceCode for Shown {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let contents = self.text.read_span(span, context_lines_before, context_lines_after)?;
+        if self.first_line == 0 && self.shift.is_empty() {
+            return Ok(contents);
+        }
+        let line = contents.line();
+        // Only a span read without context has a column (of its start).
+        let column = match context_lines_before {
+            0 => contents.column() + self.shift.get(line).copied().unwrap_or(0),
+            _ => contents.column(),
+        };
+        Ok(Box::new(MietteSpanContents::new(
+            contents.data(),
+            *contents.span(),
+            line + self.first_line,
+            column,
+            contents.line_count(),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(error: &LocatedError) -> String {
+        let mut out = String::new();
+        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        handler.render_report(&mut out, error).unwrap();
+        out
+    }
+
+    fn file(text: String) -> SourceFile {
+        SourceFile { name: "r.toml".into(), text: text.into() }
+    }
+
+    #[test]
+    fn messages_are_capped_at_a_character_boundary() {
+        assert_eq!(capped("short".into(), 10), "short");
+        assert_eq!(capped("ééé".into(), 3), "é… (6 bytes in all)");
+        let file = file("a = 1\n".into());
+        let error = LocatedError::new(&file, "x".repeat(5000), vec![(0..1, "here".into())]);
+        assert!(error.to_string().len() < MAX_MESSAGE + 30, "{}", error.to_string().len());
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_label_at_its_real_position() {
+        let key = "k".repeat(100_000);
+        let text = format!("[a]\nb = 1\n{key} = 1\nc = 2\n");
+        let start = text.find(" = 1\nc").unwrap() + 3;
+        let error = LocatedError::new(&file(text), "bad", vec![(start..start + 1, "here".into())]);
+        let shown = render(&error);
+        assert!(shown.contains("╭─[r.toml:3:100004]"), "{shown}");
+        assert!(shown.contains(" 2 │ b = 1\n") && shown.contains(" 4 │ c = 2\n"), "{shown}");
+        assert!(shown.contains("3 │ …kkkk"), "{shown}");
+        assert!(shown.len() < 2000, "{} bytes", shown.len());
+        assert_eq!(error.first_offset(), start);
+    }
+
+    #[test]
+    fn a_label_over_many_lines_points_at_its_first() {
+        let text = format!("a = [\n{}]\n", "1,\n".repeat(100_000));
+        let error = LocatedError::new(&file(text.clone()), "bad", vec![(4..text.len() - 1, "here".into())]);
+        let shown = render(&error);
+        assert!(shown.contains("╭─[r.toml:1:5]"), "{shown}");
+        assert!(shown.len() < 1000, "{} bytes:\n{shown}", shown.len());
+    }
+
+    #[test]
+    fn short_lines_are_shown_as_they_are() {
+        let text = "[image]\nname = \"x\"\n".to_owned();
+        let error = LocatedError::new(&file(text), "bad", vec![(15..18, "here".into())]);
+        let shown = render(&error);
+        assert!(shown.contains("╭─[r.toml:2:8]") && shown.contains(" 2 │ name = \"x\"\n"), "{shown}");
     }
 }

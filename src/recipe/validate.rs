@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use globset::{GlobBuilder, GlobSetBuilder};
+use thiserror::Error;
 use toml::Spanned;
 
 use super::image_path::ImagePath;
@@ -59,16 +60,16 @@ impl Cx {
     }
 
     /// Runs `check` on a spanned string; a failure becomes an error at its span.
-    fn check<T>(
+    fn check<T, E: std::fmt::Display>(
         &mut self,
         value: &Spanned<String>,
         what: &str,
-        check: impl FnOnce(&str) -> Result<T, String>,
+        check: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         match check(value.get_ref()) {
             Ok(v) => Some(v),
             Err(message) => {
-                self.err(value.span(), message, format!("invalid {what}"));
+                self.err(value.span(), message.to_string(), format!("invalid {what}"));
                 None
             }
         }
@@ -158,7 +159,7 @@ impl Cx {
             let reference = match ImageRef::parse(image.get_ref()) {
                 Ok(reference) => reference,
                 Err(message) => {
-                    self.err(image.span(), message, "expected an image reference");
+                    self.err(image.span(), message.to_string(), "expected an image reference");
                     return None;
                 }
             };
@@ -179,15 +180,57 @@ impl Cx {
         None
     }
 
+    /// Whether `value`, bound for the image config, has no control
+    /// character; if it has one, the error says which and where.
+    fn plain(&mut self, value: &Spanned<String>, what: &str) -> bool {
+        match names::no_control_characters(value.get_ref()) {
+            Ok(()) => true,
+            Err(found) => {
+                let message = format!("{what} contains {found}: not allowed in the image config or annotations");
+                self.err(value.span(), message, "control character");
+                false
+            }
+        }
+    }
+
+    /// Each item of a list bound for the image config.
+    fn plain_list(&mut self, list: Option<Vec<Spanned<String>>>, what: &str) -> Option<Vec<String>> {
+        let list = list?;
+        for item in &list {
+            self.plain(item, what);
+        }
+        Some(list.into_iter().map(Spanned::into_inner).collect())
+    }
+
     fn config(&mut self, raw: RawConfig) -> ConfigPatch {
         let mut env = Vec::new();
         for (name, value) in raw.env.unwrap_or_default() {
-            if name.get_ref().is_empty() || name.get_ref().contains(['=', '\0']) {
+            let (name_plain, value_plain) = (self.plain(&name, "an `env` name"), self.plain(&value, "an `env` value"));
+            if !name_plain {
+                continue;
+            }
+            if name.get_ref().is_empty() || name.get_ref().contains('=') {
                 self.err(name.span(), "environment variable names may not be empty or contain `=`", "invalid name");
-            } else {
-                env.push((name.into_inner(), value));
+            } else if value_plain {
+                env.push((name.into_inner(), value.into_inner()));
             }
         }
+        let mut labels = BTreeMap::new();
+        for (key, value) in raw.labels.unwrap_or_default() {
+            let (key_plain, value_plain) = (self.plain(&key, "a `labels` key"), self.plain(&value, "a `labels` value"));
+            if key_plain && value_plain {
+                labels.insert(key.into_inner(), value.into_inner());
+            }
+        }
+        let plain =
+            |cx: &mut Cx, value: &Option<Spanned<String>>, what: &str| value.as_ref().is_none_or(|v| cx.plain(v, what));
+        let (workdir_plain, user_plain, stop_plain) = (
+            plain(self, &raw.workdir, "`workdir`"),
+            plain(self, &raw.user, "`user`"),
+            plain(self, &raw.stop_signal, "`stop_signal`"),
+        );
+        let entrypoint = self.plain_list(raw.entrypoint, "an `entrypoint` item");
+        let cmd = self.plain_list(raw.cmd, "a `cmd` item");
         let exposed_ports = raw
             .exposed_ports
             .unwrap_or_default()
@@ -198,32 +241,45 @@ impl Cx {
             .volumes
             .unwrap_or_default()
             .iter()
-            .filter_map(|v| self.check(v, "volume", |text| ImagePath::parse(text).map(|p| p.to_string())))
+            .filter_map(|v| {
+                let plain = self.plain(v, "a `volumes` item");
+                plain.then(|| self.check(v, "volume", |text| ImagePath::parse(text).map(|p| p.to_string())))?
+            })
             .collect();
         let non_empty = |text: &str| if text.is_empty() { Err("it is empty".to_owned()) } else { Ok(text.to_owned()) };
         ConfigPatch {
-            entrypoint: raw.entrypoint,
-            cmd: raw.cmd,
+            entrypoint,
+            cmd,
             env,
             workdir: raw
                 .workdir
                 .as_ref()
+                .filter(|_| workdir_plain)
                 .and_then(|w| self.check(w, "workdir", |text| ImagePath::parse(text).map(|p| p.to_string()))),
-            user: raw.user.as_ref().and_then(|u| self.check(u, "user", non_empty)),
-            labels: raw.labels.unwrap_or_default(),
+            user: raw.user.as_ref().filter(|_| user_plain).and_then(|u| self.check(u, "user", non_empty)),
+            labels,
             exposed_ports,
             volumes,
-            stop_signal: raw.stop_signal.as_ref().and_then(|s| self.check(s, "stop signal", non_empty)),
+            stop_signal: raw
+                .stop_signal
+                .as_ref()
+                .filter(|_| stop_plain)
+                .and_then(|s| self.check(s, "stop signal", non_empty)),
         }
     }
 
-    fn annotations(&mut self, raw: BTreeMap<Spanned<String>, String>) -> BTreeMap<String, String> {
+    fn annotations(&mut self, raw: BTreeMap<Spanned<String>, Spanned<String>>) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (key, value) in raw {
+            let (key_plain, value_plain) =
+                (self.plain(&key, "an `annotations` key"), self.plain(&value, "an `annotations` value"));
+            if !(key_plain && value_plain) {
+                continue;
+            }
             if RESERVED_ANNOTATIONS.contains(&key.get_ref().as_str()) {
                 self.err(key.span(), format!("`{}` is set by compose-img", key.get_ref()), "reserved annotation");
             } else {
-                out.insert(key.into_inner(), value);
+                out.insert(key.into_inner(), value.into_inner());
             }
         }
         out
@@ -447,19 +503,46 @@ impl Cx {
     }
 }
 
+/// A `src` that is not a host path template.
+#[derive(Debug, Error)]
+enum InvalidTemplate {
+    #[error("`src` must be a non-empty path")]
+    Empty,
+    #[error("`{0}` has a `{{` without `}}`")]
+    Unclosed(String),
+    #[error("`{{{name}}}` is not a placeholder: use {{os}}, {{arch}} or {{variant}}")]
+    Placeholder { name: String },
+}
+
 /// A host path whose only `{...}` are `{os}`, `{arch}` and `{variant}`.
-fn check_src_template(text: &str) -> Result<String, String> {
+fn check_src_template(text: &str) -> Result<String, InvalidTemplate> {
     if text.is_empty() || text.contains('\0') {
-        return Err("`src` must be a non-empty path".into());
+        return Err(InvalidTemplate::Empty);
     }
     let mut rest = text;
     while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').ok_or_else(|| format!("`{text}` has a `{{` without `}}`"))?;
+        let close = rest[open..].find('}').ok_or_else(|| InvalidTemplate::Unclosed(text.to_owned()))?;
         let name = &rest[open + 1..open + close];
         if !matches!(name, "os" | "arch" | "variant") {
-            return Err(format!("`{{{name}}}` is not a placeholder: use {{os}}, {{arch}} or {{variant}}"));
+            return Err(InvalidTemplate::Placeholder { name: name.to_owned() });
         }
         rest = &rest[open + close + 1..];
     }
     Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn src_templates() {
+        assert_eq!(check_src_template("a/{os}-{arch}{variant}").unwrap(), "a/{os}-{arch}{variant}");
+        assert_eq!(check_src_template("").unwrap_err().to_string(), "`src` must be a non-empty path");
+        assert_eq!(check_src_template("a/{os").unwrap_err().to_string(), "`a/{os` has a `{` without `}`");
+        assert_eq!(
+            check_src_template("{cpu}").unwrap_err().to_string(),
+            "`{cpu}` is not a placeholder: use {os}, {arch} or {variant}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
+use thiserror::Error;
 
 #[derive(Clone)]
 pub struct Credentials {
@@ -51,18 +52,43 @@ struct AuthEntry {
     password: Option<String>,
 }
 
+/// A credentials file that cannot be used, named. The cause is part of the
+/// message (these errors are shown as one line).
+#[derive(Debug, Error)]
+pub enum CredentialsError {
+    #[error("cannot read credentials file {}: {error}", file.display())]
+    Read { file: PathBuf, error: std::io::Error },
+    #[error("credentials file {} is not valid JSON: {error}", file.display())]
+    Json { file: PathBuf, error: serde_json::Error },
+    #[error("credentials file {}: {registry}: {problem}", file.display())]
+    Entry { file: PathBuf, registry: String, problem: BadEntry },
+}
+
+/// What is wrong with a credentials entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum BadEntry {
+    #[error("the entry has no `auth` value")]
+    NoAuth,
+    #[error("`auth` is not base64")]
+    NotBase64,
+    #[error("`auth` is not UTF-8")]
+    NotUtf8,
+    #[error("`auth` is not USER:PASSWORD")]
+    NotUserPassword,
+}
+
 /// Credentials for `registry`/`repository` from the first file that has
 /// an entry for it; the most specific key (`host/namespace`) wins within a
 /// file. Unreadable or malformed files are an error naming the file.
-pub fn lookup(files: &[PathBuf], registry: &str, repository: &str) -> Result<Option<Credentials>, String> {
+pub fn lookup(files: &[PathBuf], registry: &str, repository: &str) -> Result<Option<Credentials>, CredentialsError> {
     for file in files {
         let bytes = match std::fs::read(file) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("cannot read credentials file {}: {e}", file.display())),
+            Err(error) => return Err(CredentialsError::Read { file: file.clone(), error }),
         };
-        let parsed: AuthFile = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("credentials file {} is not valid JSON: {e}", file.display()))?;
+        let parsed: AuthFile =
+            serde_json::from_slice(&bytes).map_err(|error| CredentialsError::Json { file: file.clone(), error })?;
         let full = format!("{registry}/{repository}");
         let best = parsed
             .auths
@@ -75,9 +101,11 @@ pub fn lookup(files: &[PathBuf], registry: &str, repository: &str) -> Result<Opt
             })
             .max_by_key(|(len, _)| *len);
         if let Some((_, entry)) = best {
-            return decode(entry)
-                .map(Some)
-                .map_err(|e| format!("credentials file {}: {registry}: {e}", file.display()));
+            return decode(entry).map(Some).map_err(|problem| CredentialsError::Entry {
+                file: file.clone(),
+                registry: registry.to_owned(),
+                problem,
+            });
         }
     }
     Ok(None)
@@ -94,14 +122,14 @@ fn normalise_key(key: &str) -> String {
     }
 }
 
-fn decode(entry: &AuthEntry) -> Result<Credentials, String> {
+fn decode(entry: &AuthEntry) -> Result<Credentials, BadEntry> {
     if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
         return Ok(Credentials { username: username.clone(), password: password.clone() });
     }
-    let auth = entry.auth.as_deref().ok_or("the entry has no `auth` value")?;
-    let decoded = STANDARD.decode(auth.trim()).map_err(|_| "`auth` is not base64")?;
-    let text = String::from_utf8(decoded).map_err(|_| "`auth` is not UTF-8")?;
-    let (username, password) = text.split_once(':').ok_or("`auth` is not USER:PASSWORD")?;
+    let auth = entry.auth.as_deref().ok_or(BadEntry::NoAuth)?;
+    let decoded = STANDARD.decode(auth.trim()).map_err(|_| BadEntry::NotBase64)?;
+    let text = String::from_utf8(decoded).map_err(|_| BadEntry::NotUtf8)?;
+    let (username, password) = text.split_once(':').ok_or(BadEntry::NotUserPassword)?;
     Ok(Credentials { username: username.to_owned(), password: password.to_owned() })
 }
 
@@ -192,5 +220,17 @@ mod tests {
         assert_eq!(user("r.io", "team/app").as_deref(), Some("team"));
         assert_eq!(user("r.io", "teamx/app").as_deref(), Some("any"));
         assert_eq!(user("other.io", "a"), None);
+    }
+
+    #[test]
+    fn names_the_file_and_entry_it_cannot_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth.json");
+        std::fs::write(&file, r#"{"auths":{"r.io":{"auth":"%%%"}}}"#).unwrap();
+        let error = lookup(std::slice::from_ref(&file), "r.io", "a").unwrap_err();
+        assert_eq!(error.to_string(), format!("credentials file {}: r.io: `auth` is not base64", file.display()));
+        std::fs::write(&file, "{").unwrap();
+        let error = lookup(std::slice::from_ref(&file), "r.io", "a").unwrap_err().to_string();
+        assert!(error.starts_with(&format!("credentials file {} is not valid JSON: ", file.display())), "{error}");
     }
 }

@@ -2,17 +2,32 @@
 //! monolithic and chunked uploads, cross-repository mounts; anonymous,
 //! basic and bearer-token auth (answering `WWW-Authenticate`); retries with
 //! backoff on 5xx, 429 and dropped connections.
+//!
+//! A registry is not trusted with more than it needs (docs/transports.md,
+//! "Timeouts and credentials"):
+//! - credentials and tokens go only to the registry's own origin (scheme,
+//!   host and port): an upload `Location` elsewhere gets no `Authorization`,
+//!   nor does a redirect; a token realm on another host (any port of the
+//!   registry's host counts as its own) gets the credentials only over
+//!   https;
+//! - every request has a connect timeout, an idle timeout (no byte sent or
+//!   received for [`Timeouts::idle`]) and an overall deadline that grows
+//!   with the bytes it carries ([`deadline`]); a timed-out request is tried
+//!   at most [`TIMEOUT_ATTEMPTS`] times;
+//! - a blob's body is cut at its descriptor's size + 1 byte
+//!   ([`Client::get_blob`]), a manifest's at 4 MiB.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
+use ureq::config::RedirectAuthHeaders;
 use ureq::http::{self, Response};
-use ureq::{Body, SendBody};
+use ureq::{Body, BodyReader, SendBody};
 
 use super::RegistryError;
 use super::auth::{self, Challenge, Credentials};
@@ -25,14 +40,59 @@ pub const MAX_MANIFEST: u64 = 4 << 20;
 /// Blobs up to this size go up in one PUT; larger ones in chunks of it.
 const CHUNK: u64 = 32 << 20;
 const ATTEMPTS: u32 = 5;
+/// A request that timed out is tried at most this many times in all (each
+/// with the same bounds), so a stalling registry costs a few timeouts, not
+/// [`ATTEMPTS`] of them.
+const TIMEOUT_ATTEMPTS: u32 = 3;
+/// Every request's overall deadline, from connecting to its body's last
+/// byte: a manifest of 4 MiB arrives within it at 16 KiB/s.
+const BASE_DEADLINE: Duration = Duration::from_secs(300);
+/// The slowest link a blob transfer is given time for: its deadline grows
+/// by one second per this many bytes (a 1 GiB layer gets ~18 hours).
+const SLOWEST_RATE: u64 = 16 << 10;
 /// The `tokens` key of basic credentials, which serve every scope.
 const ANY_SCOPE: &str = "";
+
+/// How long a registry may keep a request waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Resolving the host and connecting (TCP and TLS handshake).
+    pub connect: Duration,
+    /// No byte received, or none sent, for this long (`--timeout`).
+    pub idle: Duration,
+}
+
+impl Timeouts {
+    pub const DEFAULT_CONNECT: Duration = Duration::from_secs(30);
+    pub const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+
+    /// `--timeout`: the idle timeout, and connecting no longer than it.
+    pub fn with_idle(idle: Duration) -> Timeouts {
+        Timeouts { connect: Timeouts::DEFAULT_CONNECT.min(idle), idle }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts::with_idle(Timeouts::DEFAULT_IDLE)
+    }
+}
+
+/// The overall deadline of a request that carries `bytes` (a blob's size,
+/// up or down; 0 for documents): [`BASE_DEADLINE`] plus one second per
+/// [`SLOWEST_RATE`] bytes. Large, because a slow link is no attack: the
+/// idle timeout catches a registry that stops, this one a registry that
+/// trickles, and the descriptor's size bounds what it may send.
+fn deadline(bytes: u64) -> Duration {
+    BASE_DEADLINE.saturating_add(Duration::from_secs(bytes.div_ceil(SLOWEST_RATE)))
+}
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// `false`: plain http or unverified TLS (`--tls-verify=false`).
     pub tls_verify: bool,
     pub credential_files: Vec<PathBuf>,
+    pub timeouts: Timeouts,
     /// Clients connected with these options, shared by their clones (so
     /// other options take a new `ClientOptions`, not a changed clone).
     pub connected: Connected,
@@ -40,7 +100,12 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { tls_verify: true, credential_files: auth::credential_files(), connected: Connected::default() }
+        ClientOptions {
+            tls_verify: true,
+            credential_files: auth::credential_files(),
+            timeouts: Timeouts::default(),
+            connected: Connected::default(),
+        }
     }
 }
 
@@ -79,6 +144,7 @@ pub struct Client {
     /// `https://host` or `http://host`.
     base: String,
     registry: String,
+    timeouts: Timeouts,
     credentials: Option<Credentials>,
     challenge: Mutex<Option<Challenge>>,
     /// `Authorization` values by the scopes they were issued for.
@@ -102,6 +168,9 @@ struct Call<'a> {
     scopes: Vec<String>,
     headers: Vec<(&'static str, String)>,
     payload: Payload<'a>,
+    /// The bytes the request carries (a blob's size, up or down), which
+    /// stretch its [`deadline`].
+    carries: u64,
     /// What an error message names (a reference, a blob).
     target: String,
 }
@@ -112,13 +181,20 @@ impl Client {
     /// verification first and plain http when TLS cannot be spoken.
     pub fn connect(reference: &Reference, options: &ClientOptions) -> Result<Client, RegistryError> {
         let credentials = auth::lookup(&options.credential_files, &reference.registry, &reference.repository)
-            .map_err(|message| RegistryError::new(&reference.registry, message))?;
+            .map_err(|e| RegistryError::new(&reference.registry, e.to_string()))?;
         let tls = ureq::tls::TlsConfig::builder().disable_verification(!options.tls_verify).build();
+        let timeouts = options.timeouts;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .tls_config(tls)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .timeout_resolve(Some(timeouts.connect))
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_per_read(Some(timeouts.idle))
+            .timeout_per_write(Some(timeouts.idle))
+            .timeout_global(Some(deadline(0)))
+            // A redirect (a blob served from elsewhere) never carries the
+            // `Authorization` header (ureq's default, pinned).
+            .redirect_auth_headers(RedirectAuthHeaders::Never)
             .user_agent(concat!("compose-img/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -127,6 +203,7 @@ impl Client {
             agent,
             base: format!("https://{host}"),
             registry: reference.registry.clone(),
+            timeouts,
             credentials,
             challenge: Mutex::new(None),
             tokens: Mutex::new(BTreeMap::new()),
@@ -144,7 +221,8 @@ impl Client {
     /// `GET /v2/`: checks the registry answers and learns how it authenticates.
     fn ping(&self) -> Result<(), RegistryError> {
         let url = format!("{}/v2/", self.base);
-        let response = self.agent.get(&url).call().map_err(|e| self.transport_error(&self.registry, &e))?;
+        let response =
+            self.agent.get(&url).call().map_err(|e| self.transport_error(&self.registry, &url, &e, deadline(0)))?;
         if response.status() == 401 {
             self.remember_challenge(&response);
         }
@@ -156,21 +234,25 @@ impl Client {
     pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
         let target = format!("{}/{repo}:{reference}", self.registry);
         let accept = [media::MANIFEST, media::INDEX, media::DOCKER_MANIFEST, media::DOCKER_LIST].join(", ");
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         let mut response = self.call(Call {
             method: http::Method::GET,
-            url: format!("{}/v2/{repo}/manifests/{reference}", self.base),
+            url: url.clone(),
             scopes: vec![pull(repo)],
             headers: vec![("Accept", accept)],
             payload: Payload::Empty,
+            carries: 0,
             target: target.clone(),
         })?;
         let media_type = header(&response, "content-type").unwrap_or_default();
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_MANIFEST)
-            .read_to_vec()
-            .map_err(|e| RegistryError::new(&target, format!("cannot read the manifest (over 4 MiB?): {e}")))?;
+        let bytes = response.body_mut().with_config().limit(MAX_MANIFEST).read_to_vec().map_err(|e| {
+            let message = match e {
+                ureq::Error::BodyExceedsLimit(_) => format!("the manifest at {url} is over the 4 MiB limit"),
+                ureq::Error::Timeout(kind) => self.timed_out(&url, kind, deadline(0)),
+                e => format!("cannot read the manifest at {url}: {e}"),
+            };
+            RegistryError::new(&target, message)
+        })?;
         Ok((bytes, media_type))
     }
 
@@ -182,6 +264,7 @@ impl Client {
                 scopes: vec![pull(repo)],
                 headers: vec![],
                 payload: Payload::Empty,
+                carries: 0,
                 target: format!("{}/{repo}@{digest}", self.registry),
             },
             &[404],
@@ -189,17 +272,23 @@ impl Client {
         Ok(response.status() == 200)
     }
 
-    /// A reader of blob `digest` (the caller checks digest and size).
-    pub fn get_blob(&self, repo: &str, digest: &Digest) -> Result<impl Read + use<>, RegistryError> {
+    /// A reader of blob `digest`, whose descriptor says it has `size`
+    /// bytes: a read fails as soon as the registry sends a byte more (the
+    /// caller checks the digest, and that no byte is missing), or when the
+    /// body stalls, naming the URL.
+    pub fn get_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<impl Read + use<>, RegistryError> {
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
         let response = self.call(Call {
             method: http::Method::GET,
-            url: format!("{}/v2/{repo}/blobs/{digest}", self.base),
+            url: url.clone(),
             scopes: vec![pull(repo)],
             headers: vec![],
             payload: Payload::Empty,
+            carries: size,
             target: format!("{}/{repo}@{digest}", self.registry),
         })?;
-        Ok(response.into_body().into_with_config().limit(u64::MAX).reader())
+        let body = response.into_body().into_with_config().limit(u64::MAX).reader();
+        Ok(BlobBody { body, url, size, received: 0, timeouts: self.timeouts })
     }
 
     /// Asks the registry to mount `digest` from repository `from`; false
@@ -211,6 +300,7 @@ impl Client {
             scopes: vec![push(repo), pull(from)],
             headers: vec![("Content-Length", "0".into())],
             payload: Payload::Empty,
+            carries: 0,
             target: format!("{}/{repo}@{digest}", self.registry),
         })?;
         Ok(response.status() == 201)
@@ -225,6 +315,7 @@ impl Client {
             url,
             scopes: vec![push(repo)],
             headers,
+            carries: carried(&payload),
             payload,
             target: target.clone(),
         };
@@ -279,12 +370,14 @@ impl Client {
             scopes: vec![push(repo)],
             headers: vec![("Content-Type", media_type.to_owned()), ("Content-Length", bytes.len().to_string())],
             payload: Payload::Bytes(bytes),
+            carries: 0,
             target: format!("{}/{repo}:{reference}", self.registry),
         })?;
         Ok(())
     }
 
-    /// The absolute URL of an upload session's `Location`.
+    /// The absolute URL of an upload session's `Location` (which may name
+    /// another host: [`Client::send`] sends it no credentials).
     fn location(&self, response: &Response<Body>, target: &str) -> Result<String, RegistryError> {
         let location = header(response, "location")
             .ok_or_else(|| RegistryError::new(target, "the registry answered an upload without a Location"))?;
@@ -300,13 +393,19 @@ impl Client {
     }
 
     /// Sends `call`, authenticating on a 401 and retrying transient
-    /// failures; a status other than 2xx and `allowed` is an error.
+    /// failures (timeouts fewer times); a status other than 2xx and
+    /// `allowed` is an error.
     fn call_allowing(&self, call: Call<'_>, allowed: &[u16]) -> Result<Response<Body>, RegistryError> {
         let mut authenticated = false;
         let mut attempt = 0;
+        let mut timeouts = 0;
         loop {
             let result = self.send(&call);
             let retry = match &result {
+                Err(ureq::Error::Timeout(_)) => {
+                    timeouts += 1;
+                    timeouts < TIMEOUT_ATTEMPTS
+                }
                 Err(_) => true,
                 Ok(response) => response.status() == 429 || response.status().is_server_error(),
             };
@@ -315,7 +414,8 @@ impl Client {
                 attempt += 1;
                 continue;
             }
-            let response = result.map_err(|e| self.transport_error(&call.target, &e))?;
+            let response =
+                result.map_err(|e| self.transport_error(&call.target, &call.url, &e, deadline(call.carries)))?;
             let status = response.status().as_u16();
             if status == 401 && !authenticated {
                 self.remember_challenge(&response);
@@ -330,24 +430,34 @@ impl Client {
         }
     }
 
+    /// One attempt at `call`, within its [`deadline`]. Credentials and
+    /// tokens go only to the registry's own origin: an upload `Location`
+    /// on another host (or port, or scheme) is sent no `Authorization`.
     fn send(&self, call: &Call<'_>) -> Result<Response<Body>, ureq::Error> {
         let mut request = http::Request::builder().method(call.method.clone()).uri(&call.url);
         for (name, value) in &call.headers {
             request = request.header(*name, value);
         }
-        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(auth) = tokens.get(&call.scopes.join(" ")).or_else(|| tokens.get(ANY_SCOPE)) {
-            request = request.header("Authorization", auth);
+        if same_origin(&call.url, &self.base) {
+            let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(auth) = tokens.get(&call.scopes.join(" ")).or_else(|| tokens.get(ANY_SCOPE)) {
+                request = request.header("Authorization", auth);
+            }
         }
-        drop(tokens);
+        let within = Some(deadline(call.carries));
         match call.payload {
-            Payload::Empty => self.agent.run(request.body(())?),
-            Payload::Bytes(bytes) => self.agent.run(request.body(bytes)?),
+            Payload::Empty => {
+                self.agent.run(self.agent.configure_request(request.body(())?).timeout_global(within).build())
+            }
+            Payload::Bytes(bytes) => {
+                self.agent.run(self.agent.configure_request(request.body(bytes)?).timeout_global(within).build())
+            }
             Payload::File { path, offset, len } => {
                 let mut file = File::open(path)?;
                 file.seek(SeekFrom::Start(offset))?;
                 let mut reader = file.take(len);
-                self.agent.run(request.body(SendBody::from_reader(&mut reader))?)
+                let request = request.body(SendBody::from_reader(&mut reader))?;
+                self.agent.run(self.agent.configure_request(request).timeout_global(within).build())
             }
         }
     }
@@ -395,11 +505,24 @@ impl Client {
         for scope in scopes {
             request = request.query("scope", scope);
         }
-        if let Some(credentials) = &self.credentials {
+        let withheld = self.credentials.is_some() && !realm_gets_credentials(realm, &self.base);
+        if let Some(credentials) = &self.credentials
+            && !withheld
+        {
             request = request.header("Authorization", &credentials.basic_header());
         }
-        let mut response = request.call().map_err(|e| self.transport_error(realm, &e))?;
+        let mut response = request.call().map_err(|e| self.transport_error(realm, realm, &e, deadline(0)))?;
         if response.status() == 401 || response.status() == 403 {
+            if withheld {
+                return Err(RegistryError::new(
+                    target,
+                    format!(
+                        "authentication required (401): the token service {realm} refused an anonymous request \
+                         (the credentials for {} go to a token service on another host only over https)",
+                        self.registry
+                    ),
+                ));
+            }
             return Err(self.unauthorized(target));
         }
         if !response.status().is_success() {
@@ -410,9 +533,14 @@ impl Client {
             .with_config()
             .limit(1 << 20)
             .read_to_vec()
-            .map_err(|e| e.to_string())
-            .and_then(|body| serde_json::from_slice(&body).map_err(|e| e.to_string()))
-            .map_err(|e| RegistryError::new(realm, format!("the token service answered nonsense: {e}")))?;
+            .map_err(|e| match e {
+                ureq::Error::Timeout(kind) => RegistryError::new(realm, self.timed_out(realm, kind, deadline(0))),
+                e => RegistryError::new(realm, format!("the token service answered nonsense: {e}")),
+            })
+            .and_then(|body| {
+                serde_json::from_slice(&body)
+                    .map_err(|e| RegistryError::new(realm, format!("the token service answered nonsense: {e}")))
+            })?;
         answer
             .token
             .or(answer.access_token)
@@ -428,8 +556,17 @@ impl Client {
         RegistryError::new(target, format!("authentication required (401): {how} ({})", self.registry))
     }
 
-    fn transport_error(&self, target: &str, error: &ureq::Error) -> RegistryError {
-        RegistryError::new(target, format!("cannot reach the registry at {}: {error}", self.base))
+    /// A request to `url` failed without an answer; a timeout names the
+    /// URL and the bound it broke.
+    fn transport_error(&self, target: &str, url: &str, error: &ureq::Error, within: Duration) -> RegistryError {
+        match error {
+            ureq::Error::Timeout(kind) => RegistryError::new(target, self.timed_out(url, *kind, within)),
+            error => RegistryError::new(target, format!("cannot reach the registry at {}: {error}", self.base)),
+        }
+    }
+
+    fn timed_out(&self, url: &str, kind: ureq::Timeout, within: Duration) -> String {
+        timed_out(url, kind, &self.timeouts, within)
     }
 
     fn status_error(&self, target: &str, mut response: Response<Body>) -> RegistryError {
@@ -464,6 +601,97 @@ impl Client {
             code => format!("the registry answered {code} {}", status.canonical_reason().unwrap_or("")),
         };
         RegistryError { not_found: status == 404, ..RegistryError::new(target, format!("{what}{detail}")) }
+    }
+}
+
+/// Blob `GET` bodies: cut at the descriptor's size + 1 byte, and errors
+/// that name the URL.
+struct BlobBody {
+    body: BodyReader<'static>,
+    url: String,
+    /// What the descriptor says.
+    size: u64,
+    received: u64,
+    timeouts: Timeouts,
+}
+
+impl Read for BlobBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // One byte past the size is asked for, to tell a blob that is too
+        // long; never more, whatever the registry sends.
+        let room = self.size.saturating_add(1).saturating_sub(self.received);
+        let want = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.body.read(&mut buf[..want]).map_err(|error| {
+            let timeout = error.get_ref().and_then(|e| e.downcast_ref::<ureq::Error>()).and_then(|e| match e {
+                ureq::Error::Timeout(kind) => Some(*kind),
+                _ => None,
+            });
+            match timeout {
+                Some(kind) => io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    timed_out(&self.url, kind, &self.timeouts, deadline(self.size)),
+                ),
+                None => io::Error::new(error.kind(), format!("{}: {error}", self.url)),
+            }
+        })?;
+        self.received += n as u64;
+        if self.received > self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: the registry sends more than the {} bytes the descriptor gives", self.url, self.size),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// What a timeout of a request to `url` broke.
+fn timed_out(url: &str, kind: ureq::Timeout, timeouts: &Timeouts, within: Duration) -> String {
+    let how = match kind {
+        ureq::Timeout::PerRead => format!("nothing received for {} (--timeout)", seconds(timeouts.idle)),
+        ureq::Timeout::PerWrite => format!("nothing could be sent for {} (--timeout)", seconds(timeouts.idle)),
+        ureq::Timeout::Resolve | ureq::Timeout::Connect => {
+            format!("no connection within {}", seconds(timeouts.connect))
+        }
+        _ => format!("not done within {}", seconds(within)),
+    };
+    format!("{url}: timed out: {how}")
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
+}
+
+/// The bytes a payload carries.
+fn carried(payload: &Payload<'_>) -> u64 {
+    match payload {
+        Payload::File { len, .. } => *len,
+        Payload::Empty | Payload::Bytes(_) => 0,
+    }
+}
+
+/// Scheme, host (lowercased) and port (explicit or the scheme's default).
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Some((scheme, uri.host()?.to_ascii_lowercase(), port))
+}
+
+/// Both URLs have the same scheme, host and port.
+fn same_origin(url: &str, base: &str) -> bool {
+    origin(url).is_some_and(|a| origin(base).is_some_and(|b| a == b))
+}
+
+/// Whether the token realm `realm` of the registry at `base` may be sent
+/// the registry's credentials: on the registry's host (any port: a token
+/// service beside the registry on the same machine), or on another host
+/// over https; a realm on another host over plain http is asked
+/// anonymously.
+fn realm_gets_credentials(realm: &str, base: &str) -> bool {
+    match (origin(realm), origin(base)) {
+        (Some(realm), Some(base)) => realm.1 == base.1 || realm.0 == "https",
+        _ => false,
     }
 }
 
@@ -528,6 +756,57 @@ mod tests {
         let client = Client::connect(&Reference::parse(&format!("{host}/x:1")).unwrap(), &options).unwrap();
         let (bytes, media_type) = client.get_manifest("x", "1").unwrap();
         assert_eq!((bytes.as_slice(), media_type.as_str()), (&b"body"[..], media::MANIFEST));
+    }
+
+    #[test]
+    fn credentials_stay_on_their_origin() {
+        let base = "http://127.0.0.1:5000";
+        assert!(same_origin("http://127.0.0.1:5000/v2/x/blobs/uploads/1?a=b", base));
+        assert!(same_origin("HTTP://127.0.0.1:5000/v2/", base));
+        assert!(same_origin("https://r.io/v2/", "https://R.io:443"));
+        assert!(!same_origin("http://127.0.0.1:5001/upload", base));
+        assert!(!same_origin("https://127.0.0.1:5000/upload", base));
+        assert!(!same_origin("http://localhost:5000/upload", base));
+        assert!(!same_origin("not a url", base));
+        assert!(realm_gets_credentials("http://127.0.0.1:5000/token", base));
+        assert!(realm_gets_credentials("https://auth.example.com/token", base));
+        assert!(realm_gets_credentials("http://127.0.0.1:5001/token", base));
+        assert!(!realm_gets_credentials("http://localhost:5001/token", base));
+        assert!(!realm_gets_credentials("http://auth.example.com/token", "https://r.io"));
+        assert!(!realm_gets_credentials("/token", base));
+    }
+
+    #[test]
+    fn deadlines_grow_with_the_bytes_carried() {
+        assert_eq!(deadline(0), Duration::from_secs(300));
+        assert_eq!(deadline(1 << 30), Duration::from_secs(300 + 65536));
+        assert!(deadline(u64::MAX) > deadline(1 << 40), "saturates, never overflows");
+        assert_eq!(Timeouts::with_idle(Duration::from_secs(5)).connect, Duration::from_secs(5));
+        assert_eq!(Timeouts::default(), Timeouts { connect: Timeouts::DEFAULT_CONNECT, idle: Timeouts::DEFAULT_IDLE });
+    }
+
+    #[test]
+    fn a_blob_read_stops_one_byte_past_its_size_naming_the_url() {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+        let blob = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+                    5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n";
+        let host = serve(vec![Some(ok), Some(blob), Some(blob)]);
+        let options = ClientOptions {
+            tls_verify: false,
+            credential_files: Vec::new(),
+            timeouts: Timeouts::with_idle(Duration::from_millis(300)),
+            ..ClientOptions::default()
+        };
+        let client = Client::connect(&Reference::parse(&format!("{host}/x:1")).unwrap(), &options).unwrap();
+        let digest = Digest::of(b"hello");
+        let mut bytes = Vec::new();
+        let error = client.get_blob("x", &digest, 5).unwrap().read_to_end(&mut bytes).unwrap_err();
+        assert!(bytes.len() <= 5, "{bytes:?}");
+        let url = format!("http://{host}/v2/x/blobs/{digest}");
+        assert_eq!(error.to_string(), format!("{url}: the registry sends more than the 5 bytes the descriptor gives"));
+        let mut bytes = Vec::new();
+        client.get_blob("x", &digest, 10).unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, b"helloworld");
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod push;
 use thiserror::Error;
 
 pub use crate::oci::registry_reference::Reference;
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, Timeouts};
 pub use push::{PushStats, push};
 
 /// A registry operation failed; `target` names the reference or blob.

@@ -4,6 +4,10 @@
 //! the base64 DER signature in the annotation
 //! `dev.cosignproject.cosign/signature`. The config is cosign's empty one
 //! with the payload digests as diff_ids.
+//!
+//! Reading one is bounded: at most [`MAX_SIGNATURES`] layers, payloads of
+//! at most [`MAX_PAYLOAD`] bytes, each read only when needed and one at a
+//! time.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::SignError;
+use super::limits::{self, MAX_MANIFEST, MAX_PAYLOAD, MAX_SIGNATURES};
 use crate::digest::Digest;
 use crate::oci::image::BuiltImage;
 use crate::oci::image::BuiltLayer;
@@ -30,10 +35,13 @@ pub fn tag(digest: &Digest) -> String {
     format!("sha256-{}.sig", digest.hex())
 }
 
-/// One signature: the payload and the base64 DER signature over it.
+/// One signature layer: the payload blob (in the store) and the base64
+/// DER signature over it (the layer's annotation).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
-    pub payload: Vec<u8>,
+    /// The payload blob: its digest is the SHA-256 of the payload.
+    pub payload: Digest,
+    pub size: u64,
     pub signature: String,
 }
 
@@ -47,45 +55,85 @@ struct RawManifest {
 struct RawLayer {
     media_type: String,
     digest: String,
+    size: u64,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
 
 /// The signatures of a signature manifest already in the store (`tagged`
-/// as fetched): its simple-signing layers with their annotations.
-pub fn read(tagged: &Tagged, store: &Store) -> Result<Vec<Signature>, SignError> {
-    let read_blob = |digest: &Digest| {
-        std::fs::read(store.blob_path(digest)).map_err(|e| SignError::Key(format!("cannot read {digest}: {e}")))
-    };
-    let manifest: RawManifest = serde_json::from_slice(&read_blob(&tagged.root.digest)?)
-        .map_err(|e| SignError::Invalid(format!("the signature manifest is not a manifest: {e}")))?;
+/// as fetched, `name` its reference for messages): its simple-signing
+/// layers with their annotations, in order. Payloads are not read (see
+/// [`payload`]). A manifest of more than [`MAX_SIGNATURES`] layers, or
+/// naming a payload over [`MAX_PAYLOAD`] bytes, is refused.
+pub fn read(tagged: &Tagged, store: &Store, name: &str) -> Result<Vec<Signature>, SignError> {
+    let digest = &tagged.root.digest;
+    let (bytes, _) = limits::read_regular(&store.blob_path(digest), MAX_MANIFEST)
+        .map_err(|e| SignError::Invalid(format!("{name}: cannot read the signature manifest {digest}: {e}")))?;
+    let manifest: RawManifest = serde_json::from_slice(&bytes)
+        .map_err(|e| SignError::Invalid(format!("{name}: the signature manifest is not a manifest: {e}")))?;
+    drop(bytes);
+    if manifest.layers.len() > MAX_SIGNATURES {
+        return Err(SignError::Invalid(format!(
+            "{name}: the signature manifest {digest} has {} layers; compose-img reads at most {MAX_SIGNATURES} \
+             signatures per manifest",
+            manifest.layers.len()
+        )));
+    }
     let mut signatures = Vec::new();
     for layer in manifest.layers.into_iter().filter(|l| l.media_type == media::SIMPLESIGNING) {
-        let digest = Digest::parse(&layer.digest).map_err(SignError::Invalid)?;
+        let payload = Digest::parse(&layer.digest)
+            .map_err(|e| SignError::Invalid(format!("{name}: {}", super::payload::printable(&e.to_string()))))?;
+        if layer.size > MAX_PAYLOAD {
+            return Err(SignError::Invalid(format!(
+                "{name}: the signature manifest {digest} names a payload {payload} of {} bytes, over the {} limit \
+                 for a payload",
+                layer.size,
+                limits::shown(MAX_PAYLOAD)
+            )));
+        }
         let signature = layer.annotations.get(ANNOTATION).cloned().unwrap_or_default();
-        signatures.push(Signature { payload: read_blob(&digest)?, signature });
+        signatures.push(Signature { payload, size: layer.size, signature });
     }
     Ok(signatures)
 }
 
-/// Writes a signature manifest holding `signatures` to the store.
+/// The payload of `signature`, read from the store (at most
+/// [`MAX_PAYLOAD`] bytes, checked against its digest).
+pub fn payload(signature: &Signature, store: &Store) -> Result<Vec<u8>, SignError> {
+    let digest = &signature.payload;
+    let (bytes, _) = limits::read_regular(&store.blob_path(digest), MAX_PAYLOAD)
+        .map_err(|e| SignError::Invalid(format!("cannot read the signature payload {digest}: {e}")))?;
+    let actual = Digest::of(&bytes);
+    if actual != *digest {
+        return Err(SignError::Invalid(format!("the signature payload {digest} in the store has digest {actual}")));
+    }
+    Ok(bytes)
+}
+
+/// Stores `payload` and returns the signature layer for it and `signature`.
+pub fn store_payload(payload: &[u8], signature: String, store: &Store) -> Result<Signature, SignError> {
+    let blob = store.write_blob(payload)?;
+    Ok(Signature { payload: blob.digest, size: blob.size, signature })
+}
+
+/// Writes a signature manifest holding `signatures` (their payloads in the
+/// store already) to the store.
 pub fn write(signatures: &[Signature], store: &Store) -> Result<Tagged, SignError> {
     let mut layers = Vec::new();
     let mut built = Vec::new();
     for signature in signatures {
-        let blob = store.write_blob(&signature.payload)?;
         layers.push(json!({
             "mediaType": media::SIMPLESIGNING,
-            "size": blob.size,
-            "digest": blob.digest.as_str(),
+            "size": signature.size,
+            "digest": signature.payload.as_str(),
             "annotations": { ANNOTATION: signature.signature },
         }));
         built.push(BuiltLayer {
             reused: true,
             name: "signature".into(),
-            digest: blob.digest.clone(),
-            size: blob.size,
-            diff_id: blob.digest,
+            digest: signature.payload.clone(),
+            size: signature.size,
+            diff_id: signature.payload.clone(),
             media_type: media::SIMPLESIGNING,
         });
     }

@@ -2,6 +2,11 @@
 //! PRIVATE KEY` (older cosign: `ENCRYPTED COSIGN PRIVATE KEY`) around JSON:
 //! scrypt parameters and salt, a nacl secretbox nonce, and the box of the
 //! PKCS#8 DER of an ECDSA P-256 key. The public key is PKIX PEM.
+//!
+//! Key files are read within [`limits`](super::limits) (regular files of at
+//! most 64 KiB), and the scrypt parameters a private key asks for are
+//! bounded (see [`MAX_LOG_N`] and below) before any work is done: a
+//! crafted key cannot make compose-img hang or take gigabytes.
 
 use std::fs;
 use std::io::Write;
@@ -18,6 +23,7 @@ use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePub
 use serde::{Deserialize, Serialize};
 
 use super::SignError;
+use super::limits::{self, MAX_KEY_FILE};
 
 const LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
 const OLD_LABEL: &str = "ENCRYPTED COSIGN PRIVATE KEY";
@@ -25,6 +31,14 @@ const OLD_LABEL: &str = "ENCRYPTED COSIGN PRIVATE KEY";
 const SCRYPT_LOG_N: u8 = 15;
 const SCRYPT_R: u32 = 8;
 const SCRYPT_P: u32 = 1;
+/// The scrypt parameters a key may ask for: cosign's and a range around
+/// them. N (a power of two) at most 2^16, r at most 16, p at most 4, and
+/// the memory scrypt takes, 128 * N * r bytes, at most 64 MiB (cosign's
+/// parameters take 32 MiB). The work is bounded by p times that.
+pub const MAX_LOG_N: u32 = 16;
+pub const MAX_R: u32 = 16;
+pub const MAX_P: u32 = 4;
+pub const MAX_SCRYPT_MEMORY: u64 = 64 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -42,7 +56,7 @@ struct Kdf {
     salt: Vec<u8>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 struct KdfParams {
     #[serde(rename = "N")]
     n: u64,
@@ -113,8 +127,19 @@ pub fn public_pem(key: &VerifyingKey) -> Result<String, SignError> {
     key.to_public_key_pem(LineEnding::LF).map_err(|e| SignError::Key(format!("cannot encode the public key: {e}")))
 }
 
-/// Decrypts a private key PEM (from `path`, for messages) with `password`.
-pub fn decrypt(pem: &[u8], password: &[u8], path: &Path) -> Result<SigningKey, SignError> {
+/// An encrypted private key, read and checked (its scrypt parameters are
+/// within bounds), not yet decrypted.
+pub struct EncryptedKey {
+    sealed: Sealed,
+    log_n: u8,
+    nonce: [u8; 24],
+    /// The key file, for messages.
+    path: PathBuf,
+}
+
+/// Reads a private key PEM (from `path`, for messages): the cosign JSON
+/// inside, with scrypt parameters within bounds.
+pub fn parse_private(pem: &[u8], path: &Path) -> Result<EncryptedKey, SignError> {
     let bad = |why: String| SignError::Key(format!("{}: {why}", path.display()));
     let (label, json) = pem_rfc7468::decode_vec(pem).map_err(|e| bad(format!("not a PEM private key: {e}")))?;
     if label != LABEL && label != OLD_LABEL {
@@ -124,23 +149,66 @@ pub fn decrypt(pem: &[u8], password: &[u8], path: &Path) -> Result<SigningKey, S
     if sealed.kdf.name != "scrypt" || sealed.cipher.name != "nacl/secretbox" {
         return Err(bad(format!("unsupported encryption {} / {}", sealed.kdf.name, sealed.cipher.name)));
     }
-    let KdfParams { n, r, p } = sealed.kdf.params;
-    // Bounded so a crafted key cannot ask for unbounded memory.
-    if !n.is_power_of_two() || !(2..=1 << 20).contains(&n) || r > 32 || p > 16 {
-        return Err(bad(format!("scrypt parameters N={n} r={r} p={p} are out of range")));
-    }
-    let nonce: [u8; 24] = sealed.cipher.nonce.try_into().map_err(|_| bad("the nonce is not 24 bytes".into()))?;
-    let box_key = derive(password, &sealed.kdf.salt, n.trailing_zeros() as u8, r, p)?;
-    let der = XSalsa20Poly1305::new(&box_key.into())
-        .decrypt(&nonce.into(), sealed.ciphertext.as_slice())
-        .map_err(|_| bad("wrong password (the key does not decrypt)".into()))?;
-    SigningKey::from_pkcs8_der(&der).map_err(|e| bad(format!("not an ECDSA P-256 key: {e}")))
+    let log_n = scrypt_bounds(&sealed.kdf.params).map_err(bad)?;
+    let nonce: [u8; 24] =
+        sealed.cipher.nonce.as_slice().try_into().map_err(|_| bad("the nonce is not 24 bytes".into()))?;
+    Ok(EncryptedKey { sealed, log_n, nonce, path: path.to_owned() })
 }
 
-/// Reads and decrypts the private key at `path`, refusing one that group
-/// or others may read.
-pub fn load_private(path: &Path, password: &[u8]) -> Result<SigningKey, SignError> {
-    let meta = fs::metadata(path).map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
+/// log2 N if the parameters are within bounds; else which are not.
+fn scrypt_bounds(params: &KdfParams) -> Result<u8, String> {
+    let KdfParams { n, r, p } = *params;
+    let mut wrong = Vec::new();
+    if !n.is_power_of_two() || n < 2 {
+        wrong.push(format!("N={n} is not a power of two of at least 2"));
+    } else if n.trailing_zeros() > MAX_LOG_N {
+        wrong.push(format!("N={n} is over {} (2^{MAX_LOG_N})", 1u64 << MAX_LOG_N));
+    }
+    if !(1..=MAX_R).contains(&r) {
+        wrong.push(format!("r={r} is not 1 to {MAX_R}"));
+    }
+    if !(1..=MAX_P).contains(&p) {
+        wrong.push(format!("p={p} is not 1 to {MAX_P}"));
+    }
+    let memory = u128::from(n) * u128::from(r) * 128;
+    if memory > u128::from(MAX_SCRYPT_MEMORY) {
+        wrong.push(format!("N*r*128 = {} MiB is over {}", memory >> 20, limits::shown(MAX_SCRYPT_MEMORY)));
+    }
+    if !wrong.is_empty() {
+        return Err(format!(
+            "refusing the scrypt parameters N={n} r={r} p={p}: {} (compose-img reads keys with N a power of two up \
+             to 2^{MAX_LOG_N}, r up to {MAX_R}, p up to {MAX_P} and N*r*128 up to {}; cosign writes N=32768 r=8 p=1)",
+            wrong.join(", "),
+            limits::shown(MAX_SCRYPT_MEMORY)
+        ));
+    }
+    Ok(n.trailing_zeros() as u8)
+}
+
+impl EncryptedKey {
+    /// Decrypts the key with `password`.
+    pub fn decrypt(&self, password: &[u8]) -> Result<SigningKey, SignError> {
+        let bad = |why: String| SignError::Key(format!("{}: {why}", self.path.display()));
+        let KdfParams { r, p, .. } = self.sealed.kdf.params;
+        let box_key = derive(password, &self.sealed.kdf.salt, self.log_n, r, p)?;
+        let der = XSalsa20Poly1305::new(&box_key.into())
+            .decrypt(&self.nonce.into(), self.sealed.ciphertext.as_slice())
+            .map_err(|_| bad("wrong password (the key does not decrypt)".into()))?;
+        SigningKey::from_pkcs8_der(&der).map_err(|e| bad(format!("not an ECDSA P-256 key: {e}")))
+    }
+}
+
+/// Decrypts a private key PEM (from `path`, for messages) with `password`.
+pub fn decrypt(pem: &[u8], password: &[u8], path: &Path) -> Result<SigningKey, SignError> {
+    parse_private(pem, path)?.decrypt(password)
+}
+
+/// Reads the private key at `path` (a regular file of at most 64 KiB that
+/// group and others cannot read) and checks it, without decrypting it:
+/// a key that cannot be used is refused before a password is asked for.
+pub fn open_private(path: &Path) -> Result<EncryptedKey, SignError> {
+    let (pem, meta) = limits::read_regular(path, MAX_KEY_FILE)
+        .map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SignError::Key(format!(
@@ -149,13 +217,20 @@ pub fn load_private(path: &Path, password: &[u8]) -> Result<SigningKey, SignErro
             path.display()
         )));
     }
-    let pem = fs::read(path).map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
-    decrypt(&pem, password, path)
+    parse_private(&pem, path)
 }
 
-/// Reads a PKIX PEM public key.
+/// Reads and decrypts the private key at `path` (see [`open_private`]).
+pub fn load_private(path: &Path, password: &[u8]) -> Result<SigningKey, SignError> {
+    open_private(path)?.decrypt(password)
+}
+
+/// Reads a PKIX PEM public key (a regular file of at most 64 KiB).
 pub fn load_public(path: &Path) -> Result<VerifyingKey, SignError> {
-    let text = fs::read_to_string(path).map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
+    let (bytes, _) = limits::read_regular(path, MAX_KEY_FILE)
+        .map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| SignError::Key(format!("{} is not a PEM ECDSA P-256 public key: not text", path.display())))?;
     VerifyingKey::from_public_key_pem(&text)
         .map_err(|e| SignError::Key(format!("{} is not a PEM ECDSA P-256 public key: {e}", path.display())))
 }
@@ -208,5 +283,26 @@ mod tests {
         assert_eq!(public_pem(key.verifying_key()).unwrap(), public);
         let error = decrypt(private.as_bytes(), b"nope", Path::new("k")).unwrap_err().to_string();
         assert_eq!(error, "k: wrong password (the key does not decrypt)");
+    }
+
+    #[test]
+    fn scrypt_parameters_are_bounded() {
+        let bounds = |n, r, p| scrypt_bounds(&KdfParams { n, r, p });
+        assert_eq!(bounds(32768, 8, 1), Ok(15));
+        assert_eq!(bounds(1 << 16, 8, 4), Ok(16));
+        assert_eq!(bounds(1 << 15, 16, 4), Ok(15));
+        let error = bounds(1 << 20, 32, 16).unwrap_err();
+        assert!(
+            error.starts_with(
+                "refusing the scrypt parameters N=1048576 r=32 p=16: N=1048576 is over 65536 (2^16), \
+                 r=32 is not 1 to 16, p=16 is not 1 to 4, N*r*128 = 4096 MiB is over 64 MiB ("
+            ),
+            "{error}"
+        );
+        assert!(bounds(1 << 16, 16, 1).unwrap_err().contains(": N*r*128 = 128 MiB is over 64 MiB ("));
+        assert!(bounds(30000, 8, 1).unwrap_err().contains(": N=30000 is not a power of two of at least 2 ("));
+        assert!(bounds(1, 8, 1).unwrap_err().contains(": N=1 is not a power of two"));
+        assert!(bounds(1 << 15, 0, 0).unwrap_err().contains(": r=0 is not 1 to 16, p=0 is not 1 to 4 ("));
+        assert!(bounds(u64::MAX, u32::MAX, 1).is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::json;
+use thiserror::Error;
 
 use crate::digest::Digest;
 
@@ -54,11 +55,22 @@ struct Image {
     digest: String,
 }
 
-pub fn parse(bytes: &[u8]) -> Result<Claim, String> {
-    let raw: Raw =
-        serde_json::from_slice(bytes).map_err(|e| format!("the payload is not a simple-signing payload: {e}"))?;
+/// A payload that is not a cosign simple-signing payload.
+#[derive(Debug, Error)]
+pub enum PayloadError {
+    #[error("the payload is not a simple-signing payload: {0}")]
+    Json(serde_json::Error),
+    #[error("the payload's type is `{}`, not `{TYPE}`", printable(.0), TYPE = TYPE)]
+    Type(String),
+}
+
+/// `text` with control characters written visibly ([`crate::text::escape`]).
+pub use crate::text::escape as printable;
+
+pub fn parse(bytes: &[u8]) -> Result<Claim, PayloadError> {
+    let raw: Raw = serde_json::from_slice(bytes).map_err(PayloadError::Json)?;
     if raw.critical.kind != TYPE {
-        return Err(format!("the payload's type is `{}`, not `{TYPE}`", raw.critical.kind));
+        return Err(PayloadError::Type(raw.critical.kind));
     }
     Ok(Claim { identity: raw.critical.identity.reference, digest: raw.critical.image.digest })
 }
@@ -78,5 +90,10 @@ mod tests {
             )
         );
         assert_eq!(parse(&bytes).unwrap(), Claim { identity: "r.io/a".into(), digest: digest.to_string() });
+        let other = String::from_utf8(bytes).unwrap().replace("cosign container image signature", "x");
+        assert_eq!(
+            parse(other.as_bytes()).unwrap_err().to_string(),
+            "the payload's type is `x`, not `cosign container image signature`"
+        );
     }
 }

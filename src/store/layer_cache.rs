@@ -1,9 +1,11 @@
-//! The layer cache: `layers-v2/<key>` maps a layer's cache key (a digest of
+//! The layer cache: `layers-v3/<key>` maps a layer's cache key (a digest of
 //! everything that determines its bytes) to the blob built for it. Each
-//! entry records a stamp of the blob file (size, mtime, inode) taken when
-//! it was written: a blob whose stamp still matches is served without being
-//! read; any other is re-hashed first, and a corrupt one is removed and
-//! never served.
+//! entry records a stamp of the blob file (size, mtime, ctime, inode) taken
+//! when it was written: a blob whose stamp still matches is served without
+//! being read; any other is re-hashed first, and a corrupt one is removed
+//! and never served. The ctime catches a blob edited in place with its size
+//! and mtime put back (a write always moves the ctime, and no system call
+//! sets it).
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -30,6 +32,7 @@ pub struct CachedLayer {
 pub struct BlobStamp {
     pub size: u64,
     pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
     pub ino: u64,
 }
 
@@ -63,7 +66,12 @@ impl Store {
 
     pub fn blob_stamp(&self, digest: &Digest) -> Option<BlobStamp> {
         let meta = fs::metadata(self.blob_path(digest)).ok()?;
-        Some(BlobStamp { size: meta.len(), mtime: (meta.mtime(), meta.mtime_nsec()), ino: meta.ino() })
+        Some(BlobStamp {
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+        })
     }
 
     /// Checks blob `digest` before reuse: trusted if its stamp is `expected`,

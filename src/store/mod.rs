@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! blobs-v1/sha256/<hex>   complete, verified blobs (read-only)
-//! layers-v2/<key>         layer cache entries ([`layer_cache`])
+//! layers-v3/<key>         layer cache entries ([`layer_cache`])
 //! inputs-v2/<id>          stat fingerprints of each layer's inputs ([`fingerprint`])
 //! outputs-v1/<id>         outputs written, with the blobs each needed ([`gc`])
 //! tmp/                    files being written
@@ -39,10 +39,10 @@ pub use blob_writer::{BlobWriter, WrittenBlob};
 use crate::digest::{Digest, HashingWriter};
 
 /// The layer cache ([`layer_cache`]).
-const LAYERS: &str = "layers-v2";
+const LAYERS: &str = "layers-v3";
 
 /// Folders of earlier formats, never read: `store gc` removes them.
-const FORMERLY: [&str; 2] = ["layers-v1", "inputs-v1"];
+const FORMERLY: [&str; 3] = ["layers-v1", "layers-v2", "inputs-v1"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -94,11 +94,11 @@ pub fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged,
     {
         return Err(TransportError::image(&name, format!("the manifest has digest {root_digest}, not {pinned}")));
     }
-    let (media_type, parsed) = manifest::parse(&bytes, hint.as_deref()).map_err(|e| TransportError::image(&name, e))?;
+    let (media_type, parsed) =
+        manifest::parse(&bytes, hint.as_deref()).map_err(|e| TransportError::image(&name, e.to_string()))?;
     let root = store.write_blob(&bytes)?;
     let desc = Desc { media_type: media_type.clone(), digest: root.digest.clone(), size: root.size };
-    let mut extras = Vec::new();
-    let images = match parsed {
+    match parsed {
         Parsed::Manifest { config, layers } => {
             let image = import_image(source, &desc, config, layers, store)?;
             if let Want::Platform(platform) = want
@@ -109,66 +109,88 @@ pub fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged,
                     format!("the image is for {}, not {platform}", image.platform),
                 ));
             }
-            vec![image]
+            Ok(Tagged { media_type, root, images: vec![image], extras: Vec::new() })
         }
         Parsed::Index(entries) => {
-            let chosen: Vec<IndexEntry> = match want {
-                Want::All => {
-                    if let Some(other) = entries.iter().find(|e| !is_manifest(&e.desc)) {
-                        return Err(TransportError::image(
-                            &name,
-                            format!(
-                                "index entry {} is a {}, not an image manifest",
-                                other.desc.digest, other.desc.media_type
-                            ),
-                        ));
-                    }
-                    entries
-                }
-                Want::Platform(platform) => {
-                    let found = entries.iter().find(|e| {
-                        is_manifest(&e.desc) && e.platform.as_ref().is_some_and(|p| platform_matches(platform, p))
-                    });
-                    let Some(found) = found else {
-                        let offered: Vec<String> =
-                            entries.iter().filter_map(|e| e.platform.as_ref()).map(|p| p.to_string()).collect();
-                        return Err(TransportError::image(
-                            &name,
-                            format!("the index has no manifest for {platform} (it has: {})", offered.join(", ")),
-                        ));
-                    };
-                    vec![found.clone()]
-                }
-            };
-            let mut images = Vec::new();
-            for entry in chosen {
-                let child = &entry.desc;
-                let bytes = source.manifest(child)?;
-                let (_, parsed) = manifest::parse(&bytes, Some(&child.media_type))
-                    .map_err(|e| TransportError::image(&name, format!("manifest {}: {e}", child.digest)))?;
-                let Parsed::Manifest { config, layers } = parsed else {
-                    return Err(TransportError::image(&name, format!("{} is a nested index", child.digest)));
+            let chosen = choose(entries, want, &name)?;
+            let (images, extras) = import_entries(source, chosen, want, store)?;
+            if let Want::Platform(platform) = want {
+                let Some(image) = images.into_iter().next() else {
+                    return Err(TransportError::image(&name, format!("the index has no image for {platform}")));
                 };
-                store.write_blob(&bytes)?;
-                if is_attachment(&entry, &layers) {
-                    // Kept byte for byte (attestations and the like), never
-                    // used as an image.
-                    for blob in [&config].into_iter().chain(&layers) {
-                        fetch_blob(source, blob, store)?;
-                    }
-                    let blobs = [&config].into_iter().chain(&layers).cloned().collect();
-                    extras.push(Extra { manifest: child.clone(), blobs });
-                    continue;
-                }
-                images.push(import_image(source, child, config, layers, store)?);
+                return Ok(Tagged::single(image));
             }
-            if let Want::Platform(_) = want {
-                return Ok(Tagged::single(images.remove(0)));
-            }
-            images
+            Ok(Tagged { media_type, root, images, extras })
         }
-    };
-    Ok(Tagged { media_type, root, images, extras })
+    }
+}
+
+/// The entries of an index that `want` asks for: every one (each must be a
+/// manifest), or the first manifest for the platform.
+fn choose(entries: Vec<IndexEntry>, want: &Want, name: &str) -> Result<Vec<IndexEntry>, TransportError> {
+    match want {
+        Want::All => {
+            if let Some(other) = entries.iter().find(|e| !is_manifest(&e.desc)) {
+                return Err(TransportError::image(
+                    name,
+                    format!("index entry {} is a {}, not an image manifest", other.desc.digest, other.desc.media_type),
+                ));
+            }
+            Ok(entries)
+        }
+        Want::Platform(platform) => {
+            let found = entries
+                .iter()
+                .find(|e| is_manifest(&e.desc) && e.platform.as_ref().is_some_and(|p| platform_matches(platform, p)));
+            let Some(found) = found else {
+                let offered: Vec<String> =
+                    entries.iter().filter_map(|e| e.platform.as_ref()).map(|p| p.to_string()).collect();
+                return Err(TransportError::image(
+                    name,
+                    format!("the index has no manifest for {platform} (it has: {})", offered.join(", ")),
+                ));
+            };
+            Ok(vec![found.clone()])
+        }
+    }
+}
+
+/// Imports the chosen manifests of an index: the images, and the other
+/// manifests (attestations) kept byte for byte with their blobs.
+fn import_entries(
+    source: &dyn Source,
+    chosen: Vec<IndexEntry>,
+    want: &Want,
+    store: &Store,
+) -> Result<(Vec<BuiltImage>, Vec<Extra>), TransportError> {
+    let name = source.name();
+    let (mut images, mut extras) = (Vec::new(), Vec::new());
+    for entry in chosen {
+        let child = &entry.desc;
+        let bytes = source.manifest(child)?;
+        let (_, parsed) = manifest::parse(&bytes, Some(&child.media_type))
+            .map_err(|e| TransportError::image(&name, format!("manifest {}: {e}", child.digest)))?;
+        let Parsed::Manifest { config, layers } = parsed else {
+            return Err(TransportError::image(&name, format!("{} is a nested index", child.digest)));
+        };
+        store.write_blob(&bytes)?;
+        if is_attachment(&entry, &layers) {
+            if let Want::Platform(platform) = want {
+                // The one manifest asked for is not an image compose-img
+                // can build on.
+                return Err(TransportError::image(&name, not_an_image(child, platform, &entry, &layers)));
+            }
+            // Kept byte for byte, never used as an image.
+            for blob in [&config].into_iter().chain(&layers) {
+                fetch_blob(source, blob, store)?;
+            }
+            let blobs = [&config].into_iter().chain(&layers).cloned().collect();
+            extras.push(Extra { manifest: child.clone(), blobs });
+            continue;
+        }
+        images.push(import_image(source, child, config, layers, store)?);
+    }
+    Ok((images, extras))
 }
 
 /// An index entry that is not an image of a platform but something
@@ -177,6 +199,17 @@ pub fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged,
 fn is_attachment(entry: &IndexEntry, layers: &[Desc]) -> bool {
     entry.platform.as_ref().is_some_and(|p| p.os == "unknown")
         || layers.iter().any(|l| media::readable_layer(&l.media_type).is_none())
+}
+
+/// Why the manifest `child` chosen for `platform` cannot be used as an image.
+fn not_an_image(child: &Desc, platform: &Platform, entry: &IndexEntry, layers: &[Desc]) -> String {
+    let why = match layers.iter().find(|l| media::readable_layer(&l.media_type).is_none()) {
+        Some(layer) => {
+            format!("layer {} has media type {}, which compose-img cannot use", layer.digest, layer.media_type)
+        }
+        None => format!("its platform is {}", entry.platform.as_ref().map_or("none".to_owned(), Platform::to_string)),
+    };
+    format!("the index's manifest {} for {platform} is not an image compose-img can use: {why}", child.digest)
 }
 
 fn is_manifest(desc: &Desc) -> bool {
@@ -252,10 +285,185 @@ fn fetch_blob(source: &dyn Source, desc: &Desc, store: &Store) -> Result<(), Tra
         return Ok(());
     }
     let name = source.name();
-    let mut reader = source.blob(desc)?;
+    // One byte past the descriptor's size is enough to refuse the blob: an
+    // endless or oversized source never fills the store's tmp.
+    let mut reader = source.blob(desc)?.take(desc.size.saturating_add(1));
     let mut writer = store.blob_writer()?;
     io::copy(&mut reader, &mut writer)
         .map_err(|e| TransportError::image(&name, format!("cannot read blob {}: {e}", desc.digest)))?;
     writer.complete_if(|digest, size| check(digest, size, desc, &name))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::sources::Stored;
+    use super::*;
+
+    const FOREIGN: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// `bytes` as a blob of `media_type` in the store.
+    fn blob(store: &Store, media_type: &str, bytes: &[u8]) -> Desc {
+        let written = store.write_blob(bytes).unwrap();
+        Desc { media_type: media_type.to_owned(), digest: written.digest, size: written.size }
+    }
+
+    fn descriptor(desc: &Desc, platform: Option<&str>) -> serde_json::Value {
+        let mut value = json!({ "mediaType": desc.media_type, "digest": desc.digest.as_str(), "size": desc.size });
+        if let Some(platform) = platform {
+            let p = crate::oci::platform::parse_platform(platform).unwrap();
+            value["platform"] = json!({ "os": p.os, "architecture": p.architecture });
+            if let Some(variant) = p.variant {
+                value["platform"]["variant"] = json!(variant);
+            }
+        }
+        value
+    }
+
+    /// An image manifest for `platform` with one layer of `layer_type`
+    /// (its content names the platform, so every image's blobs differ).
+    fn image(store: &Store, platform: &str, layer_type: &str) -> Desc {
+        let layer = blob(store, layer_type, format!("layer of {platform}").as_bytes());
+        let p = crate::oci::platform::parse_platform(platform).unwrap();
+        let config = json!({
+            "os": p.os,
+            "architecture": p.architecture,
+            "variant": p.variant,
+            "rootfs": { "type": "layers", "diff_ids": [layer.digest.as_str()] },
+        });
+        let config = blob(store, media::CONFIG, &serde_json::to_vec(&config).unwrap());
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media::MANIFEST,
+            "config": descriptor(&config, None),
+            "layers": [descriptor(&layer, None)],
+        });
+        blob(store, media::MANIFEST, &serde_json::to_vec(&manifest).unwrap())
+    }
+
+    /// An index of `entries` (manifest, platform).
+    fn index(entries: &[(&Desc, Option<&str>)]) -> Vec<u8> {
+        let manifests: Vec<_> = entries.iter().map(|(desc, platform)| descriptor(desc, *platform)).collect();
+        serde_json::to_vec(&json!({ "schemaVersion": 2, "mediaType": media::INDEX, "manifests": manifests })).unwrap()
+    }
+
+    fn import_root(store: &Store, root: Vec<u8>, want: &Want) -> Result<Tagged, TransportError> {
+        import(&Stored::new(store, "test".into(), root), want, store)
+    }
+
+    fn platform(text: &str) -> Want {
+        Want::Platform(crate::oci::platform::parse_platform(text).unwrap())
+    }
+
+    #[test]
+    fn a_platform_whose_manifest_has_only_foreign_layers_is_an_error_not_a_panic() {
+        let (_dir, store) = store();
+        let windows = image(&store, "linux/amd64", FOREIGN);
+        let arm = image(&store, "linux/arm64", media::LAYER_TAR);
+        let root = index(&[(&windows, Some("linux/amd64")), (&arm, Some("linux/arm64"))]);
+        let error = import_root(&store, root, &platform("linux/amd64")).unwrap_err().to_string();
+        let layer = Digest::of(b"layer of linux/amd64");
+        assert_eq!(
+            error,
+            format!(
+                "test: the index's manifest {} for linux/amd64 is not an image compose-img can use: \
+                 layer {layer} has media type {FOREIGN}, which compose-img cannot use",
+                windows.digest
+            )
+        );
+    }
+
+    #[test]
+    fn a_platform_whose_entry_is_an_attachment_is_an_error() {
+        let (_dir, store) = store();
+        let attestation = image(&store, "unknown/unknown", media::LAYER_TAR);
+        let root = index(&[(&attestation, Some("unknown/unknown"))]);
+        let error = import_root(&store, root, &platform("unknown/unknown")).unwrap_err().to_string();
+        assert!(error.ends_with("its platform is unknown/unknown"), "{error}");
+    }
+
+    #[test]
+    fn picks_the_platform_asked_for() {
+        let (_dir, store) = store();
+        let amd = image(&store, "linux/amd64", media::LAYER_TAR);
+        let arm = image(&store, "linux/arm64/v8", media::LAYER_GZIP);
+        let root = index(&[(&amd, Some("linux/amd64")), (&arm, Some("linux/arm64/v8"))]);
+
+        // Without a variant, any variant matches; the result is the one image.
+        let tagged = import_root(&store, root.clone(), &platform("linux/arm64")).unwrap();
+        assert_eq!(tagged.images.len(), 1);
+        assert!(!tagged.is_index());
+        assert_eq!(tagged.root.digest, arm.digest);
+        assert_eq!(tagged.images[0].platform.to_string(), "linux/arm64/v8");
+        assert_eq!(tagged.images[0].layers[0].media_type, media::LAYER_GZIP);
+
+        let tagged = import_root(&store, root.clone(), &platform("linux/amd64")).unwrap();
+        assert_eq!(tagged.images[0].manifest.digest, amd.digest);
+
+        let error = import_root(&store, root.clone(), &platform("linux/arm64/v7")).unwrap_err().to_string();
+        assert_eq!(error, "test: the index has no manifest for linux/arm64/v7 (it has: linux/amd64, linux/arm64/v8)");
+
+        // Every platform: the index itself, each image in its order.
+        let tagged = import_root(&store, root, &Want::All).unwrap();
+        assert!(tagged.is_index());
+        let platforms: Vec<String> = tagged.images.iter().map(|i| i.platform.to_string()).collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
+    }
+
+    #[test]
+    fn a_plain_manifest_must_be_for_the_platform_asked_for() {
+        let (_dir, store) = store();
+        let amd = image(&store, "linux/amd64", media::LAYER_TAR);
+        let root = std::fs::read(store.blob_path(&amd.digest)).unwrap();
+        let tagged = import_root(&store, root.clone(), &platform("linux/amd64")).unwrap();
+        assert_eq!(tagged.root.digest, amd.digest);
+        let error = import_root(&store, root, &platform("linux/s390x")).unwrap_err().to_string();
+        assert_eq!(error, "test: the image is for linux/amd64, not linux/s390x");
+    }
+
+    #[test]
+    fn entries_that_are_not_platform_images_are_carried_as_extras() {
+        let (_dir, store) = store();
+        let amd = image(&store, "linux/amd64", media::LAYER_TAR);
+        let attestation = image(&store, "unknown/unknown", media::LAYER_TAR);
+        let foreign = image(&store, "windows/amd64", FOREIGN);
+        let root = index(&[
+            (&amd, Some("linux/amd64")),
+            (&attestation, Some("unknown/unknown")),
+            (&foreign, Some("windows/amd64")),
+        ]);
+        let tagged = import_root(&store, root, &Want::All).unwrap();
+        assert_eq!(tagged.images.len(), 1);
+        assert_eq!(tagged.images[0].manifest.digest, amd.digest);
+        let extras: Vec<&Digest> = tagged.extras.iter().map(|e| &e.manifest.digest).collect();
+        assert_eq!(extras, [&attestation.digest, &foreign.digest]);
+        for extra in &tagged.extras {
+            // The config and the layer, byte for byte in the store.
+            assert_eq!(extra.blobs.len(), 2);
+            assert!(extra.blobs.iter().all(|b| store.has_blob(&b.digest)));
+        }
+        // Every blob of the extras goes wherever the image goes.
+        let blobs = tagged.blobs();
+        assert!(
+            tagged.extras.iter().flat_map(|e| e.blobs.iter().chain([&e.manifest])).all(|d| blobs.contains(&&d.digest))
+        );
+    }
+
+    #[test]
+    fn every_platform_refuses_an_index_entry_that_is_not_a_manifest() {
+        let (_dir, store) = store();
+        let amd = image(&store, "linux/amd64", media::LAYER_TAR);
+        let nested = blob(&store, media::INDEX, &index(&[(&amd, Some("linux/amd64"))]));
+        let root = index(&[(&amd, Some("linux/amd64")), (&nested, None)]);
+        let error = import_root(&store, root, &Want::All).unwrap_err().to_string();
+        assert_eq!(error, format!("test: index entry {} is a {}, not an image manifest", nested.digest, media::INDEX));
+    }
 }

@@ -39,7 +39,7 @@ impl Source for Layout {
 
     fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
         let path = self.dir.join("blobs").join("sha256").join(desc.digest.hex());
-        let file = File::open(&path)
+        let (file, _) = crate::files::open_regular(&path)
             .map_err(|e| TransportError::image(&self.name, format!("cannot open blob {}: {e}", desc.digest)))?;
         Ok(Box::new(BufReader::new(file)))
     }
@@ -110,7 +110,7 @@ impl Source for Registry<'_> {
     }
 
     fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
-        Ok(Box::new(self.client.get_blob(&self.reference.repository, &desc.digest)?))
+        Ok(Box::new(self.client.get_blob(&self.reference.repository, &desc.digest, desc.size)?))
     }
 
     fn origin(&self) -> Option<Reference> {

@@ -3,7 +3,7 @@
 //! external tools that must be present (a missing tool fails the test; it
 //! never skips).
 
-#![allow(dead_code, reason = "each test binary uses its own subset")]
+#![allow(dead_code, reason = "tests/oracle includes this file too and uses a subset")]
 
 pub mod token;
 
@@ -21,9 +21,15 @@ pub fn bin() -> PathBuf {
     }
 }
 
-/// `len` bytes that zstd barely shrinks, the same for the same `seed`.
+/// `len` bytes that zstd barely shrinks, the same for the same `seed`;
+/// other seeds (even consecutive ones) give other bytes.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
+    // splitmix64 of the seed (one-to-one) starts the xorshift, whose
+    // state must not be 0.
+    let mut state = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    state = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    state = (state ^ (state >> 27)).wrapping_mul(0x94d1_049b_133b_b0eb);
+    let mut state = (state ^ (state >> 31)).max(1);
     (0..len)
         .map(|_| {
             state ^= state << 13;
@@ -59,6 +65,10 @@ impl Sandbox {
     }
 
     pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        self.write_bytes(rel, content.as_bytes())
+    }
+
+    pub fn write_bytes(&self, rel: &str, content: &[u8]) -> PathBuf {
         let path = self.path().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, content).unwrap();

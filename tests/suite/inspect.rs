@@ -2,7 +2,7 @@
 //! whose bytes skopeo wrote, cross-checked against `skopeo inspect` and
 //! `umoci stat`; `du` on images sharing a parent; `ls` and `diff`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -263,6 +263,85 @@ fn unpack_never_writes_outside_the_directory() {
     let target = sandbox.path().join("absolute-root");
     run(sandbox.cmd().args(["unpack", &format!("oci:{}", layout.display())]).arg(&target));
     assert_eq!(std::fs::read_to_string(target.join("abs/file")).unwrap(), "inside");
+}
+
+#[test]
+fn control_characters_in_names_reach_no_terminal() {
+    use tar::EntryType::Regular;
+    let sandbox = Sandbox::new();
+    let layout = sandbox.path().join("esc");
+    let evil = "a\x1b[2J\rfake line\nb";
+    layout_with_layer(&layout, &raw_tar(&[(evil, Regular, "", b"x")]));
+    let reference = format!("oci:{}", layout.display());
+    let human = run(sandbox.cmd().args(["ls", &reference]));
+    assert!(!human.contains('\x1b') && !human.contains('\r'), "{human:?}");
+    assert!(human.contains(r"/a\x1b[2J\rfake line\nb"), "{human}");
+    assert_eq!(human.lines().count(), 1, "a name printed as several lines: {human}");
+    // JSON stays exact.
+    let json: serde_json::Value = serde_json::from_str(&run(sandbox.cmd().args(["ls", "--json", &reference]))).unwrap();
+    assert!(json.to_string().contains(&serde_json::to_string(&format!("/{evil}")).unwrap()), "{json}");
+}
+
+#[test]
+fn malformed_whiteouts_are_refused_by_every_reader() {
+    use tar::EntryType::{Directory, Regular};
+    let sandbox = Sandbox::new();
+    for (name, entries, shown) in [
+        (
+            "bare",
+            vec![("d/", Directory, "", &b""[..]), ("d/f", Regular, "", b"x"), ("d/.wh.", Regular, "", b"")],
+            "d/.wh.",
+        ),
+        ("dotdot", vec![("d/", Directory, "", &b""[..]), ("d/.wh..", Regular, "", b"")], "d/.wh.."),
+        ("root", vec![("f", Regular, "", &b"x"[..]), (".wh.", Regular, "", b"")], "`.wh.`"),
+    ] {
+        let layout = sandbox.path().join(name);
+        layout_with_layer(&layout, &raw_tar(&entries));
+        let reference = format!("oci:{}", layout.display());
+        let target = sandbox.path().join(format!("{name}-root"));
+        for args in [vec!["ls", &reference], vec!["unpack", &reference, target.to_str().unwrap()]] {
+            let out = sandbox.cmd().args(&args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(stderr.contains("malformed whiteout") && stderr.contains(shown), "{args:?}: {stderr}");
+        }
+        // unpack refuses before writing a file of the layer.
+        let written = walkdir::WalkDir::new(&target).min_depth(1).into_iter().count();
+        assert_eq!(written, 0, "{name}: unpack wrote the layer before refusing it");
+    }
+}
+
+#[test]
+fn unpack_as_root_keeps_setuid_and_setgid_and_commit_sees_no_change() {
+    let sandbox = Sandbox::new();
+    let recipe = sandbox.write(
+        "suid.toml",
+        "[image]\nname = \"localhost/suid\"\n[from]\nscratch = true\n[[layer]]\n\
+         [[layer.file]]\npath = \"/bin/su\"\ncontent = \"su\"\nmode = \"4755\"\nuid = 1000\n\
+         [[layer.file]]\npath = \"/bin/wall\"\ncontent = \"wall\"\nmode = \"2755\"\ngid = 1000\n",
+    );
+    sandbox.build(&[recipe.to_str().unwrap(), "--output", "oci:suid:1"]);
+    let dir = sandbox.path().join("rootfs");
+    run(sandbox.cmd().args(["unpack", "oci:suid:1"]).arg(&dir));
+    // SAFETY: geteuid has no preconditions.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    use std::os::unix::fs::MetadataExt as _;
+    let mode = |p: &str| std::fs::symlink_metadata(dir.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!((mode("bin/su"), mode("bin/wall")), (0o4755, 0o2755), "unpack dropped setuid/setgid");
+    if as_root {
+        let meta = std::fs::symlink_metadata(dir.join("bin/su")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1000, 0));
+    }
+    let out = sandbox
+        .cmd()
+        .args(["commit"])
+        .arg(&dir)
+        .args(["--parent", "oci:suid:1", "--output", "oci:same:1"])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("committed 0 added or changed, 0 removed"), "{stderr}");
 }
 
 #[test]

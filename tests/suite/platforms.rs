@@ -2,7 +2,7 @@
 //! `{arch}` in copy sources, parents resolved per platform (from a
 //! registry index and from a parent recipe), `--platform` narrowing.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::Path;

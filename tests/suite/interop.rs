@@ -2,7 +2,7 @@
 //! layouts, skopeo inspects and copies them, podman runs them. A missing
 //! tool fails the test (scripts/test installs them).
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Every kind of recipe mistake: exit code 1, nothing written, and the
 //! rendered message (file, line, column, caret) pinned as a snapshot.
 
-mod common;
+use crate::common;
 
 use common::Sandbox;
 
@@ -155,3 +155,21 @@ fn usage_errors() {
     let no_recipe = usage(&["build"], &[]);
     assert!(no_recipe.contains("RECIPE"), "{no_recipe}");
 }
+
+// Control characters (C0 and DEL) never reach the image config or the
+// annotations; each value is located.
+case!(
+    control_characters_in_config,
+    format!(
+        "{HEAD}[config]\nuser = \"a\\u0000\"\nworkdir = \"/w\\u007f\"\nstop_signal = \"SIG\\tTERM\"\n\
+         entrypoint = [\"/bin/sh\", \"-c\\n\"]\ncmd = [\"\\u001b[31m\"]\nenv = {{ \"A\\u0001\" = \"1\", B = \"x\\ry\" }}\n\
+         labels = {{ k = \"v\\u0000\", \"k\\u0002\" = \"v\" }}\nvolumes = [\"/v\\n\"]\n"
+    )
+);
+case!(control_characters_in_annotations, format!("{HEAD}[annotations]\n\"a\\u0000\" = \"x\"\nb = \"\\u0007\"\n"));
+// A line too long to show is shown around the mistake, which keeps its
+// line and column.
+case!(
+    long_line_shown_around_the_mistake,
+    format!("{HEAD}[config]\nlabels = {{ a = \"{}\", b = \"\\u0000\" }}\n", "x".repeat(300))
+);

@@ -3,7 +3,7 @@
 //! Parents written by someone else's code keep their digests; a second push
 //! uploads nothing.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Parent recipes, the layer cache, concurrent and killed builds on one
 //! store, and determinism across `--jobs`.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -142,7 +142,9 @@ fn an_unchanged_rebuild_finds_its_layers_by_stat_without_the_input_index() {
     // Poison the input indexes: a build that consulted them would key the
     // layers differently and rebuild them.
     let zero = "0".repeat(64);
-    for index in walk(&sandbox.store().join("inputs-v2")) {
+    let indexes = walk(&sandbox.store().join("inputs-v2"));
+    assert!(!indexes.is_empty(), "no input index to poison");
+    for index in indexes {
         let text = std::fs::read_to_string(&index).unwrap();
         let poisoned: String = text
             .lines()
@@ -244,18 +246,56 @@ fn a_corrupted_blob_in_the_store_is_not_served() {
     assert_blobs_match_names(&sandbox.path().join("second/blobs/sha256"));
 }
 
-/// Every blob file's content hashes to its name.
-fn assert_blobs_match_names(dir: &std::path::Path) {
-    for entry in walk(dir) {
-        let bytes = std::fs::read(&entry).unwrap();
+#[test]
+fn a_blob_edited_in_place_with_size_and_mtime_kept_is_not_served() {
+    let sandbox = Sandbox::new();
+    sandbox.write("f", "content\n");
+    sandbox.write(
+        "r.toml",
+        "[image]\nname = \"localhost/k\"\n[from]\nscratch = true\n[[layer]]\n[[layer.copy]]\nsrc = \"f\"\ndest = \"/f\"\n",
+    );
+    build(&sandbox, &["r.toml", "--output", "oci:first"]);
+    let layout = sandbox.path().join("first");
+    let layer =
+        json_blob(&layout, &layout_digest(&layout, "latest"))["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let blob = sandbox.store().join("blobs-v1/sha256").join(layer.trim_start_matches("sha256:"));
+    let before = std::fs::metadata(&blob).unwrap();
+    // Overwrite the same inode with as many bytes, then put the mtime back.
+    let mut perms = before.permissions();
+    perms.set_mode(0o644);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    let mut file = std::fs::OpenOptions::new().write(true).open(&blob).unwrap();
+    file.write_all(&vec![0u8; before.len() as usize]).unwrap();
+    file.set_modified(before.modified().unwrap()).unwrap();
+    drop(file);
+    let after = std::fs::metadata(&blob).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!(
+        (after.len(), after.mtime(), after.mtime_nsec(), after.ino()),
+        (before.len(), before.mtime(), before.mtime_nsec(), before.ino())
+    );
+
+    let out = build(&sandbox, &["r.toml", "--output", "oci:second"]);
+    assert_eq!(counts(&out), (1, 0), "the edited blob was served as reused");
+    assert_blobs_match_names(&sandbox.store().join("blobs-v1/sha256"));
+    assert_blobs_match_names(&sandbox.path().join("second/blobs/sha256"));
+}
+
+/// Every blob file's content hashes to its name; returns how many there
+/// are (a folder that is not there fails).
+fn assert_blobs_match_names(dir: &std::path::Path) -> usize {
+    let blobs = walk(dir);
+    for entry in &blobs {
+        let bytes = std::fs::read(entry).unwrap();
         let name = entry.file_name().unwrap().to_str().unwrap();
         assert_eq!(compose_img::digest::Digest::of(&bytes).hex(), name, "{} does not match its name", entry.display());
     }
+    blobs.len()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     #[allow(clippy::disallowed_methods, reason = "order does not matter: every file is checked")]
-    let entries = std::fs::read_dir(dir).unwrap();
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     entries.map(|e| e.unwrap().path()).collect()
 }
 
@@ -297,6 +337,7 @@ fn two_builds_share_one_store_at_once() {
 fn a_killed_build_leaves_no_bad_blob_and_the_next_build_succeeds() {
     let sandbox = Sandbox::new();
     big_recipe(&sandbox);
+    let blobs = sandbox.store().join("blobs-v1/sha256");
     for (round, delay_ms) in [5u64, 30, 80, 150, 300].into_iter().enumerate() {
         let mut child = sandbox
             .cmd()
@@ -306,14 +347,20 @@ fn a_killed_build_leaves_no_bad_blob_and_the_next_build_succeeds() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        if sandbox.store().join("blobs-v1/sha256").exists() {
-            assert_blobs_match_names(&sandbox.store().join("blobs-v1/sha256"));
+        // The store makes its folders, then its lock file: a build killed
+        // before that left no store to look at.
+        if sandbox.store().join("lock").exists() {
+            assert_blobs_match_names(&blobs);
         }
     }
     let fsck = sandbox.cmd().args(["store", "fsck"]).output().unwrap();
     common::assert_success(&fsck);
     build(&sandbox, &["big.toml", "--output", "oci:final"]);
     assert_blobs_match_names(&sandbox.path().join("final/blobs/sha256"));
+    // The rounds looked where the store keeps its lock and blobs: were
+    // either moved, this fails rather than leave the rounds checking nothing.
+    assert!(sandbox.store().join("lock").is_file(), "the store's lock file moved");
+    assert!(assert_blobs_match_names(&blobs) > 0, "no blobs in {}", blobs.display());
 }
 
 #[test]
@@ -418,7 +465,7 @@ fn store_gc_keeps_what_recent_use_names() {
     assert!(ls.contains("output oci:hello ") && ls.contains("output oci:busybox "), "{ls}");
 
     // Everything ages 40 days; then busybox is built (used) again.
-    for part in ["layers-v2", "outputs-v1", "inputs-v2"] {
+    for part in ["layers-v3", "outputs-v1", "inputs-v2"] {
         for file in walk(&sandbox.store().join(part)) {
             common::run(Command::new("touch").args(["-d", "40 days ago"]).arg(file));
         }

@@ -1,0 +1,54 @@
+//! What a build or a plan ends with when it fails.
+
+use thiserror::Error;
+
+use crate::assemble::AssembleError;
+use crate::layer::BuildError;
+use crate::recipe::{LocatedError, RecipeError};
+use crate::sign::SignError;
+use crate::store::StoreError;
+use crate::transport::TransportError;
+
+#[derive(Debug, Error)]
+pub enum ComposeError {
+    /// The request asks for something impossible (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Recipes that cannot be read or are invalid, each with its mistakes.
+    #[error("invalid recipes")]
+    Recipes(Vec<RecipeError>),
+    /// Layers that cannot be planned (missing sources, collisions, ...).
+    #[error("cannot plan {recipe}")]
+    Plan { recipe: String, errors: Vec<LocatedError> },
+    #[error("building {recipe}")]
+    Build {
+        recipe: String,
+        #[source]
+        source: BuildError,
+    },
+    #[error("assembling {recipe}")]
+    Assemble {
+        recipe: String,
+        #[source]
+        source: AssembleError,
+    },
+    #[error("cannot get the parent image of {recipe}")]
+    Parent {
+        recipe: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("writing {output}")]
+    Output {
+        output: String,
+        #[source]
+        source: TransportError,
+    },
+    /// Signing an output (`--sign-key`).
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("cannot use the store")]
+    Store(#[from] StoreError),
+    #[error("cannot start {0} worker threads")]
+    Workers(u32),
+}

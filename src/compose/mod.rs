@@ -1,0 +1,112 @@
+//! One `compose-img build`, phase by phase:
+//!
+//! 1. load: the recipes named and their parents (`plan::graph`);
+//! 2. `units`: one unit per recipe and platform, tied to its parent's unit;
+//! 3. `outputs`: where each named recipe goes, checked against what it builds;
+//! 4. `prepare`: every unit planned, the store opened, inputs digested;
+//! 5. `nodes`: the build graph (parent fetches, layers, images) run on the
+//!    ready-queue executor;
+//! 6. assemble: the index of a multi-platform recipe;
+//! 7. `outputs`: each destination written, signed if asked;
+//! 8. `summary`: what was built, reused and written.
+//!
+//! Everything that can be refused is refused before the first blob is
+//! written; outputs are written only once every image is built.
+//! [`plan_only`] stops after the plan and reports it (`planned`). Every
+//! failure is a [`ComposeError`] (`error`).
+
+mod error;
+mod nodes;
+mod outputs;
+mod planned;
+mod prepare;
+mod summary;
+mod units;
+
+use std::path::{Path, PathBuf};
+
+use p256::ecdsa::SigningKey;
+
+use crate::layer::BuildSettings;
+use crate::layer::progress::Progress;
+use crate::oci::platform::Platform;
+use crate::oci::reference::ImageRef;
+use crate::plan::graph::{self, RecipeGraph};
+use crate::registry::ClientOptions;
+use crate::store::Store;
+
+pub use error::ComposeError;
+pub use planned::{PlannedImage, PlannedLayer};
+pub use summary::{BuildSummary, BuiltReport, WrittenOutput};
+
+use nodes::BuildGraph;
+use prepare::{Prepared, Purpose, prepare};
+use units::Units;
+
+pub struct BuildRequest {
+    pub recipes: Vec<PathBuf>,
+    /// Where to write; empty means each recipe's default (`oci:out/<name>`).
+    pub outputs: Vec<ImageRef>,
+    pub store: PathBuf,
+    pub settings: BuildSettings,
+    /// Reuse cached layers (`--no-cache` turns it off).
+    pub reuse: bool,
+    pub registry: ClientOptions,
+    /// `--platform`: build only these (empty: every platform of each recipe).
+    pub platforms: Vec<Platform>,
+    /// `--sign-key`: sign every manifest and index written.
+    pub sign_key: Option<SigningKey>,
+}
+
+/// What the phases after planning share.
+struct Context<'a> {
+    request: &'a BuildRequest,
+    store: &'a Store,
+    progress: &'a dyn Progress,
+}
+
+pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSummary, ComposeError> {
+    outputs::check_request(request)?;
+    let graph = load(&request.recipes)?;
+    let units = Units::of(&graph, &request.platforms)?;
+    let targets = outputs::targets(&graph, &units, request)?;
+    let pool = pool(request.settings.jobs)?;
+    let purpose = Purpose::Build { reuse: request.reuse };
+    let Prepared { units: planned, store } =
+        prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
+    let context = Context { request, store: &store, progress };
+    let build_graph = BuildGraph::new(&units, &planned);
+    let built = build_graph.run(&planned, &context, &pool)?;
+    let mut reports = Vec::new();
+    for target in &targets {
+        let recipe = &graph.recipes[target.recipe];
+        let tagged = built.tagged(recipe, &units.of_recipe[target.recipe], &context)?;
+        reports.push(outputs::write(recipe, target, &tagged, &context)?);
+    }
+    Ok(BuildSummary::new(&built, reports))
+}
+
+/// The resolved graph of `recipes` without building: every recipe (parents
+/// first) for each platform, and every layer, with its cache key and
+/// whether it is cached.
+pub fn plan_only(
+    recipes: &[PathBuf],
+    store: &Path,
+    settings: &BuildSettings,
+    platforms: &[Platform],
+) -> Result<Vec<PlannedImage>, ComposeError> {
+    let graph = load(recipes)?;
+    let units = Units::of(&graph, platforms)?;
+    let Prepared { units: planned, store } =
+        prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
+    let parents = units.units.iter().map(|unit| unit.parent);
+    planned.iter().zip(parents).map(|(unit, parent)| PlannedImage::new(unit, parent, &store, settings)).collect()
+}
+
+fn load(recipes: &[PathBuf]) -> Result<RecipeGraph, ComposeError> {
+    graph::load(recipes).map_err(ComposeError::Recipes)
+}
+
+fn pool(jobs: u32) -> Result<rayon::ThreadPool, ComposeError> {
+    rayon::ThreadPoolBuilder::new().num_threads(jobs as usize).build().map_err(|_| ComposeError::Workers(jobs))
+}

@@ -1,0 +1,317 @@
+//! The build graph and running it. Each unit has a parent fetch (for
+//! `from.image`), its layer nodes, then its image node, which waits for
+//! those and for its parent unit's image node. The nodes run on the
+//! ready-queue executor; a layer whose plugin reads the layers below waits
+//! for them.
+
+use std::sync::Arc;
+
+use rayon::ThreadPool;
+
+use crate::assemble::{assemble, assemble_index};
+use crate::digest::Digest;
+use crate::layer::BuiltLayer;
+use crate::layer::cache::layer_key;
+use crate::layer::executor::{self, Done};
+use crate::layer::progress::{Finished, LayerProgress, Progress};
+use crate::layer::write::{LayerBuild, LayerKeys, build_layer, reuse_cached};
+use crate::oci::image::BuiltImage;
+use crate::oci::tagged::Tagged;
+use crate::plan::tree::{FileSource, NodeKind, Tree};
+use crate::plan::{self, ImagePlan, LayerPlan, Planned};
+use crate::plugins::lower::{LowerFs, LowerLayer};
+use crate::recipe::{Base, Recipe};
+use crate::transport::{self, Want};
+
+use super::prepare::PlannedUnit;
+use super::units::Units;
+use super::{ComposeError, Context};
+
+enum Node {
+    /// The parent image (`from.image`), fetched for the unit's platform.
+    Parent {
+        unit: usize,
+    },
+    Layer {
+        unit: usize,
+        layer: usize,
+    },
+    Image {
+        unit: usize,
+    },
+}
+
+/// What a node made.
+enum Product {
+    /// A layer, and what its plugins printed.
+    Layer(BuiltLayer, Vec<String>),
+    Image(Box<BuiltImage>),
+}
+
+pub(super) struct BuildGraph {
+    nodes: Vec<Node>,
+    /// By node: the nodes it waits for.
+    deps: Vec<Vec<usize>>,
+    /// By unit: its image node.
+    image_nodes: Vec<usize>,
+}
+
+impl BuildGraph {
+    pub fn new(units: &Units, planned: &[PlannedUnit]) -> BuildGraph {
+        let mut graph = BuildGraph { nodes: Vec::new(), deps: Vec::new(), image_nodes: Vec::new() };
+        for (unit, PlannedUnit { plan, .. }) in planned.iter().enumerate() {
+            let mut image_deps = Vec::new();
+            if let Some(parent) = units.units[unit].parent {
+                image_deps.push(graph.image_nodes[parent]);
+            } else if let Base::Image { .. } = plan.recipe.from {
+                image_deps.push(graph.add(Node::Parent { unit }, Vec::new()));
+            }
+            for (layer, planned) in plan.layers.iter().enumerate() {
+                // The parent first, then this image's earlier layers, in order.
+                let below = if planned.reads_lower() { image_deps.clone() } else { Vec::new() };
+                image_deps.push(graph.add(Node::Layer { unit, layer }, below));
+            }
+            let image = graph.add(Node::Image { unit }, image_deps);
+            graph.image_nodes.push(image);
+        }
+        graph
+    }
+
+    fn add(&mut self, node: Node, deps: Vec<usize>) -> usize {
+        self.nodes.push(node);
+        self.deps.push(deps);
+        self.nodes.len() - 1
+    }
+
+    /// Runs every node on `pool`, each as soon as those it waits for are done.
+    pub fn run<'g>(
+        &'g self,
+        planned: &[PlannedUnit],
+        context: &Context,
+        pool: &ThreadPool,
+    ) -> Result<Built<'g>, ComposeError> {
+        context.progress.planned(self.nodes.len());
+        let builder = Builder { graph: self, planned, context };
+        let products = pool.install(|| executor::execute(&self.deps, &|node, done| builder.run(node, done)))?;
+        Ok(Built { products, graph: self })
+    }
+
+    /// Every layer below `node` (its dependencies' layers, in order).
+    fn layers_below(&self, node: usize, done: &Done<Product>) -> Vec<BuiltLayer> {
+        let products = self.deps[node].iter().filter_map(|&d| done.get(d));
+        products
+            .flat_map(|product| match product {
+                Product::Image(image) => image.layers.clone(),
+                Product::Layer(layer, _) => vec![layer.clone()],
+            })
+            .collect()
+    }
+}
+
+/// What every node of one build reads.
+struct Builder<'a> {
+    graph: &'a BuildGraph,
+    /// By unit.
+    planned: &'a [PlannedUnit],
+    context: &'a Context<'a>,
+}
+
+impl Builder<'_> {
+    fn run(&self, node: usize, done: &Done<Product>) -> Result<Product, ComposeError> {
+        match self.graph.nodes[node] {
+            Node::Parent { unit } => self.fetch_parent(&self.planned[unit].plan),
+            Node::Layer { unit, layer } => {
+                self.layer(&self.planned[unit], layer, || self.graph.layers_below(node, done))
+            }
+            Node::Image { unit } => self.image(&self.planned[unit].plan, node, done),
+        }
+    }
+
+    fn fetch_parent(&self, plan: &ImagePlan) -> Result<Product, ComposeError> {
+        let Base::Image { reference, name, .. } = &plan.recipe.from else {
+            unreachable!("a parent node has a parent image")
+        };
+        let Context { request, store, progress } = self.context;
+        let want = Want::Platform(plan.platform.clone());
+        let parent_error = |source| ComposeError::Parent { recipe: plan.recipe.file.name.clone(), source };
+        let tagged = transport::fetch(reference, &want, store, &request.registry).map_err(parent_error)?;
+        let Some(mut image) = tagged.images.into_iter().next() else {
+            let message = format!("no image for {}", plan.platform);
+            return Err(parent_error(transport::TransportError::image(&reference.to_string(), message)));
+        };
+        image.name.clone_from(name);
+        progress.finished(Finished::Parent {
+            recipe: plan.recipe.file.name.clone(),
+            reference: name.clone(),
+            digest: image.manifest.digest.to_string(),
+        });
+        Ok(Product::Image(Box::new(image)))
+    }
+
+    /// Layer `index` of `unit`: reused from the cache by its walk key, else
+    /// arranged (its deferred plugins run on the layers `below`) and written.
+    fn layer(
+        &self,
+        unit: &PlannedUnit,
+        index: usize,
+        below: impl FnOnce() -> Vec<BuiltLayer>,
+    ) -> Result<Product, ComposeError> {
+        let plan = &unit.plan;
+        let planned = &plan.layers[index];
+        let stat = unit.stat_keys[index].clone();
+        if let Planned::Cached(_) = planned {
+            let keys = LayerKeys { content: None, stat: stat.clone() };
+            let reused = reuse_cached(planned.name(), &keys, self.context.store).map_err(|e| build_error(plan, e))?;
+            if let Some(built) = reused {
+                return Ok(self.layer_done(plan, planned.name(), built, Vec::new()));
+            }
+        }
+        let arranged = planned.arranged().map_err(|e| plan_error(plan, vec![e]))?;
+        if arranged.reads_lower() {
+            let completed = self.complete(plan, &arranged, below())?;
+            self.write_layer(plan, &completed, stat)
+        } else {
+            self.write_layer(plan, &arranged, stat)
+        }
+    }
+
+    /// Runs the deferred plugins of `layer` on the layers `below` it.
+    fn complete(&self, plan: &ImagePlan, layer: &LayerPlan, below: Vec<BuiltLayer>) -> Result<LayerPlan, ComposeError> {
+        let Context { request, store, .. } = self.context;
+        let lower_ids: Vec<String> = below.iter().map(|l| l.diff_id.to_string()).collect();
+        let layers =
+            below.into_iter().map(|l| LowerLayer { path: store.blob_path(&l.digest), media_type: l.media_type });
+        let lower = LowerFs::open(layers.collect()).map_err(|message| {
+            let errors = layer.deferred.iter().take(1).map(|p| p.loc.error(message.to_string(), "layer plugin"));
+            plan_error(plan, errors.collect())
+        })?;
+        let epoch = request.settings.source_date_epoch;
+        plan::complete(layer, &plan.recipe, &plan.platform, epoch, Arc::new(lower), &lower_ids, store)
+            .map_err(|e| plan_error(plan, vec![e]))
+    }
+
+    fn write_layer(&self, plan: &ImagePlan, layer: &LayerPlan, stat: Option<Digest>) -> Result<Product, ComposeError> {
+        let Context { request, store, progress } = self.context;
+        let settings = &request.settings;
+        let id = format!("{} {} ({})", plan.recipe.file.name, layer.name, plan.platform);
+        let reporter = Reporter { progress: *progress, id: &id };
+        let content = inputs_known(&layer.tree).then(|| layer_key(&layer.tree, &layer.salt, settings));
+        let keys = LayerKeys { content, stat };
+        let built =
+            build_layer(layer, &keys, settings, store, request.reuse, &reporter).map_err(|e| build_error(plan, e))?;
+        if !built.hashed.is_empty() {
+            let (recipe, platform) = (&plan.recipe, &plan.platform);
+            plan::inputs::record_hashed(&layer.tree, &built.hashed, recipe, &layer.name, platform, store);
+        }
+        Ok(self.layer_done(plan, &layer.name, built, layer.log.clone()))
+    }
+
+    fn layer_done(&self, plan: &ImagePlan, name: &str, built: LayerBuild, log: Vec<String>) -> Product {
+        self.context.progress.finished(Finished::Layer {
+            recipe: plan.recipe.file.name.clone(),
+            layer: name.to_owned(),
+            digest: built.layer.digest.to_string(),
+            size: built.layer.size,
+            key: built.key.to_string(),
+            reused: built.layer.reused,
+        });
+        Product::Layer(built.layer, log)
+    }
+
+    /// The image of `plan` at `node`: its parent image and its layers,
+    /// assembled.
+    fn image(&self, plan: &ImagePlan, node: usize, done: &Done<Product>) -> Result<Product, ComposeError> {
+        let Context { request, store, progress } = self.context;
+        let products = || self.graph.deps[node].iter().filter_map(|&d| done.get(d));
+        let layers = products()
+            .filter_map(|product| match product {
+                Product::Layer(layer, _) => Some(layer.clone()),
+                Product::Image(_) => None,
+            })
+            .collect();
+        let parent = products().find_map(|product| match product {
+            Product::Image(image) => Some(image.as_ref()),
+            Product::Layer(..) => None,
+        });
+        let epoch = request.settings.source_date_epoch;
+        let image = assemble(&plan.recipe, &plan.platform, parent, layers, epoch, store)
+            .map_err(|source| ComposeError::Assemble { recipe: plan.recipe.file.name.clone(), source })?;
+        progress.finished(Finished::Image {
+            recipe: plan.recipe.file.name.clone(),
+            platform: plan.platform.to_string(),
+            digest: image.manifest.digest.to_string(),
+        });
+        Ok(Product::Image(Box::new(image)))
+    }
+}
+
+fn plan_error(plan: &ImagePlan, errors: Vec<crate::recipe::LocatedError>) -> ComposeError {
+    ComposeError::Plan { recipe: plan.recipe.file.name.clone(), errors }
+}
+
+fn build_error(plan: &ImagePlan, source: crate::layer::BuildError) -> ComposeError {
+    ComposeError::Build { recipe: plan.recipe.file.name.clone(), source }
+}
+
+/// Whether the content of every host input of `tree` is known.
+fn inputs_known(tree: &Tree) -> bool {
+    tree.iter().all(|(_, n)| !matches!(&n.kind, NodeKind::File(FileSource::Host { content: None, .. })))
+}
+
+/// Forwards one layer's progress, named.
+struct Reporter<'a> {
+    progress: &'a dyn Progress,
+    id: &'a str,
+}
+
+impl LayerProgress for Reporter<'_> {
+    fn started(&self, files: u64, bytes: u64) {
+        self.progress.layer_started(self.id, files, bytes);
+    }
+
+    fn advanced(&self, bytes: u64) {
+        self.progress.layer_advanced(self.id, bytes);
+    }
+}
+
+/// What every node made, by node.
+pub(super) struct Built<'g> {
+    products: Vec<Product>,
+    graph: &'g BuildGraph,
+}
+
+impl Built<'_> {
+    /// Every layer and what its plugins printed, in node order.
+    pub fn layers(&self) -> impl Iterator<Item = (&BuiltLayer, &[String])> {
+        self.products.iter().filter_map(|product| match product {
+            Product::Layer(layer, log) => Some((layer, log.as_slice())),
+            Product::Image(_) => None,
+        })
+    }
+
+    /// Every image, fetched or assembled, in node order.
+    pub fn images(&self) -> impl Iterator<Item = &BuiltImage> {
+        self.products.iter().filter_map(|product| match product {
+            Product::Image(image) => Some(image.as_ref()),
+            Product::Layer(..) => None,
+        })
+    }
+
+    /// What `recipe` is: the image of its one unit, else an index of the
+    /// images of its `units`.
+    pub fn tagged(&self, recipe: &Recipe, units: &[usize], context: &Context) -> Result<Tagged, ComposeError> {
+        let images: Vec<BuiltImage> = units
+            .iter()
+            .filter_map(|&unit| match self.products.get(self.graph.image_nodes[unit]) {
+                Some(Product::Image(image)) => Some(image.as_ref().clone()),
+                _ => None,
+            })
+            .collect();
+        if images.len() == 1 {
+            return Ok(Tagged::single(images.into_iter().next().unwrap_or_else(|| unreachable!("one image"))));
+        }
+        let epoch = context.request.settings.source_date_epoch;
+        assemble_index(recipe, images, epoch, context.store)
+            .map_err(|source| ComposeError::Assemble { recipe: recipe.file.name.clone(), source })
+    }
+}

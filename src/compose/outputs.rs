@@ -1,0 +1,132 @@
+//! Where each named recipe goes: its destinations, checked before anything
+//! is built, and written (signed if asked) once every image is.
+
+use std::path::PathBuf;
+
+use crate::layer::progress::Finished;
+use crate::oci::reference::ImageRef;
+use crate::oci::tagged::Tagged;
+use crate::plan::graph::RecipeGraph;
+use crate::recipe::Recipe;
+use crate::sign;
+use crate::transport;
+
+use super::summary::{BuiltReport, WrittenOutput};
+use super::units::Units;
+use super::{BuildRequest, ComposeError, Context};
+
+/// A named recipe and where it is written.
+pub(super) struct Target {
+    /// Index in the recipe graph.
+    pub recipe: usize,
+    pub destinations: Vec<Destination>,
+}
+
+impl Target {
+    /// A destination that is a docker archive, which holds one image and
+    /// no signatures.
+    fn docker_archive(&self) -> Option<&ImageRef> {
+        let mut references = self.destinations.iter().map(|d| &d.reference);
+        references.find(|r| matches!(r, ImageRef::DockerArchive { .. }))
+    }
+}
+
+/// Where one image is written, under which tags.
+pub(super) struct Destination {
+    reference: ImageRef,
+    tags: Vec<String>,
+}
+
+/// Refuses `--output` with several recipes, before any is read.
+pub(super) fn check_request(request: &BuildRequest) -> Result<(), ComposeError> {
+    if !request.outputs.is_empty() && request.recipes.len() > 1 {
+        return Err(ComposeError::Usage(
+            "--output needs exactly one recipe; several recipes each go to their own default output".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The targets of every recipe named in the request, refused when a
+/// destination cannot hold what it would get.
+pub(super) fn targets(graph: &RecipeGraph, units: &Units, request: &BuildRequest) -> Result<Vec<Target>, ComposeError> {
+    let targets: Vec<Target> = graph
+        .roots
+        .iter()
+        .map(|&recipe| Target { recipe, destinations: destinations(&graph.recipes[recipe], &request.outputs) })
+        .collect();
+    if request.sign_key.is_some()
+        && let Some(archive) = targets.iter().find_map(Target::docker_archive)
+    {
+        return Err(ComposeError::Usage(format!("{archive} cannot hold signatures: drop --sign-key or the output")));
+    }
+    for target in &targets {
+        let platforms = units.of_recipe[target.recipe].len();
+        if platforms > 1
+            && let Some(archive) = target.docker_archive()
+        {
+            return Err(ComposeError::Usage(format!(
+                "{archive} holds one platform and {} builds {platforms}: pick one with --platform",
+                graph.recipes[target.recipe].file.name,
+            )));
+        }
+    }
+    Ok(targets)
+}
+
+/// Where `recipe` is written: each output (default `oci:out/<name>`) with
+/// the tag it names, else every tag of the recipe.
+fn destinations(recipe: &Recipe, outputs: &[ImageRef]) -> Vec<Destination> {
+    let default = [ImageRef::Oci { dir: PathBuf::from("out").join(recipe.image.short_name()), tag: None }];
+    let outputs = if outputs.is_empty() { &default[..] } else { outputs };
+    outputs
+        .iter()
+        .map(|reference| Destination {
+            reference: reference.clone(),
+            tags: match reference.tag() {
+                Some(tag) => vec![tag.to_owned()],
+                None => recipe.image.tags.clone(),
+            },
+        })
+        .collect()
+}
+
+/// Writes `tagged`, what `recipe` built, to every destination of `target`
+/// and records each output in the store.
+pub(super) fn write(
+    recipe: &Recipe,
+    target: &Target,
+    tagged: &Tagged,
+    context: &Context,
+) -> Result<BuiltReport, ComposeError> {
+    let Context { request, store, progress } = context;
+    let mut written = Vec::new();
+    for Destination { reference, tags } in &target.destinations {
+        let shown = reference.to_string();
+        let attachments = signatures(recipe, reference, tagged, context)?;
+        let result =
+            transport::write(reference, tagged, tags, &attachments, &recipe.image.name, store, &request.registry)
+                .map_err(|source| ComposeError::Output { output: shown.clone(), source })?;
+        let mut blobs = tagged.blobs();
+        blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
+        store.record_output(&shown, &blobs)?;
+        progress.finished(Finished::Output { reference: shown.clone() });
+        written.push(WrittenOutput { reference: shown, push: result.push });
+    }
+    Ok(BuiltReport { recipe: recipe.file.name.clone(), manifest: tagged.root.digest.clone(), outputs: written })
+}
+
+/// The signatures to write beside `tagged` at `reference`, with `--sign-key`.
+fn signatures(
+    recipe: &Recipe,
+    reference: &ImageRef,
+    tagged: &Tagged,
+    context: &Context,
+) -> Result<Vec<(Tagged, String)>, ComposeError> {
+    let Some(key) = &context.request.sign_key else { return Ok(Vec::new()) };
+    let identity = match reference {
+        ImageRef::Docker(docker) => docker.repo_name(),
+        _ => recipe.image.name.clone(),
+    };
+    Ok(sign::attachments(tagged, reference, &identity, key, context.store, &context.request.registry)?)
+}

@@ -1,0 +1,53 @@
+//! What a build reports: each named recipe's outputs, and what was built,
+//! reused and written.
+
+use crate::digest::Digest;
+use crate::registry::PushStats;
+
+use super::nodes::Built;
+
+/// What was written for one named recipe.
+#[derive(Debug)]
+pub struct BuiltReport {
+    pub recipe: String,
+    pub manifest: Digest,
+    pub outputs: Vec<WrittenOutput>,
+}
+
+#[derive(Debug)]
+pub struct WrittenOutput {
+    pub reference: String,
+    /// For a registry: what happened to the blobs.
+    pub push: Option<PushStats>,
+}
+
+#[derive(Debug, Default)]
+pub struct BuildSummary {
+    pub images: Vec<BuiltReport>,
+    pub layers_built: usize,
+    pub layers_reused: usize,
+    /// Compressed bytes of the layers built (not reused).
+    pub bytes_written: u64,
+    /// What plugins printed (`print`, `debug`), each line prefixed with the
+    /// script: the layers' plugins in build order, then the images'.
+    pub plugin_log: Vec<String>,
+}
+
+impl BuildSummary {
+    pub(super) fn new(built: &Built, images: Vec<BuiltReport>) -> BuildSummary {
+        let mut summary = BuildSummary { images, ..BuildSummary::default() };
+        for (layer, log) in built.layers() {
+            summary.plugin_log.extend(log.iter().cloned());
+            if layer.reused {
+                summary.layers_reused += 1;
+            } else {
+                summary.layers_built += 1;
+                summary.bytes_written += layer.size;
+            }
+        }
+        for image in built.images() {
+            summary.plugin_log.extend(image.log.iter().cloned());
+        }
+        summary
+    }
+}
