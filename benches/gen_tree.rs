@@ -113,14 +113,17 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<(
 /// What [`generate`] wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
-    /// Regular files (inodes), and the bytes of their contents.
+    /// Regular files (inodes).
     pub files: u64,
+    /// The bytes of their contents.
     pub bytes: u64,
     /// Directories made, DIR included.
     pub dirs: u64,
+    /// Symbolic links.
     pub symlinks: u64,
-    /// Files with more than one name, and all of their names.
+    /// Files with more than one name.
     pub hard_linked_files: u64,
+    /// All the names of those files.
     pub hard_link_names: u64,
 }
 

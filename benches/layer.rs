@@ -1,20 +1,20 @@
-//! Cold layer building: plan + input hashing + tar + compression + store, on the tree of
-//! `benches/gen_tree.rs` (the gen-tree example), made in a temporary directory at
-//! COMPOSE_IMG_BENCH_SCALE (default 0.1, as `scripts/bench`, which sets it). Each
-//! compression is measured on the same tree so their ratios can be
+//! A cold build of one layer (plan + input hashing + tar + compression +
+//! store, as `compose-img build` runs it, through the binary: the library
+//! keeps its stages to itself), on the tree of `benches/gen_tree.rs` (the
+//! gen-tree example), made in a temporary directory at
+//! COMPOSE_IMG_BENCH_SCALE (default 0.1, as `scripts/bench`, which sets it).
+//! Each compression is measured on the same tree so their ratios can be
 //! compared; `scripts/bench` compares compose-img against tar | zstd.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::process::Command;
+use std::sync::OnceLock;
 
-use compose_img::layer::progress::Silent;
-use compose_img::layer::write::{LayerKeys, build_layer};
-use compose_img::layer::{BuildSettings, Compression};
-use compose_img::plan::{Planned, digest_inputs, plan, walk_sources};
-use compose_img::recipe::load;
-use compose_img::store::Store;
-
-#[allow(dead_code, reason = "the example's own main and argument parsing are not used here")]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the example's own main and argument parsing are not used here; its items are the example's API"
+)]
 #[path = "gen_tree.rs"]
 mod gen_tree;
 
@@ -53,22 +53,19 @@ fn build_one_layer(bencher: divan::Bencher, compression: &str) {
         ),
     )
     .unwrap();
-    let recipe = Arc::new(load(&recipe).unwrap());
-    let compression = match compression {
-        "zstd" => Compression::Zstd { level: Compression::DEFAULT_ZSTD_LEVEL },
-        "gzip" => Compression::Gzip { level: Compression::DEFAULT_GZIP_LEVEL },
-        _ => Compression::None,
-    };
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let settings = BuildSettings { source_date_epoch: 0, compression, jobs };
     // Cold: a new store each time, so every input is read and hashed.
-    bencher.with_inputs(|| tempfile::tempdir().unwrap()).bench_local_values(|store_dir| {
-        let store = Store::open(store_dir.path()).unwrap();
-        let platform = &recipe.image.platforms[0];
-        let walks = walk_sources(&recipe, platform);
-        let mut planned = plan(Arc::clone(&recipe), platform, settings.source_date_epoch, walks, &[]).unwrap();
-        digest_inputs(&mut planned, &store, true, &[]).unwrap();
-        let Planned::Tree(layer) = &planned.layers[0] else { unreachable!("nothing is cached") };
-        build_layer(layer, &LayerKeys::default(), &settings, &store, false, &Silent).unwrap()
+    bencher.with_inputs(|| tempfile::tempdir().unwrap()).bench_local_values(|scratch| {
+        let status = Command::new(env!("CARGO_BIN_EXE_compose-img"))
+            .args(["--quiet", "build"])
+            .arg(&recipe)
+            .args(["--compression", compression, "--output"])
+            .arg(format!("oci:{}", scratch.path().join("out").display()))
+            .env("COMPOSE_IMG_STORE", scratch.path().join("store"))
+            .env("SOURCE_DATE_EPOCH", "0")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the build failed");
+        scratch
     });
 }

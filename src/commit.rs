@@ -21,7 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use error::CommitError;
+pub(crate) use error::CommitError;
 use error::io_err;
 
 use crate::assemble::commit_image;
@@ -44,7 +44,7 @@ use crate::store::Store;
 use crate::store::fingerprint::Fingerprint;
 use crate::transport;
 
-pub struct CommitRequest<'a> {
+pub(crate) struct CommitRequest<'a> {
     pub dir: &'a Path,
     pub parent: &'a ImageRef,
     pub output: &'a ImageRef,
@@ -54,7 +54,7 @@ pub struct CommitRequest<'a> {
     pub registry: ClientOptions,
 }
 
-pub struct Committed {
+pub(crate) struct Committed {
     pub manifest: Digest,
     pub added: usize,
     pub removed: usize,
@@ -69,7 +69,7 @@ struct Found {
     host: PathBuf,
 }
 
-pub fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, CommitError> {
+pub(crate) fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Committed, CommitError> {
     let opened = inspect::open(request.parent, request.platform, store, &request.registry)?;
     let parent = files::merged(&opened, store, true)?;
     let recorded = recorded_owners(request.dir)?;

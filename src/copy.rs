@@ -12,7 +12,7 @@ use crate::store::{Store, StoreError};
 use crate::transport::{self, TransportError, Written};
 
 #[derive(Debug, Error)]
-pub enum CopyError {
+pub(crate) enum CopyError {
     /// Reading the source or writing the destination.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -23,7 +23,7 @@ pub enum CopyError {
     Store(#[from] StoreError),
 }
 
-pub struct Copied {
+pub(crate) struct Copied {
     pub tagged: Tagged,
     pub written: Written,
     /// Signature manifests carried along.
@@ -33,7 +33,7 @@ pub struct Copied {
 /// Copies `source` to `destination`, keeping its manifests' bytes (and
 /// digests). The tag written is the destination's, else the source's,
 /// else `latest`.
-pub fn copy(
+pub(crate) fn copy(
     source: &ImageRef,
     destination: &ImageRef,
     store: &Store,

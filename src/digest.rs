@@ -12,8 +12,10 @@ use thiserror::Error;
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ParseDigestError {
     #[error("`{0}` is not a sha256 digest (sha256:<hex>)")]
+    /// Not of the form `sha256:HEX` (the text as given).
     NotSha256(String),
     #[error("`{0}` is not a sha256 digest: expected 64 lowercase hex digits")]
+    /// The hex part is not 64 lowercase hex digits (the text as given).
     BadHex(String),
 }
 
@@ -53,6 +55,7 @@ impl Digest {
         &self.0["sha256:".len()..]
     }
 
+    /// The whole digest, `sha256:<hex>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -79,6 +82,7 @@ fn hex(bytes: &[u8]) -> String {
 pub struct ContentHash(blake3::Hash);
 
 impl ContentHash {
+    /// The hash of `bytes`.
     pub fn of(bytes: &[u8]) -> ContentHash {
         ContentHash(blake3::hash(bytes))
     }
@@ -90,14 +94,17 @@ impl ContentHash {
         Ok((ContentHash(hasher.finalize()), len))
     }
 
+    /// The hash a hasher has reached.
     pub fn from_hasher(hasher: &blake3::Hasher) -> ContentHash {
         ContentHash(hasher.finalize())
     }
 
+    /// Parses 64 hex digits, as [`ContentHash::hex`] writes them.
     pub fn from_hex(hex: &str) -> Option<ContentHash> {
         blake3::Hash::from_hex(hex).ok().map(ContentHash)
     }
 
+    /// The hash as 64 lowercase hex digits.
     pub fn hex(&self) -> impl fmt::Display {
         self.0.to_hex()
     }
@@ -117,6 +124,7 @@ pub struct HashingWriter<W> {
 }
 
 impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`, with nothing hashed yet.
     pub fn new(inner: W) -> Self {
         HashingWriter { inner, hasher: Sha256::new(), len: 0 }
     }

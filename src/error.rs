@@ -13,7 +13,7 @@ use crate::store::StoreError;
 use crate::transport::TransportError;
 
 #[derive(Debug, Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The command line asks for something impossible (exit 2).
     #[error("{0}")]
     Usage(String),

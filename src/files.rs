@@ -12,7 +12,7 @@ use std::path::Path;
 /// Opens `path` (following symlinks) for reading if it is a regular file.
 /// Opening does not block on a FIFO: the type is checked on the open
 /// descriptor, before anything is read.
-pub fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
+pub(crate) fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
     let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
@@ -24,7 +24,7 @@ pub fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
 /// The whole content of the regular file at `path`, refused when it has
 /// more than `limit` bytes (checked before reading, and again while
 /// reading, for a file that grows).
-pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let (file, meta) = open_regular(path)?;
     if meta.len() > limit {
         return Err(too_large(meta.len(), limit));

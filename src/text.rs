@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 /// `text` with every control character written visibly (borrowed when
 /// there is none).
-pub fn escape(text: &str) -> Cow<'_, str> {
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_control) {
         return Cow::Borrowed(text);
     }

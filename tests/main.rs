@@ -6,6 +6,12 @@
 //! insta names snapshots after the module path: they live in
 //! `tests/suite/snapshots/main__MODULE__NAME.snap`.
 
+#![allow(
+    unreachable_pub,
+    clippy::print_stderr,
+    reason = "test helpers are shared by modules of one binary; tests may say what they measured"
+)]
+
 mod common;
 
 #[path = "suite/architecture.rs"]

@@ -23,7 +23,7 @@ use crate::recipe::{ConfigPatch, Recipe};
 use crate::store::Store;
 
 #[derive(Debug, Error)]
-pub enum AssembleError {
+pub(crate) enum AssembleError {
     #[error(transparent)]
     Image(#[from] ImageError),
     /// An image-level plugin failed or handed back something invalid.
@@ -33,7 +33,7 @@ pub enum AssembleError {
 
 /// Writes the config and manifest of `recipe` for `platform` to the store:
 /// `layers` stacked on `parent`'s, its config patched by the recipe's.
-pub fn assemble(
+pub(crate) fn assemble(
     recipe: &Recipe,
     platform: &Platform,
     parent: Option<&BuiltImage>,
@@ -100,7 +100,7 @@ pub fn assemble(
 /// the parent's config and history, plus a history entry
 /// (`created_by` "compose-img commit", `comment` the message), every
 /// timestamp from `epoch`, and the parent pinned in the annotations.
-pub fn commit_image(
+pub(crate) fn commit_image(
     parent: &BuiltImage,
     layer: BuiltLayer,
     message: Option<&str>,
@@ -145,7 +145,7 @@ pub fn commit_image(
 
 /// The index of a multi-platform recipe: one entry per image, with its
 /// platform, in the recipe's platform order; annotated like its manifests.
-pub fn assemble_index(
+pub(crate) fn assemble_index(
     recipe: &Recipe,
     images: Vec<BuiltImage>,
     epoch: u64,
@@ -199,7 +199,7 @@ fn runtime_config(parent: Option<&Config>, patch: &ConfigPatch) -> Config {
 
 /// The parent's `KEY=VALUE` list with the recipe's values merged over it:
 /// variables the parent has keep their place, new ones follow sorted.
-pub fn merge_env(parent: &[String], patch: &[(String, String)]) -> Vec<String> {
+pub(crate) fn merge_env(parent: &[String], patch: &[(String, String)]) -> Vec<String> {
     let mut env: Vec<String> = parent.to_vec();
     for (name, value) in patch {
         let entry = format!("{name}={value}");

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "Exit status: 0 success, 1 the operation failed, 2 usage error.\n\
                   The recipe format and every command are described in the README."
 )]
-pub struct Cli {
+pub(super) struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Print nothing but errors and results
@@ -24,7 +24,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(super) enum Command {
     /// Build images from recipes into OCI layouts
     #[command(after_help = "Examples:\n  \
         compose-img build recipes/hello.toml\n  \
@@ -64,7 +64,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct CopyArgs {
+pub(super) struct CopyArgs {
     /// The image to read (oci:, oci-archive:, docker-archive:, docker://)
     pub source: String,
     /// Where to write it
@@ -75,7 +75,7 @@ pub struct CopyArgs {
 
 /// The store images pass through, and how registries are reached.
 #[derive(Debug, Args)]
-pub struct AccessArgs {
+pub(super) struct AccessArgs {
     /// Content store [default: as for build]
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
@@ -85,7 +85,7 @@ pub struct AccessArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "The password comes from $COSIGN_PASSWORD, else it is asked twice on the terminal.")]
-pub struct KeygenArgs {
+pub(super) struct KeygenArgs {
     /// Where to write: PREFIX.key and PREFIX.pub
     #[arg(long, value_name = "PREFIX", default_value = "cosign")]
     pub output_prefix: PathBuf,
@@ -96,7 +96,7 @@ pub struct KeygenArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "The key's password comes from $COSIGN_PASSWORD, else it is asked on the terminal.")]
-pub struct SignArgs {
+pub(super) struct SignArgs {
     /// The image to sign (oci:, oci-archive:, docker://)
     pub image: String,
     /// Private key (cosign format)
@@ -107,7 +107,7 @@ pub struct SignArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(super) struct VerifyArgs {
     /// The image to verify
     pub image: String,
     /// Public key (PKIX PEM, as keygen or cosign generate-key-pair write)
@@ -119,7 +119,7 @@ pub struct VerifyArgs {
 
 /// Whose signatures, and where the image is read from.
 #[derive(Debug, Args)]
-pub struct SignatureArgs {
+pub(super) struct SignatureArgs {
     /// The repository the signatures vouch for [default: a registry
     /// reference's HOST/REPO; for an image in a file, required to sign and
     /// any when verifying]
@@ -131,7 +131,7 @@ pub struct SignatureArgs {
 
 /// Where an image is read from and which platform of an index.
 #[derive(Debug, Args)]
-pub struct ReadArgs {
+pub(super) struct ReadArgs {
     /// The platform to show from an image index [default: linux/amd64]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
@@ -143,7 +143,7 @@ pub struct ReadArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InspectArgs {
+pub(super) struct InspectArgs {
     /// The image (oci:, oci-archive:, docker-archive:, docker://)
     pub image: String,
     /// Print the manifest (or index) exactly as stored
@@ -157,7 +157,7 @@ pub struct InspectArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct HistoryArgs {
+pub(super) struct HistoryArgs {
     pub image: String,
     /// Do not shorten created_by
     #[arg(long)]
@@ -167,7 +167,7 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LsArgs {
+pub(super) struct LsArgs {
     pub image: String,
     /// Only this path and what is below it
     #[arg(default_value = "/")]
@@ -180,7 +180,7 @@ pub struct LsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DiffArgs {
+pub(super) struct DiffArgs {
     pub first: String,
     pub second: String,
     #[command(flatten)]
@@ -188,7 +188,7 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UnpackArgs {
+pub(super) struct UnpackArgs {
     pub image: String,
     /// A new or empty directory
     pub dir: PathBuf,
@@ -200,7 +200,7 @@ pub struct UnpackArgs {
 #[command(after_help = "Example:\n  \
     compose-img unpack oci:out/app rootfs && echo hi > rootfs/etc/motd\n  \
     compose-img commit rootfs --parent oci:out/app --output oci:out/app:patched --message 'motd'")]
-pub struct CommitArgs {
+pub(super) struct CommitArgs {
     /// The changed root filesystem (typically made by unpack)
     pub dir: PathBuf,
     /// The image DIR started from
@@ -219,7 +219,7 @@ pub struct CommitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DuArgs {
+pub(super) struct DuArgs {
     #[arg(required = true)]
     pub images: Vec<String>,
     #[command(flatten)]
@@ -227,7 +227,7 @@ pub struct DuArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RegistryArgs {
+pub(super) struct RegistryArgs {
     /// Require HTTPS with verified certificates for registries; false allows
     /// plain http and unverified TLS
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -239,7 +239,7 @@ pub struct RegistryArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StoreArgs {
+pub(super) struct StoreArgs {
     #[command(subcommand)]
     pub action: StoreAction,
     /// The store [default: $COMPOSE_IMG_STORE, else $XDG_CACHE_HOME/compose-img,
@@ -249,7 +249,7 @@ pub struct StoreArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StoreAction {
+pub(super) enum StoreAction {
     /// List the outputs written (newest first) and the blobs (digest and size)
     Ls,
     /// Disk use of each part of the store
@@ -267,13 +267,14 @@ pub enum StoreAction {
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(super) struct BuildArgs {
     /// Recipe files (TOML) to build
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
     /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG],
     /// docker-archive:FILE or docker://HOST/REPO[:TAG] (repeatable; default
     /// oci:out/<last part of image.name>); without a tag, every tag of the recipe
+    #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags, reason = "clap help text, not rustdoc")]
     #[arg(long, value_name = "REF")]
     pub output: Vec<String>,
     #[command(flatten)]
@@ -290,7 +291,7 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub(super) struct PlanArgs {
     /// Recipe files (TOML) to plan
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
@@ -306,7 +307,7 @@ pub struct PlanArgs {
 
 /// What determines layer bytes and where layers are kept.
 #[derive(Debug, Args)]
-pub struct LayerArgs {
+pub(super) struct LayerArgs {
     /// Content store and cache [default: $COMPOSE_IMG_STORE, else
     /// $XDG_CACHE_HOME/compose-img, else ~/.cache/compose-img]
     #[arg(long, value_name = "DIR")]
@@ -330,7 +331,7 @@ pub struct LayerArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum CompressionArg {
+pub(super) enum CompressionArg {
     Zstd,
     Gzip,
     None,

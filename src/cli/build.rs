@@ -9,7 +9,7 @@ use crate::Error;
 use crate::compose::{self, BuildRequest};
 use crate::oci::reference::ImageRef;
 
-pub fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Error> {
+pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Error> {
     let request = BuildRequest {
         recipes: args.recipes.clone(),
         outputs: args

@@ -9,7 +9,7 @@ use crate::commit::CommitRequest;
 use crate::oci::reference::ImageRef;
 use crate::store::Store;
 
-pub fn run(args: &CommitArgs, quiet: bool) -> Result<(), Error> {
+pub(super) fn run(args: &CommitArgs, quiet: bool) -> Result<(), Error> {
     let parent = ImageRef::parse(&args.parent).map_err(|e| Error::Usage(e.to_string()))?;
     let output = ImageRef::parse(&args.output).map_err(|e| Error::Usage(e.to_string()))?;
     let platforms = platforms(&args.layers)?;

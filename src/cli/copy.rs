@@ -7,7 +7,7 @@ use crate::Error;
 use crate::copy;
 use crate::oci::reference::ImageRef;
 
-pub fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
+pub(super) fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
     let source = ImageRef::parse(&args.source).map_err(|e| Error::Usage(e.to_string()))?;
     let destination = ImageRef::parse(&args.destination).map_err(|e| Error::Usage(e.to_string()))?;
     let store = args.access.open_store()?;

@@ -71,7 +71,7 @@ fn short(digest: &str) -> String {
     digest.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
-pub fn inspect(args: &InspectArgs) -> Result<(), Error> {
+pub(super) fn inspect(args: &InspectArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = open(&args.image, &args.read, &store)?;
     if args.raw || args.config {
@@ -133,7 +133,7 @@ pub fn inspect(args: &InspectArgs) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn history(args: &HistoryArgs) -> Result<(), Error> {
+pub(super) fn history(args: &HistoryArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = open(&args.image, &args.read, &store)?;
     let rows = inspect::history(&opened, &store).map_err(failed)?;
@@ -182,7 +182,7 @@ fn mode_string(kind: &str, mode: u32) -> String {
     text
 }
 
-pub fn ls(args: &LsArgs) -> Result<(), Error> {
+pub(super) fn ls(args: &LsArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = open(&args.image, &args.read, &store)?;
     let rows = files::list(&opened, &store, &args.path, args.layer).map_err(failed)?;
@@ -210,7 +210,7 @@ pub fn ls(args: &LsArgs) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn diff(args: &DiffArgs) -> Result<(), Error> {
+pub(super) fn diff(args: &DiffArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let (first, second) = (open(&args.first, &args.read, &store)?, open(&args.second, &args.read, &store)?);
     let difference = files::diff(&first, &second, &store).map_err(failed)?;
@@ -235,7 +235,7 @@ pub fn diff(args: &DiffArgs) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn du(args: &DuArgs) -> Result<(), Error> {
+pub(super) fn du(args: &DuArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = args.images.iter().map(|image| open(image, &args.read, &store)).collect::<Result<Vec<_>, _>>()?;
     let report = usage::usage(&opened);
@@ -261,7 +261,7 @@ pub fn du(args: &DuArgs) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn unpack(args: &UnpackArgs, quiet: bool) -> Result<(), Error> {
+pub(super) fn unpack(args: &UnpackArgs, quiet: bool) -> Result<(), Error> {
     let store = store(&args.read)?;
     let opened = open(&args.image, &args.read, &store)?;
     let report = unpack::unpack(&opened, &store, &args.dir).map_err(failed)?;

@@ -32,12 +32,12 @@ fn password(confirm: bool) -> Result<Vec<u8>, Error> {
 
 /// Loads a private key, asking for its password once the key file has
 /// been read and checked.
-pub fn private_key(path: &Path) -> Result<SigningKey, Error> {
+pub(super) fn private_key(path: &Path) -> Result<SigningKey, Error> {
     let key = keys::open_private(path)?;
     Ok(key.decrypt(&password(false)?)?)
 }
 
-pub fn keygen(args: &KeygenArgs) -> Result<(), Error> {
+pub(super) fn keygen(args: &KeygenArgs) -> Result<(), Error> {
     let (private, public) = keys::generate(&password(true)?)?;
     let (key, public_path) = keys::write_pair(&args.output_prefix, &private, &public, args.force)?;
     println!("Private key written to {}", key.display());
@@ -45,7 +45,7 @@ pub fn keygen(args: &KeygenArgs) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
+pub(super) fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
     let reference = ImageRef::parse(&args.image).map_err(|e| Error::Usage(e.to_string()))?;
     let identity = match (&args.target.identity, &reference) {
         (Some(identity), _) => identity.clone(),
@@ -74,7 +74,7 @@ pub fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
+pub(super) fn verify(args: &VerifyArgs) -> Result<(), Error> {
     let reference = ImageRef::parse(&args.image).map_err(|e| Error::Usage(e.to_string()))?;
     let key = keys::load_public(&args.key)?;
     let options = args.target.access.registry();

@@ -6,22 +6,24 @@
 //!
 //! The commands, one file each:
 //!
-//! - [`build`]: the `build` command, from flags to a [`crate::compose::BuildRequest`];
-//! - [`plan`]: the `plan` command (tree, JSON, Graphviz);
-//! - [`commit`]: the `commit` command;
-//! - [`copy`]: the `copy` command;
-//! - [`inspect`]: `inspect`, `history`, `ls`, `diff`, `du` as tables or JSON, and `unpack`;
-//! - [`keys`]: `keygen`, `sign`, `verify`, and the key password;
-//! - [`store`]: the `store` commands.
+//! - `build`: the `build` command, from flags to a `crate::compose::BuildRequest`;
+//! - `plan`: the `plan` command (tree, JSON, Graphviz);
+//! - `commit`: the `commit` command;
+//! - `copy`: the `copy` command;
+//! - `inspect`: `inspect`, `history`, `ls`, `diff`, `du` as tables or JSON, and `unpack`;
+//! - `keys`: `keygen`, `sign`, `verify`, and the key password;
+//! - `store`: the `store` commands.
 //!
 //! What they share, each file importing none of the commands:
 //!
-//! - [`args`]: the clap definitions;
-//! - [`access`]: where the store is and how registries are reached;
-//! - [`settings`]: the layer flags (settings that determine layer bytes, `--platform`);
-//! - [`human`]: sizes and push counts as people read them;
-//! - [`progress`]: build progress (bars on a terminal, lines otherwise);
-//! - [`render`]: errors as text, with carets for recipe mistakes.
+//! - `args`: the clap definitions;
+//! - `access`: where the store is and how registries are reached;
+//! - `settings`: the layer flags (settings that determine layer bytes, `--platform`);
+//! - `human`: sizes and push counts as people read them;
+//! - `progress`: build progress (bars on a terminal, lines otherwise);
+//! - `render`: errors as text, with carets for recipe mistakes.
+
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "the CLI is the one stage that prints")]
 
 mod access;
 mod args;
@@ -46,7 +48,10 @@ use crate::Error;
 use crate::compose::ComposeError;
 use args::{Cli, Command};
 
+/// The exit code of a command that failed: a bad recipe or image, I/O.
 pub const EXIT_FAILURE: u8 = 1;
+/// The exit code of a command asked for something impossible: bad flags or
+/// environment.
 pub const EXIT_USAGE: u8 = 2;
 
 /// Runs compose-img with the process's arguments and environment.

@@ -8,7 +8,7 @@ use super::settings::{platforms, settings};
 use crate::Error;
 use crate::compose::{self, PlannedImage, PlannedLayer};
 
-pub fn run(args: &PlanArgs) -> Result<(), Error> {
+pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
     let settings = settings(&args.layers)?;
     let store = store_dir(args.layers.store.as_ref())?;
     let images = compose::plan_only(&args.recipes, &store, &settings, &platforms(&args.layers)?)?;

@@ -13,7 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::human::human_bytes;
 use crate::layer::progress::{Finished, Progress};
 
-pub fn reporter(quiet: bool, verbose: bool) -> Box<dyn Progress> {
+pub(super) fn reporter(quiet: bool, verbose: bool) -> Box<dyn Progress> {
     match (quiet, std::io::stderr().is_terminal()) {
         (true, _) => Box::new(crate::layer::progress::Silent),
         (false, false) => Box::new(Lines { verbose }),

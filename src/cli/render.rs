@@ -22,7 +22,7 @@ const MAX_LINE: usize = 4 << 10;
 /// All of it, in bytes.
 const MAX_OUTPUT: usize = 60 << 10;
 
-pub fn render(error: &Error, color: bool) -> String {
+pub(super) fn render(error: &Error, color: bool) -> String {
     let mut out = String::new();
     let mut shown = 0;
     match error {

@@ -6,7 +6,7 @@ use super::human::human_bytes;
 use crate::Error;
 use crate::store::Store;
 
-pub fn run(args: &StoreArgs) -> Result<(), Error> {
+pub(super) fn run(args: &StoreArgs) -> Result<(), Error> {
     let dir = store_dir(args.store.as_ref())?;
     match args.action {
         StoreAction::Ls => {

@@ -14,7 +14,7 @@ use crate::store::StoreError;
 use crate::transport::TransportError;
 
 #[derive(Debug, Error)]
-pub enum CommitError {
+pub(crate) enum CommitError {
     /// Opening the parent image or reading its layers.
     #[error(transparent)]
     Parent(#[from] InspectError),

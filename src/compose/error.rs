@@ -10,7 +10,7 @@ use crate::store::StoreError;
 use crate::transport::TransportError;
 
 #[derive(Debug, Error)]
-pub enum ComposeError {
+pub(crate) enum ComposeError {
     /// The request asks for something impossible (exit 2).
     #[error("{0}")]
     Usage(String),

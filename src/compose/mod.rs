@@ -35,15 +35,15 @@ use crate::plan::graph::{self, RecipeGraph};
 use crate::registry::ClientOptions;
 use crate::store::Store;
 
-pub use error::ComposeError;
-pub use planned::{PlannedImage, PlannedLayer};
-pub use summary::{BuildSummary, BuiltReport, WrittenOutput};
+pub(crate) use error::ComposeError;
+pub(crate) use planned::{PlannedImage, PlannedLayer};
+pub(crate) use summary::BuildSummary;
 
 use nodes::BuildGraph;
 use prepare::{Prepared, Purpose, prepare};
 use units::Units;
 
-pub struct BuildRequest {
+pub(crate) struct BuildRequest {
     pub recipes: Vec<PathBuf>,
     /// Where to write; empty means each recipe's default (`oci:out/<name>`).
     pub outputs: Vec<ImageRef>,
@@ -65,7 +65,7 @@ struct Context<'a> {
     progress: &'a dyn Progress,
 }
 
-pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSummary, ComposeError> {
+pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSummary, ComposeError> {
     outputs::check_request(request)?;
     let graph = load(&request.recipes)?;
     let units = Units::of(&graph, &request.platforms)?;
@@ -89,7 +89,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSum
 /// The resolved graph of `recipes` without building: every recipe (parents
 /// first) for each platform, and every layer, with its cache key and
 /// whether it is cached.
-pub fn plan_only(
+pub(crate) fn plan_only(
     recipes: &[PathBuf],
     store: &Path,
     settings: &BuildSettings,

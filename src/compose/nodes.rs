@@ -57,7 +57,7 @@ pub(super) struct BuildGraph {
 }
 
 impl BuildGraph {
-    pub fn new(units: &Units, planned: &[PlannedUnit]) -> BuildGraph {
+    pub(super) fn new(units: &Units, planned: &[PlannedUnit]) -> BuildGraph {
         let mut graph = BuildGraph { nodes: Vec::new(), deps: Vec::new(), image_nodes: Vec::new() };
         for (unit, PlannedUnit { plan, .. }) in planned.iter().enumerate() {
             let mut image_deps = Vec::new();
@@ -84,7 +84,7 @@ impl BuildGraph {
     }
 
     /// Runs every node on `pool`, each as soon as those it waits for are done.
-    pub fn run<'g>(
+    pub(super) fn run<'g>(
         &'g self,
         planned: &[PlannedUnit],
         context: &Context,
@@ -282,7 +282,7 @@ pub(super) struct Built<'g> {
 
 impl Built<'_> {
     /// Every layer and what its plugins printed, in node order.
-    pub fn layers(&self) -> impl Iterator<Item = (&BuiltLayer, &[String])> {
+    pub(super) fn layers(&self) -> impl Iterator<Item = (&BuiltLayer, &[String])> {
         self.products.iter().filter_map(|product| match product {
             Product::Layer(layer, log) => Some((layer, log.as_slice())),
             Product::Image(_) => None,
@@ -290,7 +290,7 @@ impl Built<'_> {
     }
 
     /// Every image, fetched or assembled, in node order.
-    pub fn images(&self) -> impl Iterator<Item = &BuiltImage> {
+    pub(super) fn images(&self) -> impl Iterator<Item = &BuiltImage> {
         self.products.iter().filter_map(|product| match product {
             Product::Image(image) => Some(image.as_ref()),
             Product::Layer(..) => None,
@@ -299,7 +299,7 @@ impl Built<'_> {
 
     /// What `recipe` is: the image of its one unit, else an index of the
     /// images of its `units`.
-    pub fn tagged(&self, recipe: &Recipe, units: &[usize], context: &Context) -> Result<Tagged, ComposeError> {
+    pub(super) fn tagged(&self, recipe: &Recipe, units: &[usize], context: &Context) -> Result<Tagged, ComposeError> {
         let images: Vec<BuiltImage> = units
             .iter()
             .filter_map(|&unit| match self.products.get(self.graph.image_nodes[unit]) {

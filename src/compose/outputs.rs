@@ -113,7 +113,7 @@ pub(super) fn write(
         progress.finished(Finished::Output { reference: shown.clone() });
         written.push(WrittenOutput { reference: shown, push: result.push });
     }
-    Ok(BuiltReport { recipe: recipe.file.name.clone(), manifest: tagged.root.digest.clone(), outputs: written })
+    Ok(BuiltReport { manifest: tagged.root.digest.clone(), outputs: written })
 }
 
 /// The signatures to write beside `tagged` at `reference`, with `--sign-key`.

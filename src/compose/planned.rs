@@ -13,7 +13,7 @@ use super::prepare::PlannedUnit;
 
 /// One recipe and platform of `compose-img plan`.
 #[derive(Debug)]
-pub struct PlannedImage {
+pub(crate) struct PlannedImage {
     pub recipe: String,
     pub image: String,
     pub platform: String,
@@ -25,7 +25,7 @@ pub struct PlannedImage {
 }
 
 #[derive(Debug)]
-pub struct PlannedLayer {
+pub(crate) struct PlannedLayer {
     pub name: String,
     pub entries: usize,
     /// A plugin of it reads the layers below: it waits for them, and its

@@ -8,21 +8,20 @@ use super::nodes::Built;
 
 /// What was written for one named recipe.
 #[derive(Debug)]
-pub struct BuiltReport {
-    pub recipe: String,
+pub(crate) struct BuiltReport {
     pub manifest: Digest,
     pub outputs: Vec<WrittenOutput>,
 }
 
 #[derive(Debug)]
-pub struct WrittenOutput {
+pub(crate) struct WrittenOutput {
     pub reference: String,
     /// For a registry: what happened to the blobs.
     pub push: Option<PushStats>,
 }
 
 #[derive(Debug, Default)]
-pub struct BuildSummary {
+pub(crate) struct BuildSummary {
     pub images: Vec<BuiltReport>,
     pub layers_built: usize,
     pub layers_reused: usize,

@@ -26,7 +26,7 @@ pub(super) struct Units {
 impl Units {
     /// The units of every recipe of `graph`: its platforms, narrowed to
     /// `narrow` (`--platform`) unless it is empty.
-    pub fn of(graph: &RecipeGraph, narrow: &[Platform]) -> Result<Units, ComposeError> {
+    pub(super) fn of(graph: &RecipeGraph, narrow: &[Platform]) -> Result<Units, ComposeError> {
         let mut all = Units { units: Vec::new(), of_recipe: Vec::new() };
         for (index, recipe) in graph.recipes.iter().enumerate() {
             let platforms: Vec<&Platform> =

@@ -10,7 +10,7 @@ use crate::oci::platform::Platform;
 use crate::transport::TransportError;
 
 #[derive(Debug, Error)]
-pub enum InspectError {
+pub(crate) enum InspectError {
     /// `--layer` names a layer the image does not have: a usage mistake
     /// (exit 2, see [`InspectError::is_usage`]).
     #[error("--layer {index}: the image has {count} layers (0 to {})", count.saturating_sub(1))]
@@ -86,7 +86,7 @@ pub enum InspectError {
 
 impl InspectError {
     /// A mistake on the command line rather than a failure (exit 2).
-    pub fn is_usage(&self) -> bool {
+    pub(crate) fn is_usage(&self) -> bool {
         matches!(self, InspectError::NoSuchLayer { .. })
     }
 }

@@ -12,7 +12,7 @@ use crate::oci::layerfs::{self, Change, Entry, Kind, Merged};
 use crate::store::Store;
 
 #[derive(Debug, Serialize)]
-pub struct FileRow {
+pub(crate) struct FileRow {
     /// Absolute, as in the image.
     pub path: String,
     /// `file`, `dir`, `symlink`, `hardlink`, `device`, `fifo` or `whiteout` / `opaque`.
@@ -62,7 +62,7 @@ fn changes(opened: &Opened, store: &Store, index: usize, hash: bool) -> Result<V
 }
 
 /// The merged file system of the chosen image.
-pub fn merged(opened: &Opened, store: &Store, hash: bool) -> Result<Merged, InspectError> {
+pub(crate) fn merged(opened: &Opened, store: &Store, hash: bool) -> Result<Merged, InspectError> {
     let mut merged = Merged::default();
     for index in 0..opened.image().layers.len() {
         merged.apply(index, changes(opened, store, index, hash)?);
@@ -72,7 +72,12 @@ pub fn merged(opened: &Opened, store: &Store, hash: bool) -> Result<Merged, Insp
 
 /// The entries at and below `path` of the merged file system, or of layer
 /// `layer` alone (with its whiteouts), sorted by path.
-pub fn list(opened: &Opened, store: &Store, path: &str, layer: Option<usize>) -> Result<Vec<FileRow>, InspectError> {
+pub(crate) fn list(
+    opened: &Opened,
+    store: &Store,
+    path: &str,
+    layer: Option<usize>,
+) -> Result<Vec<FileRow>, InspectError> {
     let dir = layerfs::normalise(path);
     let wanted = |p: &str| p == dir || layerfs::inside(p, &dir);
     if let Some(index) = layer {
@@ -103,14 +108,14 @@ fn marker(path: &str, kind: &'static str, layer: usize) -> FileRow {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Changed {
+pub(crate) struct Changed {
     pub path: String,
     /// What differs: `kind`, `content`, `mode`, `owner`, `link`.
     pub what: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Difference {
+pub(crate) struct Difference {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<Changed>,
@@ -119,7 +124,7 @@ pub struct Difference {
     pub layers_only_in_second: Vec<String>,
 }
 
-pub fn diff(a: &Opened, b: &Opened, store: &Store) -> Result<Difference, InspectError> {
+pub(crate) fn diff(a: &Opened, b: &Opened, store: &Store) -> Result<Difference, InspectError> {
     let (left, right) = (merged(a, store, true)?, merged(b, store, true)?);
     let mut difference = Difference {
         added: Vec::new(),

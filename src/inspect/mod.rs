@@ -11,16 +11,16 @@
 //! Every report is plain data (serde) for the CLI to print as a table or
 //! JSON.
 
-pub mod error;
-pub mod files;
-pub mod unpack;
-pub mod usage;
+pub(crate) mod error;
+pub(crate) mod files;
+pub(crate) mod unpack;
+pub(crate) mod usage;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use error::InspectError;
+pub(crate) use error::InspectError;
 use error::layer_err;
 
 use crate::digest::Digest;
@@ -34,26 +34,26 @@ use crate::store::Store;
 use crate::transport::{self, Want};
 
 /// An image fetched into the store, and the manifest chosen from it.
-pub struct Opened {
+pub(crate) struct Opened {
     pub reference: String,
     pub tagged: Tagged,
     pub image: usize,
 }
 
 impl Opened {
-    pub fn image(&self) -> &BuiltImage {
+    pub(crate) fn image(&self) -> &BuiltImage {
         &self.tagged.images[self.image]
     }
 }
 
 /// The platform chosen when an index offers several and none is asked for.
-pub fn default_platform() -> Platform {
+pub(crate) fn default_platform() -> Platform {
     Platform { os: "linux".into(), architecture: "amd64".into(), variant: None }
 }
 
 /// Fetches `reference`; from an index, the manifest for `platform`
 /// (default linux/amd64).
-pub fn open(
+pub(crate) fn open(
     reference: &ImageRef,
     platform: Option<&Platform>,
     store: &Store,
@@ -82,7 +82,7 @@ pub fn open(
 }
 
 #[derive(Debug, Serialize)]
-pub struct LayerRow {
+pub(crate) struct LayerRow {
     pub digest: String,
     pub media_type: String,
     pub size: u64,
@@ -91,13 +91,13 @@ pub struct LayerRow {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PlatformRow {
+pub(crate) struct PlatformRow {
     pub platform: String,
     pub digest: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Inspection {
+pub(crate) struct Inspection {
     pub reference: String,
     /// What the reference names: the index, or the manifest.
     pub digest: String,
@@ -133,7 +133,7 @@ fn layer_history(image: &BuiltImage) -> Vec<String> {
     made
 }
 
-pub fn inspect(opened: &Opened, store: &Store) -> Result<Inspection, InspectError> {
+pub(crate) fn inspect(opened: &Opened, store: &Store) -> Result<Inspection, InspectError> {
     let image = opened.image();
     let config = image.config_json.config().clone().unwrap_or_default();
     let manifest: serde_json::Value = serde_json::from_slice(&read_blob(store, &image.manifest.digest)?)
@@ -197,7 +197,7 @@ pub fn inspect(opened: &Opened, store: &Store) -> Result<Inspection, InspectErro
 }
 
 #[derive(Debug, Serialize)]
-pub struct HistoryRow {
+pub(crate) struct HistoryRow {
     pub created: Option<String>,
     pub created_by: String,
     pub comment: Option<String>,
@@ -208,7 +208,7 @@ pub struct HistoryRow {
 }
 
 /// One row per history entry, newest first, like `docker history`.
-pub fn history(opened: &Opened, store: &Store) -> Result<Vec<HistoryRow>, InspectError> {
+pub(crate) fn history(opened: &Opened, store: &Store) -> Result<Vec<HistoryRow>, InspectError> {
     let image = opened.image();
     let mut layers = image.layers.iter();
     let mut rows = Vec::new();
@@ -238,7 +238,7 @@ fn read_blob(store: &Store, digest: &Digest) -> Result<Vec<u8>, InspectError> {
 
 /// The bytes of the document `--raw` (the root manifest or index) or
 /// `--config` (the chosen image's config) prints.
-pub fn raw(opened: &Opened, store: &Store, config: bool) -> Result<Vec<u8>, InspectError> {
+pub(crate) fn raw(opened: &Opened, store: &Store, config: bool) -> Result<Vec<u8>, InspectError> {
     let digest = if config { &opened.image().config.digest } else { &opened.tagged.root.digest };
     read_blob(store, digest)
 }

@@ -29,7 +29,7 @@ use crate::oci::layerfs::{self, Change};
 use crate::store::Store;
 
 #[derive(Debug, Default)]
-pub struct Unpacked {
+pub(crate) struct Unpacked {
     pub entries: usize,
     /// Device nodes and fifos not created.
     pub skipped: Vec<String>,
@@ -39,7 +39,7 @@ pub struct Unpacked {
 
 /// Where the owners `unpack` could not apply to `dir` are recorded:
 /// `DIR.owners.json` beside it.
-pub fn owners_record(dir: &Path) -> PathBuf {
+pub(crate) fn owners_record(dir: &Path) -> PathBuf {
     let mut record = dir.as_os_str().to_owned();
     record.push(".owners.json");
     PathBuf::from(record)
@@ -47,7 +47,7 @@ pub fn owners_record(dir: &Path) -> PathBuf {
 
 /// Writes the owners not applied to `dir` (path → (uid, gid)) to its
 /// [`owners_record`], which it returns.
-pub fn write_owners(dir: &Path, owners: &BTreeMap<String, (u64, u64)>) -> Result<PathBuf, InspectError> {
+pub(crate) fn write_owners(dir: &Path, owners: &BTreeMap<String, (u64, u64)>) -> Result<PathBuf, InspectError> {
     let record = owners_record(dir);
     let text =
         serde_json::to_vec_pretty(owners).map_err(|source| InspectError::Json { what: "the owner record", source })?;
@@ -57,7 +57,7 @@ pub fn write_owners(dir: &Path, owners: &BTreeMap<String, (u64, u64)>) -> Result
 
 /// Unpacks the chosen image of `opened` into `dir` (created; it must be
 /// empty if it exists).
-pub fn unpack(opened: &Opened, store: &Store, dir: &Path) -> Result<Unpacked, InspectError> {
+pub(crate) fn unpack(opened: &Opened, store: &Store, dir: &Path) -> Result<Unpacked, InspectError> {
     std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
     let root = Dir::open_ambient_dir(dir, ambient_authority()).map_err(io_err("open", dir))?;
     if root.entries().map_err(io_err("list", dir))?.next().is_some() {

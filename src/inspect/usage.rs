@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Opened;
 
 #[derive(Debug, Serialize)]
-pub struct ImageUsage {
+pub(crate) struct ImageUsage {
     pub reference: String,
     /// Bytes of its layers and config that no other image given shares.
     pub unique_size: u64,
@@ -21,7 +21,7 @@ pub struct ImageUsage {
 }
 
 #[derive(Debug, Serialize)]
-pub struct LayerUsage {
+pub(crate) struct LayerUsage {
     pub digest: String,
     pub size: u64,
     /// The images (by reference) that use it, in the order given.
@@ -29,7 +29,7 @@ pub struct LayerUsage {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub images: Vec<ImageUsage>,
     /// Every blob once, largest first (then by digest).
     pub layers: Vec<LayerUsage>,
@@ -37,7 +37,7 @@ pub struct Usage {
     pub total_size: u64,
 }
 
-pub fn usage(images: &[Opened]) -> Usage {
+pub(crate) fn usage(images: &[Opened]) -> Usage {
     let mut blobs: BTreeMap<String, LayerUsage> = BTreeMap::new();
     for opened in images {
         let image = opened.image();

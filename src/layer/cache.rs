@@ -36,13 +36,13 @@ const RACY: Duration = Duration::from_secs(2);
 
 /// The key of a layer of `tree`; `salt` holds what else determines it
 /// (plugins, the layers below a plugin read), one line each.
-pub fn layer_key(tree: &Tree, salt: &[String], settings: &BuildSettings) -> Digest {
+pub(crate) fn layer_key(tree: &Tree, salt: &[String], settings: &BuildSettings) -> Digest {
     layer_key_with(tree, salt, settings, &BTreeMap::new())
 }
 
 /// [`layer_key`], with the content hashes of host files the plan did not
 /// know taken from `hashed` (as the layer writer found them).
-pub fn layer_key_with(
+pub(crate) fn layer_key_with(
     tree: &Tree,
     salt: &[String],
     settings: &BuildSettings,
@@ -86,7 +86,12 @@ pub fn layer_key_with(
 
 /// The stat key of a layer of `tree`, whose inputs were walked after
 /// `walked_since`; none if one of them changed too recently to be trusted.
-pub fn stat_key(tree: &Tree, salt: &[String], settings: &BuildSettings, walked_since: SystemTime) -> Option<Digest> {
+pub(crate) fn stat_key(
+    tree: &Tree,
+    salt: &[String],
+    settings: &BuildSettings,
+    walked_since: SystemTime,
+) -> Option<Digest> {
     let mut key = KeyBytes::new("stat", settings, walked_since)?;
     key.number(tree.len() as u64);
     for (path, node) in tree.iter() {
@@ -125,7 +130,7 @@ pub fn stat_key(tree: &Tree, salt: &[String], settings: &BuildSettings, walked_s
 /// The stat key of a layer without plugins, from its recipe entries and
 /// the metadata its walk found (the tree is a function of those); none if
 /// an input changed too recently to be trusted.
-pub fn walk_key(layer: &WalkedLayer, settings: &BuildSettings, walked_since: SystemTime) -> Option<Digest> {
+pub(crate) fn walk_key(layer: &WalkedLayer, settings: &BuildSettings, walked_since: SystemTime) -> Option<Digest> {
     let mut key = KeyBytes::new("walk", settings, walked_since)?;
     // Whether undeclared directories are left out of the layer.
     key.number(u64::from(layer.has_lower()));

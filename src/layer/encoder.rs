@@ -8,7 +8,7 @@ use super::zstd_frames::FramedZstd;
 use crate::oci::compress::Compression;
 
 /// A compressing writer for one of the [`Compression`] kinds.
-pub enum Encoder<W: Write> {
+pub(crate) enum Encoder<W: Write> {
     Zstd(FramedZstd<W>),
     Gzip(flate2::write::GzEncoder<W>),
     None(W),
@@ -17,7 +17,7 @@ pub enum Encoder<W: Write> {
 impl<W: Write> Encoder<W> {
     /// `threads` is the size of the pool zstd frames are compressed on
     /// (the bytes do not depend on it).
-    pub fn new(out: W, compression: Compression, threads: u32) -> Encoder<W> {
+    pub(crate) fn new(out: W, compression: Compression, threads: u32) -> Encoder<W> {
         match compression {
             Compression::Zstd { level } => Encoder::Zstd(FramedZstd::new(out, level, threads)),
             Compression::Gzip { level } => Encoder::Gzip(
@@ -28,7 +28,7 @@ impl<W: Write> Encoder<W> {
     }
 
     /// Ends the stream and hands back the inner writer.
-    pub fn finish(self) -> io::Result<W> {
+    pub(crate) fn finish(self) -> io::Result<W> {
         match self {
             Encoder::Zstd(e) => e.finish(),
             Encoder::Gzip(e) => e.finish(),

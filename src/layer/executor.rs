@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// Finished results, readable by the jobs that depend on them.
-pub struct Done<T> {
+pub(crate) struct Done<T> {
     results: Vec<OnceLock<T>>,
 }
 
 impl<T> Done<T> {
     /// The result of `node`, which must be a dependency of the caller.
-    pub fn get(&self, node: usize) -> Option<&T> {
+    pub(crate) fn get(&self, node: usize) -> Option<&T> {
         self.results.get(node)?.get()
     }
 }
@@ -28,7 +28,7 @@ struct State<'a, T, E, F> {
 }
 
 /// Runs node `i` once all of `deps[i]` are done; `deps` must be acyclic.
-pub fn execute<T, E, F>(deps: &[Vec<usize>], job: &F) -> Result<Vec<T>, E>
+pub(crate) fn execute<T, E, F>(deps: &[Vec<usize>], job: &F) -> Result<Vec<T>, E>
 where
     T: Send + Sync,
     E: Send,

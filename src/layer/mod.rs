@@ -4,30 +4,30 @@
 //! - [`encoder`]: pinned zstd / gzip / none encoders; [`zstd_frames`]
 //!   compresses zstd frames on the pool (the kinds and the decoder are
 //!   [`crate::oci::compress`]);
-//! - [`write`]: one layer in one streaming pass, hashing as it writes, or
+//! - [`write`](mod@write): one layer in one streaming pass, hashing as it writes, or
 //!   its cached blob when [`cache`] finds an identical layer built before;
 //! - [`progress`]: the hooks a build reports progress through;
 //! - [`executor`]: the ready-queue that runs a graph of nodes on rayon and
 //!   returns results in node order, never completion order.
 
-pub mod cache;
-pub mod encoder;
-pub mod executor;
-pub mod progress;
-pub mod tar_writer;
-pub mod write;
-pub mod zstd_frames;
+pub(crate) mod cache;
+pub(crate) mod encoder;
+pub(crate) mod executor;
+pub(crate) mod progress;
+pub(crate) mod tar_writer;
+pub(crate) mod write;
+pub(crate) mod zstd_frames;
 
 use thiserror::Error;
 
-pub use crate::oci::compress::Compression;
-pub use crate::oci::image::BuiltLayer;
+pub(crate) use crate::oci::compress::Compression;
+pub(crate) use crate::oci::image::BuiltLayer;
 
 use crate::store::StoreError;
 
 /// Everything besides the recipe that determines the bytes of a build.
 #[derive(Clone, Copy, Debug)]
-pub struct BuildSettings {
+pub(crate) struct BuildSettings {
     pub source_date_epoch: u64,
     pub compression: Compression,
     /// Threads of the pool layers and their zstd frames run on (the bytes
@@ -37,14 +37,14 @@ pub struct BuildSettings {
 
 #[derive(Debug, Error)]
 #[error("layer `{layer}`: {kind}")]
-pub struct BuildError {
+pub(crate) struct BuildError {
     pub layer: String,
     #[source]
     pub kind: BuildErrorKind,
 }
 
 #[derive(Debug, Error)]
-pub enum BuildErrorKind {
+pub(crate) enum BuildErrorKind {
     #[error(transparent)]
     Tar(#[from] tar_writer::TarError),
     #[error(transparent)]

@@ -3,14 +3,14 @@
 
 /// A node of the build graph that finished.
 #[derive(Debug)]
-pub enum Finished {
+pub(crate) enum Finished {
     Layer { recipe: String, layer: String, digest: String, size: u64, key: String, reused: bool },
     Parent { recipe: String, reference: String, digest: String },
     Image { recipe: String, platform: String, digest: String },
     Output { reference: String },
 }
 
-pub trait Progress: Sync {
+pub(crate) trait Progress: Sync {
     /// The build graph has `nodes` nodes.
     fn planned(&self, _nodes: usize) {}
     /// A layer starts to be written: `files` entries with `bytes` of content.
@@ -21,12 +21,12 @@ pub trait Progress: Sync {
 }
 
 /// Reports nothing.
-pub struct Silent;
+pub(crate) struct Silent;
 
 impl Progress for Silent {}
 
 /// Progress of one layer being written.
-pub trait LayerProgress {
+pub(crate) trait LayerProgress {
     fn started(&self, files: u64, bytes: u64);
     fn advanced(&self, bytes: u64);
 }

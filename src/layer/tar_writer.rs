@@ -24,10 +24,10 @@ const USTAR_MAX_SIZE: u64 = 0o777_7777_7777;
 /// Largest value of a 7-digit octal ustar uid/gid field.
 const USTAR_MAX_ID: u32 = 0o777_7777;
 /// Largest mtime an 11-digit octal field holds; the CLI refuses later epochs.
-pub const MAX_MTIME: u64 = 0o777_7777_7777;
+pub(crate) const MAX_MTIME: u64 = 0o777_7777_7777;
 
 #[derive(Debug, Error)]
-pub enum TarError {
+pub(crate) enum TarError {
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -44,7 +44,7 @@ pub enum TarError {
 /// calling `written` with each entry's content size. Host files whose
 /// content digest the plan does not know yet are hashed as they are
 /// written: those digests are returned.
-pub fn write_tree(
+pub(crate) fn write_tree(
     tree: &Tree,
     mtime: u64,
     out: &mut impl Write,

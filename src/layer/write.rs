@@ -19,7 +19,7 @@ use crate::store::{Store, StoreError};
 
 /// A layer built or reused, with its cache key.
 #[derive(Debug)]
-pub struct LayerBuild {
+pub(crate) struct LayerBuild {
     pub layer: BuiltLayer,
     pub key: Digest,
     /// Host files whose content the plan did not know, hashed while written.
@@ -28,7 +28,7 @@ pub struct LayerBuild {
 
 /// What a layer's cache entry is (or will be) filed under.
 #[derive(Debug, Default)]
-pub struct LayerKeys {
+pub(crate) struct LayerKeys {
     /// The cache key, when the plan knows every input's content; without it
     /// (a cold build, where hashing inputs first would read them twice)
     /// the layer is written while its unknown inputs are hashed, and keyed
@@ -42,7 +42,7 @@ pub struct LayerKeys {
 /// Builds `layer`, or reuses the cached blob of an identical one when
 /// `reuse` is set and that blob is intact. Its entry is filed under both
 /// of `keys`.
-pub fn build_layer(
+pub(crate) fn build_layer(
     layer: &LayerPlan,
     keys: &LayerKeys,
     settings: &BuildSettings,
@@ -100,7 +100,7 @@ pub fn build_layer(
 /// entry is readable and its blob intact. Its entry is rewritten under the
 /// stat key and the cache key (also when only found by stat): the entry's
 /// age is what `store gc` goes by, and the next build finds it either way.
-pub fn reuse_cached(name: &str, keys: &LayerKeys, store: &Store) -> Result<Option<LayerBuild>, BuildError> {
+pub(crate) fn reuse_cached(name: &str, keys: &LayerKeys, store: &Store) -> Result<Option<LayerBuild>, BuildError> {
     let fail = |e: StoreError| BuildError { layer: name.to_owned(), kind: e.into() };
     for key in keys.stat.iter().chain(&keys.content) {
         let Some(mut entry) = store.cached_layer(key) else { continue };

@@ -17,10 +17,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 /// Input bytes per frame: large enough that the lost history at frame
 /// starts costs little ratio (level 3 matches within 2 MiB), small enough
 /// to spread a layer of a few tens of MB over the pool.
-pub const CHUNK: usize = 4 << 20;
+pub(crate) const CHUNK: usize = 4 << 20;
 
 /// A compressing writer that emits frames in input order into `out`.
-pub struct FramedZstd<W: Write> {
+pub(crate) struct FramedZstd<W: Write> {
     out: W,
     level: i32,
     chunk: Vec<u8>,
@@ -33,7 +33,7 @@ pub struct FramedZstd<W: Write> {
 impl<W: Write> FramedZstd<W> {
     /// `threads` is the pool size the layer may count on; it only sets how
     /// far the writer runs ahead of the compressors (memory), not the bytes.
-    pub fn new(out: W, level: i32, threads: u32) -> FramedZstd<W> {
+    pub(crate) fn new(out: W, level: i32, threads: u32) -> FramedZstd<W> {
         FramedZstd {
             out,
             level,
@@ -45,7 +45,7 @@ impl<W: Write> FramedZstd<W> {
     }
 
     /// Compresses what is left and hands back the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    pub(crate) fn finish(mut self) -> io::Result<W> {
         if !self.chunk.is_empty() || !self.emitted {
             self.submit();
         }

@@ -15,7 +15,7 @@ use super::tagged::Tagged;
 
 /// Reads the archive at `file` into the store: its blobs, and the bytes of
 /// its `index.json`.
-pub fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
+pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
     let input = crate::files::open_regular(file)
         .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
@@ -56,7 +56,7 @@ pub fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
 
 /// Writes each image of `entries` under its tags as an OCI archive at
 /// `file`, replacing it.
-pub fn write(file: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Result<(), LayoutError> {
+pub(crate) fn write(file: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Result<(), LayoutError> {
     let index = index_json(Vec::new(), entries, file)?;
     write_tar(file, |out| {
         out.file("index.json", &index)?;
@@ -74,7 +74,7 @@ pub fn write(file: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Re
 }
 
 /// A tar being written with fixed headers: owner 0:0, no names, mtime 0.
-pub struct TarOut {
+pub(crate) struct TarOut {
     builder: tar::Builder<BufWriter<tempfile::NamedTempFile>>,
 }
 
@@ -90,18 +90,18 @@ impl TarOut {
         header
     }
 
-    pub fn dir(&mut self, path: &str) -> io::Result<()> {
+    pub(crate) fn dir(&mut self, path: &str) -> io::Result<()> {
         let mut header = TarOut::header(tar::EntryType::Directory, 0o755, 0);
         self.builder.append_data(&mut header, path, io::empty())
     }
 
-    pub fn file(&mut self, path: &str, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) fn file(&mut self, path: &str, bytes: &[u8]) -> io::Result<()> {
         let mut header = TarOut::header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
         self.builder.append_data(&mut header, path, bytes)
     }
 
     /// A member copied from the file at `source`.
-    pub fn blob(&mut self, path: &str, source: &Path) -> io::Result<()> {
+    pub(crate) fn blob(&mut self, path: &str, source: &Path) -> io::Result<()> {
         let input = File::open(source)?;
         let size = input.metadata()?.len();
         let mut header = TarOut::header(tar::EntryType::Regular, 0o644, size);
@@ -111,7 +111,7 @@ impl TarOut {
 
 /// Writes the tar `fill` produces to a temp file beside `file`, then
 /// renames it over `file`.
-pub fn write_tar(file: &Path, fill: impl FnOnce(&mut TarOut) -> io::Result<()>) -> Result<(), LayoutError> {
+pub(crate) fn write_tar(file: &Path, fill: impl FnOnce(&mut TarOut) -> io::Result<()>) -> Result<(), LayoutError> {
     let io_err = |action, path: &Path| {
         let path: PathBuf = path.to_owned();
         move |source| LayoutError::Io { action, path, source }

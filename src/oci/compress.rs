@@ -8,17 +8,17 @@ use crate::oci::media;
 
 /// How layers are compressed (`--compression`, `--level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
+pub(crate) enum Compression {
     Zstd { level: i32 },
     Gzip { level: u32 },
     None,
 }
 
 impl Compression {
-    pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-    pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+    pub(crate) const DEFAULT_ZSTD_LEVEL: i32 = 3;
+    pub(crate) const DEFAULT_GZIP_LEVEL: u32 = 6;
 
-    pub fn media_type(self) -> &'static str {
+    pub(crate) fn media_type(self) -> &'static str {
         match self {
             Compression::Zstd { .. } => media::LAYER_ZSTD,
             Compression::Gzip { .. } => media::LAYER_GZIP,
@@ -28,7 +28,7 @@ impl Compression {
 }
 
 /// A reader of the uncompressed tar of a layer blob of `media_type`.
-pub fn decoder<'a>(media_type: &str, input: impl io::BufRead + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
+pub(crate) fn decoder<'a>(media_type: &str, input: impl io::BufRead + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
     Ok(match media_type {
         media::LAYER_GZIP => Box::new(flate2::bufread::GzDecoder::new(input)),
         media::LAYER_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),

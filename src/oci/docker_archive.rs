@@ -32,7 +32,7 @@ struct ManifestEntry {
 
 /// Reads the archive at `file` into the store and returns the bytes of an
 /// OCI manifest describing its one image.
-pub fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
+pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
     let input = crate::files::open_regular(file)
         .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
@@ -118,7 +118,7 @@ fn normalise(path: &Path) -> PathBuf {
 /// Writes `image` to a docker archive at `file` tagged `repo_tags`
 /// (`NAME:TAG`), replacing it. Layers are decompressed into `tmp` first,
 /// and checked against their diff_ids.
-pub fn write(file: &Path, store: &Store, image: &BuiltImage, repo_tags: &[String]) -> Result<(), LayoutError> {
+pub(crate) fn write(file: &Path, store: &Store, image: &BuiltImage, repo_tags: &[String]) -> Result<(), LayoutError> {
     let config_name = format!("{}.json", image.config.digest.hex());
     let mut layer_files: Vec<(String, tempfile::NamedTempFile)> = Vec::new();
     let mut names = Vec::new();

@@ -22,7 +22,7 @@ use crate::store::{Store, StoreError, WrittenBlob};
 
 /// A layer blob in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuiltLayer {
+pub(crate) struct BuiltLayer {
     /// Whether it came from the layer cache rather than being written.
     pub reused: bool,
     pub name: String,
@@ -37,7 +37,7 @@ pub struct BuiltLayer {
 
 /// A complete image in the store, built or fetched.
 #[derive(Debug, Clone)]
-pub struct BuiltImage {
+pub(crate) struct BuiltImage {
     /// How children name their base: `NAME:TAG` of a recipe (its first
     /// tag), or the reference an image was fetched from.
     pub name: String,
@@ -59,14 +59,14 @@ pub struct BuiltImage {
 
 impl BuiltImage {
     /// Every blob the manifest needs, manifest last.
-    pub fn blobs(&self) -> impl Iterator<Item = &Digest> {
+    pub(crate) fn blobs(&self) -> impl Iterator<Item = &Digest> {
         self.layers.iter().map(|l| &l.digest).chain([&self.config.digest, &self.manifest.digest])
     }
 }
 
 /// A document of an image could not be made or stored.
 #[derive(Debug, Error)]
-pub enum ImageError {
+pub(crate) enum ImageError {
     #[error("cannot build the image {what}: {message}")]
     Spec { what: &'static str, message: String },
     #[error(transparent)]
@@ -75,24 +75,24 @@ pub enum ImageError {
 
 impl ImageError {
     /// An oci-spec builder refused `what`.
-    pub fn spec(what: &'static str) -> impl Fn(oci_spec::OciSpecError) -> ImageError {
+    pub(crate) fn spec(what: &'static str) -> impl Fn(oci_spec::OciSpecError) -> ImageError {
         move |e| ImageError::Spec { what, message: e.to_string() }
     }
 }
 
 /// RFC 3339 (UTC, seconds) for a Unix time.
-pub fn rfc3339(epoch: u64) -> String {
+pub(crate) fn rfc3339(epoch: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch)).to_string()
 }
 
 /// Writes a document to the store as canonical JSON.
-pub fn write_json(value: &impl serde::Serialize, store: &Store) -> Result<WrittenBlob, ImageError> {
+pub(crate) fn write_json(value: &impl serde::Serialize, store: &Store) -> Result<WrittenBlob, ImageError> {
     let bytes = canonical(value).map_err(|e| ImageError::Spec { what: "JSON", message: e.to_string() })?;
     Ok(store.write_blob(&bytes)?)
 }
 
 /// Writes the OCI manifest of `config` and `layers` to the store.
-pub fn write_manifest(
+pub(crate) fn write_manifest(
     config: &WrittenBlob,
     layers: &[BuiltLayer],
     annotations: HashMap<String, String>,
@@ -116,7 +116,7 @@ pub fn write_manifest(
 
 /// The index of several images: one entry per image, with its platform, in
 /// the order given, annotated with `annotations` and the creation time.
-pub fn write_index(
+pub(crate) fn write_index(
     images: &[BuiltImage],
     mut annotations: HashMap<String, String>,
     epoch: u64,
@@ -147,7 +147,7 @@ pub fn write_index(
 
 /// A descriptor of a blob written by compose-img (its digest is always a
 /// valid sha256 digest).
-pub fn descriptor(media_type: &str, blob: &WrittenBlob) -> Descriptor {
+pub(crate) fn descriptor(media_type: &str, blob: &WrittenBlob) -> Descriptor {
     let digest =
         blob.digest.as_str().parse::<oci_spec::image::Digest>().unwrap_or_else(|_| unreachable!("Digest is validated"));
     Descriptor::new(MediaType::from(media_type), blob.size, digest)

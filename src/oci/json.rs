@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-pub fn canonical(value: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
+pub(crate) fn canonical(value: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&serde_json::to_value(value)?)
 }
 

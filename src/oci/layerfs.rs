@@ -17,7 +17,7 @@ const OPAQUE: &str = ".wh..wh..opq";
 const AUFS_META: &str = ".wh..wh.";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     File,
     Dir,
     Symlink(String),
@@ -28,7 +28,7 @@ pub enum Kind {
 }
 
 #[derive(Clone, Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Without a leading `/`; the root itself is never an entry.
     pub path: String,
     pub kind: Kind,
@@ -43,7 +43,7 @@ pub struct Entry {
 }
 
 #[derive(Clone, Debug)]
-pub enum Change {
+pub(crate) enum Change {
     Add(Entry),
     /// `.wh.NAME`: the path (and all below it) of the layers below is gone.
     Whiteout(String),
@@ -52,12 +52,12 @@ pub enum Change {
 }
 
 /// `/a/b/`, `./a/b`, `a/b` → `a/b`.
-pub fn normalise(path: &str) -> String {
+pub(crate) fn normalise(path: &str) -> String {
     path.trim_start_matches("./").trim_matches('/').to_owned()
 }
 
 /// Whether `path` is strictly inside `dir` (`""` is the root).
-pub fn inside(path: &str, dir: &str) -> bool {
+pub(crate) fn inside(path: &str, dir: &str) -> bool {
     dir.is_empty() || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
 }
 
@@ -68,7 +68,7 @@ pub fn inside(path: &str, dir: &str) -> bool {
 /// whiteout that names nothing (`.wh.`), or `.` or `..`, is refused, the
 /// entry named: every reader (ls, diff, unpack, plugins, commit) takes
 /// whiteouts from here.
-pub fn whiteout(dir: &str, name: &str) -> Result<Option<Option<Change>>, String> {
+pub(crate) fn whiteout(dir: &str, name: &str) -> Result<Option<Option<Change>>, String> {
     if dir.split('/').any(|part| part.starts_with(AUFS_META)) {
         return Ok(Some(None));
     }
@@ -88,7 +88,7 @@ pub fn whiteout(dir: &str, name: &str) -> Result<Option<Option<Change>>, String>
 
 /// What one layer blob holds, in archive order; with `hash`, the content
 /// digest of every regular file.
-pub fn read_layer(blob: &Path, media_type: &str, hash: bool) -> io::Result<Vec<Change>> {
+pub(crate) fn read_layer(blob: &Path, media_type: &str, hash: bool) -> io::Result<Vec<Change>> {
     let mut archive = tar::Archive::new(decoder(media_type, BufReader::new(File::open(blob)?))?);
     let mut changes = Vec::new();
     for entry in archive.entries()? {
@@ -127,7 +127,7 @@ pub fn read_layer(blob: &Path, media_type: &str, hash: bool) -> io::Result<Vec<C
 
 /// The merged file system of layers applied in order.
 #[derive(Debug, Default)]
-pub struct Merged {
+pub(crate) struct Merged {
     /// Each path with its entry and the index of the layer it comes from.
     pub entries: BTreeMap<String, (Entry, usize)>,
 }
@@ -136,7 +136,7 @@ impl Merged {
     /// Applies layer `index`: its whiteouts hide what the layers below had,
     /// then its entries replace or add. Each change costs O(log n) plus
     /// what it removes, so a whole image merges in O(n log n).
-    pub fn apply(&mut self, index: usize, changes: Vec<Change>) {
+    pub(crate) fn apply(&mut self, index: usize, changes: Vec<Change>) {
         let mut added = Vec::new();
         for change in changes {
             match change {
@@ -229,7 +229,7 @@ impl Merged {
     }
 
     /// The entry at `path`, following hard links to their file.
-    pub fn resolve(&self, path: &str) -> Option<&(Entry, usize)> {
+    pub(crate) fn resolve(&self, path: &str) -> Option<&(Entry, usize)> {
         let mut path = normalise(path);
         for _ in 0..8 {
             let found = self.entries.get(&path)?;
@@ -242,7 +242,7 @@ impl Merged {
     }
 
     /// The names directly inside `dir`, sorted.
-    pub fn children(&self, dir: &str) -> Vec<String> {
+    pub(crate) fn children(&self, dir: &str) -> Vec<String> {
         let dir = normalise(dir);
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
         self.entries
@@ -272,7 +272,7 @@ fn sorted_if_unique(added: Vec<Entry>) -> Vec<Entry> {
 }
 
 /// `size` bytes at `offset` of the uncompressed layer blob.
-pub fn read_content(blob: &Path, media_type: &str, offset: u64, size: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_content(blob: &Path, media_type: &str, offset: u64, size: u64) -> io::Result<Vec<u8>> {
     let mut stream = decoder(media_type, BufReader::new(File::open(blob)?))?;
     io::copy(&mut (&mut stream).take(offset), &mut io::sink())?;
     let mut bytes = Vec::with_capacity(size.min(1 << 24) as usize);
@@ -281,7 +281,7 @@ pub fn read_content(blob: &Path, media_type: &str, offset: u64, size: u64) -> io
 }
 
 /// The size of a layer blob uncompressed.
-pub fn uncompressed_size(blob: &Path, media_type: &str) -> io::Result<u64> {
+pub(crate) fn uncompressed_size(blob: &Path, media_type: &str) -> io::Result<u64> {
     io::copy(&mut decoder(media_type, BufReader::new(File::open(blob)?))?, &mut io::sink())
 }
 

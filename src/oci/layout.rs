@@ -17,10 +17,10 @@ use super::media;
 use super::tagged::Tagged;
 use crate::store::{Store, StoreError};
 
-pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 #[derive(Debug, Error)]
-pub enum LayoutError {
+pub(crate) enum LayoutError {
     #[error("{action} {}", path.display())]
     Io {
         action: &'static str,
@@ -44,7 +44,7 @@ pub enum LayoutError {
 
 impl LayoutError {
     /// The layout, archive or tag does not exist (as opposed to being unreadable or invalid).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         match self {
             LayoutError::Missing(_) | LayoutError::NoSuchTag { .. } => true,
             LayoutError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
@@ -59,7 +59,7 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> L
 }
 
 /// Writes each image of `entries` into the layout at `dir` under each of its tags.
-pub fn write_layout(dir: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Result<(), LayoutError> {
+pub(crate) fn write_layout(dir: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Result<(), LayoutError> {
     let layout_file = dir.join("oci-layout");
     #[allow(clippy::disallowed_methods, reason = "only asks whether the directory is empty")]
     let is_empty_dir = fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
@@ -91,7 +91,7 @@ pub fn write_layout(dir: &Path, store: &Store, entries: &[(&Tagged, &[String])])
 
 /// The `index.json` of a layout holding `manifests` (those with a tag
 /// being written are replaced) and each image of `entries` under its tags.
-pub fn index_json(
+pub(crate) fn index_json(
     mut manifests: Vec<Descriptor>,
     entries: &[(&Tagged, &[String])],
     path: &Path,
@@ -119,7 +119,7 @@ const INDEX_LIMIT: u64 = 4 << 20;
 
 /// The entry of the layout at `dir` that `tag` names; without a tag, its
 /// only entry.
-pub fn find(dir: &Path, tag: Option<&str>) -> Result<IndexEntry, LayoutError> {
+pub(crate) fn find(dir: &Path, tag: Option<&str>) -> Result<IndexEntry, LayoutError> {
     let index_path = dir.join("index.json");
     let bytes = match crate::files::read_bounded(&index_path, INDEX_LIMIT) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LayoutError::Missing(dir.to_owned())),
@@ -129,7 +129,7 @@ pub fn find(dir: &Path, tag: Option<&str>) -> Result<IndexEntry, LayoutError> {
 }
 
 /// The entry of an `index.json` (its bytes) that `tag` names.
-pub fn find_in_index(bytes: &[u8], tag: Option<&str>, path: &Path) -> Result<IndexEntry, LayoutError> {
+pub(crate) fn find_in_index(bytes: &[u8], tag: Option<&str>, path: &Path) -> Result<IndexEntry, LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: path.to_owned(), message };
     let entries = match manifest::parse(bytes, Some(media::INDEX)) {
         Ok((_, Parsed::Index(entries))) => entries,

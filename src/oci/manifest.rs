@@ -11,20 +11,20 @@ use crate::digest::{Digest, ParseDigestError};
 use crate::oci::platform::Platform;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Desc {
+pub(crate) struct Desc {
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
 }
 
 #[derive(Debug)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     Manifest { config: Desc, layers: Vec<Desc> },
     Index(Vec<IndexEntry>),
 }
 
 #[derive(Clone, Debug)]
-pub struct IndexEntry {
+pub(crate) struct IndexEntry {
     pub desc: Desc,
     pub platform: Option<Platform>,
     /// `org.opencontainers.image.ref.name` (tags in a layout's index).
@@ -33,7 +33,7 @@ pub struct IndexEntry {
 
 /// A document that is not a manifest or index compose-img reads.
 #[derive(Debug, Error)]
-pub enum ManifestError {
+pub(crate) enum ManifestError {
     #[error("not a manifest or index: {0}")]
     Json(serde_json::Error),
     #[error(
@@ -81,7 +81,7 @@ struct RawPlatform {
 
 /// Parses `bytes`, whose media type the transport may know (`hint`).
 /// Returns the document's media type and content.
-pub fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed), ManifestError> {
+pub(crate) fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed), ManifestError> {
     let doc: RawDoc = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
     if doc.schema_version != Some(2) {
         return Err(ManifestError::SchemaVersion(doc.schema_version));
@@ -131,7 +131,7 @@ mod tests {
         let manifest = format!(
             r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{d}","size":2}},"layers":[{{"mediaType":"{}","digest":"{d}","size":3}}]}}"#,
             media::DOCKER_MANIFEST,
-            media::DOCKER_CONFIG,
+            "application/vnd.docker.container.image.v1+json",
             media::DOCKER_LAYER_GZIP
         );
         let (kind, Parsed::Manifest { layers, .. }) = parse(manifest.as_bytes(), None).unwrap() else { panic!() };

@@ -1,21 +1,20 @@
 //! Media types compose-img writes and reads.
 
-pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+pub(crate) const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub(crate) const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub(crate) const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub(crate) const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub(crate) const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub(crate) const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
 
 /// The OCI media type of a layer of `media_type` (OCI or Docker), or
 /// `None` for a layer compose-img cannot stack on (foreign, encrypted).
-pub fn oci_layer(media_type: &str) -> Option<&'static str> {
+pub(crate) fn oci_layer(media_type: &str) -> Option<&'static str> {
     match media_type {
         LAYER_TAR | DOCKER_LAYER_TAR => Some(LAYER_TAR),
         LAYER_GZIP | DOCKER_LAYER_GZIP => Some(LAYER_GZIP),
@@ -25,7 +24,7 @@ pub fn oci_layer(media_type: &str) -> Option<&'static str> {
 }
 
 /// The layer media type of a blob, from its first bytes.
-pub fn sniff_layer(head: &[u8]) -> &'static str {
+pub(crate) fn sniff_layer(head: &[u8]) -> &'static str {
     if head.starts_with(&[0x1f, 0x8b]) {
         LAYER_GZIP
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -35,10 +34,10 @@ pub fn sniff_layer(head: &[u8]) -> &'static str {
     }
 }
 /// The one layer of a cosign signature manifest: the simple-signing payload.
-pub const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub(crate) const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 
 /// The media type of a blob compose-img can read as a layer of an image
 /// or of a signature manifest.
-pub fn readable_layer(media_type: &str) -> Option<&'static str> {
+pub(crate) fn readable_layer(media_type: &str) -> Option<&'static str> {
     oci_layer(media_type).or((media_type == SIMPLESIGNING).then_some(SIMPLESIGNING))
 }

@@ -4,7 +4,7 @@ use thiserror::Error;
 
 /// A repository name or tag outside the grammar, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum InvalidName {
+pub(crate) enum InvalidName {
     #[error("a repository name has 1 to 255 characters")]
     Length,
     #[error(
@@ -19,7 +19,7 @@ pub enum InvalidName {
 
 /// `[host[:port]/]component(/component)*`, components lowercase
 /// alphanumerics joined by `.`, `_`, `__` or dashes.
-pub fn check_repository(name: &str) -> Result<(), InvalidName> {
+pub(crate) fn check_repository(name: &str) -> Result<(), InvalidName> {
     if name.is_empty() || name.len() > 255 {
         return Err(InvalidName::Length);
     }
@@ -79,7 +79,7 @@ fn is_path_component(part: &str) -> bool {
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), InvalidName> {
+pub(crate) fn check_tag(tag: &str) -> Result<(), InvalidName> {
     let ok = tag.len() <= 128
         && tag
             .bytes()

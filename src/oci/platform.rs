@@ -6,7 +6,7 @@ use thiserror::Error;
 
 /// An image's platform.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Platform {
+pub(crate) struct Platform {
     pub os: String,
     pub architecture: String,
     pub variant: Option<String>,
@@ -25,12 +25,12 @@ impl fmt::Display for Platform {
 /// Text that is not `os/arch[/variant]`.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error("`{text}` is not a platform: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64")]
-pub struct InvalidPlatform {
+pub(crate) struct InvalidPlatform {
     pub text: String,
 }
 
 /// `os/arch[/variant]`.
-pub fn parse_platform(text: &str) -> Result<Platform, InvalidPlatform> {
+pub(crate) fn parse_platform(text: &str) -> Result<Platform, InvalidPlatform> {
     let parts: Vec<&str> = text.split('/').collect();
     let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| word(p)) {

@@ -8,7 +8,7 @@ use thiserror::Error;
 use crate::oci::registry_reference::{InvalidReference, Reference};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageRef {
+pub(crate) enum ImageRef {
     /// `oci:DIR[:TAG]`
     Oci { dir: PathBuf, tag: Option<String> },
     /// `oci-archive:FILE[:TAG]`
@@ -21,7 +21,7 @@ pub enum ImageRef {
 
 /// Text that is not an image reference in any transport's syntax.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum InvalidImageRef {
+pub(crate) enum InvalidImageRef {
     #[error("`{0}` names no path")]
     NoPath(String),
     #[error("`{0}` has an empty or invalid tag")]
@@ -36,7 +36,7 @@ pub enum InvalidImageRef {
 
 impl ImageRef {
     /// The tag it names, if any.
-    pub fn tag(&self) -> Option<&str> {
+    pub(crate) fn tag(&self) -> Option<&str> {
         match self {
             ImageRef::Oci { tag, .. } | ImageRef::OciArchive { tag, .. } => tag.as_deref(),
             ImageRef::DockerArchive { .. } => None,
@@ -45,7 +45,7 @@ impl ImageRef {
     }
 
     /// The same place with `tag` (a docker archive has no tags: unchanged).
-    pub fn with_tag(&self, tag: &str) -> ImageRef {
+    pub(crate) fn with_tag(&self, tag: &str) -> ImageRef {
         match self {
             ImageRef::Oci { dir, .. } => ImageRef::Oci { dir: dir.clone(), tag: Some(tag.to_owned()) },
             ImageRef::OciArchive { file, .. } => ImageRef::OciArchive { file: file.clone(), tag: Some(tag.to_owned()) },
@@ -55,7 +55,7 @@ impl ImageRef {
     }
 
     /// The same reference with a relative file path taken from `dir`.
-    pub fn relative_to(self, dir: &Path) -> ImageRef {
+    pub(crate) fn relative_to(self, dir: &Path) -> ImageRef {
         match self {
             ImageRef::Oci { dir: d, tag } => ImageRef::Oci { dir: dir.join(d), tag },
             ImageRef::OciArchive { file, tag } => ImageRef::OciArchive { file: dir.join(file), tag },
@@ -64,7 +64,7 @@ impl ImageRef {
         }
     }
 
-    pub fn parse(text: &str) -> Result<ImageRef, InvalidImageRef> {
+    pub(crate) fn parse(text: &str) -> Result<ImageRef, InvalidImageRef> {
         let path_and_tag = |rest: &str| -> Result<(PathBuf, Option<String>), InvalidImageRef> {
             // As in containers/image: the path ends at the first `:`.
             let (path, tag) = match rest.split_once(':') {

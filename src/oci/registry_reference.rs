@@ -10,10 +10,10 @@ use thiserror::Error;
 use crate::digest::{Digest, ParseDigestError};
 use crate::oci::names::{InvalidName, check_repository, check_tag};
 
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
+pub(crate) struct Reference {
     /// `host[:port]` as written (`docker.io` for the Hub).
     pub registry: String,
     pub repository: String,
@@ -24,7 +24,7 @@ pub struct Reference {
 /// Text that is not `HOST/REPO[:TAG][@DIGEST]`, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error("`{text}` is not a registry reference: {why}")]
-pub struct InvalidReference {
+pub(crate) struct InvalidReference {
     pub text: String,
     pub why: ReferenceProblem,
 }
@@ -32,7 +32,7 @@ pub struct InvalidReference {
 /// What is wrong in an [`InvalidReference`] (part of its message, not a
 /// separate cause).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum ReferenceProblem {
+pub(crate) enum ReferenceProblem {
     #[error(transparent)]
     Digest(#[from] ParseDigestError),
     #[error(transparent)]
@@ -40,7 +40,7 @@ pub enum ReferenceProblem {
 }
 
 impl Reference {
-    pub fn parse(text: &str) -> Result<Reference, InvalidReference> {
+    pub(crate) fn parse(text: &str) -> Result<Reference, InvalidReference> {
         let bad = |why: ReferenceProblem| InvalidReference { text: text.to_owned(), why };
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => (rest, Some(Digest::parse(digest).map_err(|e| bad(e.into()))?)),
@@ -61,12 +61,18 @@ impl Reference {
             _ if !name.contains('/') => (DOCKER_HUB.to_owned(), format!("library/{name}")),
             _ => (DOCKER_HUB.to_owned(), name.to_owned()),
         };
+        // As in containers/image, the bound is on the normalised name: a Hub
+        // name that fits only without `docker.io/library/` is refused, so
+        // what parses prints as a reference that parses again.
+        if registry.len() + 1 + repository.len() > 255 {
+            return Err(bad(InvalidName::Length.into()));
+        }
         Ok(Reference { registry, repository, tag, digest })
     }
 
     /// What the registry is asked for: the digest if pinned, else the tag
     /// (`latest` when none is given).
-    pub fn manifest_ref(&self) -> String {
+    pub(crate) fn manifest_ref(&self) -> String {
         match (&self.digest, &self.tag) {
             (Some(digest), _) => digest.to_string(),
             (None, Some(tag)) => tag.clone(),
@@ -75,12 +81,12 @@ impl Reference {
     }
 
     /// `HOST/REPO`, as in a signature's `docker-reference`.
-    pub fn repo_name(&self) -> String {
+    pub(crate) fn repo_name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
 
     /// The same repository with another tag and no digest.
-    pub fn with_tag(&self, tag: &str) -> Reference {
+    pub(crate) fn with_tag(&self, tag: &str) -> Reference {
         Reference { tag: Some(tag.to_owned()), digest: None, ..self.clone() }
     }
 }
@@ -123,6 +129,11 @@ mod tests {
         for bad in ["Upper/x", "host:5000/", "a//b", "x:bad tag", "x@sha256:12"] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+        // Found by fuzzing (fuzz/ reference): 250 characters fit as written,
+        // not as `docker.io/library/…`, which then did not parse again.
+        let long = "a".repeat(250);
+        assert_eq!(Reference::parse(&long).unwrap_err().why, ReferenceProblem::Name(InvalidName::Length));
+        assert!(Reference::parse(&format!("docker.io/{}", "a".repeat(245))).is_ok());
         assert_eq!(
             Reference::parse("x@sha256:12").unwrap_err().to_string(),
             "`x@sha256:12` is not a registry reference: `sha256:12` is not a sha256 digest: expected 64 lowercase hex digits"

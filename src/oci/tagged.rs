@@ -7,7 +7,7 @@ use crate::digest::Digest;
 use crate::store::WrittenBlob;
 
 #[derive(Debug, Clone)]
-pub struct Tagged {
+pub(crate) struct Tagged {
     /// The media type of `root`: a manifest's or an index's.
     pub media_type: String,
     /// The manifest (one image) or the index.
@@ -21,13 +21,13 @@ pub struct Tagged {
 /// A manifest of an index that is not an image compose-img opens, and the
 /// blobs (config and layers) it names, all in the store.
 #[derive(Debug, Clone)]
-pub struct Extra {
+pub(crate) struct Extra {
     pub manifest: Desc,
     pub blobs: Vec<Desc>,
 }
 
 impl Tagged {
-    pub fn single(image: BuiltImage) -> Tagged {
+    pub(crate) fn single(image: BuiltImage) -> Tagged {
         Tagged {
             media_type: image.media_type.clone(),
             root: image.manifest.clone(),
@@ -36,12 +36,12 @@ impl Tagged {
         }
     }
 
-    pub fn is_index(&self) -> bool {
+    pub(crate) fn is_index(&self) -> bool {
         self.images.len() != 1 || self.images[0].manifest != self.root
     }
 
     /// Every blob it needs, each once, the root last.
-    pub fn blobs(&self) -> Vec<&Digest> {
+    pub(crate) fn blobs(&self) -> Vec<&Digest> {
         let mut seen = std::collections::BTreeSet::new();
         self.images
             .iter()

@@ -13,7 +13,7 @@ use crate::recipe::{Copy, ImagePath, Loc, LocatedError};
 
 /// What the source of one `copy` is on the host.
 #[derive(Clone)]
-pub enum Walked {
+pub(crate) enum Walked {
     /// A file (or what a symlink named as the source points to).
     File { src: PathBuf, stat: HostStat },
     /// A directory, and everything below it that its `exclude` does not prune.
@@ -21,7 +21,7 @@ pub enum Walked {
 }
 
 /// Adds everything `copy` names to `tree`.
-pub fn add_copy(
+pub(crate) fn add_copy(
     tree: &mut Tree,
     copy: &Copy,
     loc: &Loc,
@@ -32,7 +32,12 @@ pub fn add_copy(
 }
 
 /// Reads the metadata of the source of `copy` and of everything below it.
-pub fn walk_copy(copy: &Copy, loc: &Loc, recipe_dir: &Path, platform: &Platform) -> Result<Walked, LocatedError> {
+pub(crate) fn walk_copy(
+    copy: &Copy,
+    loc: &Loc,
+    recipe_dir: &Path,
+    platform: &Platform,
+) -> Result<Walked, LocatedError> {
     let src = recipe_dir.join(expand(&copy.src, platform));
     let meta = std::fs::metadata(&src).map_err(|e| io_error(loc, &src, &e))?;
     if !meta.is_dir() {
@@ -44,7 +49,7 @@ pub fn walk_copy(copy: &Copy, loc: &Loc, recipe_dir: &Path, platform: &Platform)
 }
 
 /// Adds what [`walk_copy`] found for `copy` to `tree`.
-pub fn add_walked(tree: &mut Tree, copy: &Copy, loc: &Loc, walked: Walked) -> Result<(), LocatedError> {
+pub(crate) fn add_walked(tree: &mut Tree, copy: &Copy, loc: &Loc, walked: Walked) -> Result<(), LocatedError> {
     let (src, found) = match walked {
         Walked::File { src, stat } => {
             let dest = if copy.dest_is_dir {

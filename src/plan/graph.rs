@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::recipe::{self, Base, Loc, Recipe, RecipeError};
 
 #[derive(Debug)]
-pub struct RecipeGraph {
+pub(crate) struct RecipeGraph {
     /// Every recipe, each parent before its children.
     pub recipes: Vec<Arc<Recipe>>,
     /// Index (into `recipes`) of each recipe's parent recipe.
@@ -21,7 +21,7 @@ pub struct RecipeGraph {
 
 /// Loads `paths` and their parent recipes. Every recipe that fails to load
 /// is reported.
-pub fn load(paths: &[PathBuf]) -> Result<RecipeGraph, Vec<RecipeError>> {
+pub(crate) fn load(paths: &[PathBuf]) -> Result<RecipeGraph, Vec<RecipeError>> {
     let mut loader = Loader::default();
     let mut roots = Vec::new();
     for path in paths {

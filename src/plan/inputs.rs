@@ -22,7 +22,7 @@ fn index_id(recipe: &Recipe, layer: &str, platform: &Platform) -> Digest {
 /// and hashes the others, unless `defer` and they are most of the layer's
 /// bytes: then they stay unknown, for the layer writer to hash while it
 /// reads them anyway (a cold build reads each input once).
-pub fn digest_inputs(
+pub(crate) fn digest_inputs(
     tree: &mut Tree,
     recipe: &Recipe,
     layer: &str,
@@ -65,7 +65,7 @@ pub fn digest_inputs(
 
 /// Records what the layer writer hashed (`hashed`, by image path) in the
 /// layer's input index.
-pub fn record_hashed(
+pub(crate) fn record_hashed(
     tree: &Tree,
     hashed: &[(ImagePath, ContentHash)],
     recipe: &Recipe,

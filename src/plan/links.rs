@@ -12,7 +12,7 @@ use crate::recipe::{ImagePath, LocatedError, Owner};
 /// Rewrites the tree so every group of linked paths is one file and links to
 /// it; explicit links whose target is not a regular file of this layer are
 /// errors at the link's entry.
-pub fn resolve(tree: &mut Tree) -> Result<(), LocatedError> {
+pub(crate) fn resolve(tree: &mut Tree) -> Result<(), LocatedError> {
     // Host files with several links group under their first path.
     let mut by_inode: BTreeMap<((u64, u64), u32, Owner), ImagePath> = BTreeMap::new();
     for (path, node) in tree.iter() {

@@ -14,12 +14,12 @@
 //! is written, so a bad recipe leaves no trace in the store or the output;
 //! [`digest_inputs`] then keys the inputs through the store.
 
-pub mod copy;
-pub mod graph;
-pub mod inputs;
-pub mod links;
-pub mod tree;
-pub mod walk;
+pub(crate) mod copy;
+pub(crate) mod graph;
+pub(crate) mod inputs;
+pub(crate) mod links;
+pub(crate) mod tree;
+pub(crate) mod walk;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ use tree::{FileSource, Node, NodeKind, Origin, Tree};
 
 /// One image to build: its recipe, platform and resolved layers.
 #[derive(Debug)]
-pub struct ImagePlan {
+pub(crate) struct ImagePlan {
     pub recipe: Arc<Recipe>,
     pub platform: Platform,
     pub layers: Vec<Planned>,
@@ -42,7 +42,7 @@ pub struct ImagePlan {
 
 /// One layer of an [`ImagePlan`].
 #[derive(Debug)]
-pub enum Planned {
+pub(crate) enum Planned {
     Tree(LayerPlan),
     /// Found in the layer cache by a key made from its walk: its tree is
     /// only built ([`Planned::arranged`]) if the cached blob is unusable.
@@ -50,19 +50,19 @@ pub enum Planned {
 }
 
 impl Planned {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Planned::Tree(layer) => &layer.name,
             Planned::Cached(walked) => &walked.layer().name,
         }
     }
 
-    pub fn reads_lower(&self) -> bool {
+    pub(crate) fn reads_lower(&self) -> bool {
         matches!(self, Planned::Tree(layer) if layer.reads_lower())
     }
 
     /// The layer's tree, built now if it was found in the cache.
-    pub fn arranged(&self) -> Result<Cow<'_, LayerPlan>, LocatedError> {
+    pub(crate) fn arranged(&self) -> Result<Cow<'_, LayerPlan>, LocatedError> {
         match self {
             Planned::Tree(layer) => Ok(Cow::Borrowed(layer)),
             Planned::Cached(walked) => walked.clone().arrange().map(Cow::Owned),
@@ -71,7 +71,7 @@ impl Planned {
 }
 
 /// What [`walk_sources`] did with one layer.
-pub enum Walk {
+pub(crate) enum Walk {
     Walked(WalkedLayer),
     /// A layer with plugins: its sources are walked as [`plan`] runs them.
     WithPlugins,
@@ -81,7 +81,7 @@ pub enum Walk {
 /// A layer without plugins with its `copy` sources walked: with its recipe
 /// entries, all its tree is made of.
 #[derive(Clone)]
-pub struct WalkedLayer {
+pub(crate) struct WalkedLayer {
     recipe: Arc<Recipe>,
     platform: Platform,
     index: usize,
@@ -96,12 +96,12 @@ impl std::fmt::Debug for WalkedLayer {
 }
 
 impl WalkedLayer {
-    pub fn layer(&self) -> &Layer {
+    pub(crate) fn layer(&self) -> &Layer {
         &self.recipe.layers[self.index]
     }
 
     /// Each entry, with what was walked for a `copy`.
-    pub fn entries(&self) -> impl Iterator<Item = (&Entry, Option<&copy::Walked>)> {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Entry, Option<&copy::Walked>)> {
         self.layer().entries.iter().zip(self.walks.iter().map(Option::as_ref))
     }
 
@@ -127,7 +127,7 @@ impl WalkedLayer {
     /// Whether layers lie below this one in the image (a parent image or
     /// recipe, or earlier layers): then the directories it does not
     /// declare are left out of it ([`tree::Tree::leave_out_undeclared_dirs`]).
-    pub fn has_lower(&self) -> bool {
+    pub(crate) fn has_lower(&self) -> bool {
         has_lower(&self.recipe, self.index)
     }
 }
@@ -138,7 +138,7 @@ fn has_lower(recipe: &Recipe, index: usize) -> bool {
 }
 
 #[derive(Clone, Debug)]
-pub struct LayerPlan {
+pub(crate) struct LayerPlan {
     pub name: String,
     pub tree: Tree,
     /// What the cache key takes besides the tree: each plugin's source
@@ -163,14 +163,14 @@ impl LayerPlan {
         }
     }
 
-    pub fn reads_lower(&self) -> bool {
+    pub(crate) fn reads_lower(&self) -> bool {
         !self.deferred.is_empty()
     }
 }
 
 /// Walks the `copy` sources of every layer of `recipe` without plugins, in
 /// parallel on the current rayon pool.
-pub fn walk_sources(recipe: &Arc<Recipe>, platform: &Platform) -> Vec<Walk> {
+pub(crate) fn walk_sources(recipe: &Arc<Recipe>, platform: &Platform) -> Vec<Walk> {
     recipe
         .layers
         .par_iter()
@@ -197,7 +197,7 @@ pub fn walk_sources(recipe: &Arc<Recipe>, platform: &Platform) -> Vec<Walk> {
 /// current rayon pool) from what [`walk_sources`] found, except those `cached`,
 /// running plugin `layer` hooks that do not read the layers below. All
 /// layer errors are returned, in recipe order.
-pub fn plan(
+pub(crate) fn plan(
     recipe: Arc<Recipe>,
     platform: &Platform,
     epoch: u64,
@@ -294,7 +294,7 @@ fn run_layer_plugin(plan: &mut LayerPlan, entry: &PluginUse, setting: Setting) -
 /// Completes a layer that reads the layers below, once they are built:
 /// runs its deferred plugins on `lower` (whose layers have `lower_ids` as
 /// diff_ids), then checks links and whiteouts and digests new inputs.
-pub fn complete(
+pub(crate) fn complete(
     layer: &LayerPlan,
     recipe: &Recipe,
     platform: &Platform,
@@ -335,7 +335,7 @@ pub fn complete(
 /// in the layers marked `known` (already found in the cache); with
 /// `defer`, a layer whose inputs are mostly unknown is left for its writer
 /// to hash ([`inputs::digest_inputs`]).
-pub fn digest_inputs(
+pub(crate) fn digest_inputs(
     plan: &mut ImagePlan,
     store: &Store,
     defer: bool,

@@ -13,17 +13,17 @@ use crate::recipe::{ImagePath, Loc, LocatedError, Owner};
 use crate::store::fingerprint::Fingerprint;
 
 /// Tar name of an opaque whiteout, inside the directory it empties.
-pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+pub(crate) const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 
 /// One layer's entries, keyed and therefore sorted bytewise by path.
 /// Whiteouts are stored under their tar names (`dir/.wh.name`).
 #[derive(Clone, Debug, Default)]
-pub struct Tree {
+pub(crate) struct Tree {
     nodes: BTreeMap<ImagePath, Node>,
 }
 
 #[derive(Clone, Debug)]
-pub struct Node {
+pub(crate) struct Node {
     pub kind: NodeKind,
     pub mode: u32,
     pub owner: Owner,
@@ -34,7 +34,7 @@ pub struct Node {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeKind {
+pub(crate) enum NodeKind {
     Dir,
     File(FileSource),
     Symlink(String),
@@ -45,7 +45,7 @@ pub enum NodeKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileSource {
+pub(crate) enum FileSource {
     /// A host file. `linked`: it has several links, so copies of it in one
     /// layer are written as hard links. `content` is its digest, known once
     /// the plan has consulted the input index (or read the file).
@@ -59,7 +59,7 @@ pub enum FileSource {
 }
 
 impl FileSource {
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         match self {
             FileSource::Host { fingerprint, .. } => fingerprint.size,
             FileSource::Inline(bytes) => bytes.len() as u64,
@@ -69,7 +69,7 @@ impl FileSource {
 
 /// How strongly an entry claims its path; only directories may share one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// A parent directory nobody declared.
     Implied,
     /// The directory a `copy` of a directory goes into: declared by no
@@ -95,20 +95,16 @@ impl NodeKind {
 }
 
 impl Tree {
-    pub fn iter(&self) -> impl Iterator<Item = (&ImagePath, &Node)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&ImagePath, &Node)> {
         self.nodes.iter()
     }
 
-    pub fn get(&self, path: &ImagePath) -> Option<&Node> {
+    pub(crate) fn get(&self, path: &ImagePath) -> Option<&Node> {
         self.nodes.get(path)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 
     pub(super) fn get_mut(&mut self, path: &ImagePath) -> Option<&mut Node> {
@@ -120,7 +116,7 @@ impl Tree {
     }
 
     /// Adds `node` at `path`, with its parent directories.
-    pub fn insert(&mut self, path: ImagePath, node: Node) -> Result<(), LocatedError> {
+    pub(crate) fn insert(&mut self, path: ImagePath, node: Node) -> Result<(), LocatedError> {
         self.ensure_parents(&path, &node.loc)?;
         self.put(path, node)
     }
@@ -131,14 +127,14 @@ impl Tree {
     }
 
     /// A whiteout hiding `path` of the layers below.
-    pub fn insert_whiteout(&mut self, path: &ImagePath, loc: Loc) -> Result<(), LocatedError> {
+    pub(crate) fn insert_whiteout(&mut self, path: &ImagePath, loc: Loc) -> Result<(), LocatedError> {
         let parent = path.parent().unwrap_or_else(ImagePath::root);
         let name = parent.join(&format!("{WHITEOUT_PREFIX}{}", path.file_name()));
         self.insert(name, whiteout_node(NodeKind::Whiteout, loc))
     }
 
     /// An opaque whiteout: `dir` keeps only what this layer puts in it.
-    pub fn insert_opaque(&mut self, dir: &ImagePath, loc: Loc) -> Result<(), LocatedError> {
+    pub(crate) fn insert_opaque(&mut self, dir: &ImagePath, loc: Loc) -> Result<(), LocatedError> {
         if !dir.is_root() {
             self.insert(dir.clone(), implied_dir(&loc))?;
         }
@@ -197,7 +193,7 @@ impl Tree {
     /// layer stacked on others never changes the metadata of a directory
     /// it only writes into: the layers below keep theirs, and an applier
     /// creates a missing one as 0755 root.
-    pub fn leave_out_undeclared_dirs(&mut self) {
+    pub(crate) fn leave_out_undeclared_dirs(&mut self) {
         self.nodes.retain(|_, node| !matches!(node.origin, Origin::Implied | Origin::Destination));
     }
 

@@ -16,7 +16,7 @@ use crate::store::fingerprint::Fingerprint;
 
 /// One entry below the walked root.
 #[derive(Clone)]
-pub struct Found {
+pub(crate) struct Found {
     /// Relative to the root.
     pub rel: PathBuf,
     /// None for a directory.
@@ -24,7 +24,7 @@ pub struct Found {
 }
 
 impl Found {
-    pub fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         self.stat.is_none()
     }
 }
@@ -32,7 +32,7 @@ impl Found {
 /// What a layer takes from the metadata of a host file, symlink or other
 /// non-directory (not followed).
 #[derive(Clone, Copy, Debug)]
-pub struct HostStat {
+pub(crate) struct HostStat {
     /// `st_mode`: type and permission bits.
     pub mode: u32,
     /// It has other hard links.
@@ -41,21 +41,21 @@ pub struct HostStat {
 }
 
 impl HostStat {
-    pub fn of(meta: &Metadata) -> HostStat {
+    pub(crate) fn of(meta: &Metadata) -> HostStat {
         HostStat { mode: meta.mode(), linked: meta.nlink() > 1, fingerprint: Fingerprint::of(meta) }
     }
 
-    pub fn is_file(&self) -> bool {
+    pub(crate) fn is_file(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFREG
     }
 
-    pub fn is_symlink(&self) -> bool {
+    pub(crate) fn is_symlink(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFLNK
     }
 }
 
 /// A path that could not be read, with why.
-pub struct WalkError {
+pub(crate) struct WalkError {
     pub path: PathBuf,
     pub error: io::Error,
 }
@@ -73,7 +73,7 @@ type Prune<'a> = &'a (dyn Fn(&Path) -> bool + Sync);
 /// Everything below `root` (not `root` itself), except what lies inside a
 /// directory for which `prune` (given its path relative to `root`) is true;
 /// such a directory is itself listed.
-pub fn walk(root: &Path, prune: Prune<'_>) -> Result<Vec<Found>, WalkError> {
+pub(crate) fn walk(root: &Path, prune: Prune<'_>) -> Result<Vec<Found>, WalkError> {
     let walked = walk_in_parallel(root, Path::new(""), prune, 0)?;
     let mut out = Vec::with_capacity(walked.len());
     walked.flatten_into(&mut out);

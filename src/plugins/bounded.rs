@@ -34,12 +34,12 @@ type Res<T> = Result<T, Box<EvalAltResult>>;
 
 /// How deeply arrays and maps may nest in a value that is compared,
 /// printed, or handed to compose-img by a hook.
-pub const MAX_DEPTH: usize = 64;
+pub(super) const MAX_DEPTH: usize = 64;
 
 /// Whether `value` has arrays or maps nested more than `levels` deep (a
 /// value that is neither has depth 0; `[[1]]` has depth 2). Stops at the
 /// first path found too deep, so it recurses at most `levels + 1` times.
-pub fn deeper_than(value: &Dynamic, levels: usize) -> bool {
+pub(super) fn deeper_than(value: &Dynamic, levels: usize) -> bool {
     if let Some(array) = value.read_lock::<Array>() {
         return levels == 0 || items_deeper_than(array.iter(), levels - 1);
     }
@@ -145,7 +145,7 @@ fn text<'a>(items: impl Iterator<Item = &'a Dynamic>, value: impl FnOnce() -> Dy
 }
 
 /// Registers the checked functions on `engine`.
-pub fn register(engine: &mut Engine) {
+pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("replace", replace);
     engine.register_fn("replace", |text: &mut ImmutableString, find: &str, with: char| {
         replace(text, find, with.encode_utf8(&mut [0; 4]))

@@ -24,7 +24,7 @@ use crate::recipe::{Copy, EntryKind, Globs, ImagePath, Owner};
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
 /// Where the hook's layer is built.
-pub struct Setting {
+pub(crate) struct Setting {
     pub recipe_dir: PathBuf,
     pub platform: Platform,
     pub source_date_epoch: u64,
@@ -32,7 +32,7 @@ pub struct Setting {
     pub lower: Option<Arc<LowerFs>>,
 }
 
-pub struct State {
+pub(crate) struct State {
     setting: Setting,
     pub ops: Vec<EntryKind>,
     /// The bytes `ops` hold: contents, paths and link targets.
@@ -43,19 +43,19 @@ pub struct State {
 
 /// What the entries one hook adds may hold in all (file contents, paths,
 /// link targets), in bytes: they are kept until the layer is written.
-pub const MAX_RECORDED: usize = 64 << 20;
+pub(crate) const MAX_RECORDED: usize = 64 << 20;
 
 /// Cheap to clone: Rhai passes arguments by value, and every copy must
 /// record into the same state.
 #[derive(Clone)]
-pub struct LayerCtx(Arc<Mutex<State>>);
+pub(crate) struct LayerCtx(Arc<Mutex<State>>);
 
 impl LayerCtx {
-    pub fn new(setting: Setting) -> LayerCtx {
+    pub(crate) fn new(setting: Setting) -> LayerCtx {
         LayerCtx(Arc::new(Mutex::new(State { setting, ops: Vec::new(), bytes: 0, wants_lower: false })))
     }
 
-    pub fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -158,7 +158,7 @@ fn id(value: &Dynamic, what: &str) -> Res<u32> {
 /// A host path a plugin may not read. The cause is part of the message (a
 /// script sees one line).
 #[derive(Debug, Error)]
-pub enum HostPathError {
+pub(crate) enum HostPathError {
     #[error("`{0}`: only paths relative to the recipe's directory can be read")]
     NotRelative(String),
     #[error("`{0}`: `..` is refused; only the recipe's directory can be read")]
@@ -173,7 +173,7 @@ pub enum HostPathError {
 
 /// `rel` under `dir`: relative, no `..`, and not leading out through a
 /// symlink. Returns the resolved path.
-pub fn confined(dir: &Path, rel: &str) -> Result<PathBuf, HostPathError> {
+pub(crate) fn confined(dir: &Path, rel: &str) -> Result<PathBuf, HostPathError> {
     let path = Path::new(rel);
     if rel.is_empty() || path.is_absolute() {
         return Err(HostPathError::NotRelative(rel.to_owned()));
@@ -244,7 +244,7 @@ fn read_host(ctx: &mut LayerCtx, path: &str) -> Res<String> {
 }
 
 /// Registers the `ctx` type and its functions.
-pub fn register(engine: &mut Engine) {
+pub(crate) fn register(engine: &mut Engine) {
     engine.register_type_with_name::<LayerCtx>("LayerCtx");
     engine.register_fn("file", |ctx: &mut LayerCtx, path: &str, content: &str, o: Map| {
         file(ctx, path, content.as_bytes().to_vec(), &o)

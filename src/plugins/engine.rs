@@ -29,20 +29,20 @@ use rhai::packages::{
 use rhai::{Dynamic, Engine, Position};
 
 /// What a plugin may use, per hook call or value.
-pub const MAX_OPERATIONS: u64 = 50_000_000;
-pub const MAX_CALL_LEVELS: usize = 64;
-pub const MAX_EXPR_DEPTH: usize = 64;
-pub const MAX_STRING: usize = 16 << 20;
-pub const MAX_ARRAY: usize = 100_000;
-pub const MAX_MAP: usize = 100_000;
-pub const DEADLINE: Duration = Duration::from_secs(10);
+pub(super) const MAX_OPERATIONS: u64 = 50_000_000;
+pub(super) const MAX_CALL_LEVELS: usize = 64;
+pub(super) const MAX_EXPR_DEPTH: usize = 64;
+pub(super) const MAX_STRING: usize = 16 << 20;
+pub(super) const MAX_ARRAY: usize = 100_000;
+pub(super) const MAX_MAP: usize = 100_000;
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 /// The stack of a hook call's thread: Rhai's recursion over a value nested
 /// [`MAX_ARRAY`] + [`MAX_MAP`] levels deep (cloning a map is the largest
 /// frame, about 300 bytes a level) fits twice over.
-pub const STACK: usize = 128 << 20;
+pub(super) const STACK: usize = 128 << 20;
 /// Hook calls running at once: each reserves [`STACK`] bytes of address
 /// space.
-pub const MAX_RUNNING: usize = 4;
+pub(super) const MAX_RUNNING: usize = 4;
 const MAX_LOG_LINES: usize = 100;
 const MAX_LOG_LINE: usize = 500;
 
@@ -54,7 +54,7 @@ thread_local! {
     static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
-pub fn engine() -> &'static Engine {
+pub(super) fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(build)
 }
@@ -112,7 +112,7 @@ fn build() -> Engine {
 /// quotes escaped, so it cannot look like that unless it ends in
 /// `Share([(`, and then what follows does not parse.)
 /// tests/suite/hostile_recipes.rs fails if a Rhai update changes the text.
-pub fn captured(ast: &rhai::AST) -> Option<(String, usize, usize)> {
+pub(super) fn captured(ast: &rhai::AST) -> Option<(String, usize, usize)> {
     const SHARE: &str = "Share([(\"";
     let text = format!("{ast:?}");
     text.match_indices(SHARE).find_map(|(at, _)| {
@@ -140,7 +140,9 @@ fn log(text: &str) {
 /// gives `call` the last position the script reached, and returns what
 /// `call` returned and what the plugin printed. Every value of the script
 /// must be dropped inside `call`. Fails only when the thread cannot start.
-pub fn supervised<T: Send>(call: impl FnOnce(&dyn Fn() -> Position) -> T + Send) -> std::io::Result<(T, Vec<String>)> {
+pub(super) fn supervised<T: Send>(
+    call: impl FnOnce(&dyn Fn() -> Position) -> T + Send,
+) -> std::io::Result<(T, Vec<String>)> {
     let _slot = Slot::take();
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new().name("plugin".into()).stack_size(STACK).spawn_scoped(scope, || {

@@ -16,7 +16,7 @@ const MAX_READ: u64 = super::engine::MAX_STRING as u64;
 /// What a plugin cannot have from the layers below. The cause is part of
 /// the message (a script sees one line).
 #[derive(Debug, Error)]
-pub enum LowerError {
+pub(crate) enum LowerError {
     #[error("cannot read lower layer {}: {error}", layer.display())]
     Layer { layer: PathBuf, error: io::Error },
     #[error("/{0} is not a directory in the layers below")]
@@ -32,18 +32,18 @@ pub enum LowerError {
 }
 
 /// A layer blob: its file and media type.
-pub struct LowerLayer {
+pub(crate) struct LowerLayer {
     pub path: PathBuf,
     pub media_type: &'static str,
 }
 
-pub struct LowerFs {
+pub(crate) struct LowerFs {
     layers: Vec<LowerLayer>,
     merged: Merged,
 }
 
 impl LowerFs {
-    pub fn open(layers: Vec<LowerLayer>) -> Result<LowerFs, LowerError> {
+    pub(crate) fn open(layers: Vec<LowerLayer>) -> Result<LowerFs, LowerError> {
         let mut merged = Merged::default();
         for (index, layer) in layers.iter().enumerate() {
             let changes = layerfs::read_layer(&layer.path, layer.media_type, false)
@@ -53,13 +53,13 @@ impl LowerFs {
         Ok(LowerFs { layers, merged })
     }
 
-    pub fn exists(&self, path: &str) -> bool {
+    pub(crate) fn exists(&self, path: &str) -> bool {
         let path = layerfs::normalise(path);
         path.is_empty() || self.merged.entries.contains_key(&path)
     }
 
     /// The names directly inside `dir`, sorted.
-    pub fn list(&self, dir: &str) -> Result<Vec<String>, LowerError> {
+    pub(crate) fn list(&self, dir: &str) -> Result<Vec<String>, LowerError> {
         let key = layerfs::normalise(dir);
         if !key.is_empty() && !matches!(self.merged.entries.get(&key), Some((e, _)) if e.kind == Kind::Dir) {
             return Err(LowerError::NotADirectory(key));
@@ -68,7 +68,7 @@ impl LowerFs {
     }
 
     /// The content of the regular file (or hard link to one) at `path`.
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, LowerError> {
+    pub(crate) fn read(&self, path: &str) -> Result<Vec<u8>, LowerError> {
         let key = layerfs::normalise(path);
         let Some((entry, layer)) = self.merged.resolve(&key) else {
             return Err(LowerError::Missing(key));

@@ -14,9 +14,9 @@
 //! recipe entry that called it.
 
 mod bounded;
-pub mod ctx;
+pub(crate) mod ctx;
 mod engine;
-pub mod lower;
+pub(crate) mod lower;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,15 +30,13 @@ use crate::recipe::{Loc, LocatedError, PluginUse};
 use bounded::{MAX_DEPTH, deeper_than};
 use ctx::LayerCtx;
 
-pub use engine::DEADLINE;
-
 /// The largest plugin script read, in bytes.
-pub const MAX_SCRIPT: u64 = 1 << 20;
+pub(crate) const MAX_SCRIPT: u64 = 1 << 20;
 /// The longest message a hook's error keeps (what it threw), in bytes.
 const MAX_MESSAGE: usize = 512;
 
 /// A compiled script.
-pub struct Plugin {
+pub(crate) struct Plugin {
     shown: String,
     /// Digest of the source: part of the cache key of every layer it touches.
     pub digest: Digest,
@@ -48,10 +46,10 @@ pub struct Plugin {
 /// A hook failed; the message names script, position, hook and entry.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct HookError(pub String);
+pub(crate) struct HookError(pub String);
 
 /// The script of `entry`, compiled once per process.
-pub fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
+pub(crate) fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
     static LOADED: Mutex<BTreeMap<PathBuf, Arc<Plugin>>> = Mutex::new(BTreeMap::new());
     if let Some(plugin) = LOADED.lock().unwrap_or_else(|p| p.into_inner()).get(&entry.script) {
         return Ok(Arc::clone(plugin));
@@ -79,12 +77,12 @@ pub fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
 
 impl Plugin {
     /// Whether the script defines `hook(_, _)`.
-    pub fn defines(&self, hook: &str) -> bool {
+    pub(crate) fn defines(&self, hook: &str) -> bool {
         self.ast.iter_functions().any(|f| f.name == hook && f.params.len() == 2)
     }
 
     /// What the layer cache key takes from this plugin and its `args`.
-    pub fn key(&self, args: &serde_json::Value) -> String {
+    pub(crate) fn key(&self, args: &serde_json::Value) -> String {
         format!("plugin {} {args}", self.digest)
     }
 
@@ -147,7 +145,7 @@ impl Plugin {
     }
 
     /// Runs `layer(ctx, args)`; what it asked for is in `ctx`.
-    pub fn run_layer(&self, ctx: &LayerCtx, entry: &PluginUse) -> (Result<(), HookError>, Vec<String>) {
+    pub(crate) fn run_layer(&self, ctx: &LayerCtx, entry: &PluginUse) -> (Result<(), HookError>, Vec<String>) {
         let args = || (Dynamic::from(ctx.clone()), to_dynamic(&entry.with));
         self.call("layer", &entry.loc, args, |_, _| Ok(()))
     }
@@ -155,7 +153,7 @@ impl Plugin {
     /// Runs `name(value, args)` (`config` or `manifest`) and returns the
     /// value it hands back, as JSON: data nested at most [`MAX_DEPTH`]
     /// levels deep.
-    pub fn run_map_hook(
+    pub(crate) fn run_map_hook(
         &self,
         name: &str,
         value: &serde_json::Value,

@@ -8,14 +8,14 @@ use thiserror::Error;
 /// A normalised path inside the image, without the leading `/`; the empty
 /// string is the root. Components are never empty, `.` or `..`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ImagePath(String);
+pub(crate) struct ImagePath(String);
 
 /// Prefix that marks whiteout entries in a layer; no real entry may use it.
-pub const WHITEOUT_PREFIX: &str = ".wh.";
+pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
 
 /// Text that is not a path inside the image.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum InvalidImagePath {
+pub(crate) enum InvalidImagePath {
     #[error("the path is empty")]
     Empty,
     #[error("the path contains a NUL byte")]
@@ -30,14 +30,14 @@ pub enum InvalidImagePath {
 }
 
 impl ImagePath {
-    pub fn root() -> ImagePath {
+    pub(crate) fn root() -> ImagePath {
         ImagePath(String::new())
     }
 
     /// Normalises an absolute path written in a recipe or handed back by a
     /// plugin: repeated and trailing slashes and `.` components go away;
     /// `..`, NUL, a relative path and whiteout names are errors.
-    pub fn parse(text: &str) -> Result<ImagePath, InvalidImagePath> {
+    pub(crate) fn parse(text: &str) -> Result<ImagePath, InvalidImagePath> {
         if text.is_empty() {
             return Err(InvalidImagePath::Empty);
         }
@@ -60,15 +60,15 @@ impl ImagePath {
     }
 
     /// `self/name` for a single, already checked component.
-    pub fn join(&self, name: &str) -> ImagePath {
+    pub(crate) fn join(&self, name: &str) -> ImagePath {
         if self.0.is_empty() { ImagePath(name.to_owned()) } else { ImagePath(format!("{}/{name}", self.0)) }
     }
 
-    pub fn is_root(&self) -> bool {
+    pub(crate) fn is_root(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn parent(&self) -> Option<ImagePath> {
+    pub(crate) fn parent(&self) -> Option<ImagePath> {
         if self.is_root() {
             return None;
         }
@@ -78,17 +78,17 @@ impl ImagePath {
         })
     }
 
-    pub fn file_name(&self) -> &str {
+    pub(crate) fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or("")
     }
 
     /// The relative form used in tar entry names (`etc/motd`).
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Whether `self` lies strictly below `dir`.
-    pub fn is_inside(&self, dir: &ImagePath) -> bool {
+    pub(crate) fn is_inside(&self, dir: &ImagePath) -> bool {
         dir.is_root() && !self.is_root()
             || self.0.len() > dir.0.len() && self.0.starts_with(&dir.0) && self.0.as_bytes()[dir.0.len()] == b'/'
     }

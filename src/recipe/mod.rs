@@ -6,11 +6,11 @@
 //! - [`source`]: source text, spans and [`LocatedError`], which later stages
 //!   reuse to point back at the entry that failed.
 
-pub mod image_path;
-pub mod model;
-pub mod names;
+pub(crate) mod image_path;
+pub(crate) mod model;
+pub(crate) mod names;
 mod raw;
-pub mod source;
+pub(crate) mod source;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -19,13 +19,13 @@ use std::sync::Arc;
 use miette::Diagnostic;
 use thiserror::Error;
 
-pub use image_path::ImagePath;
-pub use model::*;
-pub use source::{Loc, LocatedError, SourceFile};
-pub use validate::RESERVED_ANNOTATIONS;
+pub(crate) use image_path::ImagePath;
+pub(crate) use model::*;
+pub(crate) use source::{Loc, LocatedError, SourceFile};
+pub(crate) use validate::RESERVED_ANNOTATIONS;
 
 #[derive(Debug, Error, Diagnostic)]
-pub enum RecipeError {
+pub(crate) enum RecipeError {
     #[error("cannot read recipe {path}")]
     Read {
         path: PathBuf,
@@ -38,11 +38,11 @@ pub enum RecipeError {
 }
 
 /// The largest recipe file read, in bytes.
-pub const MAX_RECIPE: u64 = 16 << 20;
+pub(crate) const MAX_RECIPE: u64 = 16 << 20;
 
 /// Reads and validates the recipe at `path`: a regular file (not a FIFO or
 /// a device) of at most [`MAX_RECIPE`] bytes, in UTF-8.
-pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+pub(crate) fn load(path: &Path) -> Result<Recipe, RecipeError> {
     let read_error = |source| RecipeError::Read { path: path.to_owned(), source };
     let bytes = crate::files::read_bounded(path, MAX_RECIPE).map_err(read_error)?;
     let text = String::from_utf8(bytes)

@@ -14,7 +14,7 @@ use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 
 #[derive(Debug)]
-pub struct Recipe {
+pub(crate) struct Recipe {
     pub file: Arc<SourceFile>,
     /// The recipe file's canonical path: its identity in graphs and caches.
     pub path: PathBuf,
@@ -36,7 +36,7 @@ pub struct Recipe {
 
 /// A Rhai plugin a recipe uses (`[[layer.plugin]]` or `[[plugin]]`).
 #[derive(Clone, Debug)]
-pub struct PluginUse {
+pub(crate) struct PluginUse {
     /// The script, from the recipe's directory.
     pub script: PathBuf,
     /// The script as the recipe names it.
@@ -48,7 +48,7 @@ pub struct PluginUse {
 }
 
 #[derive(Debug)]
-pub struct Image {
+pub(crate) struct Image {
     /// Repository, e.g. `localhost/hello`.
     pub name: String,
     pub tags: Vec<String>,
@@ -57,14 +57,14 @@ pub struct Image {
 
 impl Image {
     /// The last component of the name: the default output directory.
-    pub fn short_name(&self) -> &str {
+    pub(crate) fn short_name(&self) -> &str {
         self.name.rsplit('/').next().unwrap_or(&self.name)
     }
 }
 
 /// What the first layer stacks on.
 #[derive(Debug)]
-pub enum Base {
+pub(crate) enum Base {
     Scratch,
     Image {
         /// Its file paths (`oci:` and archives) taken from the recipe's directory.
@@ -72,7 +72,6 @@ pub enum Base {
         /// As the recipe names it (`org.opencontainers.image.base.name`):
         /// `HOST/REPO:TAG` for a registry, else the reference as written.
         name: String,
-        loc: Loc,
     },
     Recipe {
         path: PathBuf,
@@ -82,7 +81,7 @@ pub enum Base {
 
 /// `[config]`: the fields a recipe sets; the rest come from the parent.
 #[derive(Debug, Default)]
-pub struct ConfigPatch {
+pub(crate) struct ConfigPatch {
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     /// Sorted by name.
@@ -97,26 +96,26 @@ pub struct ConfigPatch {
 }
 
 #[derive(Debug)]
-pub struct Layer {
+pub(crate) struct Layer {
     pub name: String,
     pub loc: Loc,
     pub entries: Vec<Entry>,
 }
 
 #[derive(Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub loc: Loc,
     pub kind: EntryKind,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Owner {
+pub(crate) struct Owner {
     pub uid: u32,
     pub gid: u32,
 }
 
 #[derive(Debug)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     Copy(Copy),
     File {
         path: ImagePath,
@@ -149,7 +148,7 @@ pub enum EntryKind {
 
 /// `[[layer.copy]]`.
 #[derive(Debug)]
-pub struct Copy {
+pub(crate) struct Copy {
     /// Host path, possibly with `{os}`, `{arch}`, `{variant}`.
     pub src: String,
     pub dest: ImagePath,
@@ -165,21 +164,21 @@ pub struct Copy {
 
 /// Glob patterns as written, and compiled.
 #[derive(Debug)]
-pub struct Globs {
+pub(crate) struct Globs {
     pub patterns: Vec<String>,
     pub set: GlobSet,
 }
 
 impl Globs {
     /// `**`: everything.
-    pub fn all() -> Result<Globs, globset::Error> {
+    pub(crate) fn all() -> Result<Globs, globset::Error> {
         let glob = globset::Glob::new("**")?;
         let set = GlobSet::builder().add(glob).build()?;
         Ok(Globs { patterns: vec!["**".into()], set })
     }
 
     /// No pattern: matches nothing.
-    pub fn none() -> Globs {
+    pub(crate) fn none() -> Globs {
         Globs { patterns: Vec::new(), set: GlobSet::empty() }
     }
 }

@@ -7,32 +7,32 @@ use thiserror::Error;
 /// Text that is not a port.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error("`{text}` is not a port: expected PORT or PORT/tcp|udp|sctp with PORT in 1..65535")]
-pub struct InvalidPort {
+pub(crate) struct InvalidPort {
     pub text: String,
 }
 
 /// Text that is not a mode.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error("`{text}` is not a mode: expected octal digits up to 7777, e.g. \"0644\"")]
-pub struct InvalidMode {
+pub(crate) struct InvalidMode {
     pub text: String,
 }
 
 /// A control character in text bound for the image config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 #[error("the control character U+{:04X}", u32::from(*.0))]
-pub struct ControlCharacter(pub char);
+pub(crate) struct ControlCharacter(pub char);
 
 /// Refuses C0 control characters (U+0000 to U+001F, tab and newline
 /// included) and DEL (U+007F): the image config (user, environment,
 /// entrypoint, command, working directory, labels, stop signal, volumes)
 /// and annotations hold none.
-pub fn no_control_characters(text: &str) -> Result<(), ControlCharacter> {
+pub(crate) fn no_control_characters(text: &str) -> Result<(), ControlCharacter> {
     text.chars().find(char::is_ascii_control).map_or(Ok(()), |c| Err(ControlCharacter(c)))
 }
 
 /// `PORT[/tcp|udp|sctp]`, normalised to `PORT/PROTO`.
-pub fn parse_port(text: &str) -> Result<String, InvalidPort> {
+pub(crate) fn parse_port(text: &str) -> Result<String, InvalidPort> {
     let (port, proto) = text.split_once('/').unwrap_or((text, "tcp"));
     let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0) && !port.starts_with('0');
     if port_ok && matches!(proto, "tcp" | "udp" | "sctp") {
@@ -43,7 +43,7 @@ pub fn parse_port(text: &str) -> Result<String, InvalidPort> {
 }
 
 /// An octal mode string such as `"0644"` or `"1777"`, at most `07777`.
-pub fn parse_mode(text: &str) -> Result<u32, InvalidMode> {
+pub(crate) fn parse_mode(text: &str) -> Result<u32, InvalidMode> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     match u32::from_str_radix(digits, 8) {
         Ok(mode) if !digits.is_empty() && digits.len() <= 5 && mode <= 0o7777 => Ok(mode),

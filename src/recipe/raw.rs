@@ -11,7 +11,7 @@ type S<T> = Spanned<T>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRecipe {
+pub(super) struct RawRecipe {
     pub image: Option<S<RawImage>>,
     pub from: Option<S<RawFrom>>,
     pub config: Option<RawConfig>,
@@ -25,7 +25,7 @@ pub struct RawRecipe {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawImage {
+pub(super) struct RawImage {
     pub name: S<String>,
     pub tags: Option<Vec<S<String>>>,
     pub platforms: Option<S<Vec<S<String>>>>,
@@ -33,7 +33,7 @@ pub struct RawImage {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFrom {
+pub(super) struct RawFrom {
     pub scratch: Option<S<bool>>,
     pub image: Option<S<String>>,
     pub recipe: Option<S<String>>,
@@ -41,7 +41,7 @@ pub struct RawFrom {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     pub entrypoint: Option<Vec<S<String>>>,
     pub cmd: Option<Vec<S<String>>>,
     pub env: Option<BTreeMap<S<String>, S<String>>>,
@@ -55,7 +55,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLayer {
+pub(super) struct RawLayer {
     pub name: Option<S<String>>,
     #[serde(default)]
     pub copy: Vec<S<RawCopy>>,
@@ -75,7 +75,7 @@ pub struct RawLayer {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCopy {
+pub(super) struct RawCopy {
     pub src: S<String>,
     pub dest: Option<S<String>>,
     pub include: Option<Vec<S<String>>>,
@@ -88,7 +88,7 @@ pub struct RawCopy {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFile {
+pub(super) struct RawFile {
     pub path: S<String>,
     pub content: Option<String>,
     pub content_base64: Option<S<String>>,
@@ -99,7 +99,7 @@ pub struct RawFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDir {
+pub(super) struct RawDir {
     pub path: S<String>,
     pub mode: Option<S<String>>,
     pub uid: Option<u32>,
@@ -108,7 +108,7 @@ pub struct RawDir {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSymlink {
+pub(super) struct RawSymlink {
     pub path: S<String>,
     pub target: S<String>,
     pub uid: Option<u32>,
@@ -117,14 +117,14 @@ pub struct RawSymlink {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHardlink {
+pub(super) struct RawHardlink {
     pub path: S<String>,
     pub target: S<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPlugin {
+pub(super) struct RawPlugin {
     pub script: S<String>,
     pub with: Option<S<toml::Table>>,
 }

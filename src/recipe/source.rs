@@ -11,7 +11,7 @@ use thiserror::Error;
 
 /// A recipe file's name (as the user gave it) and text.
 #[derive(Debug)]
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
 }
@@ -19,7 +19,7 @@ pub struct SourceFile {
 /// A span in a recipe file: what later stages keep to point back at the
 /// entry that caused an error.
 #[derive(Clone, Debug)]
-pub struct Loc {
+pub(crate) struct Loc {
     pub file: Arc<SourceFile>,
     pub span: Range<usize>,
 }
@@ -27,7 +27,7 @@ pub struct Loc {
 impl Loc {
     /// `FILE:LINE:COLUMN` of the span's start (1-based), for messages
     /// printed without the source.
-    pub fn position(&self) -> String {
+    pub(crate) fn position(&self) -> String {
         let before = &self.file.text[..self.span.start.min(self.file.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -35,13 +35,13 @@ impl Loc {
     }
 
     /// An error pointing at this span.
-    pub fn error(&self, message: impl Into<String>, label: impl Into<String>) -> LocatedError {
+    pub(crate) fn error(&self, message: impl Into<String>, label: impl Into<String>) -> LocatedError {
         LocatedError::new(&self.file, message, vec![(self.span.clone(), label.into())])
     }
 
     /// An error pointing at two spans of one file, e.g. both halves of a
     /// duplicate.
-    pub fn error_with(
+    pub(crate) fn error_with(
         &self,
         message: impl Into<String>,
         label: impl Into<String>,
@@ -67,13 +67,13 @@ impl Loc {
 #[derive(Debug, Error, Diagnostic)]
 #[error(transparent)]
 #[diagnostic(transparent)]
-pub struct LocatedError(Box<Located>);
+pub(crate) struct LocatedError(Box<Located>);
 
 /// The longest message a located error keeps, in bytes.
-pub const MAX_MESSAGE: usize = 1024;
+pub(crate) const MAX_MESSAGE: usize = 1024;
 /// The longest source line shown whole, in bytes; a longer one is shown as a
 /// window of this many bytes around the label.
-pub const MAX_LINE: usize = 160;
+pub(crate) const MAX_LINE: usize = 160;
 /// A label over more lines than this (or longer than [`MAX_LINE`] bytes
 /// and over several lines) points at its first line only.
 const MAX_LABEL_LINES: usize = 3;
@@ -97,7 +97,7 @@ struct Located {
 }
 
 impl LocatedError {
-    pub fn new(file: &SourceFile, message: impl Into<String>, labels: Vec<(Range<usize>, String)>) -> Self {
+    pub(crate) fn new(file: &SourceFile, message: impl Into<String>, labels: Vec<(Range<usize>, String)>) -> Self {
         let text = &file.text;
         let labels: Vec<(Range<usize>, String)> =
             labels.into_iter().map(|(span, label)| (one_line(text, span), capped(label, MAX_LINE))).collect();
@@ -120,20 +120,20 @@ impl LocatedError {
         }))
     }
 
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
         self.0.help = Some(capped(help.into(), MAX_MESSAGE));
         self
     }
 
     /// Where the first label starts: errors are reported in file order.
-    pub fn first_offset(&self) -> usize {
+    pub(crate) fn first_offset(&self) -> usize {
         self.0.offset
     }
 }
 
 /// `text` cut to at most `max` bytes (at a character boundary), saying how
 /// long it was.
-pub fn capped(text: String, max: usize) -> String {
+pub(crate) fn capped(text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }

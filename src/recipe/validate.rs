@@ -20,7 +20,7 @@ use super::source::{Loc, LocatedError, SourceFile};
 use crate::oci::reference::ImageRef;
 
 /// Annotations compose-img derives itself; a recipe may not set them.
-pub const RESERVED_ANNOTATIONS: [&str; 3] =
+pub(crate) const RESERVED_ANNOTATIONS: [&str; 3] =
     ["org.opencontainers.image.created", "org.opencontainers.image.base.name", "org.opencontainers.image.base.digest"];
 
 pub(super) fn validate(
@@ -167,7 +167,7 @@ impl Cx {
                 ImageRef::Docker(docker) => docker.to_string(),
                 _ => image.get_ref().clone(),
             };
-            return Some(Base::Image { loc: self.loc(image.span()), reference: reference.relative_to(dir), name });
+            return Some(Base::Image { reference: reference.relative_to(dir), name });
         }
         if let Some(recipe) = recipe {
             if recipe.get_ref().is_empty() || recipe.get_ref().contains('\0') {

@@ -12,13 +12,13 @@ use serde::Deserialize;
 use thiserror::Error;
 
 #[derive(Clone)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub username: String,
     pub password: String,
 }
 
 impl Credentials {
-    pub fn basic_header(&self) -> String {
+    pub(crate) fn basic_header(&self) -> String {
         format!("Basic {}", STANDARD.encode(format!("{}:{}", self.username, self.password)))
     }
 }
@@ -30,7 +30,7 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// The credential files to look in, in order of precedence.
-pub fn credential_files() -> Vec<PathBuf> {
+pub(crate) fn credential_files() -> Vec<PathBuf> {
     let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     let mut files = Vec::new();
     files.extend(var("REGISTRY_AUTH_FILE"));
@@ -55,7 +55,7 @@ struct AuthEntry {
 /// A credentials file that cannot be used, named. The cause is part of the
 /// message (these errors are shown as one line).
 #[derive(Debug, Error)]
-pub enum CredentialsError {
+pub(crate) enum CredentialsError {
     #[error("cannot read credentials file {}: {error}", file.display())]
     Read { file: PathBuf, error: std::io::Error },
     #[error("credentials file {} is not valid JSON: {error}", file.display())]
@@ -66,7 +66,7 @@ pub enum CredentialsError {
 
 /// What is wrong with a credentials entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-pub enum BadEntry {
+pub(crate) enum BadEntry {
     #[error("the entry has no `auth` value")]
     NoAuth,
     #[error("`auth` is not base64")]
@@ -80,7 +80,11 @@ pub enum BadEntry {
 /// Credentials for `registry`/`repository` from the first file that has
 /// an entry for it; the most specific key (`host/namespace`) wins within a
 /// file. Unreadable or malformed files are an error naming the file.
-pub fn lookup(files: &[PathBuf], registry: &str, repository: &str) -> Result<Option<Credentials>, CredentialsError> {
+pub(crate) fn lookup(
+    files: &[PathBuf],
+    registry: &str,
+    repository: &str,
+) -> Result<Option<Credentials>, CredentialsError> {
     for file in files {
         let bytes = match std::fs::read(file) {
             Ok(bytes) => bytes,
@@ -135,12 +139,12 @@ fn decode(entry: &AuthEntry) -> Result<Credentials, BadEntry> {
 
 /// A parsed `WWW-Authenticate` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Challenge {
+pub(crate) enum Challenge {
     Basic,
     Bearer { realm: String, service: Option<String> },
 }
 
-pub fn parse_challenge(header: &str) -> Option<Challenge> {
+pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
     let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
     let params = parse_params(rest);
     match scheme.to_ascii_lowercase().as_str() {

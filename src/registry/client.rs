@@ -36,7 +36,7 @@ use crate::oci::media;
 use crate::oci::registry_reference::{DOCKER_HUB, Reference};
 
 /// Manifests and configs larger than this are refused.
-pub const MAX_MANIFEST: u64 = 4 << 20;
+pub(super) const MAX_MANIFEST: u64 = 4 << 20;
 /// Blobs up to this size go up in one PUT; larger ones in chunks of it.
 const CHUNK: u64 = 32 << 20;
 const ATTEMPTS: u32 = 5;
@@ -55,7 +55,7 @@ const ANY_SCOPE: &str = "";
 
 /// How long a registry may keep a request waiting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// Resolving the host and connecting (TCP and TLS handshake).
     pub connect: Duration,
     /// No byte received, or none sent, for this long (`--timeout`).
@@ -63,11 +63,11 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    pub const DEFAULT_CONNECT: Duration = Duration::from_secs(30);
-    pub const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+    pub(crate) const DEFAULT_CONNECT: Duration = Duration::from_secs(30);
+    pub(crate) const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 
     /// `--timeout`: the idle timeout, and connecting no longer than it.
-    pub fn with_idle(idle: Duration) -> Timeouts {
+    pub(crate) fn with_idle(idle: Duration) -> Timeouts {
         Timeouts { connect: Timeouts::DEFAULT_CONNECT.min(idle), idle }
     }
 }
@@ -88,7 +88,7 @@ fn deadline(bytes: u64) -> Duration {
 }
 
 #[derive(Clone, Debug)]
-pub struct ClientOptions {
+pub(crate) struct ClientOptions {
     /// `false`: plain http or unverified TLS (`--tls-verify=false`).
     pub tls_verify: bool,
     pub credential_files: Vec<PathBuf>,
@@ -113,7 +113,7 @@ impl Default for ClientOptions {
 /// several manifests of one repository (an index and its platforms, their
 /// signatures) pings and authenticates once.
 #[derive(Clone, Default)]
-pub struct Connected(Arc<Mutex<BTreeMap<RepositoryKey, Arc<Client>>>>);
+pub(crate) struct Connected(Arc<Mutex<BTreeMap<RepositoryKey, Arc<Client>>>>);
 
 /// Registry and repository.
 type RepositoryKey = (String, String);
@@ -126,7 +126,7 @@ impl std::fmt::Debug for Connected {
 
 impl ClientOptions {
     /// The client of `reference`'s repository, connected on first use.
-    pub fn client(&self, reference: &Reference) -> Result<Arc<Client>, RegistryError> {
+    pub(crate) fn client(&self, reference: &Reference) -> Result<Arc<Client>, RegistryError> {
         let key = (reference.registry.clone(), reference.repository.clone());
         let lock = || self.connected.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(client) = lock().get(&key) {
@@ -139,7 +139,7 @@ impl ClientOptions {
     }
 }
 
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     /// `https://host` or `http://host`.
     base: String,
@@ -179,7 +179,7 @@ impl Client {
     /// A client for `reference`'s registry, with the credentials found for
     /// its repository. With `tls_verify` off, https is tried without
     /// verification first and plain http when TLS cannot be spoken.
-    pub fn connect(reference: &Reference, options: &ClientOptions) -> Result<Client, RegistryError> {
+    pub(crate) fn connect(reference: &Reference, options: &ClientOptions) -> Result<Client, RegistryError> {
         let credentials = auth::lookup(&options.credential_files, &reference.registry, &reference.repository)
             .map_err(|e| RegistryError::new(&reference.registry, e.to_string()))?;
         let tls = ureq::tls::TlsConfig::builder().disable_verification(!options.tls_verify).build();
@@ -231,7 +231,7 @@ impl Client {
 
     /// The manifest or index `reference` (a tag or digest) of `repo`: its
     /// exact bytes and media type.
-    pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
+    pub(crate) fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
         let target = format!("{}/{repo}:{reference}", self.registry);
         let accept = [media::MANIFEST, media::INDEX, media::DOCKER_MANIFEST, media::DOCKER_LIST].join(", ");
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
@@ -256,7 +256,7 @@ impl Client {
         Ok((bytes, media_type))
     }
 
-    pub fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
+    pub(crate) fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
         let response = self.call_allowing(
             Call {
                 method: http::Method::HEAD,
@@ -276,7 +276,7 @@ impl Client {
     /// bytes: a read fails as soon as the registry sends a byte more (the
     /// caller checks the digest, and that no byte is missing), or when the
     /// body stalls, naming the URL.
-    pub fn get_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<impl Read + use<>, RegistryError> {
+    pub(crate) fn get_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<impl Read + use<>, RegistryError> {
         let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
         let response = self.call(Call {
             method: http::Method::GET,
@@ -293,7 +293,7 @@ impl Client {
 
     /// Asks the registry to mount `digest` from repository `from`; false
     /// if it answers with an upload session instead (the blob is not there).
-    pub fn mount_blob(&self, repo: &str, from: &str, digest: &Digest) -> Result<bool, RegistryError> {
+    pub(crate) fn mount_blob(&self, repo: &str, from: &str, digest: &Digest) -> Result<bool, RegistryError> {
         let response = self.call(Call {
             method: http::Method::POST,
             url: format!("{}/v2/{repo}/blobs/uploads/?mount={digest}&from={from}", self.base),
@@ -308,7 +308,7 @@ impl Client {
 
     /// Uploads `len` bytes of the file at `path` as blob `digest`: in one
     /// PUT when small, else in chunks (PATCH) closed by a PUT.
-    pub fn upload_blob(&self, repo: &str, digest: &Digest, path: &Path, len: u64) -> Result<(), RegistryError> {
+    pub(crate) fn upload_blob(&self, repo: &str, digest: &Digest, path: &Path, len: u64) -> Result<(), RegistryError> {
         let target = format!("{}/{repo}@{digest}", self.registry);
         let call = |method, url: String, headers, payload| Call {
             method,
@@ -357,7 +357,7 @@ impl Client {
 
     /// Pushes a manifest or index with its exact bytes under `reference`
     /// (a tag or its digest).
-    pub fn put_manifest(
+    pub(crate) fn put_manifest(
         &self,
         repo: &str,
         reference: &str,

@@ -4,26 +4,26 @@
 //!   (a format, so it lives in [`crate::oci::registry_reference`]);
 //! - [`auth`]: credential files and `WWW-Authenticate` challenges;
 //! - [`client`]: requests, auth, retries, manifests and blobs;
-//! - [`push`]: an image from the store to a repository, skipping blobs the
+//! - [`push`](mod@push): an image from the store to a repository, skipping blobs the
 //!   registry has and mounting those another repository of it holds.
 //!
 //! Pulling goes through [`crate::transport::import`], which checks every
 //! document and blob the client returns.
 
-pub mod auth;
+pub(crate) mod auth;
 mod client;
 mod push;
 
 use thiserror::Error;
 
-pub use crate::oci::registry_reference::Reference;
-pub use client::{Client, ClientOptions, Timeouts};
-pub use push::{PushStats, push};
+pub(crate) use crate::oci::registry_reference::Reference;
+pub(crate) use client::{Client, ClientOptions, Timeouts};
+pub(crate) use push::{PushStats, push};
 
 /// A registry operation failed; `target` names the reference or blob.
 #[derive(Debug, Error)]
 #[error("{target}: {message}")]
-pub struct RegistryError {
+pub(crate) struct RegistryError {
     pub target: String,
     pub message: String,
     /// The registry answered 404.
@@ -31,7 +31,7 @@ pub struct RegistryError {
 }
 
 impl RegistryError {
-    pub fn new(target: &str, message: impl Into<String>) -> RegistryError {
+    pub(crate) fn new(target: &str, message: impl Into<String>) -> RegistryError {
         RegistryError { target: target.to_owned(), message: message.into(), not_found: false }
     }
 }

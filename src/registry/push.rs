@@ -13,7 +13,7 @@ use crate::store::Store;
 
 /// What a push did with the blobs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct PushStats {
+pub(crate) struct PushStats {
     pub uploaded: usize,
     pub uploaded_bytes: u64,
     /// Blobs the repository already had.
@@ -37,7 +37,7 @@ enum Sent {
     Uploaded(u64),
 }
 
-pub fn push(
+pub(crate) fn push(
     client: &Client,
     target: &Reference,
     tagged: &Tagged,

@@ -26,19 +26,19 @@ use crate::oci::platform::Platform;
 use crate::oci::tagged::Tagged;
 use crate::store::Store;
 
-pub const ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub(crate) const ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// The zero time cosign writes into signature configs.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// The tag of the signatures of the manifest `digest`.
-pub fn tag(digest: &Digest) -> String {
+pub(crate) fn tag(digest: &Digest) -> String {
     format!("sha256-{}.sig", digest.hex())
 }
 
 /// One signature layer: the payload blob (in the store) and the base64
 /// DER signature over it (the layer's annotation).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Signature {
+pub(crate) struct Signature {
     /// The payload blob: its digest is the SHA-256 of the payload.
     pub payload: Digest,
     pub size: u64,
@@ -65,7 +65,7 @@ struct RawLayer {
 /// layers with their annotations, in order. Payloads are not read (see
 /// [`payload`]). A manifest of more than [`MAX_SIGNATURES`] layers, or
 /// naming a payload over [`MAX_PAYLOAD`] bytes, is refused.
-pub fn read(tagged: &Tagged, store: &Store, name: &str) -> Result<Vec<Signature>, SignError> {
+pub(crate) fn read(tagged: &Tagged, store: &Store, name: &str) -> Result<Vec<Signature>, SignError> {
     let digest = &tagged.root.digest;
     let (bytes, _) = limits::read_regular(&store.blob_path(digest), MAX_MANIFEST)
         .map_err(|e| SignError::Invalid(format!("{name}: cannot read the signature manifest {digest}: {e}")))?;
@@ -99,7 +99,7 @@ pub fn read(tagged: &Tagged, store: &Store, name: &str) -> Result<Vec<Signature>
 
 /// The payload of `signature`, read from the store (at most
 /// [`MAX_PAYLOAD`] bytes, checked against its digest).
-pub fn payload(signature: &Signature, store: &Store) -> Result<Vec<u8>, SignError> {
+pub(crate) fn payload(signature: &Signature, store: &Store) -> Result<Vec<u8>, SignError> {
     let digest = &signature.payload;
     let (bytes, _) = limits::read_regular(&store.blob_path(digest), MAX_PAYLOAD)
         .map_err(|e| SignError::Invalid(format!("cannot read the signature payload {digest}: {e}")))?;
@@ -111,14 +111,14 @@ pub fn payload(signature: &Signature, store: &Store) -> Result<Vec<u8>, SignErro
 }
 
 /// Stores `payload` and returns the signature layer for it and `signature`.
-pub fn store_payload(payload: &[u8], signature: String, store: &Store) -> Result<Signature, SignError> {
+pub(crate) fn store_payload(payload: &[u8], signature: String, store: &Store) -> Result<Signature, SignError> {
     let blob = store.write_blob(payload)?;
     Ok(Signature { payload: blob.digest, size: blob.size, signature })
 }
 
 /// Writes a signature manifest holding `signatures` (their payloads in the
 /// store already) to the store.
-pub fn write(signatures: &[Signature], store: &Store) -> Result<Tagged, SignError> {
+pub(crate) fn write(signatures: &[Signature], store: &Store) -> Result<Tagged, SignError> {
     let mut layers = Vec::new();
     let mut built = Vec::new();
     for signature in signatures {

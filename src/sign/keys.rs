@@ -3,7 +3,7 @@
 //! scrypt parameters and salt, a nacl secretbox nonce, and the box of the
 //! PKCS#8 DER of an ECDSA P-256 key. The public key is PKIX PEM.
 //!
-//! Key files are read within [`limits`](super::limits) (regular files of at
+//! Key files are read within [`super::limits`] (regular files of at
 //! most 64 KiB), and the scrypt parameters a private key asks for are
 //! bounded (see [`MAX_LOG_N`] and below) before any work is done: a
 //! crafted key cannot make compose-img hang or take gigabytes.
@@ -35,10 +35,10 @@ const SCRYPT_P: u32 = 1;
 /// them. N (a power of two) at most 2^16, r at most 16, p at most 4, and
 /// the memory scrypt takes, 128 * N * r bytes, at most 64 MiB (cosign's
 /// parameters take 32 MiB). The work is bounded by p times that.
-pub const MAX_LOG_N: u32 = 16;
-pub const MAX_R: u32 = 16;
-pub const MAX_P: u32 = 4;
-pub const MAX_SCRYPT_MEMORY: u64 = 64 << 20;
+pub(crate) const MAX_LOG_N: u32 = 16;
+pub(crate) const MAX_R: u32 = 16;
+pub(crate) const MAX_P: u32 = 4;
+pub(crate) const MAX_SCRYPT_MEMORY: u64 = 64 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -76,11 +76,11 @@ mod b64 {
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&STANDARD.encode(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         STANDARD.decode(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
@@ -99,7 +99,7 @@ fn random<const N: usize>() -> Result<[u8; N], SignError> {
 }
 
 /// A new key pair: the encrypted private key PEM and the public key PEM.
-pub fn generate(password: &[u8]) -> Result<(String, String), SignError> {
+pub(crate) fn generate(password: &[u8]) -> Result<(String, String), SignError> {
     let key = SigningKey::generate();
     let der = key.to_pkcs8_der().map_err(|e| SignError::Key(format!("cannot encode the key: {e}")))?;
     let salt = random::<32>()?;
@@ -123,13 +123,13 @@ pub fn generate(password: &[u8]) -> Result<(String, String), SignError> {
     Ok((private, public_pem(key.verifying_key())?))
 }
 
-pub fn public_pem(key: &VerifyingKey) -> Result<String, SignError> {
+pub(crate) fn public_pem(key: &VerifyingKey) -> Result<String, SignError> {
     key.to_public_key_pem(LineEnding::LF).map_err(|e| SignError::Key(format!("cannot encode the public key: {e}")))
 }
 
 /// An encrypted private key, read and checked (its scrypt parameters are
 /// within bounds), not yet decrypted.
-pub struct EncryptedKey {
+pub(crate) struct EncryptedKey {
     sealed: Sealed,
     log_n: u8,
     nonce: [u8; 24],
@@ -139,7 +139,7 @@ pub struct EncryptedKey {
 
 /// Reads a private key PEM (from `path`, for messages): the cosign JSON
 /// inside, with scrypt parameters within bounds.
-pub fn parse_private(pem: &[u8], path: &Path) -> Result<EncryptedKey, SignError> {
+pub(crate) fn parse_private(pem: &[u8], path: &Path) -> Result<EncryptedKey, SignError> {
     let bad = |why: String| SignError::Key(format!("{}: {why}", path.display()));
     let (label, json) = pem_rfc7468::decode_vec(pem).map_err(|e| bad(format!("not a PEM private key: {e}")))?;
     if label != LABEL && label != OLD_LABEL {
@@ -187,7 +187,7 @@ fn scrypt_bounds(params: &KdfParams) -> Result<u8, String> {
 
 impl EncryptedKey {
     /// Decrypts the key with `password`.
-    pub fn decrypt(&self, password: &[u8]) -> Result<SigningKey, SignError> {
+    pub(crate) fn decrypt(&self, password: &[u8]) -> Result<SigningKey, SignError> {
         let bad = |why: String| SignError::Key(format!("{}: {why}", self.path.display()));
         let KdfParams { r, p, .. } = self.sealed.kdf.params;
         let box_key = derive(password, &self.sealed.kdf.salt, self.log_n, r, p)?;
@@ -199,14 +199,14 @@ impl EncryptedKey {
 }
 
 /// Decrypts a private key PEM (from `path`, for messages) with `password`.
-pub fn decrypt(pem: &[u8], password: &[u8], path: &Path) -> Result<SigningKey, SignError> {
+pub(crate) fn decrypt(pem: &[u8], password: &[u8], path: &Path) -> Result<SigningKey, SignError> {
     parse_private(pem, path)?.decrypt(password)
 }
 
 /// Reads the private key at `path` (a regular file of at most 64 KiB that
 /// group and others cannot read) and checks it, without decrypting it:
 /// a key that cannot be used is refused before a password is asked for.
-pub fn open_private(path: &Path) -> Result<EncryptedKey, SignError> {
+pub(crate) fn open_private(path: &Path) -> Result<EncryptedKey, SignError> {
     let (pem, meta) = limits::read_regular(path, MAX_KEY_FILE)
         .map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
     let mode = meta.permissions().mode() & 0o777;
@@ -220,13 +220,8 @@ pub fn open_private(path: &Path) -> Result<EncryptedKey, SignError> {
     parse_private(&pem, path)
 }
 
-/// Reads and decrypts the private key at `path` (see [`open_private`]).
-pub fn load_private(path: &Path, password: &[u8]) -> Result<SigningKey, SignError> {
-    open_private(path)?.decrypt(password)
-}
-
 /// Reads a PKIX PEM public key (a regular file of at most 64 KiB).
-pub fn load_public(path: &Path) -> Result<VerifyingKey, SignError> {
+pub(crate) fn load_public(path: &Path) -> Result<VerifyingKey, SignError> {
     let (bytes, _) = limits::read_regular(path, MAX_KEY_FILE)
         .map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
     let text = String::from_utf8(bytes)
@@ -237,7 +232,12 @@ pub fn load_public(path: &Path) -> Result<VerifyingKey, SignError> {
 
 /// Writes `P.key` (mode 0600) and `P.pub`; existing files are kept unless
 /// `force`.
-pub fn write_pair(prefix: &Path, private: &str, public: &str, force: bool) -> Result<(PathBuf, PathBuf), SignError> {
+pub(crate) fn write_pair(
+    prefix: &Path,
+    private: &str,
+    public: &str,
+    force: bool,
+) -> Result<(PathBuf, PathBuf), SignError> {
     let with_ext = |ext: &str| {
         let mut name = prefix.as_os_str().to_owned();
         name.push(ext);
@@ -267,7 +267,7 @@ pub fn write_pair(prefix: &Path, private: &str, public: &str, force: bool) -> Re
 }
 
 /// The standard base64 of a DER signature, as cosign's annotation holds it.
-pub fn signature_b64(der: &[u8]) -> String {
+pub(crate) fn signature_b64(der: &[u8]) -> String {
     STANDARD.encode(der)
 }
 

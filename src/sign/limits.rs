@@ -9,17 +9,17 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 /// A key file (a cosign private key is about 650 bytes, a public key 180).
-pub const MAX_KEY_FILE: u64 = 64 << 10;
+pub(crate) const MAX_KEY_FILE: u64 = 64 << 10;
 /// The signature layers of one signature manifest (cosign images rarely
 /// carry more than a few dozen).
-pub const MAX_SIGNATURES: usize = 1000;
+pub(crate) const MAX_SIGNATURES: usize = 1000;
 /// One payload blob (a simple-signing payload is about 250 bytes).
-pub const MAX_PAYLOAD: u64 = 1 << 20;
+pub(crate) const MAX_PAYLOAD: u64 = 1 << 20;
 /// A signature manifest (the limit every manifest has when imported).
-pub const MAX_MANIFEST: u64 = 4 << 20;
+pub(crate) const MAX_MANIFEST: u64 = 4 << 20;
 
 /// `bytes` as people read a limit: `64 KiB`, `1 MiB`.
-pub fn shown(bytes: u64) -> String {
+pub(crate) fn shown(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
         b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
@@ -31,7 +31,7 @@ pub fn shown(bytes: u64) -> String {
 /// (a FIFO, a device such as `/dev/zero`, a directory) is refused before a
 /// byte is read, and so is a file over `limit` bytes; a file that grows
 /// while it is read is cut off at `limit + 1` bytes and refused.
-pub fn read_regular(path: &Path, limit: u64) -> io::Result<(Vec<u8>, fs::Metadata)> {
+pub(crate) fn read_regular(path: &Path, limit: u64) -> io::Result<(Vec<u8>, fs::Metadata)> {
     // Checked before opening (opening some devices acts on them) and again
     // on what was opened (the path may have been replaced in between);
     // O_NONBLOCK so that opening a FIFO never waits for a writer.

@@ -9,10 +9,10 @@
 //!   platform manifest), adding to the signatures already at the
 //!   destination; [`verify`] checks them.
 
-pub mod artifact;
-pub mod keys;
-pub mod limits;
-pub mod payload;
+pub(crate) mod artifact;
+pub(crate) mod keys;
+pub(crate) mod limits;
+pub(crate) mod payload;
 
 use std::collections::BTreeSet;
 
@@ -32,7 +32,7 @@ use crate::transport::{self, TransportError, Want};
 use artifact::Signature;
 
 #[derive(Debug, Error)]
-pub enum SignError {
+pub(crate) enum SignError {
     #[error("{0}")]
     Key(String),
     #[error("{0}")]
@@ -48,7 +48,7 @@ pub enum SignError {
 
 /// Every manifest a tag needs signed: the root, and each platform
 /// manifest of an index.
-pub fn signed_digests(tagged: &Tagged) -> Vec<&Digest> {
+pub(crate) fn signed_digests(tagged: &Tagged) -> Vec<&Digest> {
     let mut digests = vec![&tagged.root.digest];
     if tagged.is_index() {
         digests.extend(tagged.images.iter().map(|i| &i.manifest.digest));
@@ -58,7 +58,7 @@ pub fn signed_digests(tagged: &Tagged) -> Vec<&Digest> {
 
 /// The signature of `digest` for `identity`, its payload written to the
 /// store.
-pub fn sign(key: &SigningKey, identity: &str, digest: &Digest, store: &Store) -> Result<Signature, SignError> {
+pub(crate) fn sign(key: &SigningKey, identity: &str, digest: &Digest, store: &Store) -> Result<Signature, SignError> {
     let payload = payload::payload(identity, digest);
     let signature: DerSignature = key.sign(&payload);
     artifact::store_payload(&payload, keys::signature_b64(signature.as_bytes()), store)
@@ -67,7 +67,7 @@ pub fn sign(key: &SigningKey, identity: &str, digest: &Digest, store: &Store) ->
 /// The signature manifests to write beside `tagged` at `destination`
 /// (each with its tag): the signatures already there plus a new one per
 /// manifest (kept once if the same signature is there already).
-pub fn attachments(
+pub(crate) fn attachments(
     tagged: &Tagged,
     destination: &ImageRef,
     identity: &str,
@@ -95,7 +95,7 @@ pub fn attachments(
 }
 
 /// The signature manifest of `digest` stored at `place`, if there is one.
-pub fn fetch_attachment(
+pub(crate) fn fetch_attachment(
     place: &ImageRef,
     digest: &Digest,
     store: &Store,
@@ -118,7 +118,7 @@ fn attachment_name(place: &ImageRef, digest: &Digest) -> String {
 
 /// The signatures of `digest` stored at `place` (none if there are none),
 /// within [`limits`]; their payloads stay in the store.
-pub fn existing(
+pub(crate) fn existing(
     place: &ImageRef,
     digest: &Digest,
     store: &Store,
@@ -132,7 +132,7 @@ pub fn existing(
 
 /// One verified manifest.
 #[derive(Debug)]
-pub struct Verified {
+pub(crate) struct Verified {
     pub digest: Digest,
     pub identity: String,
 }
@@ -141,7 +141,7 @@ pub struct Verified {
 /// platform manifest) has a signature by `key` for its digest and for
 /// `identity` (default: a registry reference's repository; for files any
 /// identity is accepted and reported). Each failure says why.
-pub fn verify(
+pub(crate) fn verify(
     reference: &ImageRef,
     key: &VerifyingKey,
     identity: Option<&str>,

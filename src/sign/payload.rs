@@ -11,7 +11,7 @@ const TYPE: &str = "cosign container image signature";
 
 /// The payload for `digest` pushed to `identity` (`HOST/REPO`, or a
 /// layout's image name), as compact JSON with sorted keys.
-pub fn payload(identity: &str, digest: &Digest) -> Vec<u8> {
+pub(crate) fn payload(identity: &str, digest: &Digest) -> Vec<u8> {
     let value = json!({
         "critical": {
             "identity": { "docker-reference": identity },
@@ -25,7 +25,7 @@ pub fn payload(identity: &str, digest: &Digest) -> Vec<u8> {
 
 /// What a payload claims.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Claim {
+pub(crate) struct Claim {
     pub identity: String,
     pub digest: String,
 }
@@ -57,7 +57,7 @@ struct Image {
 
 /// A payload that is not a cosign simple-signing payload.
 #[derive(Debug, Error)]
-pub enum PayloadError {
+pub(crate) enum PayloadError {
     #[error("the payload is not a simple-signing payload: {0}")]
     Json(serde_json::Error),
     #[error("the payload's type is `{}`, not `{TYPE}`", printable(.0), TYPE = TYPE)]
@@ -65,9 +65,9 @@ pub enum PayloadError {
 }
 
 /// `text` with control characters written visibly ([`crate::text::escape`]).
-pub use crate::text::escape as printable;
+pub(crate) use crate::text::escape as printable;
 
-pub fn parse(bytes: &[u8]) -> Result<Claim, PayloadError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Claim, PayloadError> {
     let raw: Raw = serde_json::from_slice(bytes).map_err(PayloadError::Json)?;
     if raw.critical.kind != TYPE {
         return Err(PayloadError::Type(raw.critical.kind));

@@ -15,12 +15,12 @@ use crate::digest::{Digest, HashingWriter};
 
 /// A blob that is complete and visible in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrittenBlob {
+pub(crate) struct WrittenBlob {
     pub digest: Digest,
     pub size: u64,
 }
 
-pub struct BlobWriter {
+pub(crate) struct BlobWriter {
     store: Store,
     out: HashingWriter<BufWriter<Writeback>>,
 }
@@ -34,13 +34,13 @@ impl BlobWriter {
     }
 
     /// Makes the blob durable and visible under its digest.
-    pub fn complete(self) -> Result<WrittenBlob, StoreError> {
+    pub(crate) fn complete(self) -> Result<WrittenBlob, StoreError> {
         self.complete_if(|_, _| Ok(()))
     }
 
     /// Like [`BlobWriter::complete`], once `check` accepts the digest and
     /// size; a refused blob is deleted, never visible.
-    pub fn complete_if<E: From<StoreError>>(
+    pub(crate) fn complete_if<E: From<StoreError>>(
         self,
         check: impl FnOnce(&Digest, u64) -> Result<(), E>,
     ) -> Result<WrittenBlob, E> {

@@ -16,7 +16,7 @@ use super::{Store, StoreError};
 use crate::digest::{ContentHash, Digest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     pub size: u64,
     pub mtime: (i64, i64),
     pub ctime: (i64, i64),
@@ -25,7 +25,7 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    pub fn of(meta: &Metadata) -> Fingerprint {
+    pub(crate) fn of(meta: &Metadata) -> Fingerprint {
         Fingerprint {
             size: meta.len(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
@@ -39,7 +39,7 @@ impl Fingerprint {
 /// Content digests of one layer's host inputs, by path (kept as bytes:
 /// `PathBuf` compares component by component, far slower for 20,000 keys).
 #[derive(Debug, Default)]
-pub struct InputIndex {
+pub(crate) struct InputIndex {
     file: PathBuf,
     entries: BTreeMap<OsString, (Fingerprint, ContentHash)>,
     changed: bool,
@@ -48,7 +48,7 @@ pub struct InputIndex {
 impl InputIndex {
     /// Loads the index named `id` (a digest of what identifies the layer);
     /// a missing or unreadable index is empty.
-    pub fn load(store: &Store, id: &Digest) -> InputIndex {
+    pub(crate) fn load(store: &Store, id: &Digest) -> InputIndex {
         let file = store.inputs_dir().join(id.hex());
         let mut index = InputIndex { file, ..InputIndex::default() };
         let (Ok(text), Ok(meta)) = (fs::read_to_string(&index.file), fs::metadata(&index.file)) else {
@@ -66,11 +66,11 @@ impl InputIndex {
     }
 
     /// The content hash recorded for `path` if its fingerprint is unchanged.
-    pub fn lookup(&self, path: &Path, fingerprint: &Fingerprint) -> Option<&ContentHash> {
+    pub(crate) fn lookup(&self, path: &Path, fingerprint: &Fingerprint) -> Option<&ContentHash> {
         self.entries.get(path.as_os_str()).filter(|(f, _)| f == fingerprint).map(|(_, d)| d)
     }
 
-    pub fn record(&mut self, path: PathBuf, fingerprint: Fingerprint, digest: ContentHash) {
+    pub(crate) fn record(&mut self, path: PathBuf, fingerprint: Fingerprint, digest: ContentHash) {
         let path = path.into_os_string();
         if self.entries.get(&path) != Some(&(fingerprint, digest)) {
             self.entries.insert(path, (fingerprint, digest));
@@ -79,7 +79,7 @@ impl InputIndex {
     }
 
     /// Drops entries of files that are no longer inputs.
-    pub fn retain(&mut self, keep: impl Fn(&Path) -> bool) {
+    pub(crate) fn retain(&mut self, keep: impl Fn(&Path) -> bool) {
         let before = self.entries.len();
         self.entries.retain(|p, _| keep(Path::new(p)));
         self.changed |= self.entries.len() != before;
@@ -88,7 +88,7 @@ impl InputIndex {
     /// Writes the index if anything changed (atomically; concurrent
     /// writers of one index each leave a complete file), else marks it
     /// used (its age is what `store gc` goes by).
-    pub fn save(&self, store: &Store) -> Result<(), StoreError> {
+    pub(crate) fn save(&self, store: &Store) -> Result<(), StoreError> {
         if !self.changed {
             if let Ok(file) = fs::File::options().write(true).open(&self.file) {
                 let _ = file.set_modified(super::gc::now());

@@ -11,10 +11,10 @@ use crate::digest::Digest;
 
 /// A blob file that is not what its name says, and what its content hashes
 /// to (`None` when the name is not a digest at all).
-pub type BadBlob = (PathBuf, Option<Digest>);
+pub(crate) type BadBlob = (PathBuf, Option<Digest>);
 
 #[derive(Debug, Default)]
-pub struct FsckReport {
+pub(crate) struct FsckReport {
     pub checked: usize,
     /// Blob files whose content does not match their name (removed), with
     /// what their content hashes to.
@@ -24,14 +24,14 @@ pub struct FsckReport {
 
 /// Bytes and files under each part of the store.
 #[derive(Debug, Default)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub parts: Vec<(&'static str, u64, usize)>,
 }
 
 impl Store {
     /// Checks every blob (in parallel), removing corrupt ones and the temp
     /// files of builds that died. Needs the store to itself.
-    pub fn fsck(&self) -> Result<FsckReport, StoreError> {
+    pub(crate) fn fsck(&self) -> Result<FsckReport, StoreError> {
         let blobs = files(&self.blobs_dir())?;
         let results: Vec<Result<Option<BadBlob>, StoreError>> = blobs.par_iter().map(|path| check(path)).collect();
         let mut report = FsckReport { checked: blobs.len(), ..FsckReport::default() };
@@ -48,7 +48,7 @@ impl Store {
         Ok(report)
     }
 
-    pub fn usage(&self) -> Result<Usage, StoreError> {
+    pub(crate) fn usage(&self) -> Result<Usage, StoreError> {
         let mut usage = Usage::default();
         for (name, dir) in [
             ("blobs", self.blobs_dir()),
@@ -65,7 +65,7 @@ impl Store {
     }
 
     /// Every blob with its size, sorted by digest.
-    pub fn blobs(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    pub(crate) fn blobs(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut blobs: Vec<(String, u64)> = files(&self.blobs_dir())?
             .iter()
             .filter_map(|p| Some((format!("sha256:{}", p.file_name()?.to_str()?), fs::metadata(p).ok()?.len())))

@@ -22,7 +22,7 @@ struct OutputRecord {
 }
 
 #[derive(Debug, Default)]
-pub struct GcReport {
+pub(crate) struct GcReport {
     pub blobs_removed: usize,
     pub bytes_removed: u64,
     pub blobs_kept: usize,
@@ -31,7 +31,7 @@ pub struct GcReport {
 
 /// An output written, as `store ls` lists it.
 #[derive(Debug)]
-pub struct OutputSeen {
+pub(crate) struct OutputSeen {
     pub reference: String,
     pub blobs: usize,
     pub written: SystemTime,
@@ -40,7 +40,7 @@ pub struct OutputSeen {
 /// The one clock of compose-img: only the store's bookkeeping reads it
 /// (ages for gc, the racy-clean bound of stat keys), never anything that
 /// reaches an image.
-pub fn now() -> SystemTime {
+pub(crate) fn now() -> SystemTime {
     #[allow(clippy::disallowed_methods, reason = "store bookkeeping only; nothing here reaches an output")]
     SystemTime::now()
 }
@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// Records that `reference` was written from `blobs`.
-    pub fn record_output(&self, reference: &str, blobs: &[&Digest]) -> Result<(), StoreError> {
+    pub(crate) fn record_output(&self, reference: &str, blobs: &[&Digest]) -> Result<(), StoreError> {
         let dir = self.outputs_dir();
         fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
         let record =
@@ -62,7 +62,7 @@ impl Store {
     }
 
     /// The outputs recorded, most recent first.
-    pub fn outputs(&self) -> Result<Vec<OutputSeen>, StoreError> {
+    pub(crate) fn outputs(&self) -> Result<Vec<OutputSeen>, StoreError> {
         let mut seen = Vec::new();
         for path in super::fsck::files_in(&self.outputs_dir())? {
             let (Ok(bytes), Ok(meta)) = (fs::read(&path), fs::metadata(&path)) else { continue };
@@ -74,7 +74,7 @@ impl Store {
         Ok(seen)
     }
 
-    pub fn gc(&self, keep: Duration) -> Result<GcReport, StoreError> {
+    pub(crate) fn gc(&self, keep: Duration) -> Result<GcReport, StoreError> {
         let cutoff = now().checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH);
         let mut report = GcReport::default();
         let mut live: BTreeSet<String> = BTreeSet::new();

@@ -17,7 +17,7 @@ use super::{LAYERS, Store, StoreError, io_err};
 use crate::digest::Digest;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CachedLayer {
+pub(crate) struct CachedLayer {
     /// The layer's cache key (also when the entry is filed under its stat key).
     pub key: String,
     pub digest: String,
@@ -29,7 +29,7 @@ pub struct CachedLayer {
 
 /// What identifies a blob file's content without reading it.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BlobStamp {
+pub(crate) struct BlobStamp {
     pub size: u64,
     pub mtime: (i64, i64),
     pub ctime: (i64, i64),
@@ -38,7 +38,7 @@ pub struct BlobStamp {
 
 /// The outcome of checking a blob before it is reused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum BlobCheck {
+pub(crate) enum BlobCheck {
     Valid(BlobStamp),
     Missing,
     /// The content did not match the digest; the blob was removed.
@@ -49,22 +49,22 @@ impl Store {
     /// Whether the store at `root` has an entry under `key`, looked up
     /// without opening (and so creating) the store: planning asks before
     /// it knows whether the recipe is good.
-    pub fn has_cached_layer(root: &Path, key: &Digest) -> bool {
+    pub(crate) fn has_cached_layer(root: &Path, key: &Digest) -> bool {
         root.join(LAYERS).join(key.hex()).is_file()
     }
 
-    pub fn cached_layer(&self, key: &Digest) -> Option<CachedLayer> {
+    pub(crate) fn cached_layer(&self, key: &Digest) -> Option<CachedLayer> {
         let bytes = fs::read(self.layers_dir().join(key.hex())).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
-    pub fn put_cached_layer(&self, key: &Digest, entry: &CachedLayer) -> Result<(), StoreError> {
+    pub(crate) fn put_cached_layer(&self, key: &Digest, entry: &CachedLayer) -> Result<(), StoreError> {
         let path = self.layers_dir().join(key.hex());
         let bytes = serde_json::to_vec(entry).map_err(|e| io_err("cannot encode", &path)(e.into()))?;
         self.replace_file(&path, &bytes)
     }
 
-    pub fn blob_stamp(&self, digest: &Digest) -> Option<BlobStamp> {
+    pub(crate) fn blob_stamp(&self, digest: &Digest) -> Option<BlobStamp> {
         let meta = fs::metadata(self.blob_path(digest)).ok()?;
         Some(BlobStamp {
             size: meta.len(),
@@ -76,7 +76,7 @@ impl Store {
 
     /// Checks blob `digest` before reuse: trusted if its stamp is `expected`,
     /// else re-hashed (and removed if corrupt).
-    pub fn check_blob(&self, digest: &Digest, expected: &BlobStamp) -> Result<BlobCheck, StoreError> {
+    pub(crate) fn check_blob(&self, digest: &Digest, expected: &BlobStamp) -> Result<BlobCheck, StoreError> {
         let Some(stamp) = self.blob_stamp(digest) else { return Ok(BlobCheck::Missing) };
         if stamp == *expected {
             return Ok(BlobCheck::Valid(stamp));

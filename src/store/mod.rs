@@ -22,10 +22,10 @@
 //! deletes, excludes them (through the `lock` file).
 
 mod blob_writer;
-pub mod fingerprint;
-pub mod fsck;
-pub mod gc;
-pub mod layer_cache;
+pub(crate) mod fingerprint;
+pub(crate) mod fsck;
+pub(crate) mod gc;
+pub(crate) mod layer_cache;
 
 use std::fs;
 use std::io::{self, Write};
@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-pub use blob_writer::{BlobWriter, WrittenBlob};
+pub(crate) use blob_writer::{BlobWriter, WrittenBlob};
 
 use crate::digest::{Digest, HashingWriter};
 
@@ -45,7 +45,7 @@ const LAYERS: &str = "layers-v3";
 const FORMERLY: [&str; 3] = ["layers-v1", "layers-v2", "inputs-v1"];
 
 #[derive(Debug, Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("{action} {}", path.display())]
     Io {
         action: &'static str,
@@ -65,7 +65,7 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error
 /// A content store rooted at one directory, locked (shared or exclusive)
 /// for as long as any clone of it lives.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(crate) struct Store {
     root: PathBuf,
     _lock: Arc<fs::File>,
 }
@@ -73,12 +73,12 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store at `root`, sharing it with
     /// other builds.
-    pub fn open(root: &Path) -> Result<Store, StoreError> {
+    pub(crate) fn open(root: &Path) -> Result<Store, StoreError> {
         Store::open_locked(root, false)
     }
 
     /// Opens the store for sole use (waits for running builds to end).
-    pub fn open_exclusive(root: &Path) -> Result<Store, StoreError> {
+    pub(crate) fn open_exclusive(root: &Path) -> Result<Store, StoreError> {
         Store::open_locked(root, true)
     }
 
@@ -115,28 +115,28 @@ impl Store {
         self.root.join("inputs-v2")
     }
 
-    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+    pub(crate) fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.blobs_dir().join(digest.hex())
     }
 
     /// Whether blob `digest` is in the store (blobs are verified when written).
-    pub fn has_blob(&self, digest: &Digest) -> bool {
+    pub(crate) fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
     }
 
     /// A writer for a new blob; its digest is known on [`BlobWriter::complete`].
-    pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
+    pub(crate) fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
         BlobWriter::new(self)
     }
 
     /// A scratch file inside the store, deleted when dropped.
-    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile, StoreError> {
+    pub(crate) fn temp_file(&self) -> Result<tempfile::NamedTempFile, StoreError> {
         let dir = self.tmp_dir();
         tempfile::NamedTempFile::new_in(&dir).map_err(io_err("cannot create a temp file in", &dir))
     }
 
     /// Stores `bytes` as a blob.
-    pub fn write_blob(&self, bytes: &[u8]) -> Result<WrittenBlob, StoreError> {
+    pub(crate) fn write_blob(&self, bytes: &[u8]) -> Result<WrittenBlob, StoreError> {
         let mut writer = self.blob_writer()?;
         writer.write_all(bytes).map_err(io_err("cannot write blob to", &self.tmp_dir()))?;
         writer.complete()
@@ -144,7 +144,7 @@ impl Store {
 
     /// Puts blob `digest` at `dest`: a hard link where the file system
     /// allows, else a verified copy. An existing `dest` is kept.
-    pub fn export(&self, digest: &Digest, dest: &Path) -> Result<(), StoreError> {
+    pub(crate) fn export(&self, digest: &Digest, dest: &Path) -> Result<(), StoreError> {
         if dest.exists() {
             return Ok(());
         }

@@ -19,10 +19,10 @@ use crate::oci::tagged::{Extra, Tagged};
 use crate::registry::Reference;
 use crate::store::{Store, WrittenBlob};
 
-pub const MAX_DOCUMENT: u64 = 4 << 20;
+pub(crate) const MAX_DOCUMENT: u64 = 4 << 20;
 
 /// Where an image's documents and blobs are read from.
-pub trait Source {
+pub(crate) trait Source {
     /// How errors and `base.name` name the image.
     fn name(&self) -> String;
     /// The manifest or index the reference names.
@@ -40,7 +40,7 @@ pub trait Source {
 }
 
 /// The document a reference names.
-pub struct Root {
+pub(crate) struct Root {
     pub bytes: Vec<u8>,
     /// Its media type, if the transport knows it.
     pub media_type: Option<String>,
@@ -49,7 +49,7 @@ pub struct Root {
 }
 
 /// Reads a whole document of at most 4 MiB and checks it against `desc`.
-pub fn read_document(reader: impl Read, desc: &Desc, name: &str) -> Result<Vec<u8>, TransportError> {
+pub(crate) fn read_document(reader: impl Read, desc: &Desc, name: &str) -> Result<Vec<u8>, TransportError> {
     if desc.size > MAX_DOCUMENT {
         return Err(TransportError::image(
             name,
@@ -82,7 +82,7 @@ fn check(actual: &Digest, size: u64, desc: &Desc, name: &str) -> Result<(), Tran
 }
 
 /// Imports what `want` asks for from `source` into `store`.
-pub fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged, TransportError> {
+pub(crate) fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged, TransportError> {
     let name = source.name();
     let Root { bytes, media_type: hint, pinned } = source.root()?;
     if bytes.len() as u64 > MAX_DOCUMENT {

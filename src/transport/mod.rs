@@ -5,12 +5,12 @@
 //! - [`import`]: any [`import::Source`] → the store, every document and
 //!   blob checked against its digest and size;
 //! - [`sources`]: the source of each transport;
-//! - [`fetch`] and [`write`] pick the transport a reference names.
+//! - [`fetch`] and [`write`](fn@write) pick the transport a reference names.
 //!
 //! The formats themselves live in [`crate::oci`] (layouts, archives) and
 //! [`crate::registry`] (the distribution API).
 
-pub mod import;
+pub(crate) mod import;
 mod sources;
 
 use thiserror::Error;
@@ -25,7 +25,7 @@ use crate::registry::{self, ClientOptions, PushStats, RegistryError};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
-pub enum TransportError {
+pub(crate) enum TransportError {
     #[error("{name}: {message}")]
     Image { name: String, message: String },
     #[error(transparent)]
@@ -38,7 +38,7 @@ pub enum TransportError {
 
 impl TransportError {
     /// The image does not exist (no such tag, file or repository).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         match self {
             TransportError::Layout(e) => e.is_not_found(),
             TransportError::Registry(e) => e.not_found,
@@ -46,14 +46,14 @@ impl TransportError {
         }
     }
 
-    pub fn image(name: &str, message: impl Into<String>) -> TransportError {
+    pub(crate) fn image(name: &str, message: impl Into<String>) -> TransportError {
         TransportError::Image { name: name.to_owned(), message: message.into() }
     }
 }
 
 /// Which manifests of an index to fetch.
 #[derive(Clone, Debug)]
-pub enum Want {
+pub(crate) enum Want {
     /// Every manifest (copying an image).
     All,
     /// The one for this platform (a parent image); a plain manifest must be for it.
@@ -61,7 +61,7 @@ pub enum Want {
 }
 
 /// Reads the image `reference` names into the store.
-pub fn fetch(
+pub(crate) fn fetch(
     reference: &ImageRef,
     want: &Want,
     store: &Store,
@@ -91,14 +91,14 @@ pub fn fetch(
 
 /// What writing to a registry did (nothing to report for files).
 #[derive(Debug, Default)]
-pub struct Written {
+pub(crate) struct Written {
     pub push: Option<PushStats>,
 }
 
 /// Writes `tagged` to `reference` under `tags`, and beside it each of
 /// `attachments` (signature manifests) under its tag. `repo` names the
 /// image in a docker archive's `RepoTags` (`REPO:TAG`).
-pub fn write(
+pub(crate) fn write(
     reference: &ImageRef,
     tagged: &Tagged,
     tags: &[String],
@@ -146,7 +146,7 @@ pub fn write(
 
 /// A repository name for an image that has none: the destination file's
 /// stem (`hello.tar` → `hello`), lowercased.
-pub fn tag_less_name(reference: &ImageRef) -> String {
+pub(crate) fn tag_less_name(reference: &ImageRef) -> String {
     let path = match reference {
         ImageRef::Oci { dir: path, .. }
         | ImageRef::OciArchive { file: path, .. }

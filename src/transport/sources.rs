@@ -13,14 +13,14 @@ use crate::registry::{Client, Reference};
 use crate::store::Store;
 
 /// `oci:DIR[:TAG]`.
-pub struct Layout {
+pub(super) struct Layout {
     dir: PathBuf,
     root: Desc,
     name: String,
 }
 
 impl Layout {
-    pub fn open(dir: &Path, tag: Option<&str>, name: String) -> Result<Layout, TransportError> {
+    pub(super) fn open(dir: &Path, tag: Option<&str>, name: String) -> Result<Layout, TransportError> {
         let entry = layout::find(dir, tag)?;
         Ok(Layout { dir: dir.to_owned(), root: entry.desc, name })
     }
@@ -46,20 +46,20 @@ impl Source for Layout {
 }
 
 /// An image whose blobs an archive reader put in the store.
-pub struct Stored<'a> {
+pub(super) struct Stored<'a> {
     store: &'a Store,
     name: String,
     root: Vec<u8>,
 }
 
 impl<'a> Stored<'a> {
-    pub fn new(store: &'a Store, name: String, root: Vec<u8>) -> Stored<'a> {
+    pub(super) fn new(store: &'a Store, name: String, root: Vec<u8>) -> Stored<'a> {
         Stored { store, name, root }
     }
 }
 
 /// The document `desc` from the store, checked.
-pub fn read_stored(store: &Store, desc: &Desc, name: &str) -> Result<Vec<u8>, TransportError> {
+pub(super) fn read_stored(store: &Store, desc: &Desc, name: &str) -> Result<Vec<u8>, TransportError> {
     let file = File::open(store.blob_path(&desc.digest))
         .map_err(|_| TransportError::image(name, format!("the archive lacks blob {}", desc.digest)))?;
     read_document(file, desc, name)
@@ -82,13 +82,13 @@ impl Source for Stored<'_> {
 }
 
 /// `docker://HOST/REPO[:TAG|@DIGEST]`.
-pub struct Registry<'a> {
+pub(super) struct Registry<'a> {
     client: &'a Client,
     reference: &'a Reference,
 }
 
 impl<'a> Registry<'a> {
-    pub fn new(client: &'a Client, reference: &'a Reference) -> Registry<'a> {
+    pub(super) fn new(client: &'a Client, reference: &'a Reference) -> Registry<'a> {
         Registry { client, reference }
     }
 }
