@@ -98,7 +98,7 @@ pub fn layer(data: &[u8]) {
     let dir = scratch();
     let Some(blob) = write_file(dir.path(), "layer", data) else { return };
     for media_type in [media::LAYER_TAR, media::LAYER_GZIP, media::LAYER_ZSTD] {
-        let Ok(changes) = layerfs::read_layer(&blob, media_type, true) else { continue };
+        let Ok(changes) = layerfs::read_layer(&blob, media_type, true, None) else { continue };
         let files: Vec<(u64, u64)> = changes
             .iter()
             .filter_map(|change| match change {

@@ -39,8 +39,7 @@ pub(super) fn render(error: &Error, color: bool) -> String {
         }
         Error::Compose(ComposeError::Plan { recipe, errors }) => {
             located_errors(&mut out, errors, &mut shown, color);
-            let count = if errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", errors.len()) };
-            line(&mut out, format!("error: {count} in {recipe}"));
+            line(&mut out, format!("error: {} in {recipe}", crate::recipe::counted(errors)));
         }
         other => chain(&mut out, other),
     }
@@ -61,8 +60,9 @@ fn located_errors(out: &mut String, errors: &[LocatedError], shown: &mut usize, 
     let room = MAX_ERRORS.saturating_sub(*shown);
     errors.iter().take(room).for_each(|e| located_error(out, e, color));
     *shown += errors.len().min(room);
-    if errors.len() > room {
-        line(out, format!("… {} more errors not shown", errors.len() - room));
+    let hidden: usize = errors.iter().skip(room).map(LocatedError::count).sum();
+    if hidden > 0 {
+        line(out, format!("… {hidden} more errors not shown"));
     }
 }
 

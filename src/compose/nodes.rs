@@ -140,6 +140,7 @@ impl Builder<'_> {
             return Err(parent_error(transport::TransportError::image(&reference.to_string(), message)));
         };
         image.name.clone_from(name);
+        transport::verify_layers(&image, name, store).map_err(parent_error)?;
         progress.finished(Finished::Parent {
             recipe: plan.recipe.file.name.clone(),
             reference: name.clone(),
@@ -179,8 +180,11 @@ impl Builder<'_> {
     fn complete(&self, plan: &ImagePlan, layer: &LayerPlan, below: Vec<BuiltLayer>) -> Result<LayerPlan, ComposeError> {
         let Context { request, store, .. } = self.context;
         let lower_ids: Vec<String> = below.iter().map(|l| l.diff_id.to_string()).collect();
-        let layers =
-            below.into_iter().map(|l| LowerLayer { path: store.blob_path(&l.digest), media_type: l.media_type });
+        let layers = below.into_iter().map(|l| LowerLayer {
+            path: store.blob_path(&l.digest),
+            media_type: l.media_type,
+            diff_id: l.diff_id.clone(),
+        });
         let lower = LowerFs::open(layers.collect()).map_err(|message| {
             let errors = layer.deferred.iter().take(1).map(|p| p.loc.error(message.to_string(), "layer plugin"));
             plan_error(plan, errors.collect())

@@ -58,7 +58,8 @@ fn row(entry: &Entry, layer: usize) -> FileRow {
 
 fn changes(opened: &Opened, store: &Store, index: usize, hash: bool) -> Result<Vec<Change>, InspectError> {
     let layer = &opened.image().layers[index];
-    layerfs::read_layer(&store.blob_path(&layer.digest), layer.media_type, hash).map_err(layer_err(&layer.digest))
+    layerfs::read_layer(&store.blob_path(&layer.digest), layer.media_type, hash, Some(&layer.diff_id))
+        .map_err(layer_err(&layer.digest))
 }
 
 /// The merged file system of the chosen image.

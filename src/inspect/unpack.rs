@@ -69,7 +69,9 @@ pub(crate) fn unpack(opened: &Opened, store: &Store, dir: &Path) -> Result<Unpac
     for layer in &opened.image().layers {
         let blob = store.blob_path(&layer.digest);
         // Whiteouts first: they remove what the layers below put there.
-        for change in layerfs::read_layer(&blob, layer.media_type, false).map_err(layer_err(&layer.digest))? {
+        for change in layerfs::read_layer(&blob, layer.media_type, false, Some(&layer.diff_id))
+            .map_err(layer_err(&layer.digest))?
+        {
             match change {
                 Change::Whiteout(path) => remove(&root, &checked(&path)?, &path, "remove it")?,
                 Change::Opaque(path) => {

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use crate::digest::ContentHash;
+use crate::digest::{ContentHash, Digest, HashingReader};
 use crate::oci::compress::decoder;
 
 const WHITEOUT: &str = ".wh.";
@@ -88,8 +88,18 @@ pub(crate) fn whiteout(dir: &str, name: &str) -> Result<Option<Option<Change>>, 
 
 /// What one layer blob holds, in archive order; with `hash`, the content
 /// digest of every regular file.
-pub(crate) fn read_layer(blob: &Path, media_type: &str, hash: bool) -> io::Result<Vec<Change>> {
-    let mut archive = tar::Archive::new(decoder(media_type, BufReader::new(File::open(blob)?))?);
+///
+/// With `diff_id`, the uncompressed layer must have that digest (the one
+/// its image's config gives it): a layer that differs is refused, whatever
+/// it holds.
+pub(crate) fn read_layer(
+    blob: &Path,
+    media_type: &str,
+    hash: bool,
+    diff_id: Option<&Digest>,
+) -> io::Result<Vec<Change>> {
+    let stream = HashingReader::new(decoder(media_type, BufReader::new(File::open(blob)?))?);
+    let mut archive = tar::Archive::new(stream);
     let mut changes = Vec::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
@@ -121,6 +131,15 @@ pub(crate) fn read_layer(blob: &Path, media_type: &str, hash: bool) -> io::Resul
         let offset = entry.raw_file_position();
         let content = if hash && kind == Kind::File { Some(ContentHash::of_reader(&mut entry)?.0) } else { None };
         changes.push(Change::Add(Entry { path, kind, mode: mode & 0o7777, uid, gid, size, offset, content }));
+    }
+    let actual = archive.into_inner().finish()?;
+    if let Some(expected) = diff_id
+        && actual != *expected
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("its content has diff_id {actual}, not {expected} as the image's config says"),
+        ));
     }
     Ok(changes)
 }

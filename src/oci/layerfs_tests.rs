@@ -67,7 +67,7 @@ fn blob(bytes: &[u8], media_type: &str) -> tempfile::NamedTempFile {
 }
 
 fn changes(entries: &[Raw]) -> Vec<Change> {
-    read_layer(blob(&tar(entries), media::LAYER_TAR).path(), media::LAYER_TAR, false).unwrap()
+    read_layer(blob(&tar(entries), media::LAYER_TAR).path(), media::LAYER_TAR, false, None).unwrap()
 }
 
 /// A change as a short string, for comparing lists.
@@ -145,7 +145,7 @@ fn aufs_metadata_is_skipped_and_a_whiteout_naming_nothing_is_refused() {
 
     for name in ["a/.wh.", ".wh..", "./a/.wh.."] {
         let layer = tar(&[dir("a/"), file(name, b"")]);
-        let err = read_layer(blob(&layer, media::LAYER_TAR).path(), media::LAYER_TAR, false).unwrap_err();
+        let err = read_layer(blob(&layer, media::LAYER_TAR).path(), media::LAYER_TAR, false, None).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{name}");
         assert!(err.to_string().contains(name.trim_start_matches("./")), "{name}: {err}");
     }
@@ -170,7 +170,7 @@ fn content_is_found_again_at_its_offset_in_every_compression() {
     for media_type in [media::LAYER_TAR, media::LAYER_GZIP, media::LAYER_ZSTD] {
         let file = blob(&layer, media_type);
         for hash in [false, true] {
-            let added: Vec<Entry> = read_layer(file.path(), media_type, hash)
+            let added: Vec<Entry> = read_layer(file.path(), media_type, hash, None)
                 .unwrap()
                 .into_iter()
                 .map(|c| match c {
@@ -193,7 +193,7 @@ fn content_is_found_again_at_its_offset_in_every_compression() {
 #[test]
 fn only_regular_files_are_hashed() {
     let layer = tar(&[dir("d/"), file("d/f", b"abc"), raw("d/l", EntryType::Symlink, 0o777, "f", b"")]);
-    let found = read_layer(blob(&layer, media::LAYER_TAR).path(), media::LAYER_TAR, true).unwrap();
+    let found = read_layer(blob(&layer, media::LAYER_TAR).path(), media::LAYER_TAR, true, None).unwrap();
     let hashes: Vec<_> = found
         .iter()
         .map(|c| match c {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::digest::Digest;
 use crate::oci::layerfs::{self, Kind, Merged};
 
 const MAX_READ: u64 = super::engine::MAX_STRING as u64;
@@ -35,6 +36,8 @@ pub(crate) enum LowerError {
 pub(crate) struct LowerLayer {
     pub path: PathBuf,
     pub media_type: &'static str,
+    /// What the image's config says the uncompressed layer hashes to.
+    pub diff_id: Digest,
 }
 
 pub(crate) struct LowerFs {
@@ -46,7 +49,7 @@ impl LowerFs {
     pub(crate) fn open(layers: Vec<LowerLayer>) -> Result<LowerFs, LowerError> {
         let mut merged = Merged::default();
         for (index, layer) in layers.iter().enumerate() {
-            let changes = layerfs::read_layer(&layer.path, layer.media_type, false)
+            let changes = layerfs::read_layer(&layer.path, layer.media_type, false, Some(&layer.diff_id))
                 .map_err(|error| LowerError::Layer { layer: layer.path.clone(), error })?;
             merged.apply(index, changes);
         }

@@ -60,8 +60,12 @@ pub(crate) fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
     let source = String::from_utf8(source).map_err(|_| unreadable(&"it is not UTF-8 text"))?;
     let ast = engine::engine().compile(&source).map_err(|e| {
         let pos = e.position();
-        let at = format!("{}:{}:{}", entry.shown, pos.line().unwrap_or(0), pos.position().unwrap_or(0));
-        entry.loc.error(format!("{at}: syntax error in the plugin: {}", e.err_type()), "plugin")
+        let (line, column) = (pos.line().unwrap_or(0), pos.position().unwrap_or(0));
+        let at = format!("{}:{line}:{column}", entry.shown);
+        // `f.curry(x)` is refused as a parse error about properties.
+        let text = source.lines().nth(line.saturating_sub(1)).and_then(|l| l.get(column.saturating_sub(1)..));
+        let hint = if text.is_some_and(|t| t.starts_with("curry")) { " (`curry` is refused)" } else { "" };
+        entry.loc.error(format!("{at}: syntax error in the plugin: {}{hint}", e.err_type()), "plugin")
     })?;
     if let Some((name, line, column)) = engine::captured(&ast) {
         let message = format!(

@@ -33,8 +33,16 @@ pub(crate) enum RecipeError {
         source: std::io::Error,
     },
     /// One or more located mistakes, in the order they appear in the file.
-    #[error("{} in {file}", if .errors.len() == 1 { "1 error".to_owned() } else { format!("{} errors", .errors.len()) })]
+    #[error("{} in {file}", counted(.errors))]
     Invalid { file: String, errors: Vec<LocatedError> },
+}
+
+/// `1 error`, `N errors`: what `errors` stand for.
+pub(crate) fn counted(errors: &[LocatedError]) -> String {
+    match errors.iter().map(LocatedError::count).sum::<usize>() {
+        1 => "1 error".to_owned(),
+        n => format!("{n} errors"),
+    }
 }
 
 /// The largest recipe file read, in bytes.

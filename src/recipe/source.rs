@@ -2,7 +2,7 @@
 //! located error every recipe mistake becomes.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use miette::{
     Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents,
@@ -81,43 +81,90 @@ const MAX_LABEL_LINES: usize = 3;
 const WINDOW_LEAD: usize = 40;
 const ELLIPSIS: &str = "…";
 
-#[derive(Debug, Error, Diagnostic)]
+/// What a located error shows is worked out when it is first rendered, so
+/// that making one costs nothing however long the file and however many
+/// errors it has (at most a few are shown).
+#[derive(Debug, Error)]
 #[error("{message}")]
 struct Located {
     message: String,
-    #[source_code]
-    source_code: NamedSource<Shown>,
-    #[label(collection)]
-    labels: Vec<LabeledSpan>,
-    #[help]
+    name: String,
+    text: Arc<str>,
+    /// The labels as given: spans of `text`.
+    given: Vec<(Range<usize>, String)>,
     help: Option<String>,
-    /// Where the first label starts in the file (the labels may point into
-    /// an excerpt).
+    /// Where the first label starts.
     offset: usize,
+    /// For the error that stands for mistakes not kept: how many.
+    unlisted: usize,
+    shown: OnceLock<(NamedSource<Shown>, Vec<LabeledSpan>)>,
+}
+
+impl Located {
+    /// The text shown and the labels in it: the file, or an excerpt of it
+    /// when a line near a label is long.
+    fn shown(&self) -> &(NamedSource<Shown>, Vec<LabeledSpan>) {
+        self.shown.get_or_init(|| {
+            let text = &self.text;
+            let labels: Vec<(Range<usize>, String)> =
+                self.given.iter().map(|(span, label)| (one_line(text, span.clone()), label.clone())).collect();
+            let (shown, labels) = if labels.iter().any(|(span, _)| near_long_line(text, span.start)) {
+                Shown::excerpt(text, labels)
+            } else {
+                (Shown { text: Arc::clone(text), first_line: 0, shift: Vec::new() }, labels)
+            };
+            let labels = labels
+                .into_iter()
+                .map(|(span, label)| LabeledSpan::new(Some(label), span.start, span.end - span.start))
+                .collect();
+            (NamedSource::new(&self.name, shown).with_language("toml"), labels)
+        })
+    }
+}
+
+impl Diagnostic for Located {
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.shown().0)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.shown().1.iter().cloned()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_ref().map(|help| Box::new(help) as Box<dyn std::fmt::Display>)
+    }
 }
 
 impl LocatedError {
     pub(crate) fn new(file: &SourceFile, message: impl Into<String>, labels: Vec<(Range<usize>, String)>) -> Self {
-        let text = &file.text;
-        let labels: Vec<(Range<usize>, String)> =
-            labels.into_iter().map(|(span, label)| (one_line(text, span), capped(label, MAX_LINE))).collect();
-        let offset = labels.iter().map(|(span, _)| span.start).min().unwrap_or(0);
-        let (shown, labels) = if labels.iter().any(|(span, _)| near_long_line(text, span.start)) {
-            Shown::excerpt(text, labels)
-        } else {
-            (Shown { text: Arc::clone(text), first_line: 0, shift: Vec::new() }, labels)
-        };
-        let labels = labels
-            .into_iter()
-            .map(|(span, label)| LabeledSpan::new(Some(label), span.start, span.end - span.start))
-            .collect();
+        let given: Vec<(Range<usize>, String)> =
+            labels.into_iter().map(|(span, label)| (span, capped(label, MAX_LINE))).collect();
+        let offset = given.iter().map(|(span, _)| span.start).min().unwrap_or(0);
         LocatedError(Box::new(Located {
             message: capped(message.into(), MAX_MESSAGE),
-            source_code: NamedSource::new(&file.name, shown).with_language("toml"),
-            labels,
+            name: file.name.clone(),
+            text: Arc::clone(&file.text),
+            given,
             help: None,
             offset,
+            unlisted: 0,
+            shown: OnceLock::new(),
         }))
+    }
+
+    /// The error standing for `count` mistakes of `file` that are not
+    /// listed; it sorts after every other.
+    pub(crate) fn unlisted(file: &SourceFile, count: usize) -> Self {
+        let mut error = LocatedError::new(file, format!("… and {count} more mistakes, not listed"), Vec::new());
+        error.0.offset = usize::MAX;
+        error.0.unlisted = count;
+        error
+    }
+
+    /// How many mistakes this error stands for: 1, or those [`unlisted`](Self::unlisted).
+    pub(crate) fn count(&self) -> usize {
+        self.0.unlisted.max(1)
     }
 
     pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {

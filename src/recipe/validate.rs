@@ -29,13 +29,17 @@ pub(super) fn validate(
     path: PathBuf,
     dir: PathBuf,
 ) -> Result<Recipe, Vec<LocatedError>> {
-    let mut cx = Cx { file, errors: Vec::new() };
+    let mut cx = Cx { file, errors: Vec::new(), unlisted: 0 };
     let image = cx.image(raw.image);
     let from = cx.from(raw.from, &dir);
     let config = raw.config.map(|c| cx.config(c)).unwrap_or_default();
     let annotations = cx.annotations(raw.annotations);
     let layers = cx.layers(raw.layer, &dir);
     let plugins: Vec<PluginUse> = raw.plugin.into_iter().filter_map(|p| cx.plugin(p, &dir)).collect();
+    cx.keep_first();
+    if cx.unlisted > 0 {
+        cx.errors.push(LocatedError::unlisted(&cx.file, cx.unlisted));
+    }
     match (image, from) {
         (Some(image), Some(from)) if cx.errors.is_empty() => {
             Ok(Recipe { file: cx.file, path, dir, image, from, config, annotations, layers, plugins })
@@ -44,19 +48,41 @@ pub(super) fn validate(
     }
 }
 
+/// The mistakes one recipe keeps, the first in file order; the rest are
+/// only counted (a recipe of a million mistakes is one mistake repeated).
+const MAX_KEPT: usize = 1000;
+
 struct Cx {
     file: Arc<SourceFile>,
     errors: Vec<LocatedError>,
+    /// Mistakes found and not kept.
+    unlisted: usize,
 }
 
 impl Cx {
+    fn push(&mut self, error: LocatedError) {
+        self.errors.push(error);
+        if self.errors.len() >= 2 * MAX_KEPT {
+            self.keep_first();
+        }
+    }
+
+    /// Keeps the first [`MAX_KEPT`] mistakes, in file order.
+    fn keep_first(&mut self) {
+        if self.errors.len() > MAX_KEPT {
+            self.errors.sort_by_key(LocatedError::first_offset);
+            self.unlisted += self.errors.len() - MAX_KEPT;
+            self.errors.truncate(MAX_KEPT);
+        }
+    }
+
     fn loc(&self, span: Range<usize>) -> Loc {
         Loc { file: Arc::clone(&self.file), span }
     }
 
     fn err(&mut self, span: Range<usize>, message: impl Into<String>, label: impl Into<String>) {
         let error = self.loc(span).error(message, label);
-        self.errors.push(error);
+        self.push(error);
     }
 
     /// Runs `check` on a spanned string; a failure becomes an error at its span.
@@ -77,7 +103,7 @@ impl Cx {
 
     fn image(&mut self, raw: Option<Spanned<RawImage>>) -> Option<Image> {
         let Some(raw) = raw else {
-            self.errors.push(
+            self.push(
                 self.loc(0..0)
                     .error("the recipe has no [image] table", "expected [image] with a name")
                     .with_help("add:\n[image]\nname = \"localhost/NAME\""),
@@ -122,13 +148,13 @@ impl Cx {
 
     fn duplicate(&mut self, first: Range<usize>, again: Range<usize>, message: &str) {
         let error = self.loc(again).error_with(message, "again here", &self.loc(first), "first here");
-        self.errors.push(error);
+        self.push(error);
     }
 
     fn from(&mut self, raw: Option<Spanned<RawFrom>>, dir: &std::path::Path) -> Option<Base> {
         let help = "set exactly one of: scratch = true, image = \"TRANSPORT:REF\", recipe = \"FILE.toml\"";
         let Some(raw) = raw else {
-            self.errors.push(self.loc(0..0).error("the recipe has no [from] table", "expected [from]").with_help(help));
+            self.push(self.loc(0..0).error("the recipe has no [from] table", "expected [from]").with_help(help));
             return None;
         };
         let span = raw.span();
@@ -143,12 +169,12 @@ impl Cx {
                 .loc(given[1].clone())
                 .error_with("[from] sets more than one base", "and this", &self.loc(given[0].clone()), "this")
                 .with_help(help);
-            self.errors.push(error);
+            self.push(error);
             return None;
         }
         if let Some(scratch) = scratch {
             if !*scratch.get_ref() {
-                self.errors.push(
+                self.push(
                     self.loc(scratch.span()).error("`scratch = false` names no base", "set it to true").with_help(help),
                 );
                 return None;
@@ -176,7 +202,7 @@ impl Cx {
             }
             return Some(Base::Recipe { loc: self.loc(recipe.span()), path: dir.join(recipe.get_ref()) });
         }
-        self.errors.push(self.loc(span).error("[from] is empty", "nothing set here").with_help(help));
+        self.push(self.loc(span).error("[from] is empty", "nothing set here").with_help(help));
         None
     }
 

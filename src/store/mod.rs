@@ -8,6 +8,7 @@
 //! layers-v3/<key>         layer cache entries ([`layer_cache`])
 //! inputs-v2/<id>          stat fingerprints of each layer's inputs ([`fingerprint`])
 //! outputs-v1/<id>         outputs written, with the blobs each needed ([`gc`])
+//! verified-v1/<hex>       diff_id a parent's layer blob was found to have
 //! tmp/                    files being written
 //! lock                    shared by builds, exclusive for gc
 //! ```
@@ -40,6 +41,8 @@ use crate::digest::{Digest, HashingWriter};
 
 /// The layer cache ([`layer_cache`]).
 const LAYERS: &str = "layers-v3";
+/// Layer blobs of other images found to match their diff_id, once each.
+const VERIFIED: &str = "verified-v1";
 
 /// Folders of earlier formats, never read: `store gc` removes them.
 const FORMERLY: [&str; 3] = ["layers-v1", "layers-v2", "inputs-v1"];
@@ -83,7 +86,7 @@ impl Store {
     }
 
     fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
-        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", "tmp"].map(|d| root.join(d));
+        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, "tmp"].map(|d| root.join(d));
         for dir in &dirs {
             fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
         }
@@ -117,6 +120,18 @@ impl Store {
 
     pub(crate) fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.blobs_dir().join(digest.hex())
+    }
+
+    /// Whether layer blob `digest` was found to uncompress to `diff_id`
+    /// (by [`Store::mark_verified`]): such a check is paid once per blob.
+    pub(crate) fn is_verified(&self, digest: &Digest, diff_id: &Digest) -> bool {
+        let path = self.root.join(VERIFIED).join(digest.hex());
+        crate::files::read_bounded(&path, 128).is_ok_and(|bytes| bytes == diff_id.as_str().as_bytes())
+    }
+
+    /// Records that layer blob `digest` uncompresses to `diff_id`.
+    pub(crate) fn mark_verified(&self, digest: &Digest, diff_id: &Digest) -> Result<(), StoreError> {
+        self.replace_file(&self.root.join(VERIFIED).join(digest.hex()), diff_id.as_str().as_bytes())
     }
 
     /// Whether blob `digest` is in the store (blobs are verified when written).

@@ -15,8 +15,10 @@ mod sources;
 
 use thiserror::Error;
 
+use crate::digest::HashingReader;
 use crate::oci::archive;
 use crate::oci::docker_archive;
+use crate::oci::image::BuiltImage;
 use crate::oci::layout::{LayoutError, write_layout};
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
@@ -157,4 +159,32 @@ pub(crate) fn tag_less_name(reference: &ImageRef) -> String {
     let clean: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     let clean = clean.trim_matches('-');
     if clean.is_empty() { "image".to_owned() } else { clean.to_owned() }
+}
+
+/// Checks, once per blob, that every layer of `image` (a parent about to
+/// be built on) uncompresses to the diff_id its config gives: a layer
+/// declared gzip whose bytes are not, or whose content differs, stops the
+/// build naming the image and the layer, before a child carries it on.
+pub(crate) fn verify_layers(image: &BuiltImage, name: &str, store: &Store) -> Result<(), TransportError> {
+    for (index, layer) in image.layers.iter().enumerate() {
+        if store.is_verified(&layer.digest, &layer.diff_id) {
+            continue;
+        }
+        let bad = |why: String| TransportError::image(name, format!("layer {index} ({}): {why}", layer.digest));
+        let blob = store.blob_path(&layer.digest);
+        let file = std::fs::File::open(&blob).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let stream = crate::oci::compress::decoder(layer.media_type, std::io::BufReader::new(file))
+            .map_err(|e| bad(format!("not {}: {e}", layer.media_type)))?;
+        let actual = HashingReader::new(stream)
+            .finish()
+            .map_err(|e| bad(format!("cannot be read as {}: {e}", layer.media_type)))?;
+        if actual != layer.diff_id {
+            return Err(bad(format!(
+                "it uncompresses to {actual}, not to the diff_id {} its config gives",
+                layer.diff_id
+            )));
+        }
+        store.mark_verified(&layer.digest, &layer.diff_id)?;
+    }
+    Ok(())
 }

@@ -222,8 +222,8 @@ fn a_layer_found_by_its_walk_is_the_layer_its_recipe_entries_make() {
     }
 }
 
-#[test]
-fn a_corrupted_blob_in_the_store_is_not_served() {
+/// A one-file recipe built into `first`, and its layer's blob in the store.
+fn one_layer_built() -> (Sandbox, std::path::PathBuf) {
     let sandbox = Sandbox::new();
     sandbox.write("f", "content\n");
     sandbox.write(
@@ -235,6 +235,12 @@ fn a_corrupted_blob_in_the_store_is_not_served() {
     let layer =
         json_blob(&layout, &layout_digest(&layout, "latest"))["layers"][0]["digest"].as_str().unwrap().to_owned();
     let blob = sandbox.store().join("blobs-v1/sha256").join(layer.trim_start_matches("sha256:"));
+    (sandbox, blob)
+}
+
+#[test]
+fn a_corrupted_blob_in_the_store_is_not_served() {
+    let (sandbox, blob) = one_layer_built();
     let len = std::fs::metadata(&blob).unwrap().len() as usize;
     // Break the store's copy (a new file, so the first layout keeps its own).
     std::fs::remove_file(&blob).unwrap();
@@ -248,17 +254,7 @@ fn a_corrupted_blob_in_the_store_is_not_served() {
 
 #[test]
 fn a_blob_edited_in_place_with_size_and_mtime_kept_is_not_served() {
-    let sandbox = Sandbox::new();
-    sandbox.write("f", "content\n");
-    sandbox.write(
-        "r.toml",
-        "[image]\nname = \"localhost/k\"\n[from]\nscratch = true\n[[layer]]\n[[layer.copy]]\nsrc = \"f\"\ndest = \"/f\"\n",
-    );
-    build(&sandbox, &["r.toml", "--output", "oci:first"]);
-    let layout = sandbox.path().join("first");
-    let layer =
-        json_blob(&layout, &layout_digest(&layout, "latest"))["layers"][0]["digest"].as_str().unwrap().to_owned();
-    let blob = sandbox.store().join("blobs-v1/sha256").join(layer.trim_start_matches("sha256:"));
+    let (sandbox, blob) = one_layer_built();
     let before = std::fs::metadata(&blob).unwrap();
     // Overwrite the same inode with as many bytes, then put the mtime back.
     let mut perms = before.permissions();

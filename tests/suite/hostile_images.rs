@@ -88,3 +88,76 @@ fn an_index_json_that_is_a_fifo_is_refused_without_blocking() {
     std::os::unix::fs::symlink("/dev/zero", fifo.join("index.json")).unwrap();
     assert_refused(&sandbox, &["inspect", "oci:fifo"], "a device is not a regular file");
 }
+
+/// A layout of one image with one layer: `blob` as `media_type`, and
+/// `diff_id` in the config.
+fn layout_of_layer(dir: &std::path::Path, blob: &[u8], media_type: &str, diff_id: &str) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let digest = compose_img::digest::Digest::of(bytes);
+        std::fs::write(blobs.join(digest.hex()), bytes).unwrap();
+        (digest.to_string(), bytes.len())
+    };
+    let (layer, layer_size) = put(blob);
+    let config =
+        format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#);
+    let (config, config_size) = put(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"{media_type}","digest":"{layer}","size":{layer_size}}}]}}"#
+    );
+    let (manifest, manifest_size) = put(manifest.as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"1"}}}}]}}"#
+    );
+    std::fs::write(dir.join("index.json"), index).unwrap();
+}
+
+/// An uncompressed layer holding one file.
+fn one_file_tar() -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_path("f").unwrap();
+    header.set_size(2);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder.append(&header, &b"hi"[..]).unwrap();
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn a_layer_that_is_not_what_its_config_says_is_refused_by_readers_and_builds() {
+    let sandbox = Sandbox::new();
+    let tar = one_file_tar();
+    let right = compose_img::digest::Digest::of(&tar).to_string();
+    let wrong = compose_img::digest::Digest::of(b"something else").to_string();
+    layout_of_layer(&sandbox.path().join("wrong-id"), &tar, "application/vnd.oci.image.layer.v1.tar", &wrong);
+    // Declared gzip, but plain tar bytes.
+    layout_of_layer(&sandbox.path().join("not-gzip"), &tar, "application/vnd.oci.image.layer.v1.tar+gzip", &right);
+    for name in ["wrong-id", "not-gzip"] {
+        let reference = format!("oci:{name}:1");
+        let target = sandbox.path().join(format!("{name}-root"));
+        assert_refused(&sandbox, &["ls", &reference], "layer");
+        assert_refused(&sandbox, &["unpack", &reference, target.to_str().unwrap()], "layer");
+        assert!(!target.join("f").exists(), "{name}: unpack wrote the layer it refused");
+        sandbox.write(
+            &format!("{name}.toml"),
+            &format!(
+                "[image]\nname = \"localhost/child\"\n[from]\nimage = \"{reference}\"\n[[layer]]\n[[layer.file]]\npath = \"/x\"\ncontent = \"x\"\n"
+            ),
+        );
+        let out_dir = format!("oci:{name}-child");
+        assert_refused(&sandbox, &["build", &format!("{name}.toml"), "--output", &out_dir], "layer 0");
+        assert!(!sandbox.path().join(format!("{name}-child")).exists(), "{name}: a child was written");
+    }
+    let (out, _) = bounded(&sandbox, &["ls", "oci:wrong-id:1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("not {wrong} as the image's config says")), "{stderr}");
+    let (out, _) = bounded(&sandbox, &["build", "not-gzip.toml", "--output", "oci:x"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot be read as application/vnd.oci.image.layer.v1.tar+gzip"), "{stderr}");
+}
