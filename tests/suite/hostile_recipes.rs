@@ -158,6 +158,19 @@ fn closures_may_not_capture_and_curry_is_refused() {
     common::assert_success(&out);
 }
 
+#[test]
+fn a_hook_adds_at_most_64_mib_of_entries() {
+    // 16 MiB strings, each copied into a file entry: 100,000 of them were
+    // 1.6 TB kept until the layer is written.
+    let sandbox = Sandbox::new();
+    let script = format!(
+        "fn layer(ctx, args) {{\n  {}\n  for i in 0..100000 {{\n    ctx.file(`/f${{i}}`, s);\n  }}\n}}\n",
+        big(24)
+    );
+    let recipe = layer_plugin(&sandbox, &script);
+    refused(&sandbox, recipe, &["p.rhai:4:9: in fn layer (called by p.toml:7:1)", "at most 64 MiB"]);
+}
+
 fn mkfifo(path: &std::path::Path) {
     common::run(Command::new("mkfifo").arg(path));
 }
