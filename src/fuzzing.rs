@@ -92,8 +92,8 @@ pub fn manifest(data: &[u8]) {
     }
 }
 
-/// A layer blob read as each compression media type, merged over itself,
-/// and its files' content read back.
+/// A layer blob read as each compression media type, merged over itself
+/// (every entry's parent must be there), and its files' content read back.
 pub fn layer(data: &[u8]) {
     let dir = scratch();
     let Some(blob) = write_file(dir.path(), "layer", data) else { return };
@@ -113,6 +113,11 @@ pub fn layer(data: &[u8]) {
         let mut merged = Merged::default();
         merged.apply(0, changes.clone());
         merged.apply(1, changes);
+        for path in merged.entries.keys() {
+            // `Merged::add_missing_parents` stops at the first parent found.
+            let parent = path.rsplit_once('/').map(|(parent, _)| parent);
+            assert!(parent.is_none_or(|p| merged.entries.contains_key(p)), "{path:?} has no parent entry");
+        }
         let paths: Vec<String> = merged.entries.keys().take(64).cloned().collect();
         for path in paths {
             let _ = (merged.resolve(&path), merged.children(&path));

@@ -26,6 +26,7 @@ use super::{InspectError, Opened};
 use crate::oci::compress::decoder;
 use crate::oci::image::BuiltLayer;
 use crate::oci::layerfs::{self, Change};
+use crate::oci::tar_entries::each_entry;
 use crate::store::Store;
 
 #[derive(Debug, Default)]
@@ -97,26 +98,23 @@ fn extract(
     report: &mut Unpacked,
 ) -> Result<(), InspectError> {
     let read_err = layer_err(&layer.digest);
-    let mut archive = tar::Archive::new(
-        decoder(layer.media_type, BufReader::new(File::open(blob).map_err(&read_err)?)).map_err(&read_err)?,
-    );
+    let stream = decoder(layer.media_type, BufReader::new(File::open(blob).map_err(&read_err)?)).map_err(&read_err)?;
     let mut dir_modes = Vec::new();
-    for entry in archive.entries().map_err(&read_err)? {
-        let mut entry = entry.map_err(&read_err)?;
+    each_entry(stream, &read_err, |entry| {
         let name = entry.path().map_err(&read_err)?.to_string_lossy().into_owned();
         let path = checked(&layerfs::normalise(&name))?;
         let (dir, file_name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
         // Whiteouts (applied before) and aufs metadata are no files.
         if path.is_empty() || layerfs::whiteout(dir, file_name).is_ok_and(|w| w.is_some()) {
-            continue;
+            return Ok(());
         }
         let header = entry.header();
         let (mode, uid, gid) =
             (header.mode().unwrap_or(0o644) & 0o7777, header.uid().unwrap_or(0), header.gid().unwrap_or(0));
         let kind = header.entry_type();
-        if !write_entry(root, &mut entry, &name, &path, &read_err)? {
+        if !write_entry(root, entry, &name, &path, &read_err)? {
             report.skipped.push(format!("/{path}"));
-            continue;
+            return Ok(());
         }
         report.entries += 1;
         if as_root {
@@ -130,7 +128,8 @@ fn extract(
         } else if kind.is_file() {
             root.set_permissions(&path, Permissions::from_mode(mode)).map_err(refused(&name, "set its mode"))?;
         }
-    }
+        Ok(())
+    })?;
     // Directory modes last, so a read-only directory could be filled.
     for (path, mode) in dir_modes.into_iter().rev() {
         root.set_permissions(&path, Permissions::from_mode(mode)).map_err(refused(&path, "set its mode"))?;

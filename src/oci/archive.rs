@@ -12,6 +12,7 @@ use crate::store::Store;
 
 use super::layout::{LayoutError, OCI_LAYOUT, index_json};
 use super::tagged::Tagged;
+use super::tar_entries::each_entry;
 
 /// Reads the archive at `file` into the store: its blobs, and the bytes of
 /// its `index.json`.
@@ -20,28 +21,26 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
     let input = crate::files::open_regular(file)
         .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
         .0;
-    let mut archive = tar::Archive::new(io::BufReader::new(input));
     let mut index = None;
-    let entries = archive.entries().map_err(|e| invalid(e.to_string()))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("not a valid tar archive: {e}")))?;
+    let tar_error = |e| invalid(format!("not a valid tar archive: {e}"));
+    each_entry(io::BufReader::new(input), tar_error, |entry| {
         if !entry.header().entry_type().is_file() {
-            continue;
+            return Ok(());
         }
         let path = entry.path().map_err(|e| invalid(e.to_string()))?.into_owned();
         let name = path.to_string_lossy();
         let name = name.trim_start_matches("./");
         if name == "index.json" {
             let mut bytes = Vec::new();
-            (&mut entry).take(4 << 20).read_to_end(&mut bytes).map_err(|e| invalid(format!("index.json: {e}")))?;
+            entry.take(4 << 20).read_to_end(&mut bytes).map_err(|e| invalid(format!("index.json: {e}")))?;
             index = Some(bytes);
         } else if let Some(hex) = name.strip_prefix("blobs/sha256/") {
             let expected = Digest::parse(&format!("sha256:{hex}")).map_err(|e| invalid(format!("{name}: {e}")))?;
             if store.has_blob(&expected) {
-                continue;
+                return Ok(());
             }
             let mut writer = store.blob_writer()?;
-            io::copy(&mut entry, &mut writer).map_err(|e| invalid(format!("{name}: {e}")))?;
+            io::copy(entry, &mut writer).map_err(|e| invalid(format!("{name}: {e}")))?;
             writer.complete_if(|actual, _| {
                 if *actual == expected {
                     Ok(())
@@ -50,7 +49,8 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
                 }
             })?;
         }
-    }
+        Ok(())
+    })?;
     index.ok_or_else(|| invalid("not an OCI archive: it has no index.json".into()))
 }
 

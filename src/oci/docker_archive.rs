@@ -17,6 +17,7 @@ use super::archive::write_tar;
 use super::image::BuiltImage;
 use super::layout::LayoutError;
 use super::media;
+use super::tar_entries::each_entry;
 use crate::digest::{Digest, HashingWriter};
 use crate::oci::compress::decoder;
 use crate::store::{Store, WrittenBlob};
@@ -37,12 +38,11 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
     let input = crate::files::open_regular(file)
         .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
         .0;
-    let mut archive = tar::Archive::new(BufReader::new(input));
     let mut members: BTreeMap<PathBuf, WrittenBlob> = BTreeMap::new();
     let mut links: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     let mut manifest = None;
-    for entry in archive.entries().map_err(|e| invalid(e.to_string()))? {
-        let mut entry = entry.map_err(|e| invalid(format!("not a valid tar archive: {e}")))?;
+    let tar_error = |e| invalid(format!("not a valid tar archive: {e}"));
+    each_entry(BufReader::new(input), tar_error, |entry| {
         let path = normalise(&entry.path().map_err(|e| invalid(e.to_string()))?);
         let kind = entry.header().entry_type();
         if kind.is_symlink() {
@@ -52,14 +52,15 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
             }
         } else if kind.is_file() && path == Path::new("manifest.json") {
             let mut bytes = Vec::new();
-            (&mut entry).take(4 << 20).read_to_end(&mut bytes).map_err(|e| invalid(e.to_string()))?;
+            entry.take(4 << 20).read_to_end(&mut bytes).map_err(|e| invalid(e.to_string()))?;
             manifest = Some(bytes);
         } else if kind.is_file() {
             let mut writer = store.blob_writer()?;
-            io::copy(&mut entry, &mut writer).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            io::copy(entry, &mut writer).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
             members.insert(path, writer.complete()?);
         }
-    }
+        Ok(())
+    })?;
     let manifest = manifest.ok_or_else(|| invalid("not a docker archive: it has no manifest.json".into()))?;
     let mut entries: Vec<ManifestEntry> =
         serde_json::from_slice(&manifest).map_err(|e| invalid(format!("manifest.json: {e}")))?;

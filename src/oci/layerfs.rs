@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::digest::{ContentHash, Digest, HashingReader};
 use crate::oci::compress::decoder;
+use crate::oci::tar_entries::each_entry;
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -99,40 +100,44 @@ pub(crate) fn read_layer(
     diff_id: Option<&Digest>,
 ) -> io::Result<Vec<Change>> {
     let stream = HashingReader::new(decoder(media_type, BufReader::new(File::open(blob)?))?);
-    let mut archive = tar::Archive::new(stream);
     let mut changes = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = normalise(&entry.path()?.to_string_lossy());
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        match whiteout(dir, name).map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))? {
-            Some(Some(change)) => {
-                changes.push(change);
-                continue;
+    let stream = each_entry(
+        stream,
+        |e| e,
+        |entry| {
+            let path = normalise(&entry.path()?.to_string_lossy());
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            match whiteout(dir, name).map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))? {
+                Some(Some(change)) => {
+                    changes.push(change);
+                    return Ok(());
+                }
+                Some(None) => return Ok(()),
+                None => {}
             }
-            Some(None) => continue,
-            None => {}
-        }
-        if path.is_empty() {
-            continue;
-        }
-        let header = entry.header();
-        let link = || entry.link_name().ok().flatten().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
-        let kind = match header.entry_type() {
-            t if t.is_file() => Kind::File,
-            t if t.is_dir() => Kind::Dir,
-            t if t.is_symlink() => Kind::Symlink(link()),
-            t if t.is_hard_link() => Kind::Hardlink(normalise(&link())),
-            t if t.is_fifo() => Kind::Fifo,
-            t if t.is_character_special() || t.is_block_special() => Kind::Device,
-            _ => continue,
-        };
-        let (mode, uid, gid, size) = (header.mode()?, header.uid()?, header.gid()?, header.size()?);
-        let offset = entry.raw_file_position();
-        let content = if hash && kind == Kind::File { Some(ContentHash::of_reader(&mut entry)?.0) } else { None };
-        changes.push(Change::Add(Entry { path, kind, mode: mode & 0o7777, uid, gid, size, offset, content }));
-    }
-    let actual = archive.into_inner().finish()?;
+            if path.is_empty() {
+                return Ok(());
+            }
+            let header = entry.header();
+            let link =
+                || entry.link_name().ok().flatten().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+            let kind = match header.entry_type() {
+                t if t.is_file() => Kind::File,
+                t if t.is_dir() => Kind::Dir,
+                t if t.is_symlink() => Kind::Symlink(link()),
+                t if t.is_hard_link() => Kind::Hardlink(normalise(&link())),
+                t if t.is_fifo() => Kind::Fifo,
+                t if t.is_character_special() || t.is_block_special() => Kind::Device,
+                _ => return Ok(()),
+            };
+            let (mode, uid, gid, size) = (header.mode()?, header.uid()?, header.gid()?, header.size()?);
+            let offset = entry.raw_file_position();
+            let content = if hash && kind == Kind::File { Some(ContentHash::of_reader(&mut *entry)?.0) } else { None };
+            changes.push(Change::Add(Entry { path, kind, mode: mode & 0o7777, uid, gid, size, offset, content }));
+            Ok(())
+        },
+    )?;
+    let actual = stream.finish()?;
     if let Some(expected) = diff_id
         && actual != *expected
     {

@@ -324,3 +324,31 @@ fn children_are_the_names_directly_inside_sorted() {
     assert_eq!(merged.children("a/y/deep"), Vec::<String>::new());
     assert_eq!(merged.children("/"), ["a", "a-b", "a0", "ab", "b"]);
 }
+
+/// Found by fuzzing (`fuzz/` target `layer`): a zstd layer of 40 KB whose
+/// first entry is a GNU long name that says it is 1.2 GB took that much
+/// memory to read. A long name (or pax header) over the bound is refused
+/// in every compression; one of 4 KB is read as before.
+#[test]
+fn a_long_name_that_claims_more_than_the_bound_is_refused() {
+    let too_long = crate::oci::tar_entries::MAX_HEADERS as usize + 1;
+    for (size, refused) in [(4096, false), (too_long, true)] {
+        let name = format!("{}f", "d/".repeat((size - 1) / 2));
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(0);
+        builder.append_data(&mut header, &name, &b""[..]).unwrap();
+        let layer = builder.into_inner().unwrap();
+        for media_type in [media::LAYER_TAR, media::LAYER_GZIP, media::LAYER_ZSTD] {
+            let blob = blob(&layer, media_type);
+            match read_layer(blob.path(), media_type, false, None) {
+                Err(e) if refused => assert!(e.to_string().contains("take more than"), "{media_type}: {e}"),
+                Ok(changes) if !refused => assert!(matches!(&changes[..], [Change::Add(e)] if e.path == name)),
+                other => panic!("{media_type}, {size} bytes: {other:?}"),
+            }
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! - [`layout`]: the OCI image layout (`oci:DIR[:TAG]`);
 //! - [`archive`]: the layout as one tar (`oci-archive:FILE[:TAG]`);
 //! - [`docker_archive`]: `docker save` archives (`docker-archive:FILE`);
+//! - [`tar_entries`]: reading any tar of these, the headers of each entry bounded;
 //! - [`reference`](mod@reference): parsing transport references (`oci:`, `docker://`, ...);
 //! - [`registry_reference`]: `HOST/REPO[:TAG][@DIGEST]`, normalised like containers/image;
 //! - [`names`]: the grammar of repository names and tags;
@@ -31,3 +32,4 @@ pub(crate) mod platform;
 pub(crate) mod reference;
 pub(crate) mod registry_reference;
 pub(crate) mod tagged;
+pub(crate) mod tar_entries;
