@@ -12,6 +12,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use crate::Error;
 use crate::compose::ComposeError;
+use crate::lock::LockError;
 use crate::recipe::source::capped;
 use crate::recipe::{LocatedError, RecipeError};
 
@@ -36,6 +37,12 @@ pub(super) fn render(error: &Error, color: bool) -> String {
                     RecipeError::Read { .. } => chain(&mut out, error),
                 }
             }
+        }
+        Error::Compose(ComposeError::Lock(
+            error @ (LockError::Invalid { errors, .. } | LockError::Unlocked { errors, .. }),
+        )) => {
+            located_errors(&mut out, errors, &mut shown, color);
+            line(&mut out, format!("error: {error}"));
         }
         Error::Compose(ComposeError::Plan { recipe, errors }) => {
             located_errors(&mut out, errors, &mut shown, color);

@@ -3,19 +3,26 @@
 //! 1. load: the recipes named and their parents (`plan::graph`);
 //! 2. `units`: one unit per recipe and platform, tied to its parent's unit;
 //! 3. `outputs`: where each named recipe goes, checked against what it builds;
-//! 4. `prepare`: every unit planned, the store opened, inputs digested;
-//! 5. `nodes`: the build graph (parent fetches, layers, images) run on the
+//! 4. `locks`: each recipe's lock file read (`--locked` refuses what one
+//!    lacks);
+//! 5. `prepare`: every unit planned, the store opened, inputs digested;
+//!    then what the lock files lack resolved and written, and each
+//!    `from.image` parent pinned to its locked digest (`locks`);
+//! 6. `nodes`: the build graph (parent fetches, layers, images) run on the
 //!    ready-queue executor;
-//! 6. assemble: the index of a multi-platform recipe;
-//! 7. `outputs`: each destination written, signed if asked;
-//! 8. `summary`: what was built, reused and written.
+//! 7. assemble: the index of a multi-platform recipe;
+//! 8. `outputs`: each destination written, signed if asked;
+//! 9. `summary`: what was built, reused and written.
 //!
 //! Everything that can be refused is refused before the first blob is
 //! written; outputs are written only once every image is built.
-//! [`plan_only`] stops after the plan and reports it (`planned`). Every
-//! failure is a [`ComposeError`] (`error`).
+//! [`plan_only`] stops after the plan and reports it (`planned`); [`lock`]
+//! is `compose-img lock` (`lock_command`). Every failure is a
+//! [`ComposeError`] (`error`).
 
 mod error;
+mod lock_command;
+mod locks;
 mod nodes;
 mod outputs;
 mod planned;
@@ -29,6 +36,7 @@ use p256::ecdsa::SigningKey;
 
 use crate::layer::BuildSettings;
 use crate::layer::progress::Progress;
+use crate::lock::Pin;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::plan::graph::{self, RecipeGraph};
@@ -36,9 +44,11 @@ use crate::registry::ClientOptions;
 use crate::store::Store;
 
 pub(crate) use error::ComposeError;
+pub(crate) use lock_command::{ChangeKind, LockAction, LockChange, LockRequest, lock};
 pub(crate) use planned::{PlannedImage, PlannedLayer};
 pub(crate) use summary::BuildSummary;
 
+use locks::{Locks, Pinned};
 use nodes::BuildGraph;
 use prepare::{Prepared, Purpose, prepare};
 use units::Units;
@@ -56,6 +66,9 @@ pub(crate) struct BuildRequest {
     pub platforms: Vec<Platform>,
     /// `--sign-key`: sign every manifest and index written.
     pub sign_key: Option<SigningKey>,
+    /// `--locked`: refuse a parent image its recipe's lock file lacks
+    /// instead of locking it.
+    pub locked: bool,
 }
 
 /// What the phases after planning share.
@@ -63,6 +76,8 @@ struct Context<'a> {
     request: &'a BuildRequest,
     store: &'a Store,
     progress: &'a dyn Progress,
+    /// By unit: its `from.image` parent, pinned by the lock file.
+    pins: &'a [Option<Pin>],
 }
 
 pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSummary, ComposeError> {
@@ -70,11 +85,13 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
     let graph = load(&request.recipes)?;
     let units = Units::of(&graph, &request.platforms)?;
     let targets = outputs::targets(&graph, &units, request)?;
+    let mut locks = Locks::load(&graph, &units, request.locked)?;
     let pool = pool(request.settings.jobs)?;
     let purpose = Purpose::Build { reuse: request.reuse };
     let Prepared { units: planned, store } =
         prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
-    let context = Context { request, store: &store, progress };
+    let Pinned { by_unit: pins, notes } = locks.pin(&graph, &units, &store, &request.registry)?;
+    let context = Context { request, store: &store, progress, pins: &pins };
     let build_graph = BuildGraph::new(&units, &planned);
     let built = build_graph.run(&planned, &context, &pool)?;
     let mut reports = Vec::new();
@@ -83,24 +100,41 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
         let tagged = built.tagged(recipe, &units.of_recipe[target.recipe], &context)?;
         reports.push(outputs::write(recipe, target, &tagged, &context)?);
     }
-    Ok(BuildSummary::new(&built, reports))
+    Ok(BuildSummary::new(&built, reports, notes))
+}
+
+/// What `compose-img plan` asks for.
+pub(crate) struct PlanRequest<'a> {
+    pub recipes: &'a [PathBuf],
+    pub store: &'a Path,
+    pub settings: &'a BuildSettings,
+    pub platforms: &'a [Platform],
+    /// How registries are reached to lock what a lock file lacks.
+    pub registry: &'a ClientOptions,
+    /// `--locked`: refuse what a lock file lacks instead.
+    pub locked: bool,
 }
 
 /// The resolved graph of `recipes` without building: every recipe (parents
 /// first) for each platform, and every layer, with its cache key and
-/// whether it is cached.
-pub(crate) fn plan_only(
-    recipes: &[PathBuf],
-    store: &Path,
-    settings: &BuildSettings,
-    platforms: &[Platform],
-) -> Result<Vec<PlannedImage>, ComposeError> {
+/// whether it is cached; each parent image pinned by its lock file. The
+/// notes say what was added to lock files.
+pub(crate) fn plan_only(request: &PlanRequest) -> Result<(Vec<PlannedImage>, Vec<String>), ComposeError> {
+    let PlanRequest { recipes, store, settings, platforms, registry, locked } = *request;
     let graph = load(recipes)?;
     let units = Units::of(&graph, platforms)?;
+    let mut locks = Locks::load(&graph, &units, locked)?;
     let Prepared { units: planned, store } =
         prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
+    let Pinned { by_unit: pins, notes } = locks.pin(&graph, &units, &store, registry)?;
     let parents = units.units.iter().map(|unit| unit.parent);
-    planned.iter().zip(parents).map(|(unit, parent)| PlannedImage::new(unit, parent, &store, settings)).collect()
+    let images = planned
+        .iter()
+        .zip(parents)
+        .zip(&pins)
+        .map(|((unit, parent), pin)| PlannedImage::new(unit, parent, pin.as_ref(), &store, settings))
+        .collect::<Result<_, _>>()?;
+    Ok((images, notes))
 }
 
 fn load(recipes: &[PathBuf]) -> Result<RecipeGraph, ComposeError> {

@@ -99,7 +99,7 @@ pub(super) fn write(
     tagged: &Tagged,
     context: &Context,
 ) -> Result<BuiltReport, ComposeError> {
-    let Context { request, store, progress } = context;
+    let Context { request, store, progress, .. } = context;
     let mut written = Vec::new();
     for Destination { reference, tags } in &target.destinations {
         let shown = reference.to_string();
