@@ -41,7 +41,7 @@ struct RawEntry {
 }
 
 /// The entries of the lock file `file`, by reference as written.
-pub(super) fn parse(file: &Arc<SourceFile>) -> Result<BTreeMap<String, Locked>, Vec<LocatedError>> {
+pub(crate) fn parse(file: &Arc<SourceFile>) -> Result<BTreeMap<String, Locked>, Vec<LocatedError>> {
     let raw: RawLock =
         toml::from_str(&file.text).map_err(|e| vec![crate::recipe::syntax_error(file, &e)])?;
     let loc = |span: std::ops::Range<usize>| Loc { file: Arc::clone(file), span };
@@ -97,7 +97,7 @@ fn parse_digest(
 
 /// The text of a lock file with `entries`: sorted by reference, platforms
 /// sorted, strings quoted as TOML.
-pub(super) fn render(entries: &BTreeMap<String, Locked>) -> String {
+pub(crate) fn render(entries: &BTreeMap<String, Locked>) -> String {
     let mut out = format!("{HEADER}version = {VERSION}\n");
     for (reference, locked) in entries {
         out.push_str(&format!("\n[[image]]\nreference = {}\ndigest = {}\n", quote(reference), quote(&locked.digest.to_string())));
@@ -111,4 +111,44 @@ pub(super) fn render(entries: &BTreeMap<String, Locked>) -> String {
 
 fn quote(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> Arc<SourceFile> {
+        Arc::new(SourceFile { name: "app.toml.lock".into(), text: text.into() })
+    }
+
+    #[test]
+    fn writes_sorted_and_reads_back() {
+        let (a, b) = (format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "b".repeat(64)));
+        // Written out of order, with a quote in a path.
+        let text = format!(
+            "version = 1\n[[image]]\nreference = 'oci:we\"ird'\ndigest = \"{a}\"\n\
+             platforms = {{ \"linux/arm64\" = \"{b}\", \"linux/amd64\" = \"{a}\" }}\n\
+             [[image]]\nreference = \"docker://h/b:1\"\ndigest = \"{b}\"\nplatforms = {{ \"linux/amd64\" = \"{b}\" }}\n"
+        );
+        let entries = parse(&file(&text)).unwrap();
+        let written = render(&entries);
+        assert_eq!(
+            written,
+            format!(
+                "{HEADER}version = 1\n\n[[image]]\nreference = \"docker://h/b:1\"\ndigest = \"{b}\"\n\n\
+                 [image.platforms]\n\"linux/amd64\" = \"{b}\"\n\n[[image]]\nreference = 'oci:we\"ird'\n\
+                 digest = \"{a}\"\n\n[image.platforms]\n\"linux/amd64\" = \"{a}\"\n\"linux/arm64\" = \"{b}\"\n"
+            )
+        );
+        assert_eq!(parse(&file(&written)).unwrap(), entries);
+    }
+
+    #[test]
+    fn duplicates_are_located() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let entry = format!("[[image]]\nreference = \"oci:x\"\ndigest = \"{a}\"\n[image.platforms]\n\"linux/amd64\" = \"{a}\"\n");
+        let errors = parse(&file(&format!("version = 1\n{entry}{entry}"))).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].to_string(), "the reference is locked twice");
+    }
 }

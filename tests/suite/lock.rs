@@ -71,6 +71,13 @@ fn a_locked_build_survives_a_moved_tag() {
     assert!(stderr(&out).contains(&format!("1 reference moved or not locked: {parent}")), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(sandbox.path().join("app.toml.lock")).unwrap(), locked);
 
+    // A reference pinned in the recipe is locked as written, whatever the tag names.
+    let pinned = format!("{parent}@{v1}");
+    sandbox.write("pinned.toml", &child("pinned", &pinned, "\"linux/amd64\""));
+    let out = sandbox.cmd().args(["lock", "pinned.toml", "--update", "--tls-verify=false"]).output().unwrap();
+    assert_success(&out);
+    assert_eq!(stdout(&out), format!("pinned.toml.lock: added {pinned} {v1}\n"));
+
     // --update: old → new, and the next build moves with it.
     let out = sandbox.cmd().args(["lock", "app.toml", "--update", &parent, "--tls-verify=false"]).output().unwrap();
     assert_success(&out);
