@@ -263,3 +263,14 @@ fn malformed_lock_entries_are_located() {
     insta::assert_snapshot!(bad_lock(&lock));
     insta::assert_snapshot!("unknown_key", bad_lock("version = 1\n[[image]]\nreference = \"oci:base\"\ndigst = \"x\"\n"));
 }
+
+#[test]
+fn an_unlocked_reference_is_located() {
+    let sandbox = Sandbox::new();
+    sandbox.write("app.toml", &child("app", "docker://registry.example.com/base:2", "\"linux/amd64\""));
+    let out = sandbox.cmd().args(["build", "app.toml", "--locked"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!sandbox.store().exists(), "the store was touched");
+    assert!(!sandbox.path().join("app.toml.lock").exists());
+    insta::assert_snapshot!(stderr(&out));
+}
