@@ -1,8 +1,9 @@
 //! The lock files of a build's recipes (`crate::lock`). They are read
 //! first: with `--locked`, a reference one lacks is refused there, pointing
 //! at the recipe entry that names it. Once the store is open, what they
-//! lack is resolved and written (each with a note), and every unit's parent
-//! image is pinned to the manifest its lock file records.
+//! lack is resolved and every unit's parent image is pinned to the manifest
+//! its lock file records; the lock files that changed are written (each
+//! change with a note) once the build has succeeded.
 
 use crate::lock::{Lock, Pin, Resolver};
 use crate::oci::platform::Platform;
@@ -17,14 +18,9 @@ use super::units::Units;
 /// The lock file of each recipe that names an image (by recipe).
 pub(super) struct Locks {
     by_recipe: Vec<Option<Lock>>,
-}
-
-/// Each unit's parent image pinned, and what was added to lock files.
-pub(super) struct Pinned {
-    /// By unit: for a recipe `from.image`, what to fetch.
-    pub by_unit: Vec<Option<Pin>>,
-    /// One line per reference added to a lock file.
-    pub notes: Vec<String>,
+    /// One line per reference locked by [`Locks::pin`], by recipe: what
+    /// [`Locks::save`] writes.
+    added: Vec<(usize, String)>,
 }
 
 impl Locks {
@@ -50,28 +46,26 @@ impl Locks {
             }
             by_recipe.push(Some(lock));
         }
-        Ok(Locks { by_recipe })
+        Ok(Locks { by_recipe, added: Vec::new() })
     }
 
-    /// Locks what the lock files lack (every platform of each recipe),
-    /// writes those that changed, and pins each unit's parent image.
+    /// Locks what the lock files lack (every platform of each recipe, in
+    /// memory) and pins each unit's parent image (by unit).
     pub(super) fn pin(
         &mut self,
         graph: &RecipeGraph,
         units: &Units,
         store: &Store,
         options: &ClientOptions,
-    ) -> Result<Pinned, ComposeError> {
+    ) -> Result<Vec<Option<Pin>>, ComposeError> {
         let mut resolver = Resolver::new(store, options);
-        let mut notes = Vec::new();
-        for (recipe, lock) in graph.recipes.iter().zip(&mut self.by_recipe) {
+        for (index, (recipe, lock)) in graph.recipes.iter().zip(&mut self.by_recipe).enumerate() {
             let (Base::Image { reference, written, .. }, Some(lock)) = (&recipe.from, lock) else { continue };
             if let Some(locked) = lock.resolve(written, reference, &recipe.image.platforms, &mut resolver)? {
-                lock.save()?;
-                notes.push(format!("{}: locked {written} at {}", lock.name, locked.digest));
+                self.added.push((index, format!("{}: locked {written} at {}", lock.name, locked.digest)));
             }
         }
-        let by_unit = units
+        Ok(units
             .units
             .iter()
             .map(|unit| {
@@ -83,8 +77,18 @@ impl Locks {
                     _ => None,
                 }
             })
-            .collect();
-        Ok(Pinned { by_unit, notes })
+            .collect())
+    }
+
+    /// Writes the lock files [`Locks::pin`] added to; one note per
+    /// reference added.
+    pub(super) fn save(self) -> Result<Vec<String>, ComposeError> {
+        for (index, _) in &self.added {
+            if let Some(lock) = &self.by_recipe[*index] {
+                lock.save()?;
+            }
+        }
+        Ok(self.added.into_iter().map(|(_, note)| note).collect())
     }
 }
 

@@ -6,13 +6,14 @@
 //! 4. `locks`: each recipe's lock file read (`--locked` refuses what one
 //!    lacks);
 //! 5. `prepare`: every unit planned, the store opened, inputs digested;
-//!    then what the lock files lack resolved and written, and each
-//!    `from.image` parent pinned to its locked digest (`locks`);
+//!    then what the lock files lack resolved, and each `from.image` parent
+//!    pinned to its locked digest (`locks`);
 //! 6. `nodes`: the build graph (parent fetches, layers, images) run on the
 //!    ready-queue executor;
 //! 7. assemble: the index of a multi-platform recipe;
 //! 8. `outputs`: each destination written, signed if asked;
-//! 9. `summary`: what was built, reused and written.
+//! 9. the lock files that gained references written (`locks`);
+//! 10. `summary`: what was built, reused and written.
 //!
 //! Everything that can be refused is refused before the first blob is
 //! written; outputs are written only once every image is built.
@@ -48,7 +49,7 @@ pub(crate) use lock_command::{ChangeKind, LockAction, LockChange, LockRequest, l
 pub(crate) use planned::{PlannedImage, PlannedLayer};
 pub(crate) use summary::BuildSummary;
 
-use locks::{Locks, Pinned};
+use locks::Locks;
 use nodes::BuildGraph;
 use prepare::{Prepared, Purpose, prepare};
 use units::Units;
@@ -90,7 +91,7 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
     let purpose = Purpose::Build { reuse: request.reuse };
     let Prepared { units: planned, store } =
         prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
-    let Pinned { by_unit: pins, notes } = locks.pin(&graph, &units, &store, &request.registry)?;
+    let pins = locks.pin(&graph, &units, &store, &request.registry)?;
     let context = Context { request, store: &store, progress, pins: &pins };
     let build_graph = BuildGraph::new(&units, &planned);
     let built = build_graph.run(&planned, &context, &pool)?;
@@ -100,6 +101,7 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
         let tagged = built.tagged(recipe, &units.of_recipe[target.recipe], &context)?;
         reports.push(outputs::write(recipe, target, &tagged, &context)?);
     }
+    let notes = locks.save()?;
     Ok(BuildSummary::new(&built, reports, notes))
 }
 
@@ -126,7 +128,8 @@ pub(crate) fn plan_only(request: &PlanRequest) -> Result<(Vec<PlannedImage>, Vec
     let mut locks = Locks::load(&graph, &units, locked)?;
     let Prepared { units: planned, store } =
         prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
-    let Pinned { by_unit: pins, notes } = locks.pin(&graph, &units, &store, registry)?;
+    let pins = locks.pin(&graph, &units, &store, registry)?;
+    let notes = locks.save()?;
     let parents = units.units.iter().map(|unit| unit.parent);
     let images = planned
         .iter()

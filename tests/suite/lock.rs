@@ -229,6 +229,20 @@ fn lock_files_are_stable_and_catch_changed_local_parents() {
     assert_eq!(std::fs::read_to_string(sandbox.path().join("app.toml.lock")).unwrap(), format!("{HEADER}version = 1\n"));
 }
 
+#[test]
+fn a_failed_build_writes_no_lock_file() {
+    let sandbox = Sandbox::new();
+    sandbox.write("base.toml", &base("1"));
+    sandbox.build(&["base.toml", "--output", "oci:base"]);
+    // Locked for linux/arm64, then refused: the parent is for linux/amd64.
+    sandbox.write("app.toml", &child("app", "oci:base", "\"linux/arm64\""));
+    let out = sandbox.cmd().args(["build", "app.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("the image is for linux/amd64, not linux/arm64"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("note:"), "{}", stderr(&out));
+    assert!(!sandbox.path().join("app.toml.lock").exists());
+}
+
 /// `build` of a recipe on `oci:base` whose lock file is `lock`: exit 1,
 /// nothing written, the message returned.
 fn bad_lock(lock: &str) -> String {
