@@ -66,7 +66,8 @@ pub fn lock(data: &[u8]) {
         Ok(entries) => {
             let written = crate::lock::file::render(&entries);
             let again = std::sync::Arc::new(recipe::SourceFile { name: "again".into(), text: written.as_str().into() });
-            let reparsed = crate::lock::file::parse(&again).unwrap_or_else(|_| panic!("written lock file does not parse:\n{written}"));
+            let reparsed = crate::lock::file::parse(&again)
+                .unwrap_or_else(|_| panic!("written lock file does not parse:\n{written}"));
             assert!(reparsed == entries, "the lock file changed on a round trip:\n{written}");
             assert_eq!(crate::lock::file::render(&reparsed), written);
         }

@@ -38,9 +38,9 @@ pub(super) fn render(error: &Error, color: bool) -> String {
                 }
             }
         }
-        Error::Compose(ComposeError::Lock(
-            error @ (LockError::Invalid { errors, .. } | LockError::Unlocked { errors, .. }),
-        )) => {
+        Error::Compose(ComposeError::Lock(error))
+            if let LockError::Invalid { errors, .. } | LockError::Unlocked { errors, .. } = error.as_ref() =>
+        {
             located_errors(&mut out, errors, &mut shown, color);
             line(&mut out, format!("error: {error}"));
         }

@@ -51,9 +51,15 @@ pub(crate) enum ComposeError {
     /// A lock file that cannot be read, is invalid, lacks a reference
     /// under `--locked`, or records what an image no longer is.
     #[error(transparent)]
-    Lock(#[from] LockError),
+    Lock(Box<LockError>),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
     #[error("cannot start {0} worker threads")]
     Workers(u32),
+}
+
+impl From<LockError> for ComposeError {
+    fn from(error: LockError) -> ComposeError {
+        ComposeError::Lock(Box::new(error))
+    }
 }

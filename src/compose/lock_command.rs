@@ -101,7 +101,8 @@ fn lock_recipe(recipe: &Recipe, action: &LockAction, resolver: &mut Resolver) ->
             let missing = !lock.missing(written, reference, platforms).is_empty();
             match (&old, action) {
                 (Some(old), _) if old.digest != now.digest => {
-                    changes.push(change(written, ChangeKind::Moved { old: old.digest.clone(), new: now.digest.clone() }));
+                    changes
+                        .push(change(written, ChangeKind::Moved { old: old.digest.clone(), new: now.digest.clone() }));
                 }
                 (_, LockAction::Check) if missing => changes.push(change(written, ChangeKind::Unlocked)),
                 (None, _) => changes.push(change(written, ChangeKind::Added(now.digest.clone()))),

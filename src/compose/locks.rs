@@ -34,7 +34,8 @@ impl Locks {
                 continue;
             };
             let lock = Lock::beside(&recipe.path, &recipe.file.name)?;
-            let built: Vec<Platform> = units.of_recipe[index].iter().map(|&u| units.units[u].platform.clone()).collect();
+            let built: Vec<Platform> =
+                units.of_recipe[index].iter().map(|&u| units.units[u].platform.clone()).collect();
             let missing = lock.missing(written, reference, &built);
             if locked && !missing.is_empty() {
                 let error = unlocked(loc, written, &lock, &missing, &recipe.image.platforms);

@@ -42,12 +42,12 @@ struct RawEntry {
 
 /// The entries of the lock file `file`, by reference as written.
 pub(crate) fn parse(file: &Arc<SourceFile>) -> Result<BTreeMap<String, Locked>, Vec<LocatedError>> {
-    let raw: RawLock =
-        toml::from_str(&file.text).map_err(|e| vec![crate::recipe::syntax_error(file, &e)])?;
+    let raw: RawLock = toml::from_str(&file.text).map_err(|e| vec![crate::recipe::syntax_error(file, &e)])?;
     let loc = |span: std::ops::Range<usize>| Loc { file: Arc::clone(file), span };
     let mut errors = Vec::new();
     if *raw.version.get_ref() != VERSION {
-        let message = format!("lock file version {} is not one this compose-img reads ({VERSION})", raw.version.get_ref());
+        let message =
+            format!("lock file version {} is not one this compose-img reads ({VERSION})", raw.version.get_ref());
         errors.push(loc(raw.version.span()).error(message, "unknown version"));
     }
     let mut entries = BTreeMap::new();
@@ -60,7 +60,12 @@ pub(crate) fn parse(file: &Arc<SourceFile>) -> Result<BTreeMap<String, Locked>, 
         }
         if let Some(first) = seen.get(reference.get_ref()) {
             let again = loc(reference.span());
-            errors.push(again.error_with("the reference is locked twice", "again here", &loc(first.clone()), "first here"));
+            errors.push(again.error_with(
+                "the reference is locked twice",
+                "again here",
+                &loc(first.clone()),
+                "first here",
+            ));
         }
         seen.insert(reference.get_ref().clone(), reference.span());
         let digest = parse_digest(&digest, &loc, &mut errors);
@@ -100,7 +105,11 @@ fn parse_digest(
 pub(crate) fn render(entries: &BTreeMap<String, Locked>) -> String {
     let mut out = format!("{HEADER}version = {VERSION}\n");
     for (reference, locked) in entries {
-        out.push_str(&format!("\n[[image]]\nreference = {}\ndigest = {}\n", quote(reference), quote(&locked.digest.to_string())));
+        out.push_str(&format!(
+            "\n[[image]]\nreference = {}\ndigest = {}\n",
+            quote(reference),
+            quote(&locked.digest.to_string())
+        ));
         out.push_str("\n[image.platforms]\n");
         for (platform, digest) in &locked.platforms {
             out.push_str(&format!("{} = {}\n", quote(&platform.to_string()), quote(&digest.to_string())));
@@ -146,7 +155,9 @@ mod tests {
     #[test]
     fn duplicates_are_located() {
         let a = format!("sha256:{}", "a".repeat(64));
-        let entry = format!("[[image]]\nreference = \"oci:x\"\ndigest = \"{a}\"\n[image.platforms]\n\"linux/amd64\" = \"{a}\"\n");
+        let entry = format!(
+            "[[image]]\nreference = \"oci:x\"\ndigest = \"{a}\"\n[image.platforms]\n\"linux/amd64\" = \"{a}\"\n"
+        );
         let errors = parse(&file(&format!("version = 1\n{entry}{entry}"))).unwrap_err();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].to_string(), "the reference is locked twice");

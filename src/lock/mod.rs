@@ -6,7 +6,7 @@
 //! what it names (an index or a manifest) and, for each platform the
 //! recipe builds, the digest of the manifest a build uses.
 //!
-//! - [`file`]: the text, parsed with located errors and written one way;
+//! - [`file`](mod@file): the text, parsed with located errors and written one way;
 //! - [`Lock`]: one recipe's lock file: [`Lock::pin`] is what to fetch for a
 //!   reference and platform, [`Lock::resolve`] fills in what the file
 //!   lacks through a [`Resolver`];
@@ -123,7 +123,9 @@ impl Lock {
     pub(crate) fn pin(&self, written: &str, reference: &ImageRef, platform: &Platform) -> Option<Pin> {
         let manifest = self.get(written, reference)?.platforms.get(platform)?.clone();
         let fetch = match reference {
-            ImageRef::Docker(r) => ImageRef::Docker(crate::registry::Reference { digest: Some(manifest.clone()), ..r.clone() }),
+            ImageRef::Docker(r) => {
+                ImageRef::Docker(crate::registry::Reference { digest: Some(manifest.clone()), ..r.clone() })
+            }
             local => local.clone(),
         };
         Some(Pin { fetch, manifest, lock: self.name.clone() })

@@ -8,7 +8,7 @@ use crate::common;
 
 use std::process::Output;
 
-use common::{Registry, Sandbox, assert_success, first_digest, json_blob};
+use common::{Registry, Sandbox, assert_success, json_blob};
 
 /// A scratch recipe for `image` whose one file holds `content`.
 fn base(content: &str) -> String {
@@ -62,7 +62,10 @@ fn a_locked_build_survives_a_moved_tag() {
     let v2 = sandbox.build(&["base2.toml", "--output", &parent, "--tls-verify=false"]);
     assert_ne!(v1, v2);
     assert_eq!(sandbox.build(&["app.toml", "--output", "oci:again", "--tls-verify=false"]), first);
-    assert_eq!(sandbox.build(&["app.toml", "--locked", "--output", "oci:again2", "--no-cache", "--tls-verify=false"]), first);
+    assert_eq!(
+        sandbox.build(&["app.toml", "--locked", "--output", "oci:again2", "--no-cache", "--tls-verify=false"]),
+        first
+    );
 
     // --check: exit 1 naming the moved tag, and nothing written.
     let out = sandbox.cmd().args(["lock", "app.toml", "--check", "--tls-verify=false"]).output().unwrap();
@@ -124,7 +127,11 @@ fn locked_refuses_what_the_lock_lacks() {
     sandbox.write("app.toml", &child("app", &parent, "\"linux/amd64\", \"linux/arm64\""));
     let out = sandbox.cmd().args(["build", "app.toml", "--locked", "--tls-verify=false"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(&format!("`{parent}` is not locked for linux/arm64 in app.toml.lock")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("`{parent}` is not locked for linux/arm64 in app.toml.lock")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -226,7 +233,10 @@ fn lock_files_are_stable_and_catch_changed_local_parents() {
     let out = sandbox.cmd().args(["lock", "app.toml"]).output().unwrap();
     assert_success(&out);
     assert_eq!(stdout(&out), "app.toml.lock: removed oci:layouts/base:1\n");
-    assert_eq!(std::fs::read_to_string(sandbox.path().join("app.toml.lock")).unwrap(), format!("{HEADER}version = 1\n"));
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path().join("app.toml.lock")).unwrap(),
+        format!("{HEADER}version = 1\n")
+    );
 }
 
 #[test]
@@ -275,7 +285,10 @@ fn malformed_lock_entries_are_located() {
          \"linux\" = \"{GOOD}\"\n\n[[image]]\nreference = \"oci:base\"\ndigest = \"{GOOD}\"\n"
     );
     insta::assert_snapshot!(bad_lock(&lock));
-    insta::assert_snapshot!("unknown_key", bad_lock("version = 1\n[[image]]\nreference = \"oci:base\"\ndigst = \"x\"\n"));
+    insta::assert_snapshot!(
+        "unknown_key",
+        bad_lock("version = 1\n[[image]]\nreference = \"oci:base\"\ndigst = \"x\"\n")
+    );
 }
 
 #[test]

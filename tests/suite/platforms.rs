@@ -124,7 +124,8 @@ fn multi_platform_parents_resolve_per_platform() {
     assert_success(&plan);
     let text = String::from_utf8_lossy(&plan.stdout);
     // The child's lock file (written by its build) pins the parent.
-    let pinned = format!("linux/arm64 (from image {}@{})", parent.trim_start_matches("docker://"), parent_manifests[1].0);
+    let pinned =
+        format!("linux/arm64 (from image {}@{})", parent.trim_start_matches("docker://"), parent_manifests[1].0);
     assert!(text.contains(&pinned), "{text}");
 }
 
