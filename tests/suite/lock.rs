@@ -228,6 +228,11 @@ fn lock_files_are_stable_and_catch_changed_local_parents() {
     let built = sandbox.build(&["app.toml", "--locked"]);
     assert_eq!(base_digest(&sandbox, "out/app", &built), v2);
 
+    // --update names references as the recipes write them.
+    let out = sandbox.cmd().args(["lock", "app.toml", "--update", "oci:layouts/base"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--update oci:layouts/base: no recipe names this reference"), "{}", stderr(&out));
+
     // A recipe that stops naming the image drops it from its lock file.
     sandbox.write("app.toml", &base("3"));
     let out = sandbox.cmd().args(["lock", "app.toml"]).output().unwrap();
@@ -251,6 +256,36 @@ fn a_failed_build_writes_no_lock_file() {
     assert!(stderr(&out).contains("the image is for linux/amd64, not linux/arm64"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("note:"), "{}", stderr(&out));
     assert!(!sandbox.path().join("app.toml.lock").exists());
+}
+
+#[test]
+fn archives_are_locked_by_digest() {
+    let sandbox = Sandbox::new();
+    sandbox.write("base.toml", &base("1"));
+    sandbox.build(&["base.toml", "--output", "docker-archive:base.tar"]);
+    let v1_oci = sandbox.build(&["base.toml", "--output", "oci-archive:base.oci.tar:1"]);
+    sandbox.write("docker.toml", &child("docker", "docker-archive:base.tar", "\"linux/amd64\""));
+    sandbox.write("oci.toml", &child("oci", "oci-archive:base.oci.tar:1", "\"linux/amd64\""));
+    let out = sandbox.cmd().args(["lock", "docker.toml", "oci.toml"]).output().unwrap();
+    assert_success(&out);
+    // A docker archive's manifest is the Docker schema 2 one read from it.
+    let text = stdout(&out);
+    let v1 = text.lines().next().unwrap().strip_prefix("docker.toml.lock: added docker-archive:base.tar ").unwrap();
+    assert!(v1.starts_with("sha256:"), "{text}");
+    assert!(text.ends_with(&format!("\noci.toml.lock: added oci-archive:base.oci.tar:1 {v1_oci}\n")), "{text}");
+    let built = sandbox.build(&["docker.toml", "--locked", "--output", "oci:d"]);
+    assert_eq!(base_digest(&sandbox, "d", &built), v1);
+
+    // Another archive at the same path: refused, named.
+    sandbox.write("base.toml", &base("2"));
+    sandbox.build(&["base.toml", "--output", "docker-archive:base.tar"]);
+    let out = sandbox.cmd().args(["build", "docker.toml", "--locked", "--output", "oci:d2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(text.contains("docker-archive:base.tar changed since docker.toml.lock recorded it"), "{text}");
+    assert!(text.contains("its manifest for linux/amd64 is sha256:"), "{text}");
+    assert!(text.contains(&format!(", the lock file has {v1}")), "{text}");
+    assert!(!sandbox.path().join("d2").exists());
 }
 
 /// `build` of a recipe on `oci:base` whose lock file is `lock`: exit 1,
