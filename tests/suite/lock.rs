@@ -61,7 +61,14 @@ fn a_locked_build_survives_a_moved_tag() {
     // The tag moves: the build still uses what was locked, --locked or not.
     let v2 = sandbox.build(&["base2.toml", "--output", &parent, "--tls-verify=false"]);
     assert_ne!(v1, v2);
+    let asked = |registry: &Registry, what: &str| {
+        let uri = format!("http.request.uri=\"/v2/base/manifests/{what}\"");
+        registry.log().lines().filter(|l| l.contains("response completed") && l.contains(&uri)).count()
+    };
+    let by_tag = asked(&registry, "1");
     assert_eq!(sandbox.build(&["app.toml", "--output", "oci:again", "--tls-verify=false"]), first);
+    assert_eq!(asked(&registry, "1"), by_tag, "a locked build asked for the tag");
+    assert!(asked(&registry, &v1) > 0, "the parent was not fetched by digest");
     assert_eq!(
         sandbox.build(&["app.toml", "--locked", "--output", "oci:again2", "--no-cache", "--tls-verify=false"]),
         first
