@@ -17,6 +17,7 @@ mod bounded;
 pub(crate) mod ctx;
 mod engine;
 pub(crate) mod lower;
+mod reads;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
