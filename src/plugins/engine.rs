@@ -100,6 +100,7 @@ fn build() -> Engine {
     engine.on_debug(|text, _, pos| log(&format!("{text} ({pos})")));
     super::bounded::register(&mut engine);
     super::ctx::register(&mut engine);
+    super::helpers::register(&mut engine);
     engine
 }
 

@@ -17,7 +17,9 @@ mod bounded;
 pub(crate) mod ctx;
 mod engine;
 pub(crate) mod lower;
+mod helpers;
 mod reads;
+mod template;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
