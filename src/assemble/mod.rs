@@ -19,16 +19,20 @@ use crate::oci::image::{BuiltImage, BuiltLayer, ImageError, rfc3339, write_index
 use crate::oci::media;
 use crate::oci::platform::Platform;
 use crate::oci::tagged::Tagged;
-use crate::recipe::{ConfigPatch, Recipe};
+use crate::recipe::{ConfigPatch, LocatedError, Recipe};
 use crate::store::Store;
 
 #[derive(Debug, Error)]
 pub(crate) enum AssembleError {
     #[error(transparent)]
     Image(#[from] ImageError),
-    /// An image-level plugin failed or handed back something invalid.
+    /// What an image-level plugin got could not be made.
     #[error("{0}")]
     Plugin(String),
+    /// An image-level plugin failed or handed back something invalid,
+    /// located at its recipe entry (and in its script).
+    #[error(transparent)]
+    Hook(LocatedError),
 }
 
 /// Writes the config and manifest of `recipe` for `platform` to the store:
@@ -62,7 +66,8 @@ pub(crate) fn assemble(
     let mut annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
     let mut runtime = runtime_config(base.and_then(|b| b.config().as_ref()), &recipe.config);
     let mut log = Vec::new();
-    hooks::run(recipe, &mut runtime, &mut annotations, &mut log)?;
+    let setting = hooks::Setting { recipe, platform, epoch, layers: &all_layers, store };
+    hooks::run(&setting, &mut runtime, &mut annotations, &mut log)?;
     let mut config = ImageConfigurationBuilder::default()
         .created(created.clone())
         .architecture(Arch::from(platform.architecture.as_str()))

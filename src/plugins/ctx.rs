@@ -39,6 +39,8 @@ pub(crate) struct State {
     bytes: usize,
     /// A `*_lower` function was called while planning.
     pub wants_lower: bool,
+    /// The `ctx` of an image hook: it reads, and records nothing.
+    read_only: Option<&'static str>,
 }
 
 /// What the entries one hook adds may hold in all (file contents, paths,
@@ -52,7 +54,15 @@ pub(crate) struct LayerCtx(Arc<Mutex<State>>);
 
 impl LayerCtx {
     pub(crate) fn new(setting: Setting) -> LayerCtx {
-        LayerCtx(Arc::new(Mutex::new(State { setting, ops: Vec::new(), bytes: 0, wants_lower: false })))
+        LayerCtx(Arc::new(Mutex::new(State { setting, ops: Vec::new(), bytes: 0, wants_lower: false, read_only: None })))
+    }
+
+    /// The read-only `ctx` of image hook `hook`: its `*_lower` functions
+    /// see the image's merged file system.
+    pub(crate) fn read_only(setting: Setting, hook: &'static str) -> LayerCtx {
+        let ctx = LayerCtx::new(setting);
+        ctx.state().read_only = Some(hook);
+        ctx
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -61,6 +71,12 @@ impl LayerCtx {
 
     pub(super) fn push(&mut self, op: EntryKind) -> Res<()> {
         let mut state = self.state();
+        if let Some(hook) = state.read_only {
+            return Err(fail(format!(
+                "the ctx of fn {hook} only reads (the image's files and the recipe's directory): entries are added by \
+                 a layer hook"
+            )));
+        }
         if state.ops.len() >= super::engine::MAX_ARRAY {
             return Err(fail("a plugin may add at most 100000 entries to a layer"));
         }

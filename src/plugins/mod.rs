@@ -83,9 +83,15 @@ pub(crate) fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
 }
 
 impl Plugin {
-    /// Whether the script defines `hook(_, _)`.
+    /// Whether the script defines `hook(_, _)`, or for an image hook
+    /// `hook(ctx, _, _)`.
     pub(crate) fn defines(&self, hook: &str) -> bool {
-        self.ast.iter_functions().any(|f| f.name == hook && f.params.len() == 2)
+        self.ast.iter_functions().any(|f| f.name == hook && (f.params.len() == 2 || (hook != "layer" && self.takes_ctx(hook))))
+    }
+
+    /// Whether image hook `hook` is `hook(ctx, value, args)`.
+    pub(crate) fn takes_ctx(&self, hook: &str) -> bool {
+        self.ast.iter_functions().any(|f| f.name == hook && f.params.len() == 3)
     }
 
     /// What the layer cache key takes from this plugin and its `args`.
@@ -99,7 +105,7 @@ impl Plugin {
         &self,
         hook: &str,
         entry: &Loc,
-        args: impl FnOnce() -> (Dynamic, Dynamic) + Send,
+        args: impl FnOnce() -> Vec<Dynamic> + Send,
         then: impl FnOnce(Dynamic, Position) -> Result<T, HookError> + Send,
     ) -> (Result<T, HookError>, Vec<String>) {
         let ran = engine::supervised(|last| {
@@ -129,6 +135,13 @@ impl Plugin {
                     capped(value.to_string(), MAX_MESSAGE)
                 }
             }
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                format!("Too many operations: more than {} (the operation limit)", engine::MAX_OPERATIONS)
+            }
+            EvalAltResult::ErrorStackOverflow(_) => {
+                format!("Stack overflow: functions called more than {} levels deep (the call limit)", engine::MAX_CALL_LEVELS)
+            }
+            EvalAltResult::ErrorDataTooLarge(what, _) => engine::over_limit(what),
             other => {
                 let text = other.to_string();
                 match text.rfind(" (line ") {
@@ -153,27 +166,37 @@ impl Plugin {
 
     /// Runs `layer(ctx, args)`; what it asked for is in `ctx`.
     pub(crate) fn run_layer(&self, ctx: &LayerCtx, entry: &PluginUse) -> (Result<(), HookError>, Vec<String>) {
-        let args = || (Dynamic::from(ctx.clone()), to_dynamic(&entry.with));
+        let args = || vec![Dynamic::from(ctx.clone()), to_dynamic(&entry.with)];
         self.call("layer", &entry.loc, args, |_, _| Ok(()))
     }
 
-    /// Runs `name(value, args)` (`config` or `manifest`) and returns the
-    /// value it hands back, as JSON: data nested at most [`MAX_DEPTH`]
-    /// levels deep.
+    /// Runs `name(value, args)` (`config` or `manifest`), or
+    /// `name(ctx, value, args)` when `ctx` is given, and returns the value
+    /// it hands back, as JSON: data nested at most [`MAX_DEPTH`] levels
+    /// deep, which `check` accepts (else an error at the place the script
+    /// returned from).
     pub(crate) fn run_map_hook(
         &self,
         name: &str,
         value: &serde_json::Value,
         entry: &PluginUse,
+        ctx: Option<&LayerCtx>,
+        check: &(dyn Fn(&serde_json::Value) -> Result<(), String> + Sync),
     ) -> (Result<serde_json::Value, HookError>, Vec<String>) {
-        let args = || (to_dynamic(value), to_dynamic(&entry.with));
+        let args = || {
+            let mut args: Vec<Dynamic> = ctx.map(|c| Dynamic::from(c.clone())).into_iter().collect();
+            args.extend([to_dynamic(value), to_dynamic(&entry.with)]);
+            args
+        };
         self.call(name, &entry.loc, args, |value, last| {
+            let wrong = |message: &str| self.located(name, &entry.loc, last, message);
             if deeper_than(&value, MAX_DEPTH) {
-                let message = format!("fn {name} handed back a value nested deeper than {MAX_DEPTH} levels");
-                return Err(self.located(name, &entry.loc, last, &message));
+                return Err(wrong(&format!("fn {name} handed back a value nested deeper than {MAX_DEPTH} levels")));
             }
-            rhai::serde::from_dynamic::<serde_json::Value>(&value)
-                .map_err(|e| HookError(format!("{}: fn {name} handed back a value that is not data: {e}", self.shown)))
+            let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
+                .map_err(|e| wrong(&format!("fn {name} handed back a value that is not data: {e}")))?;
+            check(&json).map_err(|message| wrong(&message))?;
+            Ok(json)
         })
     }
 }
