@@ -101,6 +101,7 @@ fn build() -> Engine {
     super::bounded::register(&mut engine);
     super::ctx::register(&mut engine);
     super::helpers::register(&mut engine);
+    super::args::register(&mut engine);
     engine
 }
 

@@ -13,6 +13,7 @@
 //! Every failure names the script with line and column, the hook, and the
 //! recipe entry that called it.
 
+mod args;
 mod bounded;
 pub(crate) mod ctx;
 mod engine;
@@ -23,7 +24,7 @@ mod template;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rhai::{AST, CallFnOptions, Dynamic, EvalAltResult, ImmutableString, Position, Scope};
 
@@ -44,6 +45,8 @@ pub(crate) struct Plugin {
     /// Digest of the source: part of the cache key of every layer it touches.
     pub digest: Digest,
     ast: AST,
+    /// What `fn args()` declares, once asked.
+    spec: OnceLock<Option<args::Spec>>,
 }
 
 /// A hook failed; the message names script, position, hook and entry.
@@ -67,7 +70,13 @@ pub(crate) fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
         let at = format!("{}:{line}:{column}", entry.shown);
         // `f.curry(x)` is refused as a parse error about properties.
         let text = source.lines().nth(line.saturating_sub(1)).and_then(|l| l.get(column.saturating_sub(1)..));
-        let hint = if text.is_some_and(|t| t.starts_with("curry")) { " (`curry` is refused)" } else { "" };
+        let hint = if text.is_some_and(|t| t.starts_with("curry")) {
+            " (`curry` is refused)".to_owned()
+        } else if matches!(e.err_type(), rhai::ParseErrorType::ExprTooDeep) {
+            format!(" (expressions and blocks nest at most {} levels: the depth limit)", engine::MAX_EXPR_DEPTH)
+        } else {
+            String::new()
+        };
         entry.loc.error(format!("{at}: syntax error in the plugin: {}{hint}", e.err_type()), "plugin")
     })?;
     if let Some((name, line, column)) = engine::captured(&ast) {
@@ -77,7 +86,8 @@ pub(crate) fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
         );
         return Err(entry.loc.error(message, "plugin"));
     }
-    let plugin = Arc::new(Plugin { shown: entry.shown.clone(), digest: Digest::of(source.as_bytes()), ast });
+    let plugin =
+        Arc::new(Plugin { shown: entry.shown.clone(), digest: Digest::of(source.as_bytes()), ast, spec: OnceLock::new() });
     LOADED.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.script.clone(), Arc::clone(&plugin));
     Ok(plugin)
 }
@@ -92,6 +102,41 @@ impl Plugin {
     /// Whether image hook `hook` is `hook(ctx, value, args)`.
     pub(crate) fn takes_ctx(&self, hook: &str) -> bool {
         self.ast.iter_functions().any(|f| f.name == hook && f.params.len() == 3)
+    }
+
+    /// What `fn args()` declares (`None` without one), asked once.
+    fn spec(&self, entry: &PluginUse) -> Result<Option<&args::Spec>, HookError> {
+        if let Some(spec) = self.spec.get() {
+            return Ok(spec.as_ref());
+        }
+        let declared = self.ast.iter_functions().any(|f| f.name == "args" && f.params.is_empty());
+        let spec = if declared {
+            let (spec, _) = self.call("args", &entry.loc, Vec::new, |value, last| {
+                let wrong = |message: &str| self.located("args", &entry.loc, last, message);
+                if deeper_than(&value, MAX_DEPTH) {
+                    return Err(wrong(&format!("fn args handed back a value nested deeper than {MAX_DEPTH} levels")));
+                }
+                let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
+                    .map_err(|e| wrong(&format!("fn args handed back a value that is not data: {e}")))?;
+                args::Spec::parse(&json).map_err(|message| wrong(&message))
+            });
+            Some(spec?)
+        } else {
+            None
+        };
+        Ok(self.spec.get_or_init(|| spec).as_ref())
+    }
+
+    /// The `with` of `entry` checked against `fn args()`, defaults filled
+    /// in; `true` when the plugin declares its arguments.
+    pub(crate) fn checked_args(&self, entry: &PluginUse) -> Result<(serde_json::Value, bool), HookError> {
+        match self.spec(entry)? {
+            None => Ok((entry.with.clone(), false)),
+            Some(spec) => match spec.apply(&entry.with) {
+                Ok(values) => Ok((serde_json::Value::Object(values), true)),
+                Err(message) => Err(HookError(format!("{}: {message}", self.shown))),
+            },
+        }
     }
 
     /// What the layer cache key takes from this plugin and its `args`.
@@ -166,7 +211,11 @@ impl Plugin {
 
     /// Runs `layer(ctx, args)`; what it asked for is in `ctx`.
     pub(crate) fn run_layer(&self, ctx: &LayerCtx, entry: &PluginUse) -> (Result<(), HookError>, Vec<String>) {
-        let args = || vec![Dynamic::from(ctx.clone()), to_dynamic(&entry.with)];
+        let (with, declared) = match self.checked_args(entry) {
+            Ok(checked) => checked,
+            Err(error) => return (Err(error), Vec::new()),
+        };
+        let args = || vec![Dynamic::from(ctx.clone()), hook_args(&with, declared)];
         self.call("layer", &entry.loc, args, |_, _| Ok(()))
     }
 
@@ -183,9 +232,13 @@ impl Plugin {
         ctx: Option<&LayerCtx>,
         check: &(dyn Fn(&serde_json::Value) -> Result<(), String> + Sync),
     ) -> (Result<serde_json::Value, HookError>, Vec<String>) {
+        let (with, declared) = match self.checked_args(entry) {
+            Ok(checked) => checked,
+            Err(error) => return (Err(error), Vec::new()),
+        };
         let args = || {
             let mut args: Vec<Dynamic> = ctx.map(|c| Dynamic::from(c.clone())).into_iter().collect();
-            args.extend([to_dynamic(value), to_dynamic(&entry.with)]);
+            args.extend([to_dynamic(value), hook_args(&with, declared)]);
             args
         };
         self.call(name, &entry.loc, args, |value, last| {
@@ -199,6 +252,18 @@ impl Plugin {
             Ok(json)
         })
     }
+}
+
+/// The `args` a hook gets: an [`args::Args`] when declared, else a map.
+fn hook_args(with: &serde_json::Value, declared: bool) -> Dynamic {
+    let map = to_dynamic(with);
+    if declared { Dynamic::from(args::Args::new(map.try_cast::<rhai::Map>().unwrap_or_default())) } else { map }
+}
+
+/// Loads the script of `entry` and checks its `with` against `fn args()`.
+pub(crate) fn check(entry: &PluginUse) -> Result<(), LocatedError> {
+    let plugin = load(entry)?;
+    plugin.checked_args(entry).map(|_| ()).map_err(|e| entry.loc.error(e.0, "plugin"))
 }
 
 fn to_dynamic(value: &serde_json::Value) -> Dynamic {
