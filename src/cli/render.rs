@@ -53,6 +53,7 @@ pub(super) fn render(error: &Error, color: bool) -> String {
             located_error(&mut out, error, color);
             line(&mut out, format!("error: assembling {recipe}"));
         }
+        Error::Plugin(error) => located_error(&mut out, error, color),
         other => chain(&mut out, other),
     }
     if out.len() > MAX_OUTPUT {

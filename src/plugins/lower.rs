@@ -88,6 +88,11 @@ impl LowerFs {
         Ok(LowerFs { layers, plain, merged })
     }
 
+    /// No layers: every path is missing (`plugin test` without `--lower`).
+    pub(crate) fn empty() -> LowerFs {
+        LowerFs { layers: Vec::new(), plain: Vec::new(), merged: Merged::default() }
+    }
+
     /// `path` with every symlink followed; the last component too when
     /// `follow_last`. `None` when a component does not exist.
     fn resolve(&self, path: &str, follow_last: bool) -> Result<Option<String>, LowerError> {

@@ -260,6 +260,26 @@ fn hook_args(with: &serde_json::Value, declared: bool) -> Dynamic {
     if declared { Dynamic::from(args::Args::new(map.try_cast::<rhai::Map>().unwrap_or_default())) } else { map }
 }
 
+/// Runs the `layer` hook of `entry` alone (`plugin test`): the entries it
+/// records, and what it printed.
+pub(crate) fn run_layer_alone(
+    entry: &PluginUse,
+    setting: ctx::Setting,
+) -> (Result<Vec<crate::recipe::EntryKind>, LocatedError>, Vec<String>) {
+    let plugin = match load(entry) {
+        Ok(plugin) => plugin,
+        Err(error) => return (Err(error), Vec::new()),
+    };
+    if !plugin.defines("layer") {
+        let message = format!("{} defines no `fn layer(ctx, args)`", entry.shown);
+        return (Err(entry.loc.error(message, "plugin")), Vec::new());
+    }
+    let ctx = LayerCtx::new(setting);
+    let (result, log) = plugin.run_layer(&ctx, entry);
+    let result = result.map(|()| std::mem::take(&mut ctx.state().ops)).map_err(|e| entry.loc.error(e.0, "plugin"));
+    (result, log)
+}
+
 /// Loads the script of `entry` and checks its `with` against `fn args()`.
 pub(crate) fn check(entry: &PluginUse) -> Result<(), LocatedError> {
     let plugin = load(entry)?;

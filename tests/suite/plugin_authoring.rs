@@ -243,3 +243,26 @@ fn declared_arguments_decimal_mode() {
 fn declared_arguments_reading_an_undeclared_one() {
     insta::assert_snapshot!(args_error("{ name = \"a\" }"));
 }
+
+/// `plugin test` of a shipped plugin on a skopeo-written parent: the
+/// entries it would add (with their content), then a mistake in its
+/// arguments, located on the command line.
+#[test]
+fn plugin_test_prints_what_a_hook_would_add() {
+    let sandbox = Sandbox::new();
+    skopeo_parent(&sandbox);
+    let users = common::repo().join("plugins/users.rhai");
+    std::fs::copy(&users, sandbox.path().join("users.rhai")).unwrap();
+    let with = r#"users=[{ name = "app", uid = 1000, shell = "/bin/sh" }]"#;
+    let out = sandbox
+        .cmd()
+        .args(["plugin", "test", "users.rhai", "--with", with, "--lower", "oci:parent:latest", "--content"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    insta::assert_snapshot!("plugin_test_users", String::from_utf8(out.stdout).unwrap());
+    let out = sandbox.cmd().args(["plugin", "test", "users.rhai", "--with", "user=app"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    insta::assert_snapshot!("plugin_test_bad_argument", String::from_utf8(out.stderr).unwrap());
+}
