@@ -129,7 +129,7 @@ fn wide_layout(dir: &Path, dirs: usize, files: usize) {
     let layer = gz.finish().unwrap();
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
-    let mut put = |bytes: &[u8]| {
+    let put = |bytes: &[u8]| {
         let digest = Digest::of(bytes);
         std::fs::write(blobs.join(digest.hex()), bytes).unwrap();
         (digest.to_string(), bytes.len())
@@ -265,4 +265,57 @@ fn plugin_test_prints_what_a_hook_would_add() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     insta::assert_snapshot!("plugin_test_bad_argument", String::from_utf8(out.stderr).unwrap());
+}
+
+/// The ```rhai blocks of the plugin guide and reference, each run: `//
+/// with:` lines are its arguments, each `// expect:` line must appear in
+/// what `plugin test --content` prints (a layer hook) or in the config and
+/// manifest of an image built with it (an image hook).
+#[test]
+fn every_example_of_the_plugin_docs_runs() {
+    let sandbox = Sandbox::new();
+    skopeo_parent(&sandbox);
+    sandbox.write(".env", "GREETING=hello\n# a comment\n");
+    let mut ran = 0;
+    for doc in ["docs/plugins.md", "plugins/README.md"] {
+        let text = std::fs::read_to_string(common::repo().join(doc)).unwrap();
+        for (n, block) in text.split("```rhai\n").skip(1).enumerate() {
+            let script = block.split("\n```").next().unwrap();
+            run_example(&sandbox, &format!("{doc} example {}", n + 1), script);
+            ran += 1;
+        }
+    }
+    assert!(ran >= 9, "only {ran} examples found");
+}
+
+fn run_example(sandbox: &Sandbox, name: &str, script: &str) {
+    let tagged = |tag: &str| -> Vec<String> {
+        script.lines().filter_map(|l| l.strip_prefix(tag)).map(|l| l.strip_prefix(' ').unwrap_or(l).to_owned()).collect()
+    };
+    let (with, expect) = (tagged("// with:"), tagged("// expect:"));
+    assert!(!expect.is_empty(), "{name} checks nothing: give it `// expect:` lines");
+    sandbox.write("example.rhai", script);
+    let shown = if script.contains("fn layer(") {
+        let mut cmd = sandbox.cmd();
+        cmd.args(["plugin", "test", "example.rhai", "--lower", "oci:parent:latest", "--content"]);
+        for pair in &with {
+            cmd.args(["--with", pair]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    } else {
+        let table: String = with.iter().map(|pair| pair.replacen('=', " = ", 1) + "\n").collect();
+        let recipe = format!(
+            "[image]\nname = \"localhost/example\"\n[from]\nimage = \"oci:parent:latest\"\n[[plugin]]\nscript = \"example.rhai\"\n[plugin.with]\n{table}"
+        );
+        sandbox.write("example.toml", &recipe);
+        let out = sandbox.cmd().args(["build", "example.toml", "--output", "oci:example"]).output().unwrap();
+        assert!(out.status.success(), "{name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let skopeo = |args: &[&str]| run(Command::new(tool("skopeo")).args(args).current_dir(sandbox.path()));
+        skopeo(&["inspect", "--config", "oci:example:latest"]) + skopeo(&["inspect", "--raw", "oci:example:latest"]).as_str()
+    };
+    for line in expect {
+        assert!(shown.contains(&line), "{name}: `{line}` not in:\n{shown}");
+    }
 }
