@@ -5,8 +5,9 @@
 //! layer like the recipe's own once the hook returns.
 //!
 //! Reads: `read_host` (inside the recipe's directory only: absolute paths,
-//! `..` and symlinks leading out are refused), and the `*_lower` functions,
-//! which see the merged layers below. A hook run while planning has no
+//! `..` and symlinks leading out are refused), and the `*_lower` functions
+//! ([`super::reads`]), which see the merged layers below. An image hook's
+//! `ctx` is read-only: anything that would record an entry is refused. A hook run while planning has no
 //! lower layers: its first `*_lower` call marks the layer as reading them,
 //! and the hook runs again at build time once they exist.
 

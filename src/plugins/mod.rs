@@ -4,11 +4,18 @@
 //!   a thread with a large stack per hook call);
 //! - [`bounded`]: Rhai functions replaced by versions that check the size
 //!   of their result before making it, or the depth of their arguments;
-//! - [`ctx`]: the `ctx` of `layer(ctx, args)`, recording what a hook adds;
-//! - [`lower`]: the merged layers below a layer, for the `*_lower` reads;
+//! - [`ctx`]: the `ctx` of `layer(ctx, args)`, recording what a hook adds
+//!   (read-only for image hooks that take it);
+//! - [`lower`]: the merged layers below a layer, indexed once, paths
+//!   resolved through symlinks, files read at their offsets;
+//! - [`reads`]: the `ctx` functions over them (`*_lower`, `chmod`, `chown`);
+//! - [`helpers`]: hashing, globs, regexes, TOML; [`template`]: `render`;
+//! - [`args`]: `fn args()` declarations, `with` checked against them, and
+//!   the `Args` value hooks get;
 //! - here: loading (each script compiled once into an AST) and running the
-//!   `layer`, `config` and `manifest` hooks. What a layer hook records is
-//!   recipe entries, which `plan` puts in the layer.
+//!   `args`, `layer`, `config` and `manifest` hooks (and a layer hook alone,
+//!   for `plugin test`). What a layer hook records is recipe entries, which
+//!   `plan` puts in the layer.
 //!
 //! Every failure names the script with line and column, the hook, and the
 //! recipe entry that called it.
