@@ -81,7 +81,11 @@ pub(super) fn run(
             log.extend(printed.into_iter().map(|line| format!("{}: {line}", entry.shown)));
             let value = result.map_err(located)?;
             *config = serde_json::from_value(value).map_err(|e| {
-                let message = format!("{} (called by {}): fn config handed back an invalid config: {e}", entry.shown, entry.loc.position());
+                let message = format!(
+                    "{} (called by {}): fn config handed back an invalid config: {e}",
+                    entry.shown,
+                    entry.loc.position()
+                );
                 AssembleError::Hook(entry.loc.error(message, "image plugin"))
             })?;
         }
@@ -109,31 +113,49 @@ fn open_image_fs(setting: &Setting<'_>, entry: &PluginUse) -> Result<LowerFs, As
     LowerFs::open(layers.collect()).map_err(|e| AssembleError::Hook(entry.loc.error(e.to_string(), "image plugin")))
 }
 
+/// What is wrong with what an image hook handed back.
+#[derive(Debug, thiserror::Error)]
+enum HandedBack {
+    #[error("fn config must hand back a map")]
+    NotAMap,
+    #[error("fn config handed back {at} with {found}: the image config holds none")]
+    ConfigControl { at: String, found: ControlCharacter },
+    #[error("fn config handed back `{key}`, which is not a config field ({})", CONFIG_KEYS.join(", "))]
+    NotAField { key: String },
+    #[error("fn config handed back an invalid config: {0}")]
+    InvalidConfig(serde_json::Error),
+    #[error("fn manifest must hand back a map of strings: {0}")]
+    NotStrings(serde_json::Error),
+    #[error("fn manifest handed back an annotation with {0}: annotations hold none")]
+    AnnotationControl(ControlCharacter),
+    #[error("fn manifest may not set `{0}`: compose-img sets it")]
+    Reserved(String),
+}
+
 /// What is wrong with the config a `config` hook handed back.
-fn check_config(value: &serde_json::Value) -> Result<(), String> {
-    let map = value.as_object().ok_or("fn config must hand back a map")?;
+fn check_config(value: &serde_json::Value) -> Result<(), HandedBack> {
+    let map = value.as_object().ok_or(HandedBack::NotAMap)?;
     for (key, field) in map {
         if let Some(found) = control_character(key, field) {
             let at = if no_control_characters(key).is_ok() { format!("`{key}`") } else { "a key".into() };
-            return Err(format!("fn config handed back {at} with {found}: the image config holds none"));
+            return Err(HandedBack::ConfigControl { at, found });
         }
     }
     if let Some(key) = map.keys().find(|k| !CONFIG_KEYS.contains(&k.as_str())) {
-        return Err(format!("fn config handed back `{key}`, which is not a config field ({})", CONFIG_KEYS.join(", ")));
+        return Err(HandedBack::NotAField { key: key.clone() });
     }
-    serde_json::from_value::<Config>(value.clone()).map_err(|e| format!("fn config handed back an invalid config: {e}"))?;
+    serde_json::from_value::<Config>(value.clone()).map_err(HandedBack::InvalidConfig)?;
     Ok(())
 }
 
 /// What is wrong with the annotations a `manifest` hook handed back.
-fn check_manifest(value: &serde_json::Value) -> Result<(), String> {
-    let map: BTreeMap<String, String> = serde_json::from_value(value.clone())
-        .map_err(|e| format!("fn manifest must hand back a map of strings: {e}"))?;
+fn check_manifest(value: &serde_json::Value) -> Result<(), HandedBack> {
+    let map: BTreeMap<String, String> = serde_json::from_value(value.clone()).map_err(HandedBack::NotStrings)?;
     if let Some(found) = map.iter().find_map(|(k, v)| no_control_characters(k).and(no_control_characters(v)).err()) {
-        return Err(format!("fn manifest handed back an annotation with {found}: annotations hold none"));
+        return Err(HandedBack::AnnotationControl(found));
     }
     if let Some(key) = map.keys().find(|k| RESERVED_ANNOTATIONS.contains(&k.as_str())) {
-        return Err(format!("fn manifest may not set `{key}`: compose-img sets it"));
+        return Err(HandedBack::Reserved(key.clone()));
     }
     Ok(())
 }

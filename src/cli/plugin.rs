@@ -27,9 +27,11 @@ pub(super) fn test(args: &PluginTestArgs) -> Result<(), Error> {
     }
     let file = Arc::new(SourceFile { name: "the command line".into(), text: text.as_str().into() });
     let span = "compose-img plugin test ".len()..text.len();
-    let entry = PluginUse { script: PathBuf::from(&args.script), shown: args.script.clone(), with, loc: Loc { file, span } };
+    let entry =
+        PluginUse { script: PathBuf::from(&args.script), shown: args.script.clone(), with, loc: Loc { file, span } };
     let (lower, platform) = lower(args, &entry)?;
-    let setting = Setting { recipe_dir: PathBuf::new(), platform, source_date_epoch: args.epoch, lower: Some(Arc::new(lower)) };
+    let setting =
+        Setting { recipe_dir: PathBuf::new(), platform, source_date_epoch: args.epoch, lower: Some(Arc::new(lower)) };
     let (result, log) = crate::plugins::run_layer_alone(&entry, setting);
     for line in log {
         eprintln!("plugin {}: {}", args.script, escape(&line));
@@ -123,14 +125,18 @@ fn line(entry: &EntryKind) -> String {
             human_bytes(content.len() as u64),
             crate::digest::Digest::of(content)
         ),
-        EntryKind::Dir { path, mode, owner: o } => format!("dir      /{} {mode:04o} {}", path.as_str(), owner(o.uid, o.gid)),
+        EntryKind::Dir { path, mode, owner: o } => {
+            format!("dir      /{} {mode:04o} {}", path.as_str(), owner(o.uid, o.gid))
+        }
         EntryKind::Symlink { path, target, owner: o } => {
             format!("symlink  /{} -> {target} {}", path.as_str(), owner(o.uid, o.gid))
         }
         EntryKind::Hardlink { path, target } => format!("hardlink /{} => /{}", path.as_str(), target.as_str()),
         EntryKind::Remove { path, opaque: false } => format!("remove   /{}", path.as_str()),
         EntryKind::Remove { path, opaque: true } => format!("remove   /{}/*", path.as_str()),
-        EntryKind::Copy(copy) => format!("copy     {} -> /{}{}", copy.src, copy.dest.as_str(), if copy.dest_is_dir { "/" } else { "" }),
+        EntryKind::Copy(copy) => {
+            format!("copy     {} -> /{}{}", copy.src, copy.dest.as_str(), if copy.dest_is_dir { "/" } else { "" })
+        }
         EntryKind::Plugin(p) => format!("plugin   {}", p.shown),
     }
 }
@@ -151,7 +157,9 @@ fn json_row(entry: &EntryKind) -> serde_json::Value {
         EntryKind::Hardlink { path, target } => {
             json!({ "kind": "hardlink", "path": format!("/{}", path.as_str()), "target": format!("/{}", target.as_str()) })
         }
-        EntryKind::Remove { path, opaque } => json!({ "kind": "remove", "path": format!("/{}", path.as_str()), "opaque": opaque }),
+        EntryKind::Remove { path, opaque } => {
+            json!({ "kind": "remove", "path": format!("/{}", path.as_str()), "opaque": opaque })
+        }
         EntryKind::Copy(copy) => json!({ "kind": "copy", "src": copy.src, "dest": format!("/{}", copy.dest.as_str()) }),
         EntryKind::Plugin(p) => json!({ "kind": "plugin", "script": p.shown }),
     }

@@ -18,9 +18,49 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, Map};
 
 use super::ctx::{Res, fail};
-use crate::recipe::names::parse_mode;
+use crate::recipe::names::{InvalidMode, parse_mode};
+use thiserror::Error;
 
 const TYPES: [&str; 8] = ["string", "int", "float", "bool", "array", "map", "mode", "any"];
+
+/// What is wrong with what `fn args()` handed back.
+#[derive(Debug, Error)]
+pub(crate) enum SpecError {
+    #[error("fn args must hand back a map of declarations")]
+    NotAMap,
+    #[error("fn args: `{0}` must be declared by a map such as #{{ type: \"string\", or: \"x\" }}")]
+    NotADeclaration(String),
+    #[error("fn args: `{name}` has `{key}`; a declaration takes type, or (the default) and doc")]
+    UnknownKey { name: String, key: String },
+    #[error("fn args: `{name}` has type `{kind}`, not one of {}", TYPES.join(", "))]
+    UnknownType { name: String, kind: String },
+    #[error("fn args: the default of {0}")]
+    Default(ArgError),
+}
+
+/// A `with` that does not fit the declaration; `takes` lists what does.
+#[derive(Debug, Error)]
+pub(crate) enum ArgsError {
+    #[error("unknown argument `{key}`: it takes {takes}")]
+    Unknown { key: String, takes: String },
+    #[error("missing argument `{name}`: it takes {takes}")]
+    Missing { name: String, takes: String },
+    #[error("{source}: it takes {takes}")]
+    Wrong { source: ArgError, takes: String },
+}
+
+/// A value that is not of its argument's type.
+#[derive(Debug, Error)]
+pub(crate) enum ArgError {
+    #[error("argument `{name}` must be {want}, not {got}")]
+    Type { name: String, want: String, got: &'static str },
+    #[error("argument `{name}`: {source}")]
+    Mode { name: String, source: InvalidMode },
+    #[error(
+        "argument `{name}`: the integer {mode} is 0o{mode:o}; write a mode as a string (\"0644\") or in octal (0o644)"
+    )]
+    DecimalMode { name: String, mode: i64 },
+}
 
 /// One declared argument.
 #[derive(Debug, Clone)]
@@ -38,23 +78,22 @@ pub(crate) struct Spec {
 
 impl Spec {
     /// The declaration `fn args()` handed back, or what is wrong with it.
-    pub(crate) fn parse(value: &serde_json::Value) -> Result<Spec, String> {
-        let map = value.as_object().ok_or("fn args must hand back a map of declarations")?;
+    pub(crate) fn parse(value: &serde_json::Value) -> Result<Spec, SpecError> {
+        let map = value.as_object().ok_or(SpecError::NotAMap)?;
         let mut params = BTreeMap::new();
         for (name, declared) in map {
-            let declared = declared.as_object().ok_or_else(|| {
-                format!("fn args: `{name}` must be declared by a map such as #{{ type: \"string\", or: \"x\" }}")
-            })?;
+            let declared = declared.as_object().ok_or_else(|| SpecError::NotADeclaration(name.clone()))?;
             if let Some(key) = declared.keys().find(|k| !matches!(k.as_str(), "type" | "or" | "doc")) {
-                return Err(format!("fn args: `{name}` has `{key}`; a declaration takes type, or (the default) and doc"));
+                return Err(SpecError::UnknownKey { name: name.clone(), key: key.clone() });
             }
             let kind = declared.get("type").and_then(|t| t.as_str()).unwrap_or("");
-            let kind = TYPES.iter().find(|t| **t == kind).ok_or_else(|| {
-                format!("fn args: `{name}` has type `{kind}`, not one of {}", TYPES.join(", "))
-            })?;
+            let kind = TYPES
+                .iter()
+                .find(|t| **t == kind)
+                .ok_or_else(|| SpecError::UnknownType { name: name.clone(), kind: kind.to_owned() })?;
             let mut param = Param { kind, default: None };
             if let Some(default) = declared.get("or") {
-                let checked = param.check(name, default).map_err(|e| format!("fn args: the default of {e}"))?;
+                let checked = param.check(name, default).map_err(SpecError::Default)?;
                 param.default = Some((checked, default.clone()));
             }
             params.insert(name.clone(), param);
@@ -80,19 +119,23 @@ impl Spec {
     }
 
     /// `with` checked, with defaults filled in.
-    pub(crate) fn apply(&self, with: &serde_json::Value) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    pub(crate) fn apply(
+        &self,
+        with: &serde_json::Value,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ArgsError> {
         let empty = serde_json::Map::new();
         let given = with.as_object().unwrap_or(&empty);
-        let it_takes = || format!("it takes {}", self.takes());
         if let Some(key) = given.keys().find(|k| !self.params.contains_key(*k)) {
-            return Err(format!("unknown argument `{key}`: {}", it_takes()));
+            return Err(ArgsError::Unknown { key: key.clone(), takes: self.takes() });
         }
         let mut out = serde_json::Map::new();
         for (name, param) in &self.params {
             let value = match (given.get(name), &param.default) {
-                (Some(value), _) => param.check(name, value).map_err(|e| format!("{e}: {}", it_takes()))?,
+                (Some(value), _) => {
+                    param.check(name, value).map_err(|source| ArgsError::Wrong { source, takes: self.takes() })?
+                }
                 (None, Some((default, _))) => default.clone(),
-                (None, None) => return Err(format!("missing argument `{name}`: {}", it_takes())),
+                (None, None) => return Err(ArgsError::Missing { name: name.clone(), takes: self.takes() }),
             };
             out.insert(name.clone(), value);
         }
@@ -102,23 +145,20 @@ impl Spec {
 
 impl Param {
     /// `value` as argument `name`: a mode becomes its number.
-    fn check(&self, name: &str, value: &serde_json::Value) -> Result<serde_json::Value, String> {
+    fn check(&self, name: &str, value: &serde_json::Value) -> Result<serde_json::Value, ArgError> {
         use serde_json::Value as V;
-        let wrong = || format!("argument `{name}` must be {}, not {}", a(self.kind), what(value));
+        let wrong = || ArgError::Type { name: name.to_owned(), want: a(self.kind), got: what(value) };
         match (self.kind, value) {
             ("any", _) | ("string", V::String(_)) | ("bool", V::Bool(_)) | ("array", V::Array(_)) => Ok(value.clone()),
             ("map", V::Object(_)) => Ok(value.clone()),
             ("int", V::Number(n)) if n.is_i64() => Ok(value.clone()),
             ("float", V::Number(n)) => Ok(n.as_f64().map_or(V::Null, V::from)),
             ("mode", V::String(text)) => {
-                parse_mode(text).map(V::from).map_err(|e| format!("argument `{name}`: {e}"))
+                parse_mode(text).map(V::from).map_err(|source| ArgError::Mode { name: name.to_owned(), source })
             }
             ("mode", V::Number(n)) => match n.as_i64() {
                 Some(m @ 0..=0o777) => Ok(V::from(m)),
-                Some(m) => Err(format!(
-                    "argument `{name}`: the integer {m} is 0o{m:o}; write a mode as a string (\"0644\") or in octal \
-                     (0o644)"
-                )),
+                Some(m) => Err(ArgError::DecimalMode { name: name.to_owned(), mode: m }),
                 None => Err(wrong()),
             },
             _ => Err(wrong()),
@@ -192,29 +232,44 @@ mod tests {
             "n": { "type": "int", "or": 3 },
             "f": { "type": "float", "or": 1 },
         }));
-        let takes = "it takes f (float, default 1), mode (mode, default \"0644\"), n (int, default 3), name (string, required)";
+        let takes =
+            "it takes f (float, default 1), mode (mode, default \"0644\"), n (int, default 3), name (string, required)";
         let out = spec.apply(&serde_json::json!({ "name": "x", "mode": "0755" })).unwrap();
         assert_eq!(serde_json::Value::Object(out), serde_json::json!({ "name": "x", "mode": 0o755, "n": 3, "f": 1.0 }));
-        let error = |with| spec.apply(&with).unwrap_err();
+        let error = |with| spec.apply(&with).unwrap_err().to_string();
         assert_eq!(error(serde_json::json!({})), format!("missing argument `name`: {takes}"));
         assert_eq!(error(serde_json::json!({ "name": "x", "nme": 1 })), format!("unknown argument `nme`: {takes}"));
-        assert_eq!(error(serde_json::json!({ "name": 1 })), format!("argument `name` must be a string, not an int: {takes}"));
+        assert_eq!(
+            error(serde_json::json!({ "name": 1 })),
+            format!("argument `name` must be a string, not an int: {takes}")
+        );
         assert_eq!(
             error(serde_json::json!({ "name": "x", "mode": 644 })),
-            format!("argument `mode`: the integer 644 is 0o1204; write a mode as a string (\"0644\") or in octal (0o644): {takes}")
+            format!(
+                "argument `mode`: the integer 644 is 0o1204; write a mode as a string (\"0644\") or in octal (0o644): {takes}"
+            )
         );
-        assert_eq!(error(serde_json::json!({ "name": "x", "n": 1.5 })), format!("argument `n` must be an int, not a float: {takes}"));
+        assert_eq!(
+            error(serde_json::json!({ "name": "x", "n": 1.5 })),
+            format!("argument `n` must be an int, not a float: {takes}")
+        );
     }
 
     #[test]
     fn declarations_are_checked() {
-        let error = |json| Spec::parse(&json).unwrap_err();
+        let error = |json| Spec::parse(&json).unwrap_err().to_string();
         assert_eq!(
             error(serde_json::json!({ "a": { "type": "str" } })),
             "fn args: `a` has type `str`, not one of string, int, float, bool, array, map, mode, any"
         );
-        assert_eq!(error(serde_json::json!({ "a": { "type": "int", "or": "x" } })), "fn args: the default of argument `a` must be an int, not a string");
-        assert_eq!(error(serde_json::json!({ "a": { "type": "int", "default": 1 } })), "fn args: `a` has `default`; a declaration takes type, or (the default) and doc");
+        assert_eq!(
+            error(serde_json::json!({ "a": { "type": "int", "or": "x" } })),
+            "fn args: the default of argument `a` must be an int, not a string"
+        );
+        assert_eq!(
+            error(serde_json::json!({ "a": { "type": "int", "default": 1 } })),
+            "fn args: `a` has `default`; a declaration takes type, or (the default) and doc"
+        );
         assert_eq!(error(serde_json::json!([1])), "fn args must hand back a map of declarations");
     }
 }

@@ -55,7 +55,13 @@ pub(crate) struct LayerCtx(Arc<Mutex<State>>);
 
 impl LayerCtx {
     pub(crate) fn new(setting: Setting) -> LayerCtx {
-        LayerCtx(Arc::new(Mutex::new(State { setting, ops: Vec::new(), bytes: 0, wants_lower: false, read_only: None })))
+        LayerCtx(Arc::new(Mutex::new(State {
+            setting,
+            ops: Vec::new(),
+            bytes: 0,
+            wants_lower: false,
+            read_only: None,
+        })))
     }
 
     /// The read-only `ctx` of image hook `hook`: its `*_lower` functions

@@ -44,9 +44,14 @@ pub(crate) enum LowerError {
     Read { path: String, layer: PathBuf, error: io::Error },
     #[error("`{pattern}` is not a glob pattern: {error}")]
     Pattern { pattern: String, error: globset::Error },
-    #[error("more than {limit} paths below /{dir} match `{pattern}` (the array limit): walk a narrower directory or pattern")]
+    #[error(
+        "more than {limit} paths below /{dir} match `{pattern}` (the array limit): walk a narrower directory or pattern"
+    )]
     TooMany { dir: String, pattern: String, limit: usize },
 }
+
+/// An entry of the index, with its key and the layer it comes from.
+type Found<'a> = (String, &'a (Entry, usize));
 
 /// A layer blob: its file and media type.
 pub(crate) struct LowerLayer {
@@ -129,7 +134,7 @@ impl LowerFs {
 
     /// The entry at `path` (hard links followed to their file), with its
     /// path; `Missing` when there is none. The root is `None`.
-    fn entry(&self, path: &str, follow_last: bool) -> Result<Option<(String, &(Entry, usize))>, LowerError> {
+    fn entry(&self, path: &str, follow_last: bool) -> Result<Option<Found<'_>>, LowerError> {
         let Some(key) = self.resolve(path, follow_last)? else {
             return Err(LowerError::Missing(layerfs::normalise(path)));
         };
@@ -218,7 +223,7 @@ impl LowerFs {
 
     /// The regular file at `path` (symlinks and hard links followed): its
     /// key and entry.
-    pub(crate) fn file(&self, path: &str) -> Result<(String, &(Entry, usize)), LowerError> {
+    pub(crate) fn file(&self, path: &str) -> Result<Found<'_>, LowerError> {
         match self.entry(path, true)? {
             Some((key, found)) if found.0.kind == Kind::File => Ok((key, found)),
             _ => Err(LowerError::NotAFile(layerfs::normalise(path))),
@@ -253,8 +258,8 @@ impl LowerFs {
     /// Layer `index`'s uncompressed tar.
     fn plain(&self, index: usize) -> io::Result<&File> {
         let layer = &self.layers[index];
-        let opened =
-            self.plain[index].get_or_init(|| layerfs::seekable(&layer.path, layer.media_type).map_err(|e| e.to_string()));
+        let opened = self.plain[index]
+            .get_or_init(|| layerfs::seekable(&layer.path, layer.media_type).map_err(|e| e.to_string()));
         opened.as_ref().map_err(|e| io::Error::other(e.clone()))
     }
 }

@@ -62,7 +62,8 @@ fn image(dir: &std::path::Path, media_type: &'static str) -> LowerFs {
         ("etc/loop", s, 0o777, "/etc/loop", b""),
         ("etc/abs", s, 0o777, "/usr/bin/tool", b""),
     ]);
-    let above = tar(&[("usr/bin/other", f, 0o700, "", b"second layer"), ("usr/bin/same", h, 0o644, "usr/bin/tool", b"")]);
+    let above =
+        tar(&[("usr/bin/other", f, 0o700, "", b"second layer"), ("usr/bin/same", h, 0o644, "usr/bin/tool", b"")]);
     lower(dir, &[below, above], media_type)
 }
 
@@ -106,6 +107,7 @@ fn reads_and_hashes_find_content_at_its_offset_in_every_compression() {
         assert_eq!(fs.read("/usr/bin/other", MAX_READ, "read_lower").unwrap(), b"second layer", "{media_type}");
         assert_eq!(fs.sha256("/usr/bin/other").unwrap(), Digest::of(b"second layer"));
         assert_eq!(fs.sha256("/lib/os-release").unwrap(), Digest::of(b"ID=test\n"));
+        #[allow(clippy::disallowed_methods, reason = "only counted")]
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "a decompressed copy leaves no file behind");
     }
@@ -120,7 +122,10 @@ fn walks_match_globs_below_a_directory_and_stop_at_the_limit() {
     assert_eq!(fs.walk("/lib", "", 10).unwrap(), ["/lib/os-release"]);
     assert_eq!(fs.walk("/", "*", 10).unwrap(), ["/etc", "/lib", "/usr"]);
     let error = fs.walk("/usr", "**", 2).unwrap_err().to_string();
-    assert_eq!(error, "more than 2 paths below /usr match `**` (the array limit): walk a narrower directory or pattern");
+    assert_eq!(
+        error,
+        "more than 2 paths below /usr match `**` (the array limit): walk a narrower directory or pattern"
+    );
     assert!(fs.walk("/", "[", 2).unwrap_err().to_string().starts_with("`[` is not a glob pattern"));
     assert_eq!(fs.walk("/etc/abs", "", 2).unwrap_err().to_string(), "/etc/abs is not a directory in the layers below");
 }

@@ -24,8 +24,8 @@ mod args;
 mod bounded;
 pub(crate) mod ctx;
 mod engine;
-pub(crate) mod lower;
 mod helpers;
+pub(crate) mod lower;
 mod reads;
 mod template;
 
@@ -93,8 +93,12 @@ pub(crate) fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
         );
         return Err(entry.loc.error(message, "plugin"));
     }
-    let plugin =
-        Arc::new(Plugin { shown: entry.shown.clone(), digest: Digest::of(source.as_bytes()), ast, spec: OnceLock::new() });
+    let plugin = Arc::new(Plugin {
+        shown: entry.shown.clone(),
+        digest: Digest::of(source.as_bytes()),
+        ast,
+        spec: OnceLock::new(),
+    });
     LOADED.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.script.clone(), Arc::clone(&plugin));
     Ok(plugin)
 }
@@ -103,7 +107,9 @@ impl Plugin {
     /// Whether the script defines `hook(_, _)`, or for an image hook
     /// `hook(ctx, _, _)`.
     pub(crate) fn defines(&self, hook: &str) -> bool {
-        self.ast.iter_functions().any(|f| f.name == hook && (f.params.len() == 2 || (hook != "layer" && self.takes_ctx(hook))))
+        self.ast
+            .iter_functions()
+            .any(|f| f.name == hook && (f.params.len() == 2 || (hook != "layer" && self.takes_ctx(hook))))
     }
 
     /// Whether image hook `hook` is `hook(ctx, value, args)`.
@@ -125,7 +131,7 @@ impl Plugin {
                 }
                 let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
                     .map_err(|e| wrong(&format!("fn args handed back a value that is not data: {e}")))?;
-                args::Spec::parse(&json).map_err(|message| wrong(&message))
+                args::Spec::parse(&json).map_err(|e| wrong(&e.to_string()))
             });
             Some(spec?)
         } else {
@@ -141,7 +147,7 @@ impl Plugin {
             None => Ok((entry.with.clone(), false)),
             Some(spec) => match spec.apply(&entry.with) {
                 Ok(values) => Ok((serde_json::Value::Object(values), true)),
-                Err(message) => Err(HookError(format!("{}: {message}", self.shown))),
+                Err(error) => Err(HookError(format!("{}: {error}", self.shown))),
             },
         }
     }
@@ -191,7 +197,10 @@ impl Plugin {
                 format!("Too many operations: more than {} (the operation limit)", engine::MAX_OPERATIONS)
             }
             EvalAltResult::ErrorStackOverflow(_) => {
-                format!("Stack overflow: functions called more than {} levels deep (the call limit)", engine::MAX_CALL_LEVELS)
+                format!(
+                    "Stack overflow: functions called more than {} levels deep (the call limit)",
+                    engine::MAX_CALL_LEVELS
+                )
             }
             EvalAltResult::ErrorDataTooLarge(what, _) => engine::over_limit(what),
             other => {
@@ -231,13 +240,13 @@ impl Plugin {
     /// it hands back, as JSON: data nested at most [`MAX_DEPTH`] levels
     /// deep, which `check` accepts (else an error at the place the script
     /// returned from).
-    pub(crate) fn run_map_hook(
+    pub(crate) fn run_map_hook<E: std::fmt::Display>(
         &self,
         name: &str,
         value: &serde_json::Value,
         entry: &PluginUse,
         ctx: Option<&LayerCtx>,
-        check: &(dyn Fn(&serde_json::Value) -> Result<(), String> + Sync),
+        check: &(dyn Fn(&serde_json::Value) -> Result<(), E> + Sync),
     ) -> (Result<serde_json::Value, HookError>, Vec<String>) {
         let (with, declared) = match self.checked_args(entry) {
             Ok(checked) => checked,
@@ -255,7 +264,7 @@ impl Plugin {
             }
             let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
                 .map_err(|e| wrong(&format!("fn {name} handed back a value that is not data: {e}")))?;
-            check(&json).map_err(|message| wrong(&message))?;
+            check(&json).map_err(|e| wrong(&e.to_string()))?;
             Ok(json)
         })
     }

@@ -19,6 +19,7 @@
 //! the work by [`MAX_STEPS`] values and blocks expanded.
 
 use rhai::{Dynamic, Map};
+use thiserror::Error;
 
 use super::bounded::MAX_DEPTH;
 use super::ctx::{Res, fail};
@@ -47,6 +48,54 @@ enum Filter {
     Xml,
 }
 
+/// A closing tag (`/for`, `/if`, `#else`) and its line.
+type End = (String, usize);
+
+/// What is wrong with a template or with the values it is given. Every
+/// message but the limits' names the template's line.
+#[derive(Debug, Error)]
+pub(super) enum TemplateError {
+    #[error("line {0}: `{{{{` is not closed by `}}}}`")]
+    TagNotClosed(usize),
+    #[error("line {0}: write `#for NAME in LIST`")]
+    ForSyntax(usize),
+    #[error("line {line}: `{text}` is not a name{hint}")]
+    NotAName { line: usize, text: String, hint: &'static str },
+    #[error("line {line}: `{{{{{tag}}}}}` closes no block")]
+    ClosesNothing { line: usize, tag: String },
+    #[error("line {at}: `{{{{{tag}}}}}` where the block of line {line} wants `{{{{{want}}}}}`")]
+    Mismatch { at: usize, tag: String, line: usize, want: &'static str },
+    #[error("line {line}: the block is not closed by `{{{{{want}}}}}`")]
+    BlockNotClosed { line: usize, want: &'static str },
+    #[error("line {line}: unknown block `{tag}` (#for, #if, #else, /for, /if)")]
+    UnknownBlock { line: usize, tag: String },
+    #[error("line {line}: unknown filter `{name}` (shell, json, xml)")]
+    UnknownFilter { line: usize, name: String },
+    #[error("blocks nest deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("line {line}: {name} is not given")]
+    NotGiven { line: usize, name: String },
+    #[error("line {line}: {name} {why}")]
+    NotText { line: usize, name: String, why: NotText },
+    #[error("line {line}: {name} is not an array or map")]
+    NotAList { line: usize, name: String },
+    #[error("more than {MAX_STEPS} values and blocks expanded")]
+    TooManySteps,
+    #[error("the result is over the string limit ({MAX_STRING} bytes)")]
+    TooLong,
+}
+
+/// Why a value cannot be written as text.
+#[derive(Debug, Error)]
+pub(super) enum NotText {
+    #[error("is nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("is not data: {0}")]
+    NotData(String),
+    #[error("is an array or map: write it with `| json` or a #for block")]
+    Nested,
+}
+
 /// A tag: its text between the braces and the line it starts on.
 struct Tag<'a> {
     text: &'a str,
@@ -54,7 +103,7 @@ struct Tag<'a> {
 }
 
 /// Splits `template` into texts and tags, trimming around `{{-`/`-}}`.
-fn tokens(template: &str) -> Result<Vec<Result<String, Tag<'_>>>, String> {
+fn tokens(template: &str) -> Result<Vec<Result<String, Tag<'_>>>, TemplateError> {
     let mut out: Vec<Result<String, Tag<'_>>> = Vec::new();
     let mut rest = template;
     let mut line = 1;
@@ -74,7 +123,7 @@ fn tokens(template: &str) -> Result<Vec<Result<String, Tag<'_>>>, String> {
         }
         line += rest[..open].matches('\n').count();
         out.push(Ok(text.to_owned()));
-        let close = after.find("}}").ok_or_else(|| format!("line {line}: `{{{{` is not closed by `}}}}`"))?;
+        let close = after.find("}}").ok_or(TemplateError::TagNotClosed(line))?;
         let (mut inner, next) = (&after[..close], &after[close + 2..]);
         trim_next = inner.ends_with('-');
         if trim_next {
@@ -88,13 +137,13 @@ fn tokens(template: &str) -> Result<Vec<Result<String, Tag<'_>>>, String> {
     Ok(out)
 }
 
-fn parse(template: &str) -> Result<Vec<Node>, String> {
+fn parse(template: &str) -> Result<Vec<Node>, TemplateError> {
     let tokens = tokens(template)?;
     let mut iter = tokens.into_iter();
     let (nodes, end) = parse_block(&mut iter, 0)?;
     match end {
         None => Ok(nodes),
-        Some((tag, line)) => Err(format!("line {line}: `{{{{{tag}}}}}` closes no block")),
+        Some((tag, line)) => Err(TemplateError::ClosesNothing { line, tag }),
     }
 }
 
@@ -102,9 +151,9 @@ type Tokens<'a> = std::vec::IntoIter<Result<String, Tag<'a>>>;
 
 /// Nodes up to the end or a closing tag (`/for`, `/if`, `#else`), which is
 /// returned with its line.
-fn parse_block(tokens: &mut Tokens<'_>, depth: usize) -> Result<(Vec<Node>, Option<(String, usize)>), String> {
+fn parse_block(tokens: &mut Tokens<'_>, depth: usize) -> Result<(Vec<Node>, Option<End>), TemplateError> {
     if depth > MAX_DEPTH {
-        return Err(format!("blocks nest deeper than {MAX_DEPTH} levels"));
+        return Err(TemplateError::TooDeep);
     }
     let mut nodes = Vec::new();
     while let Some(token) = tokens.next() {
@@ -118,10 +167,10 @@ fn parse_block(tokens: &mut Tokens<'_>, depth: usize) -> Result<(Vec<Node>, Opti
         };
         let line = tag.line;
         if let Some(head) = tag.text.strip_prefix("#for ") {
-            let (var, list) = head.split_once(" in ").ok_or_else(|| format!("line {line}: write `#for NAME in LIST`"))?;
+            let (var, list) = head.split_once(" in ").ok_or(TemplateError::ForSyntax(line))?;
             let var = var.trim();
             if var.is_empty() || !var.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                return Err(format!("line {line}: `{var}` is not a name"));
+                return Err(TemplateError::NotAName { line, text: var.to_owned(), hint: "" });
             }
             let list = expr(list.trim(), line)?;
             let (body, end) = parse_block(tokens, depth + 1)?;
@@ -147,7 +196,7 @@ fn parse_block(tokens: &mut Tokens<'_>, depth: usize) -> Result<(Vec<Node>, Opti
         } else if matches!(tag.text, "/for" | "/if" | "#else") {
             return Ok((nodes, Some((tag.text.to_owned(), line))));
         } else if tag.text.starts_with(['#', '/']) {
-            return Err(format!("line {line}: unknown block `{}` (#for, #if, #else, /for, /if)", tag.text));
+            return Err(TemplateError::UnknownBlock { line, tag: tag.text.to_owned() });
         } else {
             let (value, filter) = match tag.text.split_once('|') {
                 Some((value, filter)) => (value.trim(), self::filter(filter.trim(), line)?),
@@ -159,30 +208,30 @@ fn parse_block(tokens: &mut Tokens<'_>, depth: usize) -> Result<(Vec<Node>, Opti
     Ok((nodes, None))
 }
 
-fn expect_end(end: Option<(String, usize)>, want: &str, line: usize) -> Result<(), String> {
+fn expect_end(end: Option<End>, want: &'static str, line: usize) -> Result<(), TemplateError> {
     match end {
         Some((tag, _)) if tag == want => Ok(()),
-        Some((tag, at)) => Err(format!("line {at}: `{{{{{tag}}}}}` where the block of line {line} wants `{{{{{want}}}}}`")),
-        None => Err(format!("line {line}: the block is not closed by `{{{{{want}}}}}`")),
+        Some((tag, at)) => Err(TemplateError::Mismatch { at, tag, line, want }),
+        None => Err(TemplateError::BlockNotClosed { line, want }),
     }
 }
 
-fn filter(name: &str, line: usize) -> Result<Filter, String> {
+fn filter(name: &str, line: usize) -> Result<Filter, TemplateError> {
     match name {
         "shell" => Ok(Filter::Shell),
         "json" => Ok(Filter::Json),
         "xml" => Ok(Filter::Xml),
-        other => Err(format!("line {line}: unknown filter `{other}` (shell, json, xml)")),
+        other => Err(TemplateError::UnknownFilter { line, name: other.to_owned() }),
     }
 }
 
-fn expr(text: &str, line: usize) -> Result<Expr, String> {
+fn expr(text: &str, line: usize) -> Result<Expr, TemplateError> {
     if let Some(literal) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
         return Ok(Expr::Literal(literal.to_owned()));
     }
     let parts: Vec<String> = text.split('.').map(str::to_owned).collect();
     if parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')) {
-        return Err(format!("line {line}: `{text}` is not a name (NAME or NAME.KEY)"));
+        return Err(TemplateError::NotAName { line, text: text.to_owned(), hint: " (NAME or NAME.KEY)" });
     }
     Ok(Expr::Path(parts))
 }
@@ -213,39 +262,48 @@ impl Render<'_> {
         (!value.is_unit()).then_some(value)
     }
 
-    fn step(&mut self) -> Result<(), String> {
+    fn step(&mut self) -> Result<(), TemplateError> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
-            return Err(format!("more than {MAX_STEPS} values and blocks expanded"));
+            return Err(TemplateError::TooManySteps);
         }
         if self.out.len() > MAX_STRING {
-            return Err(format!("the result is over the string limit ({MAX_STRING} bytes)"));
+            return Err(TemplateError::TooLong);
         }
         Ok(())
     }
 
-    fn nodes(&mut self, nodes: &[Node]) -> Result<(), String> {
+    fn nodes(&mut self, nodes: &[Node]) -> Result<(), TemplateError> {
         for node in nodes {
             self.step()?;
             match node {
                 Node::Text(text) => self.out.push_str(text),
                 Node::Value { line, expr, filter } => {
-                    let value = self.value(expr).ok_or_else(|| format!("line {line}: {} is not given", shown(expr)))?;
-                    let text = text(&value, *filter).map_err(|e| format!("line {line}: {} {e}", shown(expr)))?;
+                    let value =
+                        self.value(expr).ok_or_else(|| TemplateError::NotGiven { line: *line, name: shown(expr) })?;
+                    let text = text(&value, *filter).map_err(|why| TemplateError::NotText {
+                        line: *line,
+                        name: shown(expr),
+                        why,
+                    })?;
                     self.out.push_str(&text);
                 }
                 Node::For { line, var, list, body } => {
-                    let value = self.value(list).ok_or_else(|| format!("line {line}: {} is not given", shown(list)))?;
+                    let value =
+                        self.value(list).ok_or_else(|| TemplateError::NotGiven { line: *line, name: shown(list) })?;
                     let items: Vec<Dynamic> = if let Some(array) = value.read_lock::<rhai::Array>() {
                         array.clone()
                     } else if let Some(map) = value.read_lock::<Map>() {
                         map.iter()
                             .map(|(k, v)| {
-                                Dynamic::from_map(Map::from([("key".into(), k.to_string().into()), ("value".into(), v.clone())]))
+                                Dynamic::from_map(Map::from([
+                                    ("key".into(), k.to_string().into()),
+                                    ("value".into(), v.clone()),
+                                ]))
                             })
                             .collect()
                     } else {
-                        return Err(format!("line {line}: {} is not an array or map", shown(list)));
+                        return Err(TemplateError::NotAList { line: *line, name: shown(list) });
                     };
                     for item in items {
                         self.step()?;
@@ -292,16 +350,16 @@ fn truthy(value: &Dynamic) -> bool {
 }
 
 /// `value` as text through `filter`.
-fn text(value: &Dynamic, filter: Filter) -> Result<String, String> {
+fn text(value: &Dynamic, filter: Filter) -> Result<String, NotText> {
     if let Filter::Json = filter {
         if super::bounded::deeper_than(value, MAX_DEPTH) {
-            return Err(format!("is nested deeper than {MAX_DEPTH} levels"));
+            return Err(NotText::TooDeep);
         }
-        let json: serde_json::Value = rhai::serde::from_dynamic(value).map_err(|e| format!("is not data: {e}"))?;
+        let json: serde_json::Value = rhai::serde::from_dynamic(value).map_err(|e| NotText::NotData(e.to_string()))?;
         return Ok(json.to_string());
     }
     if value.is_array() || value.is_map() {
-        return Err("is an array or map: write it with `| json` or a #for block".into());
+        return Err(NotText::Nested);
     }
     let plain = value.to_string();
     Ok(match filter {

@@ -41,7 +41,10 @@ fn loops_conditions_and_whitespace_control() {
 #[test]
 fn mistakes_are_errors_with_their_line() {
     assert_eq!(error("a\n{{ nope }}", "{}"), "render: line 2: `nope` is not given");
-    assert_eq!(error("{{ m }}", r#"{"m": {}}"#), "render: line 1: `m` is an array or map: write it with `| json` or a #for block");
+    assert_eq!(
+        error("{{ m }}", r#"{"m": {}}"#),
+        "render: line 1: `m` is an array or map: write it with `| json` or a #for block"
+    );
     assert_eq!(error("\n\n{{#for x in l}}", r#"{"l": []}"#), "render: line 3: the block is not closed by `{{/for}}`");
     assert_eq!(error("{{/if}}", "{}"), "render: line 1: `{{/if}}` closes no block");
     assert_eq!(error("{{ x | upper }}", "{}"), "render: line 1: unknown filter `upper` (shell, json, xml)");

@@ -19,7 +19,11 @@ use compose_img::digest::Digest;
 fn skopeo_parent(sandbox: &Sandbox) {
     common::copy_recipes(sandbox.path());
     sandbox.build(&["recipes/busybox.toml", "--output", "oci:built"]);
-    let skopeo = Command::new(tool("skopeo")).args(["copy", "-q", "oci:built:latest", "oci:parent:latest"]).current_dir(sandbox.path()).output().unwrap();
+    let skopeo = Command::new(tool("skopeo"))
+        .args(["copy", "-q", "oci:built:latest", "oci:parent:latest"])
+        .current_dir(sandbox.path())
+        .output()
+        .unwrap();
     assert_success(&skopeo);
 }
 
@@ -105,21 +109,22 @@ fn chmod_chown_index_and_config_from_the_image_on_a_skopeo_parent_under_podman()
 /// A layout of one gzip layer holding `dirs` × `files` empty files (every
 /// fourth a `.pyc`), written by hand: a parent no other tool made.
 fn wide_layout(dir: &Path, dirs: usize, files: usize) {
+    let header = |kind: tar::EntryType, mode: u32| {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header
+    };
     let mut builder = tar::Builder::new(Vec::new());
     for d in 0..dirs {
-        let mut header = tar::Header::new_ustar();
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_mode(0o755);
-        header.set_size(0);
-        (header.set_uid(0), header.set_gid(0), header.set_mtime(0));
-        builder.append_data(&mut header, format!("srv/d{d}/"), &[][..]).unwrap();
+        builder.append_data(&mut header(tar::EntryType::Directory, 0o755), format!("srv/d{d}/"), &[][..]).unwrap();
         for f in 0..files {
-            let mut header = tar::Header::new_ustar();
-            header.set_mode(0o644);
-            header.set_size(0);
-            (header.set_uid(0), header.set_gid(0), header.set_mtime(0));
             let name = if f % 4 == 0 { format!("srv/d{d}/f{f}.pyc") } else { format!("srv/d{d}/f{f}.py") };
-            builder.append_data(&mut header, name, &[][..]).unwrap();
+            builder.append_data(&mut header(tar::EntryType::Regular, 0o644), name, &[][..]).unwrap();
         }
     }
     let tar = builder.into_inner().unwrap();
@@ -159,7 +164,11 @@ fn wide_layout(dir: &Path, dirs: usize, files: usize) {
 fn a_plugin_walks_a_200000_entry_parent_within_the_deadline() {
     let sandbox = Sandbox::new();
     wide_layout(&sandbox.path().join("wide"), 200, 1000);
-    let skopeo = Command::new(tool("skopeo")).args(["copy", "-q", "oci:wide:latest", "oci:parent:latest"]).current_dir(sandbox.path()).output().unwrap();
+    let skopeo = Command::new(tool("skopeo"))
+        .args(["copy", "-q", "oci:wide:latest", "oci:parent:latest"])
+        .current_dir(sandbox.path())
+        .output()
+        .unwrap();
     assert_success(&skopeo);
     let script = r#"
 fn layer(ctx, args) {
@@ -290,7 +299,11 @@ fn every_example_of_the_plugin_docs_runs() {
 
 fn run_example(sandbox: &Sandbox, name: &str, script: &str) {
     let tagged = |tag: &str| -> Vec<String> {
-        script.lines().filter_map(|l| l.strip_prefix(tag)).map(|l| l.strip_prefix(' ').unwrap_or(l).to_owned()).collect()
+        script
+            .lines()
+            .filter_map(|l| l.strip_prefix(tag))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l).to_owned())
+            .collect()
     };
     let (with, expect) = (tagged("// with:"), tagged("// expect:"));
     assert!(!expect.is_empty(), "{name} checks nothing: give it `// expect:` lines");
@@ -313,7 +326,8 @@ fn run_example(sandbox: &Sandbox, name: &str, script: &str) {
         let out = sandbox.cmd().args(["build", "example.toml", "--output", "oci:example"]).output().unwrap();
         assert!(out.status.success(), "{name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
         let skopeo = |args: &[&str]| run(Command::new(tool("skopeo")).args(args).current_dir(sandbox.path()));
-        skopeo(&["inspect", "--config", "oci:example:latest"]) + skopeo(&["inspect", "--raw", "oci:example:latest"]).as_str()
+        skopeo(&["inspect", "--config", "oci:example:latest"])
+            + skopeo(&["inspect", "--raw", "oci:example:latest"]).as_str()
     };
     for line in expect {
         assert!(shown.contains(&line), "{name}: `{line}` not in:\n{shown}");
