@@ -333,3 +333,42 @@ fn run_example(sandbox: &Sandbox, name: &str, script: &str) {
         assert!(shown.contains(&line), "{name}: `{line}` not in:\n{shown}");
     }
 }
+
+/// A build of `script` (a layer plugin, or an image plugin when it has no
+/// `fn layer`) on busybox.toml: the rendered error.
+fn hook_error(script: &str) -> String {
+    let sandbox = Sandbox::new();
+    common::copy_recipes(sandbox.path());
+    sandbox.write("p.rhai", script);
+    let entry = if script.contains("fn layer(") { "[[layer]]\nname = \"l\"\n[[layer.plugin]]" } else { "[[plugin]]" };
+    sandbox.write("big.bin", &"x".repeat(200_000));
+    let recipe = format!(
+        "[image]\nname = \"localhost/p\"\n[from]\nrecipe = \"recipes/busybox.toml\"\n[[layer]]\nname = \"big\"\n\
+         [[layer.copy]]\nsrc = \"big.bin\"\ndest = \"/big.bin\"\n{entry}\nscript = \"p.rhai\"\n"
+    );
+    sandbox.write("p.toml", &recipe);
+    let out = sandbox.cmd().args(["build", "p.toml"]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The parent's progress lines hold the host busybox's digest: from
+    // the error on.
+    stderr[stderr.find("  ×").expect("an error")..].to_owned()
+}
+
+#[test]
+fn a_blob_over_its_limit_names_the_limit() {
+    insta::assert_snapshot!(hook_error("fn layer(ctx, args) {\n  let b = ctx.read_lower_blob(\"/big.bin\");\n}\n"));
+}
+
+#[test]
+fn an_image_hooks_ctx_only_reads() {
+    insta::assert_snapshot!(hook_error("fn config(ctx, cfg, args) {\n  ctx.file(\"/etc/x\", \"y\");\n  cfg\n}\n"));
+}
+
+#[test]
+fn a_template_mistake_names_its_line() {
+    insta::assert_snapshot!(hook_error(
+        "fn layer(ctx, args) {\n  ctx.file(\"/etc/x\", render(\"a\\n{{ port }}\", #{}));\n}\n"
+    ));
+}
