@@ -4,14 +4,15 @@ use std::fmt::Write as _;
 
 use super::access::store_dir;
 use super::args::PlanArgs;
-use super::settings::{platforms, settings};
+use super::settings::{platforms, settings, vars};
 use crate::Error;
 use crate::compose::{self, PlannedImage, PlannedLayer};
 
 pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
     let settings = settings(&args.layers)?;
     let store = store_dir(args.layers.store.as_ref())?;
-    let images = compose::plan_only(&args.recipes, &store, &settings, &platforms(&args.layers)?)?;
+    let (images, remarks) =
+        compose::plan_only(&args.recipes, &vars(&args.vars)?, &store, &settings, &platforms(&args.layers)?)?;
     let text = if args.json {
         json(&images)
     } else if args.dot {
@@ -19,6 +20,7 @@ pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
     } else {
         tree(&images)
     };
+    eprint!("{}", super::render::remarks(&remarks, super::color()));
     print!("{text}");
     Ok(())
 }

@@ -20,6 +20,9 @@ pub(crate) enum ComposeError {
     /// Layers that cannot be planned (missing sources, collisions, ...).
     #[error("cannot plan {recipe}")]
     Plan { recipe: String, errors: Vec<LocatedError> },
+    /// Warnings, with `--deny-warnings`.
+    #[error("{} denied by --deny-warnings", counted_warnings(.0))]
+    Warnings(Vec<LocatedError>),
     #[error("building {recipe}")]
     Build {
         recipe: String,
@@ -51,4 +54,11 @@ pub(crate) enum ComposeError {
     Store(#[from] StoreError),
     #[error("cannot start {0} worker threads")]
     Workers(u32),
+}
+
+fn counted_warnings(warnings: &[LocatedError]) -> String {
+    match warnings.len() {
+        1 => "1 warning".to_owned(),
+        n => format!("{n} warnings"),
+    }
 }

@@ -24,6 +24,7 @@ mod summary;
 mod units;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use p256::ecdsa::SigningKey;
 
@@ -32,6 +33,8 @@ use crate::layer::progress::Progress;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::plan::graph::{self, RecipeGraph};
+use crate::recipe::LocatedError;
+use crate::recipe::vars::Given;
 use crate::registry::ClientOptions;
 use crate::store::Store;
 
@@ -54,6 +57,11 @@ pub(crate) struct BuildRequest {
     pub registry: ClientOptions,
     /// `--platform`: build only these (empty: every platform of each recipe).
     pub platforms: Vec<Platform>,
+    /// `--var NAME=VALUE`: the recipes' variables.
+    pub vars: Given,
+    /// `--deny-warnings`: a warning fails the build before any output is
+    /// written.
+    pub deny_warnings: bool,
     /// `--sign-key`: sign every manifest and index written.
     pub sign_key: Option<SigningKey>,
 }
@@ -63,27 +71,43 @@ struct Context<'a> {
     request: &'a BuildRequest,
     store: &'a Store,
     progress: &'a dyn Progress,
+    /// Warnings and notes found while building (planning's come first).
+    remarks: Mutex<Vec<LocatedError>>,
 }
 
 pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSummary, ComposeError> {
     outputs::check_request(request)?;
-    let graph = load(&request.recipes)?;
+    let graph = load(&request.recipes, &request.vars)?;
     let units = Units::of(&graph, &request.platforms)?;
     let targets = outputs::targets(&graph, &units, request)?;
+    graph.never_copy(outputs::never_copied(&targets, &request.store).into());
     let pool = pool(request.settings.jobs)?;
     let purpose = Purpose::Build { reuse: request.reuse };
-    let Prepared { units: planned, store } =
+    let Prepared { units: mut planned, store } =
         prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
-    let context = Context { request, store: &store, progress };
+    let remarks = Mutex::new(plan_remarks(&mut planned));
+    let context = Context { request, store: &store, progress, remarks };
     let build_graph = BuildGraph::new(&units, &planned);
     let built = build_graph.run(&planned, &context, &pool)?;
+    let remarks = std::mem::take(&mut *context.remarks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    if request.deny_warnings && remarks.iter().any(LocatedError::is_warning) {
+        return Err(ComposeError::Warnings(remarks.into_iter().filter(LocatedError::is_warning).collect()));
+    }
     let mut reports = Vec::new();
     for target in &targets {
         let recipe = &graph.recipes[target.recipe];
         let tagged = built.tagged(recipe, &units.of_recipe[target.recipe], &context)?;
         reports.push(outputs::write(recipe, target, &tagged, &context)?);
     }
-    Ok(BuildSummary::new(&built, reports))
+    Ok(BuildSummary::new(&built, reports, remarks))
+}
+
+/// The warnings and notes of every unit's plan, each once (the units of
+/// a recipe's platforms share most).
+fn plan_remarks(planned: &mut [prepare::PlannedUnit]) -> Vec<LocatedError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let all = planned.iter_mut().flat_map(|unit| std::mem::take(&mut unit.plan.remarks));
+    all.filter(|remark| seen.insert((remark.first_offset(), remark.to_string()))).collect()
 }
 
 /// The resolved graph of `recipes` without building: every recipe (parents
@@ -91,20 +115,29 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
 /// whether it is cached.
 pub(crate) fn plan_only(
     recipes: &[PathBuf],
+    vars: &Given,
     store: &Path,
     settings: &BuildSettings,
     platforms: &[Platform],
-) -> Result<Vec<PlannedImage>, ComposeError> {
-    let graph = load(recipes)?;
+) -> Result<(Vec<PlannedImage>, Vec<LocatedError>), ComposeError> {
+    let graph = load(recipes, vars)?;
     let units = Units::of(&graph, platforms)?;
-    let Prepared { units: planned, store } =
+    let default_outputs = outputs::targets_by_default(&graph);
+    graph.never_copy(outputs::never_copied(&default_outputs, store).into());
+    let Prepared { units: mut planned, store } =
         prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
+    let remarks = plan_remarks(&mut planned);
     let parents = units.units.iter().map(|unit| unit.parent);
-    planned.iter().zip(parents).map(|(unit, parent)| PlannedImage::new(unit, parent, &store, settings)).collect()
+    let images = planned
+        .iter()
+        .zip(parents)
+        .map(|(unit, parent)| PlannedImage::new(unit, parent, &store, settings))
+        .collect::<Result<_, _>>()?;
+    Ok((images, remarks))
 }
 
-fn load(recipes: &[PathBuf]) -> Result<RecipeGraph, ComposeError> {
-    graph::load(recipes).map_err(ComposeError::Recipes)
+fn load(recipes: &[PathBuf], vars: &Given) -> Result<RecipeGraph, ComposeError> {
+    graph::load(recipes, vars).map_err(ComposeError::Recipes)
 }
 
 fn pool(jobs: u32) -> Result<rayon::ThreadPool, ComposeError> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rayon::ThreadPool;
 
-use crate::assemble::{assemble, assemble_index};
+use crate::assemble::{AssembleError, assemble, assemble_index};
 use crate::digest::Digest;
 use crate::layer::BuiltLayer;
 use crate::layer::cache::layer_key;
@@ -131,7 +131,7 @@ impl Builder<'_> {
         let Base::Image { reference, name, .. } = &plan.recipe.from else {
             unreachable!("a parent node has a parent image")
         };
-        let Context { request, store, progress } = self.context;
+        let Context { request, store, progress, .. } = self.context;
         let want = Want::Platform(plan.platform.clone());
         let parent_error = |source| ComposeError::Parent { recipe: plan.recipe.file.name.clone(), source };
         let tagged = transport::fetch(reference, &want, store, &request.registry).map_err(parent_error)?;
@@ -195,7 +195,7 @@ impl Builder<'_> {
     }
 
     fn write_layer(&self, plan: &ImagePlan, layer: &LayerPlan, stat: Option<Digest>) -> Result<Product, ComposeError> {
-        let Context { request, store, progress } = self.context;
+        let Context { request, store, progress, .. } = self.context;
         let settings = &request.settings;
         let id = format!("{} {} ({})", plan.recipe.file.name, layer.name, plan.platform);
         let reporter = Reporter { progress: *progress, id: &id };
@@ -225,7 +225,7 @@ impl Builder<'_> {
     /// The image of `plan` at `node`: its parent image and its layers,
     /// assembled.
     fn image(&self, plan: &ImagePlan, node: usize, done: &Done<Product>) -> Result<Product, ComposeError> {
-        let Context { request, store, progress } = self.context;
+        let Context { request, store, progress, .. } = self.context;
         let products = || self.graph.deps[node].iter().filter_map(|&d| done.get(d));
         let layers = products()
             .filter_map(|product| match product {
@@ -238,8 +238,17 @@ impl Builder<'_> {
             Product::Layer(..) => None,
         });
         let epoch = request.settings.source_date_epoch;
-        let image = assemble(&plan.recipe, &plan.platform, parent, layers, epoch, store)
-            .map_err(|source| ComposeError::Assemble { recipe: plan.recipe.file.name.clone(), source })?;
+        let mut remarks = Vec::new();
+        let image =
+            assemble(&plan.recipe, &plan.platform, parent, layers, epoch, store, &mut remarks).map_err(|source| {
+                match source {
+                    AssembleError::Recipe(error) => {
+                        ComposeError::Plan { recipe: plan.recipe.file.name.clone(), errors: vec![error] }
+                    }
+                    source => ComposeError::Assemble { recipe: plan.recipe.file.name.clone(), source },
+                }
+            })?;
+        self.context.remarks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(remarks);
         progress.finished(Finished::Image {
             recipe: plan.recipe.file.name.clone(),
             platform: plan.platform.to_string(),

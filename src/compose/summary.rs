@@ -2,6 +2,7 @@
 //! reused and written.
 
 use crate::digest::Digest;
+use crate::recipe::LocatedError;
 use crate::registry::PushStats;
 
 use super::nodes::Built;
@@ -30,11 +31,13 @@ pub(crate) struct BuildSummary {
     /// What plugins printed (`print`, `debug`), each line prefixed with the
     /// script: the layers' plugins in build order, then the images'.
     pub plugin_log: Vec<String>,
+    /// Warnings and notes about the recipes.
+    pub remarks: Vec<LocatedError>,
 }
 
 impl BuildSummary {
-    pub(super) fn new(built: &Built, images: Vec<BuiltReport>) -> BuildSummary {
-        let mut summary = BuildSummary { images, ..BuildSummary::default() };
+    pub(super) fn new(built: &Built, images: Vec<BuiltReport>, remarks: Vec<LocatedError>) -> BuildSummary {
+        let mut summary = BuildSummary { images, remarks, ..BuildSummary::default() };
         for (layer, log) in built.layers() {
             summary.plugin_log.extend(log.iter().cloned());
             if layer.reused {

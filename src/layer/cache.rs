@@ -134,6 +134,8 @@ pub(crate) fn walk_key(layer: &WalkedLayer, settings: &BuildSettings, walked_sin
     let mut key = KeyBytes::new("walk", settings, walked_since)?;
     // Whether undeclared directories are left out of the layer.
     key.number(u64::from(layer.has_lower()));
+    // What the walk left out, beyond what it found.
+    key.field(layer.ignore_text().unwrap_or("").as_bytes());
     for (entry, walked) in layer.entries() {
         match (&entry.kind, walked) {
             (EntryKind::Copy(copy), Some(walked)) => {
@@ -250,7 +252,7 @@ impl KeyBytes {
                 self.field(src.as_os_str().as_bytes());
                 self.host_entry(Some(stat))
             }
-            Walked::Dir { src, found } => {
+            Walked::Dir { src, found, .. } => {
                 self.tag(b'D');
                 self.field(src.as_os_str().as_bytes());
                 self.number(found.len() as u64);

@@ -8,16 +8,35 @@ use std::path::{Path, PathBuf};
 use super::tree::{FileSource, Node, NodeKind, Origin, Tree};
 use super::walk::{Found, HostStat, walk};
 use crate::oci::platform::Platform;
+use crate::recipe::ignore::IgnoreRules;
 use crate::recipe::image_path::WHITEOUT_PREFIX;
-use crate::recipe::{Copy, ImagePath, Loc, LocatedError};
+use crate::recipe::{Copy, ImagePath, Loc, LocatedError, Recipe};
 
 /// What the source of one `copy` is on the host.
 #[derive(Clone)]
 pub(crate) enum Walked {
     /// A file (or what a symlink named as the source points to).
     File { src: PathBuf, stat: HostStat },
-    /// A directory, and everything below it that its `exclude` does not prune.
-    Dir { src: PathBuf, found: Vec<Found> },
+    /// A directory, and everything below it that its `exclude` does not
+    /// prune and `.composeignore` does not leave out; `skipped` are the
+    /// store and outputs of compose-img found inside (left out too).
+    Dir { src: PathBuf, found: Vec<Found>, skipped: Vec<PathBuf> },
+}
+
+/// Where a recipe's `copy` sources are read: its directory, and what of
+/// the host never goes into a layer.
+#[derive(Clone, Copy)]
+pub(crate) struct Host<'a> {
+    pub dir: &'a Path,
+    pub ignore: Option<&'a IgnoreRules>,
+    /// Canonical paths: the store and the build's outputs.
+    pub never: &'a [PathBuf],
+}
+
+impl<'a> Host<'a> {
+    pub(crate) fn of(recipe: &'a Recipe) -> Host<'a> {
+        Host { dir: &recipe.dir, ignore: recipe.ignore.as_deref(), never: recipe.never_copied() }
+    }
 }
 
 /// Adds everything `copy` names to `tree`.
@@ -25,27 +44,115 @@ pub(crate) fn add_copy(
     tree: &mut Tree,
     copy: &Copy,
     loc: &Loc,
-    recipe_dir: &Path,
+    host: Host<'_>,
     platform: &Platform,
 ) -> Result<(), LocatedError> {
-    add_walked(tree, copy, loc, walk_copy(copy, loc, recipe_dir, platform)?)
+    add_walked(tree, copy, loc, walk_copy(copy, loc, host, platform)?)
 }
 
-/// Reads the metadata of the source of `copy` and of everything below it.
-pub(crate) fn walk_copy(
-    copy: &Copy,
-    loc: &Loc,
-    recipe_dir: &Path,
-    platform: &Platform,
-) -> Result<Walked, LocatedError> {
-    let src = recipe_dir.join(expand(&copy.src, platform));
+/// Reads the metadata of the source of `copy` and of everything below it,
+/// leaving out what `.composeignore` ignores and what compose-img wrote.
+pub(crate) fn walk_copy(copy: &Copy, loc: &Loc, host: Host<'_>, platform: &Platform) -> Result<Walked, LocatedError> {
+    let src = host.dir.join(expand(&copy.src, platform));
     let meta = std::fs::metadata(&src).map_err(|e| io_error(loc, &src, &e))?;
+    let canonical = std::fs::canonicalize(&src).map_err(|e| io_error(loc, &src, &e))?;
+    let ignore = host.ignore.filter(|rules| rules.covers(&canonical));
+    let left_out = |rel: &Path, is_dir: bool| {
+        let path = canonical.join(rel);
+        ignore.is_some_and(|rules| rules.ignores(&path, is_dir)) || host.never.contains(&path)
+    };
     if !meta.is_dir() {
+        if left_out(Path::new(""), false) {
+            let why = format!("{} is left out by {}", src.display(), crate::recipe::ignore::FILE_NAME);
+            return Err(loc.error(why, "copies nothing"));
+        }
         return Ok(Walked::File { src, stat: HostStat::of(&meta) });
     }
     let exclude = &copy.exclude.set;
-    let found = walk(&src, &|rel| exclude.is_match(rel)).map_err(|e| io_error(loc, &e.path, &e.error))?;
-    Ok(Walked::Dir { src, found })
+    let prune = |rel: &Path| exclude.is_match(rel) || left_out(rel, true);
+    let mut found = walk(&src, &prune).map_err(|e| io_error(loc, &e.path, &e.error))?;
+    let mut skipped = Vec::new();
+    if ignore.is_some() || !host.never.is_empty() {
+        found.retain(|entry| {
+            if host.never.contains(&canonical.join(&entry.rel)) {
+                skipped.push(src.join(&entry.rel));
+                return false;
+            }
+            !ignore.is_some_and(|rules| rules.ignores(&canonical.join(&entry.rel), entry.is_dir()))
+        });
+    }
+    if !skipped.is_empty() {
+        leave_out_emptied_dirs(&mut found, &src, &skipped);
+    }
+    check_include(copy, loc, &src, &found)?;
+    Ok(Walked::Dir { src, found, skipped })
+}
+
+/// Leaves out the directories above a skipped store or output that hold
+/// nothing else (`out/` of `out/app`): they exist only for compose-img.
+fn leave_out_emptied_dirs(found: &mut Vec<Found>, src: &Path, skipped: &[PathBuf]) {
+    let mut emptied: Vec<PathBuf> = Vec::new();
+    for path in skipped {
+        let mut dir = path.strip_prefix(src).ok().and_then(Path::parent);
+        while let Some(rel) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            if found.iter().any(|entry| entry.rel != rel && entry.rel.starts_with(rel)) {
+                break;
+            }
+            emptied.push(rel.to_owned());
+            dir = rel.parent();
+        }
+    }
+    found.retain(|entry| !(entry.is_dir() && emptied.contains(&entry.rel)));
+}
+
+/// A copy whose `include` globs match nothing copies nothing: an error, as
+/// `COPY` fails when nothing matches.
+fn check_include(copy: &Copy, loc: &Loc, src: &Path, found: &[Found]) -> Result<(), LocatedError> {
+    if copy.include.patterns.iter().any(|p| p == "**") {
+        return Ok(());
+    }
+    let (include, exclude) = (&copy.include.set, &copy.exclude.set);
+    if found.iter().any(|entry| include.is_match(&entry.rel) && !exclude.is_match(&entry.rel)) {
+        return Ok(());
+    }
+    let globs = copy.include.patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
+    Err(loc.error(format!("`include` ({globs}) matches nothing in {}", src.display()), "copies nothing"))
+}
+
+/// What a user should hear about a walked copy: each file the host keeps
+/// private (no read bit for others) that the image would make readable to
+/// all (unless the recipe sets the mode), as a warning; the store and
+/// outputs left out, as a note.
+pub(crate) fn remarks(copy: &Copy, loc: &Loc, walked: &Walked) -> Vec<LocatedError> {
+    let private = |stat: &HostStat| copy.mode.is_none() && stat.is_file() && stat.mode & 0o004 == 0;
+    let mut remarks = Vec::new();
+    let mut warn = |path: &Path, stat: &HostStat| {
+        let image_mode = if stat.mode & 0o111 != 0 { 0o755 } else { 0o644 };
+        let message = format!(
+            "{} is private on the host (mode {:04o}) and would be readable by everyone in the image ({image_mode:04o}); \
+             set `mode` on the copy, or leave it out with `exclude` or {}",
+            path.display(),
+            stat.mode & 0o7777,
+            crate::recipe::ignore::FILE_NAME
+        );
+        remarks.push(loc.error(message, "copied here").into_warning());
+    };
+    match walked {
+        Walked::File { src, stat } if private(stat) => warn(src, stat),
+        Walked::File { .. } => {}
+        Walked::Dir { src, found, skipped } => {
+            for entry in found {
+                if let Some(stat) = entry.stat.as_ref().filter(|stat| private(stat)) {
+                    warn(&src.join(&entry.rel), stat);
+                }
+            }
+            for path in skipped {
+                let message = format!("{} is compose-img's store or output: left out of the layer", path.display());
+                remarks.push(loc.error(message, "copied here").into_note());
+            }
+        }
+    }
+    remarks
 }
 
 /// Adds what [`walk_copy`] found for `copy` to `tree`.
@@ -63,7 +170,7 @@ pub(crate) fn add_walked(tree: &mut Tree, copy: &Copy, loc: &Loc, walked: Walked
             }
             return tree.insert(dest, leaf(copy, loc, src, &stat)?);
         }
-        Walked::Dir { src, found } => (src, found),
+        Walked::Dir { src, found, .. } => (src, found),
     };
     if !copy.dest.is_root() {
         tree.insert(copy.dest.clone(), Node { origin: Origin::Destination, ..dir_node(copy, loc) })?;

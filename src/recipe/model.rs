@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use globset::GlobSet;
 
+use super::ignore::IgnoreRules;
 use super::image_path::ImagePath;
 use super::source::{Loc, SourceFile};
+use super::vars::Values;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 
@@ -32,6 +34,24 @@ pub(crate) struct Recipe {
     pub layers: Vec<Layer>,
     /// `[[plugin]]`: image-level hooks (`config`, `manifest`), in order.
     pub plugins: Vec<PluginUse>,
+    /// Whether a per-platform built-in (`${arch}`, ...) was expanded: then
+    /// the recipe is loaded once for each of its platforms.
+    pub per_platform: bool,
+    /// The variables' values it was loaded with (for `env`, expanded at
+    /// assembly).
+    pub vars: Values,
+    /// `.composeignore` beside the recipe.
+    pub ignore: Option<Arc<IgnoreRules>>,
+    /// Host paths (canonical) no copy takes: the store and the build's
+    /// outputs, set by the build before planning.
+    pub never_copied: OnceLock<Arc<[PathBuf]>>,
+}
+
+impl Recipe {
+    /// What [`Recipe::never_copied`] holds (nothing before it is set).
+    pub(crate) fn never_copied(&self) -> &[PathBuf] {
+        self.never_copied.get().map_or(&[], |paths| paths)
+    }
 }
 
 /// A Rhai plugin a recipe uses (`[[layer.plugin]]` or `[[plugin]]`).
@@ -83,9 +103,11 @@ pub(crate) enum Base {
 #[derive(Debug, Default)]
 pub(crate) struct ConfigPatch {
     pub entrypoint: Option<Vec<String>>,
+    /// `Some([])` clears the parent's.
     pub cmd: Option<Vec<String>>,
-    /// Sorted by name.
-    pub env: Vec<(String, String)>,
+    /// In file order; values still hold `${NAME}` (expanded at assembly,
+    /// from the environment they inherit).
+    pub env: Vec<EnvSet>,
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub labels: BTreeMap<String, String>,
@@ -93,6 +115,25 @@ pub(crate) struct ConfigPatch {
     pub exposed_ports: Vec<String>,
     pub volumes: Vec<String>,
     pub stop_signal: Option<String>,
+    pub unset: Unset,
+}
+
+/// One `[config] env` entry.
+#[derive(Debug)]
+pub(crate) struct EnvSet {
+    pub name: String,
+    pub value: String,
+    pub loc: Loc,
+}
+
+/// `[config.unset]`: names, each where it is written.
+#[derive(Debug, Default)]
+pub(crate) struct Unset {
+    pub env: Vec<(String, Loc)>,
+    pub labels: Vec<(String, Loc)>,
+    /// Normalised to `PORT/PROTO`.
+    pub exposed_ports: Vec<(String, Loc)>,
+    pub volumes: Vec<(String, Loc)>,
 }
 
 #[derive(Debug)]

@@ -12,6 +12,9 @@ type S<T> = Spanned<T>;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRecipe {
+    /// `[vars]`: names and their default values.
+    #[serde(default)]
+    pub vars: BTreeMap<S<String>, S<String>>,
     pub image: Option<S<RawImage>>,
     pub from: Option<S<RawFrom>>,
     pub config: Option<RawConfig>,
@@ -51,6 +54,17 @@ pub(super) struct RawConfig {
     pub exposed_ports: Option<Vec<S<String>>>,
     pub volumes: Option<Vec<S<String>>>,
     pub stop_signal: Option<S<String>>,
+    pub unset: Option<RawUnset>,
+}
+
+/// `[config.unset]`: what of the parent's config to drop.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUnset {
+    pub env: Option<Vec<S<String>>>,
+    pub labels: Option<Vec<S<String>>>,
+    pub exposed_ports: Option<Vec<S<String>>>,
+    pub volumes: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,7 +104,7 @@ pub(super) struct RawCopy {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFile {
     pub path: S<String>,
-    pub content: Option<String>,
+    pub content: Option<S<String>>,
     pub content_base64: Option<S<String>>,
     pub mode: Option<S<String>>,
     pub uid: Option<u32>,
