@@ -1,10 +1,13 @@
 //! Image assembly: the layers a recipe built, stacked on its parent's, with
-//! the recipe's config (and its image-level plugins' hooks,
-//! [`hooks`]) → the image config and manifest in the store; the index of a
-//! multi-platform recipe; the image `compose-img commit` makes.
+//! the recipe's config applied by Docker's rules ([`config`]) and its
+//! image-level plugins' hooks ([`hooks`]) → the image config and manifest
+//! in the store, with the warnings only the built image can tell
+//! ([`checks`]); the index of a multi-platform recipe; the image
+//! `compose-img commit` makes.
 
 #![allow(clippy::disallowed_types, reason = "oci-spec's builders take HashMaps; the JSON goes through json::canonical")]
 
+mod checks;
 mod config;
 mod hooks;
 
@@ -83,6 +86,7 @@ pub(crate) fn assemble(
     }
     let config_json = config.build().map_err(ImageError::spec("config"))?;
     let config_blob = write_json(&config_json, store)?;
+    remarks.extend(checks::check(recipe, &all_layers, store));
 
     annotations.insert(ANNOTATION_CREATED.to_owned(), created);
     if let Some(parent) = parent {

@@ -319,6 +319,7 @@ pub(super) struct PlanArgs {
 #[derive(Debug, Args)]
 pub(super) struct VarArgs {
     /// Set a variable the recipe declares in [vars] (repeatable)
+    #[allow(rustdoc::broken_intra_doc_links, reason = "clap help text, not rustdoc")]
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
 }

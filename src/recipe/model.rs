@@ -110,6 +110,8 @@ pub(crate) struct ConfigPatch {
     pub env: Vec<EnvSet>,
     pub workdir: Option<String>,
     pub user: Option<String>,
+    /// Where `user` is written.
+    pub user_loc: Option<Loc>,
     pub labels: BTreeMap<String, String>,
     /// Normalised to `PORT/PROTO`.
     pub exposed_ports: Vec<String>,

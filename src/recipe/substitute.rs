@@ -1,5 +1,5 @@
 //! `${NAME}` expanded in the raw recipe ([`super::vars`]), field by field,
-//! before validation. [image], [from] and [annotations] describe the one
+//! before validation. `[image]`, `[from]` and `[annotations]` describe the one
 //! image of every platform, so the per-platform built-ins are refused
 //! there; `[config] env` values are expanded later, when the environment
 //! they inherit is known (`assemble`).

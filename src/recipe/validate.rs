@@ -330,6 +330,7 @@ impl Cx {
         let unset = raw.unset.map(|u| self.unset(u)).unwrap_or_default();
         ConfigPatch {
             unset,
+            user_loc: raw.user.as_ref().map(|u| self.loc(u.span())),
             entrypoint,
             cmd,
             env,
