@@ -313,6 +313,8 @@ pub(super) struct PlanArgs {
     /// Print the graph for Graphviz
     #[arg(long)]
     pub dot: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// The recipes' variables.

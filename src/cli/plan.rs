@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::access::store_dir;
+use super::access::{registry_options, store_dir};
 use super::args::PlanArgs;
 use super::settings::{platforms, settings, vars};
 use crate::Error;
@@ -11,8 +11,14 @@ use crate::compose::{self, PlannedImage, PlannedLayer};
 pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
     let settings = settings(&args.layers)?;
     let store = store_dir(args.layers.store.as_ref())?;
-    let (images, remarks) =
-        compose::plan_only(&args.recipes, &vars(&args.vars)?, &store, &settings, &platforms(&args.layers)?)?;
+    let (images, remarks) = compose::plan_only(
+        &args.recipes,
+        &vars(&args.vars)?,
+        &registry_options(&args.registry),
+        &store,
+        &settings,
+        &platforms(&args.layers)?,
+    )?;
     let text = if args.json {
         json(&images)
     } else if args.dot {

@@ -41,6 +41,15 @@ pub(crate) enum ComposeError {
         #[source]
         source: TransportError,
     },
+    /// The image a `copy` takes files from (`copy.image`).
+    #[error("{at}: cannot copy from {image}")]
+    CopySource {
+        /// The copy's position, `FILE:LINE:COLUMN`.
+        at: String,
+        image: String,
+        #[source]
+        source: Box<TransportError>,
+    },
     #[error("writing {output}")]
     Output {
         output: String,

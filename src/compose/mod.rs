@@ -3,7 +3,8 @@
 //! 1. load: the recipes named and their parents (`plan::graph`);
 //! 2. `units`: one unit per recipe and platform, tied to its parent's unit;
 //! 3. `outputs`: where each named recipe goes, checked against what it builds;
-//! 4. `prepare`: every unit planned, the store opened, inputs digested;
+//! 4. `sources`: the files copies take from other images, extracted;
+//!    `prepare`: every unit planned, the store opened, inputs digested;
 //! 5. `nodes`: the build graph (parent fetches, layers, images) run on the
 //!    ready-queue executor;
 //! 6. assemble: the index of a multi-platform recipe;
@@ -20,6 +21,7 @@ mod nodes;
 mod outputs;
 mod planned;
 mod prepare;
+mod sources;
 mod summary;
 mod units;
 
@@ -81,6 +83,7 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
     let units = Units::of(&graph, &request.platforms)?;
     let targets = outputs::targets(&graph, &units, request)?;
     graph.never_copy(outputs::never_copied(&targets, &request.store).into());
+    copy_sources(&graph, &units, &request.store, &request.registry)?;
     let pool = pool(request.settings.jobs)?;
     let purpose = Purpose::Build { reuse: request.reuse };
     let Prepared { units: mut planned, store } =
@@ -116,6 +119,7 @@ fn plan_remarks(planned: &mut [prepare::PlannedUnit]) -> Vec<LocatedError> {
 pub(crate) fn plan_only(
     recipes: &[PathBuf],
     vars: &Given,
+    registry: &ClientOptions,
     store: &Path,
     settings: &BuildSettings,
     platforms: &[Platform],
@@ -124,6 +128,7 @@ pub(crate) fn plan_only(
     let units = Units::of(&graph, platforms)?;
     let default_outputs = outputs::targets_by_default(&graph);
     graph.never_copy(outputs::never_copied(&default_outputs, store).into());
+    copy_sources(&graph, &units, store, registry)?;
     let Prepared { units: mut planned, store } =
         prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
     let remarks = plan_remarks(&mut planned);
@@ -134,6 +139,21 @@ pub(crate) fn plan_only(
         .map(|(unit, parent)| PlannedImage::new(unit, parent, &store, settings))
         .collect::<Result<_, _>>()?;
     Ok((images, remarks))
+}
+
+/// Extracts what copies take from other images, when a recipe has such
+/// copies (only then is the store opened this early).
+fn copy_sources(
+    graph: &RecipeGraph,
+    units: &Units,
+    store: &Path,
+    registry: &ClientOptions,
+) -> Result<(), ComposeError> {
+    let any = graph.recipes.iter().flat_map(|r| &r.layers).flat_map(|l| &l.entries);
+    if !any.into_iter().any(|e| matches!(&e.kind, crate::recipe::EntryKind::Copy(c) if c.from.is_some())) {
+        return Ok(());
+    }
+    sources::extract_all(graph, units, &Store::open(store)?, registry)
 }
 
 fn load(recipes: &[PathBuf], vars: &Given) -> Result<RecipeGraph, ComposeError> {

@@ -231,7 +231,7 @@ impl KeyBytes {
 
     fn copy(&mut self, copy: &Copy) {
         // `src` is in the walk, expanded for the platform.
-        let Copy { src: _, dest, dest_is_dir, include, exclude, mode, dir_mode, owner } = copy;
+        let Copy { src: _, dest, dest_is_dir, include, exclude, mode, dir_mode, owner, from } = copy;
         self.tag(b'c');
         self.field(dest.as_str().as_bytes());
         self.tag(u8::from(*dest_is_dir));
@@ -243,11 +243,15 @@ impl KeyBytes {
         }
         self.numbers([mode.map_or(u64::MAX, u64::from), u64::from(*dir_mode)]);
         self.owner(*owner);
+        // The image's digest is in the walk; whether its owners are kept is here.
+        self.tag(from.as_ref().map_or(0, |from| 1 + u8::from(from.owner_given)));
     }
 
     fn walked(&mut self, walked: &Walked) -> Option<()> {
+        // Files from an image: its digest says what their metadata is.
+        self.field(walked.image().map_or("", |image| image.digest.as_str()).as_bytes());
         match walked {
-            Walked::File { src, stat } => {
+            Walked::File { src, stat, .. } => {
                 self.tag(b'F');
                 self.field(src.as_os_str().as_bytes());
                 self.host_entry(Some(stat))

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use globset::GlobSet;
 
@@ -12,6 +12,7 @@ use super::ignore::IgnoreRules;
 use super::image_path::ImagePath;
 use super::source::{Loc, SourceFile};
 use super::vars::Values;
+use crate::digest::Digest;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 
@@ -203,6 +204,39 @@ pub(crate) struct Copy {
     pub mode: Option<u32>,
     pub dir_mode: u32,
     pub owner: Owner,
+    /// `image = "..."`: the files come from that image, not the host.
+    pub from: Option<Arc<ImageSource>>,
+}
+
+/// The image a `copy` takes its files from.
+#[derive(Debug)]
+pub(crate) struct ImageSource {
+    /// File references taken from the recipe's directory.
+    pub reference: ImageRef,
+    /// As the recipe writes it.
+    pub name: String,
+    /// Whether the copy sets `uid` or `gid` (else owners come from the image).
+    pub owner_given: bool,
+    /// By platform, once fetched and extracted (`compose`).
+    pub extracted: Mutex<BTreeMap<Platform, Arc<Extracted>>>,
+}
+
+impl ImageSource {
+    /// What was extracted for `platform`, if it was.
+    pub(crate) fn for_platform(&self, platform: &Platform) -> Option<Arc<Extracted>> {
+        self.extracted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(platform).cloned()
+    }
+}
+
+/// The part of an image a `copy` takes, extracted into the store.
+#[derive(Debug)]
+pub(crate) struct Extracted {
+    /// The image's manifest digest.
+    pub digest: Digest,
+    /// The image root: `src` lies below it.
+    pub root: PathBuf,
+    /// Mode, uid and gid of each entry, by path in the image (no leading `/`).
+    pub meta: BTreeMap<String, (u32, u32, u32)>,
 }
 
 /// Glob patterns as written, and compiled.

@@ -91,6 +91,8 @@ pub(super) struct RawLayer {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCopy {
     pub src: S<String>,
+    /// Copy out of this image (any transport) instead of the host.
+    pub image: Option<S<String>>,
     pub dest: Option<S<String>>,
     pub include: Option<Vec<S<String>>>,
     pub exclude: Option<Vec<S<String>>>,

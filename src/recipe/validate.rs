@@ -14,7 +14,8 @@ use toml::Spanned;
 
 use super::image_path::ImagePath;
 use super::model::{
-    Base, ConfigPatch, Copy, Entry, EntryKind, EnvSet, Globs, Image, Layer, Owner, PluginUse, Recipe, Unset,
+    Base, ConfigPatch, Copy, Entry, EntryKind, EnvSet, Globs, Image, ImageSource, Layer, Owner, PluginUse, Recipe,
+    Unset,
 };
 use super::names;
 use super::raw::{RawConfig, RawCopy, RawFrom, RawImage, RawLayer, RawPlugin, RawRecipe, RawUnset};
@@ -438,7 +439,7 @@ impl Cx {
             }
         };
         for copy in raw.copy {
-            let kind = self.copy(copy.get_ref()).map(EntryKind::Copy);
+            let kind = self.copy(copy.get_ref(), dir).map(EntryKind::Copy);
             push(self, copy.span(), kind);
         }
         for file in raw.file {
@@ -532,8 +533,20 @@ impl Cx {
         Some(EntryKind::Remove { path, opaque })
     }
 
-    fn copy(&mut self, raw: &RawCopy) -> Option<Copy> {
-        let src = self.check(&raw.src, "source", check_src_template);
+    fn copy(&mut self, raw: &RawCopy, dir: &std::path::Path) -> Option<Copy> {
+        let from = match &raw.image {
+            Some(image) => Some(Arc::new(ImageSource {
+                reference: self.check(image, "image reference", ImageRef::parse)?.relative_to(dir),
+                name: image.get_ref().clone(),
+                owner_given: raw.uid.is_some() || raw.gid.is_some(),
+                extracted: Default::default(),
+            })),
+            None => None,
+        };
+        let src = match from {
+            Some(_) => self.check(&raw.src, "path in the image", |text| ImagePath::parse(text).map(|p| p.to_string())),
+            None => self.check(&raw.src, "source", check_src_template),
+        };
         let dest_text = raw.dest.as_ref().map_or("/", |d| d.get_ref().as_str());
         let dest = match &raw.dest {
             Some(dest) => self.check(dest, "destination", ImagePath::parse),
@@ -556,6 +569,7 @@ impl Cx {
             mode,
             dir_mode: dir_mode?,
             owner: Owner { uid: raw.uid.unwrap_or(0), gid: raw.gid.unwrap_or(0) },
+            from,
         })
     }
 

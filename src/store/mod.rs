@@ -10,6 +10,7 @@
 //! outputs-v1/<id>         outputs written, with the blobs each needed ([`gc`])
 //! verified-v1/<hex>       diff_id a parent's layer blob was found to have
 //! checks-v1/<hex>         what the checks of an assembled image found (`assemble`)
+//! extracted-v1/<hex>/     files a copy takes from an image (`compose`), by image and path
 //! tmp/                    files being written
 //! lock                    shared by builds, exclusive for gc
 //! ```
@@ -47,6 +48,9 @@ const VERIFIED: &str = "verified-v1";
 
 /// Results of checks on assembled images, by a key of what they read.
 const CHECKS: &str = "checks-v1";
+
+/// Parts of images extracted for `copy.image`, by image digest and path.
+const EXTRACTED: &str = "extracted-v1";
 
 /// Folders of earlier formats, never read: `store gc` removes them.
 const FORMERLY: [&str; 3] = ["layers-v1", "layers-v2", "inputs-v1"];
@@ -90,8 +94,8 @@ impl Store {
     }
 
     fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
-        let dirs =
-            ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, CHECKS, "tmp"].map(|d| root.join(d));
+        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, CHECKS, EXTRACTED, "tmp"]
+            .map(|d| root.join(d));
         for dir in &dirs {
             fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
         }
@@ -137,6 +141,20 @@ impl Store {
     /// Records that layer blob `digest` uncompresses to `diff_id`.
     pub(crate) fn mark_verified(&self, digest: &Digest, diff_id: &Digest) -> Result<(), StoreError> {
         self.replace_file(&self.root.join(VERIFIED).join(digest.hex()), diff_id.as_str().as_bytes())
+    }
+
+    /// Where the part of an image keyed `key` is (or goes) once extracted.
+    pub(crate) fn extracted_dir(&self, key: &Digest) -> PathBuf {
+        self.root.join(EXTRACTED).join(key.hex())
+    }
+
+    /// A new empty directory inside the store, removed when dropped unless
+    /// kept: renamed into place, it appears whole or not at all.
+    pub(crate) fn temp_dir(&self) -> Result<tempfile::TempDir, StoreError> {
+        tempfile::Builder::new()
+            .prefix("dir-")
+            .tempdir_in(self.tmp_dir())
+            .map_err(io_err("cannot create a directory in", &self.tmp_dir()))
     }
 
     /// What a check keyed `key` found, when it ran before (at most 1 MiB).

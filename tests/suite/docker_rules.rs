@@ -180,3 +180,57 @@ fn removes_of_nothing_and_unknown_accounts_are_warned_about() {
     let again = remarks(&String::from_utf8(out.stderr).unwrap());
     assert_eq!(again.lines().filter(|l| l.contains('⚠')).count(), 3, "{again}");
 }
+
+#[test]
+fn files_copied_from_another_image_run_under_podman_and_are_cached() {
+    let sandbox = Sandbox::new();
+    common::copy_recipes(sandbox.path());
+    // A busybox image written by skopeo, from the one busybox.toml builds.
+    sandbox.build(&["recipes/busybox.toml", "--output", "oci:built:latest"]);
+    std::fs::create_dir(sandbox.path().join("stage")).unwrap();
+    run(std::process::Command::new(common::tool("skopeo")).current_dir(sandbox.path()).args([
+        "copy",
+        "--quiet",
+        "oci:built:latest",
+        "oci:stage/busybox:1",
+    ]));
+    sandbox.write(
+        "multi.toml",
+        "[image]\nname = \"localhost/multi\"\n[from]\nscratch = true\n\
+         [config]\nentrypoint = [\"/bin/sh\", \"-c\", \"stat -c '%a %u:%g %n' /bin/busybox /opt/etc/passwd /tmp && id -u\"]\n\
+         [[layer]]\n\
+         [[layer.copy]]\nimage = \"oci:stage/busybox:1\"\nsrc = \"/bin\"\ndest = \"/bin\"\n\
+         [[layer.copy]]\nimage = \"oci:stage/busybox:1\"\nsrc = \"/etc/\"\ndest = \"/opt/etc\"\nuid = 7\n\
+         [[layer.copy]]\nimage = \"oci:stage/busybox:1\"\nsrc = \"/tmp\"\ndest = \"/tmp\"\n",
+    );
+    let layout = common::lowercase_tempdir("multi");
+    let output = format!("oci:{}:latest", layout.path().display());
+    let out = sandbox.cmd().args(["build", "multi.toml", "--output", &output]).output().unwrap();
+    common::assert_success(&out);
+    let paths = listed(&sandbox, &output);
+    assert!(paths.contains(&"/bin/busybox".to_owned()) && paths.contains(&"/opt/etc/group".to_owned()), "{paths:?}");
+    let listing = run(sandbox.cmd().args(["ls", &output]));
+    assert!(listing.lines().any(|l| l.starts_with("lrwxrwxrwx") && l.ends_with("/bin/sh -> busybox")), "{listing}");
+
+    let podman = common::Podman::new(sandbox.path());
+    let id = run(podman.cmd().args(["pull", "-q", &output]));
+    let shown = podman.run(id.trim(), &[]);
+    assert_eq!(shown, "755 0:0 /bin/busybox\n644 7:0 /opt/etc/passwd\n1777 0:0 /tmp\n0\n");
+    run(podman.cmd().args(["rmi", "-f", id.trim()]));
+
+    // The same source image: the layer comes from the cache, the image's
+    // layers are not read again.
+    let again = sandbox.cmd().args(["build", "multi.toml", "--output", &output]).output().unwrap();
+    common::assert_success(&again);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("0 built, 1 reused"), "{stderr}");
+    assert_eq!(common::first_digest(&again), common::first_digest(&out));
+
+    // A path the image does not have is an error at the entry.
+    let recipe = std::fs::read_to_string(sandbox.path().join("multi.toml")).unwrap();
+    sandbox.write("multi.toml", &recipe.replace("src = \"/tmp\"", "src = \"/nowhere\""));
+    let missing = sandbox.cmd().args(["build", "multi.toml"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("oci:stage/busybox:1 has no /nowhere (for linux/amd64)"), "{stderr}");
+}
