@@ -56,6 +56,25 @@ fn render(error: &LocatedError) {
     let _ = error.first_offset();
 }
 
+/// A lock file: parsed, every located error rendered; what parses must
+/// write as text that parses to the same entries, and write the same way
+/// again.
+pub fn lock(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let file = std::sync::Arc::new(recipe::SourceFile { name: "app.toml.lock".into(), text: text.into() });
+    match crate::lock::file::parse(&file) {
+        Ok(entries) => {
+            let written = crate::lock::file::render(&entries);
+            let again = std::sync::Arc::new(recipe::SourceFile { name: "again".into(), text: written.as_str().into() });
+            let reparsed = crate::lock::file::parse(&again)
+                .unwrap_or_else(|_| panic!("written lock file does not parse:\n{written}"));
+            assert!(reparsed == entries, "the lock file changed on a round trip:\n{written}");
+            assert_eq!(crate::lock::file::render(&reparsed), written);
+        }
+        Err(errors) => errors.iter().for_each(render),
+    }
+}
+
 /// An image reference in the transport syntax, and as a registry
 /// reference; what parses must print as text that parses to the same.
 pub fn reference(data: &[u8]) {

@@ -49,6 +49,7 @@ pub(crate) mod files;
 pub mod fuzzing;
 pub(crate) mod inspect;
 pub(crate) mod layer;
+pub(crate) mod lock;
 pub(crate) mod oci;
 pub(crate) mod plan;
 pub(crate) mod plugins;

@@ -34,6 +34,8 @@ mod inspect;
 mod interop;
 #[path = "suite/layer_format.rs"]
 mod layer_format;
+#[path = "suite/lock.rs"]
+mod lock;
 #[path = "suite/parent_dirs.rs"]
 mod parent_dirs;
 #[path = "suite/platforms.rs"]

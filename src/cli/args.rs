@@ -33,6 +33,14 @@ pub(super) enum Command {
     Build(BuildArgs),
     /// Show the build graph without building: recipes, layers, cache state
     Plan(PlanArgs),
+    /// Pin every image the recipes name to its digest, in RECIPE.lock
+    #[command(after_help = "Examples:\n  \
+        compose-img lock app.toml                       # lock what app.toml.lock lacks\n  \
+        compose-img lock app.toml --update              # resolve every tag again\n  \
+        compose-img lock app.toml --update docker://registry.example.com/base:1\n  \
+        compose-img lock app.toml --check               # exit 1 if a tag has moved\n\n\
+        Give the recipes before --update's references.")]
+    Lock(LockArgs),
     /// Manage the content store: ls, du, gc, fsck
     Store(StoreArgs),
     /// Show an image: digests, platform(s), config, annotations, layers
@@ -294,8 +302,31 @@ pub(super) struct BuildArgs {
     /// (cosign format; password from $COSIGN_PASSWORD or the terminal)
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Refuse a parent image the recipe's lock file lacks instead of
+    /// locking it (for CI and release builds)
+    #[arg(long)]
+    pub locked: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct LockArgs {
+    /// Recipe files (TOML) whose images to lock
+    #[arg(required = true, value_name = "RECIPE")]
+    pub recipes: Vec<PathBuf>,
+    /// Resolve these references (as the recipes write them) again, or every
+    /// one if none is given; print what moved
+    #[arg(long, value_name = "REF", num_args = 0.., conflicts_with = "check")]
+    pub update: Option<Vec<String>>,
+    /// Resolve every reference and exit 1 if one moved or is not locked;
+    /// write nothing
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 #[derive(Debug, Args)]
@@ -313,6 +344,9 @@ pub(super) struct PlanArgs {
     /// Print the graph for Graphviz
     #[arg(long)]
     pub dot: bool,
+    /// Refuse a parent image the recipe's lock file lacks (for CI)
+    #[arg(long)]
+    pub locked: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

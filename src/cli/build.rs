@@ -25,6 +25,7 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
         vars: vars(&args.vars)?,
         deny_warnings: args.deny_warnings,
         sign_key: args.sign_key.as_deref().map(super::keys::private_key).transpose()?,
+        locked: args.locked,
     };
     let started = std::time::Instant::now();
     let summary = compose::build(&request, super::progress::reporter(quiet, verbose).as_ref())?;
@@ -36,6 +37,9 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
                 eprintln!("{}", push_line(&output.reference, &push));
             }
         }
+    }
+    for note in &summary.lock_notes {
+        eprintln!("note: {}", crate::text::escape(note));
     }
     if !quiet {
         for line in &summary.plugin_log {

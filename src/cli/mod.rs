@@ -8,6 +8,7 @@
 //!
 //! - `build`: the `build` command, from flags to a `crate::compose::BuildRequest`;
 //! - `plan`: the `plan` command (tree, JSON, Graphviz);
+//! - `lock`: the `lock` command (what moved, `--check`);
 //! - `commit`: the `commit` command;
 //! - `copy`: the `copy` command;
 //! - `inspect`: `inspect`, `history`, `ls`, `diff`, `du` as tables or JSON, and `unpack`;
@@ -33,6 +34,7 @@ mod copy;
 mod human;
 mod inspect;
 mod keys;
+mod lock;
 mod plan;
 mod progress;
 mod render;
@@ -73,6 +75,7 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Build(args) => build::run(args, cli.quiet, cli.verbose),
         Command::Plan(args) => plan::run(args),
+        Command::Lock(args) => lock::run(args, cli.quiet),
         Command::Store(args) => store::run(args),
         Command::Copy(args) => copy::run(args, cli.quiet),
         Command::Inspect(args) => inspect::inspect(args),

@@ -6,19 +6,24 @@ use super::access::{registry_options, store_dir};
 use super::args::PlanArgs;
 use super::settings::{platforms, settings, vars};
 use crate::Error;
-use crate::compose::{self, PlannedImage, PlannedLayer};
+use crate::compose::{self, PlanRequest, PlannedImage, PlannedLayer};
 
 pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
     let settings = settings(&args.layers)?;
     let store = store_dir(args.layers.store.as_ref())?;
-    let (images, remarks) = compose::plan_only(
-        &args.recipes,
-        &vars(&args.vars)?,
-        &registry_options(&args.registry),
-        &store,
-        &settings,
-        &platforms(&args.layers)?,
-    )?;
+    let request = PlanRequest {
+        recipes: &args.recipes,
+        vars: &vars(&args.vars)?,
+        store: &store,
+        settings: &settings,
+        platforms: &platforms(&args.layers)?,
+        registry: &registry_options(&args.registry),
+        locked: args.locked,
+    };
+    let compose::Planned { images, notes, remarks } = compose::plan_only(&request)?;
+    for note in &notes {
+        eprintln!("note: {}", crate::text::escape(note));
+    }
     let text = if args.json {
         json(&images)
     } else if args.dot {
@@ -44,7 +49,10 @@ fn tree(images: &[PlannedImage]) -> String {
     for image in images {
         let base = match (image.parent, &image.parent_image) {
             (Some(p), _) => format!("from {}", images[p].recipe),
-            (None, Some(reference)) => format!("from image {reference}"),
+            (None, Some(reference)) => match &image.parent_digest {
+                Some(digest) => format!("from image {reference}@{digest}"),
+                None => format!("from image {reference}"),
+            },
             (None, None) => "scratch".to_owned(),
         };
         let _ = writeln!(out, "{}  {} {} ({base})", image.recipe, image.image, image.platform);
@@ -73,6 +81,7 @@ fn json(images: &[PlannedImage]) -> String {
                 "platform": image.platform,
                 "parent": image.parent.map(|p| images[p].recipe.clone()),
                 "parent_image": image.parent_image,
+                "parent_digest": image.parent_digest.as_ref().map(ToString::to_string),
                 "layers": image.layers.iter().map(|l| serde_json::json!({
                     "name": l.name,
                     "entries": l.entries,

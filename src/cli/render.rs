@@ -12,6 +12,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use crate::Error;
 use crate::compose::ComposeError;
+use crate::lock::LockError;
 use crate::recipe::source::capped;
 use crate::recipe::{LocatedError, RecipeError};
 
@@ -40,6 +41,12 @@ pub(super) fn render(error: &Error, color: bool) -> String {
         Error::Compose(ComposeError::Warnings(warnings)) => {
             located_errors(&mut out, warnings, &mut shown, color);
             line(&mut out, format!("error: {} denied by --deny-warnings", counted(warnings.len(), "warning")));
+        }
+        Error::Compose(ComposeError::Lock(error))
+            if let LockError::Invalid { errors, .. } | LockError::Unlocked { errors, .. } = error.as_ref() =>
+        {
+            located_errors(&mut out, errors, &mut shown, color);
+            line(&mut out, format!("error: {error}"));
         }
         Error::Compose(ComposeError::Plan { recipe, errors }) => {
             located_errors(&mut out, errors, &mut shown, color);

@@ -4,6 +4,7 @@ use thiserror::Error;
 
 use crate::assemble::AssembleError;
 use crate::layer::BuildError;
+use crate::lock::LockError;
 use crate::recipe::{LocatedError, RecipeError};
 use crate::sign::SignError;
 use crate::store::StoreError;
@@ -59,10 +60,20 @@ pub(crate) enum ComposeError {
     /// Signing an output (`--sign-key`).
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// A lock file that cannot be read, is invalid, lacks a reference
+    /// under `--locked`, or records what an image no longer is.
+    #[error(transparent)]
+    Lock(Box<LockError>),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
     #[error("cannot start {0} worker threads")]
     Workers(u32),
+}
+
+impl From<LockError> for ComposeError {
+    fn from(error: LockError) -> ComposeError {
+        ComposeError::Lock(Box::new(error))
+    }
 }
 
 fn counted_warnings(warnings: &[LocatedError]) -> String {

@@ -4,19 +4,27 @@
 //! 2. `units`: one unit per recipe and platform, tied to its parent's unit;
 //! 3. `outputs`: where each named recipe goes, checked against what it builds;
 //! 4. `sources`: the files copies take from other images, extracted;
-//!    `prepare`: every unit planned, the store opened, inputs digested;
-//! 5. `nodes`: the build graph (parent fetches, layers, images) run on the
+//!    `locks`: each recipe's lock file read (`--locked` refuses what one
+//!    lacks);
+//! 5. `prepare`: every unit planned, the store opened, inputs digested;
+//!    then what the lock files lack resolved, and each `from.image` parent
+//!    pinned to its locked digest (`locks`);
+//! 6. `nodes`: the build graph (parent fetches, layers, images) run on the
 //!    ready-queue executor;
-//! 6. assemble: the index of a multi-platform recipe;
-//! 7. `outputs`: each destination written, signed if asked;
-//! 8. `summary`: what was built, reused and written.
+//! 7. assemble: the index of a multi-platform recipe;
+//! 8. `outputs`: each destination written, signed if asked;
+//! 9. the lock files that gained references written (`locks`);
+//! 10. `summary`: what was built, reused and written.
 //!
 //! Everything that can be refused is refused before the first blob is
 //! written; outputs are written only once every image is built.
-//! [`plan_only`] stops after the plan and reports it (`planned`). Every
-//! failure is a [`ComposeError`] (`error`).
+//! [`plan_only`] stops after the plan and reports it (`planned`); [`lock`]
+//! is `compose-img lock` (`lock_command`). Every failure is a
+//! [`ComposeError`] (`error`).
 
 mod error;
+mod lock_command;
+mod locks;
 mod nodes;
 mod outputs;
 mod planned;
@@ -32,6 +40,7 @@ use p256::ecdsa::SigningKey;
 
 use crate::layer::BuildSettings;
 use crate::layer::progress::Progress;
+use crate::lock::Pin;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::plan::graph::{self, RecipeGraph};
@@ -41,9 +50,11 @@ use crate::registry::ClientOptions;
 use crate::store::Store;
 
 pub(crate) use error::ComposeError;
+pub(crate) use lock_command::{ChangeKind, LockAction, LockChange, LockRequest, lock};
 pub(crate) use planned::{PlannedImage, PlannedLayer};
 pub(crate) use summary::BuildSummary;
 
+use locks::Locks;
 use nodes::BuildGraph;
 use prepare::{Prepared, Purpose, prepare};
 use units::Units;
@@ -66,6 +77,9 @@ pub(crate) struct BuildRequest {
     pub deny_warnings: bool,
     /// `--sign-key`: sign every manifest and index written.
     pub sign_key: Option<SigningKey>,
+    /// `--locked`: refuse a parent image its recipe's lock file lacks
+    /// instead of locking it.
+    pub locked: bool,
 }
 
 /// What the phases after planning share.
@@ -73,6 +87,8 @@ struct Context<'a> {
     request: &'a BuildRequest,
     store: &'a Store,
     progress: &'a dyn Progress,
+    /// By unit: its `from.image` parent, pinned by the lock file.
+    pins: &'a [Option<Pin>],
     /// Warnings and notes found while building (planning's come first).
     remarks: Mutex<Vec<LocatedError>>,
 }
@@ -83,13 +99,15 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
     let units = Units::of(&graph, &request.platforms)?;
     let targets = outputs::targets(&graph, &units, request)?;
     graph.never_copy(outputs::never_copied(&targets, &request.store).into());
-    copy_sources(&graph, &units, &request.store, &request.registry)?;
+    let mut locks = Locks::load(&graph, &units, request.locked)?;
+    copy_sources(&graph, &units, &request.store, &request.registry, &mut locks)?;
     let pool = pool(request.settings.jobs)?;
     let purpose = Purpose::Build { reuse: request.reuse };
     let Prepared { units: mut planned, store } =
         prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
+    let pins = locks.pin(&graph, &units, &store, &request.registry)?;
     let remarks = Mutex::new(plan_remarks(&mut planned));
-    let context = Context { request, store: &store, progress, remarks };
+    let context = Context { request, store: &store, progress, pins: &pins, remarks };
     let build_graph = BuildGraph::new(&units, &planned);
     let built = build_graph.run(&planned, &context, &pool)?;
     let remarks = std::mem::take(&mut *context.remarks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
@@ -102,7 +120,8 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
         let tagged = built.tagged(recipe, &units.of_recipe[target.recipe], &context)?;
         reports.push(outputs::write(recipe, target, &tagged, &context)?);
     }
-    Ok(BuildSummary::new(&built, reports, remarks))
+    let notes = locks.save()?;
+    Ok(BuildSummary::new(&built, reports, notes, remarks))
 }
 
 /// The warnings and notes of every unit's plan, each once (the units of
@@ -113,47 +132,71 @@ fn plan_remarks(planned: &mut [prepare::PlannedUnit]) -> Vec<LocatedError> {
     all.filter(|remark| seen.insert((remark.first_offset(), remark.to_string()))).collect()
 }
 
+/// What `compose-img plan` asks for.
+pub(crate) struct PlanRequest<'a> {
+    pub recipes: &'a [PathBuf],
+    /// `--var NAME=VALUE`: the recipes' variables.
+    pub vars: &'a Given,
+    pub store: &'a Path,
+    pub settings: &'a BuildSettings,
+    pub platforms: &'a [Platform],
+    /// How registries are reached to lock what a lock file lacks.
+    pub registry: &'a ClientOptions,
+    /// `--locked`: refuse what a lock file lacks instead.
+    pub locked: bool,
+}
+
 /// The resolved graph of `recipes` without building: every recipe (parents
 /// first) for each platform, and every layer, with its cache key and
-/// whether it is cached.
-pub(crate) fn plan_only(
-    recipes: &[PathBuf],
-    vars: &Given,
-    registry: &ClientOptions,
-    store: &Path,
-    settings: &BuildSettings,
-    platforms: &[Platform],
-) -> Result<(Vec<PlannedImage>, Vec<LocatedError>), ComposeError> {
+/// whether it is cached; each parent image pinned by its lock file. The
+/// notes say what was added to lock files; the remarks are the warnings
+/// and notes about the recipes.
+pub(crate) fn plan_only(request: &PlanRequest) -> Result<Planned, ComposeError> {
+    let PlanRequest { recipes, vars, store, settings, platforms, registry, locked } = *request;
     let graph = load(recipes, vars)?;
     let units = Units::of(&graph, platforms)?;
-    let default_outputs = outputs::targets_by_default(&graph);
-    graph.never_copy(outputs::never_copied(&default_outputs, store).into());
-    copy_sources(&graph, &units, store, registry)?;
+    graph.never_copy(outputs::never_copied(&outputs::targets_by_default(&graph), store).into());
+    let mut locks = Locks::load(&graph, &units, locked)?;
+    copy_sources(&graph, &units, store, registry, &mut locks)?;
     let Prepared { units: mut planned, store } =
         prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
+    let pins = locks.pin(&graph, &units, &store, registry)?;
+    let notes = locks.save()?;
     let remarks = plan_remarks(&mut planned);
     let parents = units.units.iter().map(|unit| unit.parent);
     let images = planned
         .iter()
         .zip(parents)
-        .map(|(unit, parent)| PlannedImage::new(unit, parent, &store, settings))
+        .zip(&pins)
+        .map(|((unit, parent), pin)| PlannedImage::new(unit, parent, pin.as_ref(), &store, settings))
         .collect::<Result<_, _>>()?;
-    Ok((images, remarks))
+    Ok(Planned { images, notes, remarks })
 }
 
-/// Extracts what copies take from other images, when a recipe has such
-/// copies (only then is the store opened this early).
+/// What [`plan_only`] found.
+pub(crate) struct Planned {
+    pub images: Vec<PlannedImage>,
+    /// What was added to lock files.
+    pub notes: Vec<String>,
+    /// Warnings and notes about the recipes.
+    pub remarks: Vec<LocatedError>,
+}
+
+/// Extracts what copies take from other images, pinned by the lock files,
+/// when a recipe has such copies (only then is the store opened this
+/// early).
 fn copy_sources(
     graph: &RecipeGraph,
     units: &Units,
     store: &Path,
     registry: &ClientOptions,
+    locks: &mut Locks,
 ) -> Result<(), ComposeError> {
     let any = graph.recipes.iter().flat_map(|r| &r.layers).flat_map(|l| &l.entries);
     if !any.into_iter().any(|e| matches!(&e.kind, crate::recipe::EntryKind::Copy(c) if c.from.is_some())) {
         return Ok(());
     }
-    sources::extract_all(graph, units, &Store::open(store)?, registry)
+    sources::extract_all(graph, units, &Store::open(store)?, registry, locks)
 }
 
 fn load(recipes: &[PathBuf], vars: &Given) -> Result<RecipeGraph, ComposeError> {

@@ -15,6 +15,7 @@ use crate::layer::cache::layer_key;
 use crate::layer::executor::{self, Done};
 use crate::layer::progress::{Finished, LayerProgress, Progress};
 use crate::layer::write::{LayerBuild, LayerKeys, build_layer, reuse_cached};
+use crate::lock::LockError;
 use crate::oci::image::BuiltImage;
 use crate::oci::tagged::Tagged;
 use crate::plan::tree::{FileSource, NodeKind, Tree};
@@ -119,7 +120,7 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn run(&self, node: usize, done: &Done<Product>) -> Result<Product, ComposeError> {
         match self.graph.nodes[node] {
-            Node::Parent { unit } => self.fetch_parent(&self.planned[unit].plan),
+            Node::Parent { unit } => self.fetch_parent(unit),
             Node::Layer { unit, layer } => {
                 self.layer(&self.planned[unit], layer, || self.graph.layers_below(node, done))
             }
@@ -127,18 +128,33 @@ impl Builder<'_> {
         }
     }
 
-    fn fetch_parent(&self, plan: &ImagePlan) -> Result<Product, ComposeError> {
-        let Base::Image { reference, name, .. } = &plan.recipe.from else {
+    /// The parent image of `unit`, fetched by the digest its lock file
+    /// records (a local image read as it is, then checked against it).
+    fn fetch_parent(&self, unit: usize) -> Result<Product, ComposeError> {
+        let plan = &self.planned[unit].plan;
+        let Base::Image { reference, name, written, .. } = &plan.recipe.from else {
             unreachable!("a parent node has a parent image")
         };
-        let Context { request, store, progress, .. } = self.context;
+        let Context { request, store, progress, pins, .. } = self.context;
+        let Some(pin) = &pins[unit] else { unreachable!("every parent image is pinned before the build runs") };
         let want = Want::Platform(plan.platform.clone());
         let parent_error = |source| ComposeError::Parent { recipe: plan.recipe.file.name.clone(), source };
-        let tagged = transport::fetch(reference, &want, store, &request.registry).map_err(parent_error)?;
+        let tagged = transport::fetch(&pin.fetch, &want, store, &request.registry).map_err(parent_error)?;
         let Some(mut image) = tagged.images.into_iter().next() else {
             let message = format!("no image for {}", plan.platform);
             return Err(parent_error(transport::TransportError::image(&reference.to_string(), message)));
         };
+        if image.manifest.digest != pin.manifest {
+            let what = format!("its manifest for {}", plan.platform);
+            return Err(LockError::Changed {
+                reference: written.clone(),
+                lock: pin.lock.clone(),
+                what,
+                locked: pin.manifest.to_string(),
+                found: image.manifest.digest.to_string(),
+            }
+            .into());
+        }
         image.name.clone_from(name);
         transport::verify_layers(&image, name, store).map_err(parent_error)?;
         progress.finished(Finished::Parent {

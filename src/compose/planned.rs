@@ -4,6 +4,7 @@
 use crate::digest::Digest;
 use crate::layer::BuildSettings;
 use crate::layer::cache::layer_key;
+use crate::lock::Pin;
 use crate::plan::Planned;
 use crate::recipe::Base;
 use crate::store::Store;
@@ -21,6 +22,8 @@ pub(crate) struct PlannedImage {
     pub parent: Option<usize>,
     /// The parent image (`from.image`), fetched when building.
     pub parent_image: Option<String>,
+    /// The manifest of it a build uses, from the recipe's lock file.
+    pub parent_digest: Option<Digest>,
     pub layers: Vec<PlannedLayer>,
 }
 
@@ -40,6 +43,7 @@ impl PlannedImage {
     pub(super) fn new(
         unit: &PlannedUnit,
         parent: Option<usize>,
+        pin: Option<&Pin>,
         store: &Store,
         settings: &BuildSettings,
     ) -> Result<PlannedImage, ComposeError> {
@@ -54,6 +58,7 @@ impl PlannedImage {
                 Base::Image { name, .. } => Some(name.clone()),
                 _ => None,
             },
+            parent_digest: pin.map(|pin| pin.manifest.clone()),
             layers: layers
                 .map(|(layer, stat_key)| {
                     PlannedLayer::new(layer, stat_key.as_ref(), store, settings)

@@ -26,7 +26,9 @@ use crate::store::Store;
 use crate::transport::{self, TransportError, Want};
 
 use super::ComposeError;
+use super::locks::Locks;
 use super::units::Units;
+use crate::lock::Pin;
 
 /// Fetches and extracts what every image copy of every unit needs.
 pub(super) fn extract_all(
@@ -34,7 +36,9 @@ pub(super) fn extract_all(
     units: &Units,
     store: &Store,
     registry: &ClientOptions,
+    locks: &mut Locks,
 ) -> Result<(), ComposeError> {
+    locks.resolve(graph, units, &mut crate::lock::Resolver::new(store, registry))?;
     for unit in &units.units {
         let recipe = graph.recipe_for(unit.recipe, &unit.platform);
         let copies = recipe.layers.iter().flat_map(|layer| &layer.entries).filter_map(|entry| match &entry.kind {
@@ -50,7 +54,8 @@ pub(super) fn extract_all(
                 image: from.name.clone(),
                 source: Box::new(source),
             };
-            let image = fetch(from, &unit.platform, store, registry).map_err(fail)?;
+            let pin = locks.pin_source(unit.recipe, &from.name, &from.reference, &unit.platform);
+            let image = fetch(from, pin.as_ref(), &unit.platform, store, registry).map_err(fail)?;
             let src = layerfs::normalise(&copy.src);
             let extracted =
                 extracted(&image, &src, store).map_err(|e| fail(TransportError::image(&from.name, e.to_string())))?;
@@ -63,16 +68,28 @@ pub(super) fn extract_all(
     Ok(())
 }
 
+/// The source image for `platform`: by the digest its lock file records.
 fn fetch(
     from: &ImageSource,
+    pin: Option<&Pin>,
     platform: &crate::oci::platform::Platform,
     store: &Store,
     registry: &ClientOptions,
 ) -> Result<BuiltImage, TransportError> {
-    let tagged = transport::fetch(&from.reference, &Want::Platform(platform.clone()), store, registry)?;
+    let reference = pin.map_or(&from.reference, |pin| &pin.fetch);
+    let tagged = transport::fetch(reference, &Want::Platform(platform.clone()), store, registry)?;
     let Some(image) = tagged.images.into_iter().next() else {
         return Err(TransportError::image(&from.name, format!("no image for {platform}")));
     };
+    if let Some(pin) = pin
+        && image.manifest.digest != pin.manifest
+    {
+        let message = format!(
+            "it is {} for {platform}, but {} records {}: run `compose-img lock --update`",
+            image.manifest.digest, pin.lock, pin.manifest
+        );
+        return Err(TransportError::image(&from.name, message));
+    }
     transport::verify_layers(&image, &from.name, store)?;
     Ok(image)
 }

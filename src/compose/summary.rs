@@ -31,13 +31,20 @@ pub(crate) struct BuildSummary {
     /// What plugins printed (`print`, `debug`), each line prefixed with the
     /// script: the layers' plugins in build order, then the images'.
     pub plugin_log: Vec<String>,
+    /// What was added to lock files, one line per reference.
+    pub lock_notes: Vec<String>,
     /// Warnings and notes about the recipes.
     pub remarks: Vec<LocatedError>,
 }
 
 impl BuildSummary {
-    pub(super) fn new(built: &Built, images: Vec<BuiltReport>, remarks: Vec<LocatedError>) -> BuildSummary {
-        let mut summary = BuildSummary { images, remarks, ..BuildSummary::default() };
+    pub(super) fn new(
+        built: &Built,
+        images: Vec<BuiltReport>,
+        lock_notes: Vec<String>,
+        remarks: Vec<LocatedError>,
+    ) -> BuildSummary {
+        let mut summary = BuildSummary { images, lock_notes, remarks, ..BuildSummary::default() };
         for (layer, log) in built.layers() {
             summary.plugin_log.extend(log.iter().cloned());
             if layer.reused {

@@ -104,7 +104,9 @@ pub(crate) fn load(path: &Path, given: &vars::Given, platform: Option<&Platform>
     }
 }
 
-fn syntax_error(file: &Arc<SourceFile>, error: &toml::de::Error) -> LocatedError {
+/// A TOML syntax or type error in `file`, located and in TOML words (also
+/// for lock files).
+pub(crate) fn syntax_error(file: &Arc<SourceFile>, error: &toml::de::Error) -> LocatedError {
     let span = error.span().unwrap_or(0..0);
     let raw = error.message().trim_end();
     let loc = Loc { file: Arc::clone(file), span };

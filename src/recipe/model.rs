@@ -93,6 +93,10 @@ pub(crate) enum Base {
         /// As the recipe names it (`org.opencontainers.image.base.name`):
         /// `HOST/REPO:TAG` for a registry, else the reference as written.
         name: String,
+        /// Exactly as written: its key in the recipe's lock file.
+        written: String,
+        /// The `from.image` value.
+        loc: Loc,
     },
     Recipe {
         path: PathBuf,

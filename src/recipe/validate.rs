@@ -245,7 +245,8 @@ impl Cx {
                 ImageRef::Docker(docker) => docker.to_string(),
                 _ => image.get_ref().clone(),
             };
-            return Some(Base::Image { reference: reference.relative_to(dir), name });
+            let (loc, written) = (self.loc(image.span()), image.get_ref().clone());
+            return Some(Base::Image { reference: reference.relative_to(dir), name, written, loc });
         }
         if let Some(recipe) = recipe {
             if recipe.get_ref().is_empty() || recipe.get_ref().contains('\0') {

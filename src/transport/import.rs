@@ -84,18 +84,7 @@ fn check(actual: &Digest, size: u64, desc: &Desc, name: &str) -> Result<(), Tran
 /// Imports what `want` asks for from `source` into `store`.
 pub(crate) fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<Tagged, TransportError> {
     let name = source.name();
-    let Root { bytes, media_type: hint, pinned } = source.root()?;
-    if bytes.len() as u64 > MAX_DOCUMENT {
-        return Err(TransportError::image(&name, "the manifest is over the 4 MiB limit"));
-    }
-    let root_digest = Digest::of(&bytes);
-    if let Some(pinned) = &pinned
-        && *pinned != root_digest
-    {
-        return Err(TransportError::image(&name, format!("the manifest has digest {root_digest}, not {pinned}")));
-    }
-    let (media_type, parsed) =
-        manifest::parse(&bytes, hint.as_deref()).map_err(|e| TransportError::image(&name, e.to_string()))?;
+    let (bytes, media_type, parsed) = read_root(source)?;
     let root = store.write_blob(&bytes)?;
     let desc = Desc { media_type: media_type.clone(), digest: root.digest.clone(), size: root.size };
     match parsed {
@@ -125,9 +114,28 @@ pub(crate) fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<
     }
 }
 
+/// The document `source`'s reference names, checked against the digest
+/// it pins (if any) and parsed: its bytes, media type and content.
+pub(super) fn read_root(source: &dyn Source) -> Result<(Vec<u8>, String, Parsed), TransportError> {
+    let name = source.name();
+    let Root { bytes, media_type: hint, pinned } = source.root()?;
+    if bytes.len() as u64 > MAX_DOCUMENT {
+        return Err(TransportError::image(&name, "the manifest is over the 4 MiB limit"));
+    }
+    let root_digest = Digest::of(&bytes);
+    if let Some(pinned) = &pinned
+        && *pinned != root_digest
+    {
+        return Err(TransportError::image(&name, format!("the manifest has digest {root_digest}, not {pinned}")));
+    }
+    let (media_type, parsed) =
+        manifest::parse(&bytes, hint.as_deref()).map_err(|e| TransportError::image(&name, e.to_string()))?;
+    Ok((bytes, media_type, parsed))
+}
+
 /// The entries of an index that `want` asks for: every one (each must be a
 /// manifest), or the first manifest for the platform.
-fn choose(entries: Vec<IndexEntry>, want: &Want, name: &str) -> Result<Vec<IndexEntry>, TransportError> {
+pub(super) fn choose(entries: Vec<IndexEntry>, want: &Want, name: &str) -> Result<Vec<IndexEntry>, TransportError> {
     match want {
         Want::All => {
             if let Some(other) = entries.iter().find(|e| !is_manifest(&e.desc)) {

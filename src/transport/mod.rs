@@ -5,12 +5,15 @@
 //! - [`import`]: any [`import::Source`] → the store, every document and
 //!   blob checked against its digest and size;
 //! - [`sources`]: the source of each transport;
-//! - [`fetch`] and [`write`](fn@write) pick the transport a reference names.
+//! - [`fetch`] and [`write`](fn@write) pick the transport a reference names;
+//! - [`resolve`](mod@resolve): what a reference names now, as digests,
+//!   without fetching the image (lock files).
 //!
 //! The formats themselves live in [`crate::oci`] (layouts, archives) and
 //! [`crate::registry`] (the distribution API).
 
 pub(crate) mod import;
+pub(crate) mod resolve;
 mod sources;
 
 use thiserror::Error;
@@ -69,24 +72,31 @@ pub(crate) fn fetch(
     store: &Store,
     options: &ClientOptions,
 ) -> Result<Tagged, TransportError> {
+    with_source(reference, store, options, |source| import::import(source, want, store))
+}
+
+/// Calls `read` with the source of `reference`'s transport.
+fn with_source<T>(
+    reference: &ImageRef,
+    store: &Store,
+    options: &ClientOptions,
+    read: impl FnOnce(&dyn import::Source) -> Result<T, TransportError>,
+) -> Result<T, TransportError> {
     match reference {
-        ImageRef::Oci { dir, tag } => {
-            let source = sources::Layout::open(dir, tag.as_deref(), reference.to_string())?;
-            import::import(&source, want, store)
-        }
+        ImageRef::Oci { dir, tag } => read(&sources::Layout::open(dir, tag.as_deref(), reference.to_string())?),
         ImageRef::OciArchive { file, tag } => {
             let index = archive::ingest(file, store)?;
             let entry = crate::oci::layout::find_in_index(&index, tag.as_deref(), file)?;
             let root = sources::read_stored(store, &entry.desc, &reference.to_string())?;
-            import::import(&sources::Stored::new(store, reference.to_string(), root), want, store)
+            read(&sources::Stored::new(store, reference.to_string(), root))
         }
         ImageRef::DockerArchive { file } => {
             let root = docker_archive::ingest(file, store)?;
-            import::import(&sources::Stored::new(store, reference.to_string(), root), want, store)
+            read(&sources::Stored::new(store, reference.to_string(), root))
         }
         ImageRef::Docker(reference) => {
             let client = options.client(reference)?;
-            import::import(&sources::Registry::new(&client, reference), want, store)
+            read(&sources::Registry::new(&client, reference))
         }
     }
 }

@@ -226,6 +226,16 @@ fn files_copied_from_another_image_run_under_podman_and_are_cached() {
     assert!(stderr.contains("0 built, 1 reused"), "{stderr}");
     assert_eq!(common::first_digest(&again), common::first_digest(&out));
 
+    // The source image is locked like a parent: by digest, in the lock
+    // file beside the recipe; --locked refuses a source it lacks.
+    let lock = std::fs::read_to_string(sandbox.path().join("multi.toml.lock")).unwrap();
+    assert!(lock.contains("\"oci:stage/busybox:1\""), "{lock}");
+    std::fs::remove_file(sandbox.path().join("multi.toml.lock")).unwrap();
+    let unlocked = sandbox.cmd().args(["build", "multi.toml", "--locked"]).output().unwrap();
+    assert_eq!(unlocked.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&unlocked.stderr);
+    assert!(stderr.contains("`oci:stage/busybox:1` is not in multi.toml.lock"), "{stderr}");
+
     // A path the image does not have is an error at the entry.
     let recipe = std::fs::read_to_string(sandbox.path().join("multi.toml")).unwrap();
     sandbox.write("multi.toml", &recipe.replace("src = \"/tmp\"", "src = \"/nowhere\""));

@@ -123,7 +123,10 @@ fn multi_platform_parents_resolve_per_platform() {
     let plan = sandbox.cmd().args(["plan", "child.toml", "--platform", "linux/arm64"]).output().unwrap();
     assert_success(&plan);
     let text = String::from_utf8_lossy(&plan.stdout);
-    assert!(text.contains(&format!("linux/arm64 (from image {})", parent.trim_start_matches("docker://"))), "{text}");
+    // The child's lock file (written by its build) pins the parent.
+    let pinned =
+        format!("linux/arm64 (from image {}@{})", parent.trim_start_matches("docker://"), parent_manifests[1].0);
+    assert!(text.contains(&pinned), "{text}");
 }
 
 #[test]
