@@ -16,6 +16,8 @@ mod common;
 
 #[path = "suite/architecture.rs"]
 mod architecture;
+#[path = "suite/docker_rules.rs"]
+mod docker_rules;
 #[path = "suite/error_messages.rs"]
 mod error_messages;
 #[path = "suite/graph_and_cache.rs"]
