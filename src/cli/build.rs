@@ -26,6 +26,7 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
         deny_warnings: args.deny_warnings,
         sign_key: args.sign_key.as_deref().map(super::keys::private_key).transpose()?,
         locked: args.locked,
+        stages: Vec::new(),
     };
     let started = std::time::Instant::now();
     let summary = compose::build(&request, super::progress::reporter(quiet, verbose).as_ref())?;

@@ -150,7 +150,11 @@ pub(super) fn images_of(recipe: &Recipe) -> Vec<Named<'_>> {
     };
     let entries = recipe.layers.iter().flat_map(|layer| &layer.entries);
     let sources = entries.filter_map(|entry| match &entry.kind {
-        EntryKind::Copy(copy) => copy.from.as_ref().map(|from| (from.name.as_str(), &from.reference, &entry.loc)),
+        EntryKind::Copy(copy) => copy
+            .from
+            .as_ref()
+            .filter(|from| from.recipe.is_none())
+            .map(|from| (from.name.as_str(), &from.reference, &entry.loc)),
         _ => None,
     });
     parent.into_iter().chain(sources).collect()

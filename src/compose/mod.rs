@@ -80,6 +80,10 @@ pub(crate) struct BuildRequest {
     /// `--locked`: refuse a parent image its recipe's lock file lacks
     /// instead of locking it.
     pub locked: bool,
+    /// The recipes (canonical) whose images this build is making for a
+    /// copy to take files from, outermost first: a recipe that needs its
+    /// own image through copies is a cycle.
+    pub stages: Vec<PathBuf>,
 }
 
 /// What the phases after planning share.
@@ -100,7 +104,8 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
     let targets = outputs::targets(&graph, &units, request)?;
     graph.never_copy(outputs::never_copied(&targets, &request.store).into());
     let mut locks = Locks::load(&graph, &units, request.locked)?;
-    copy_sources(&graph, &units, &request.store, &request.registry, &mut locks)?;
+    let stages = Stages { request: StageRequest::of(request), progress };
+    copy_sources(&graph, &units, &request.store, &request.registry, &mut locks, &stages)?;
     let pool = pool(request.settings.jobs)?;
     let purpose = Purpose::Build { reuse: request.reuse };
     let Prepared { units: mut planned, store } =
@@ -157,7 +162,9 @@ pub(crate) fn plan_only(request: &PlanRequest) -> Result<Planned, ComposeError> 
     let units = Units::of(&graph, platforms)?;
     graph.never_copy(outputs::never_copied(&outputs::targets_by_default(&graph), store).into());
     let mut locks = Locks::load(&graph, &units, locked)?;
-    copy_sources(&graph, &units, store, registry, &mut locks)?;
+    let stage_request = StageRequest { store, settings: *settings, registry, vars, locked, reuse: true, stages: &[] };
+    let stages = Stages { request: stage_request, progress: &crate::layer::progress::Silent };
+    copy_sources(&graph, &units, store, registry, &mut locks, &stages)?;
     let Prepared { units: mut planned, store } =
         prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
     let pins = locks.pin(&graph, &units, &store, registry)?;
@@ -191,12 +198,80 @@ fn copy_sources(
     store: &Path,
     registry: &ClientOptions,
     locks: &mut Locks,
+    stages: &Stages,
 ) -> Result<(), ComposeError> {
     let any = graph.recipes.iter().flat_map(|r| &r.layers).flat_map(|l| &l.entries);
     if !any.into_iter().any(|e| matches!(&e.kind, crate::recipe::EntryKind::Copy(c) if c.from.is_some())) {
         return Ok(());
     }
-    sources::extract_all(graph, units, &Store::open(store)?, registry, locks)
+    sources::extract_all(graph, units, &Store::open(store)?, registry, locks, stages)
+}
+
+/// What a build of a recipe a copy takes files from inherits.
+#[derive(Clone, Copy)]
+struct StageRequest<'a> {
+    store: &'a Path,
+    settings: BuildSettings,
+    registry: &'a ClientOptions,
+    vars: &'a Given,
+    locked: bool,
+    reuse: bool,
+    stages: &'a [PathBuf],
+}
+
+impl<'a> StageRequest<'a> {
+    fn of(request: &'a BuildRequest) -> StageRequest<'a> {
+        StageRequest {
+            store: &request.store,
+            settings: request.settings,
+            registry: &request.registry,
+            vars: &request.vars,
+            locked: request.locked,
+            reuse: request.reuse,
+            stages: &request.stages,
+        }
+    }
+}
+
+/// Builds the recipes copies take files from (`copy.recipe`).
+pub(super) struct Stages<'a> {
+    request: StageRequest<'a>,
+    progress: &'a dyn Progress,
+}
+
+impl Stages<'_> {
+    /// Builds `recipe` (with its parents) as this build would, into the
+    /// layout `into`; returns the reference to read it from.
+    pub(super) fn build(&self, recipe: &Path, into: &Path) -> Result<ImageRef, ComposeError> {
+        let canonical = std::fs::canonicalize(recipe).map_err(|source| {
+            ComposeError::Recipes(vec![crate::recipe::RecipeError::Read { path: recipe.to_owned(), source }])
+        })?;
+        let r = &self.request;
+        if r.stages.contains(&canonical) {
+            let chain: Vec<String> = r.stages.iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
+            return Err(ComposeError::Usage(format!(
+                "copies take files from a cycle of recipes: {}",
+                chain.join(" → ")
+            )));
+        }
+        let output = ImageRef::Oci { dir: into.to_owned(), tag: Some("stage".into()) };
+        let request = BuildRequest {
+            recipes: vec![recipe.to_owned()],
+            outputs: vec![output.clone()],
+            store: r.store.to_owned(),
+            settings: r.settings,
+            reuse: r.reuse,
+            registry: r.registry.clone(),
+            platforms: Vec::new(),
+            vars: Given { for_stage: true, ..r.vars.clone() },
+            deny_warnings: false,
+            sign_key: None,
+            locked: r.locked,
+            stages: r.stages.iter().cloned().chain([canonical]).collect(),
+        };
+        build(&request, self.progress)?;
+        Ok(output)
+    }
 }
 
 fn load(recipes: &[PathBuf], vars: &Given) -> Result<RecipeGraph, ComposeError> {

@@ -26,6 +26,7 @@ use crate::store::Store;
 use crate::transport::{self, TransportError, Want};
 
 use super::ComposeError;
+use super::Stages;
 use super::locks::Locks;
 use super::units::Units;
 use crate::lock::Pin;
@@ -37,8 +38,11 @@ pub(super) fn extract_all(
     store: &Store,
     registry: &ClientOptions,
     locks: &mut Locks,
+    stages: &Stages,
 ) -> Result<(), ComposeError> {
     locks.resolve(graph, units, &mut crate::lock::Resolver::new(store, registry))?;
+    // The recipes copies take files from, each built once into a layout.
+    let mut built: BTreeMap<std::path::PathBuf, (tempfile::TempDir, crate::oci::reference::ImageRef)> = BTreeMap::new();
     for unit in &units.units {
         let recipe = graph.recipe_for(unit.recipe, &unit.platform);
         let copies = recipe.layers.iter().flat_map(|layer| &layer.entries).filter_map(|entry| match &entry.kind {
@@ -54,8 +58,21 @@ pub(super) fn extract_all(
                 image: from.name.clone(),
                 source: Box::new(source),
             };
-            let pin = locks.pin_source(unit.recipe, &from.name, &from.reference, &unit.platform);
-            let image = fetch(from, pin.as_ref(), &unit.platform, store, registry).map_err(fail)?;
+            let image = match &from.recipe {
+                Some(path) => {
+                    if !built.contains_key(path) {
+                        let dir = store.temp_dir()?;
+                        let reference = stages.build(path, &dir.path().join("stage"))?;
+                        built.insert(path.clone(), (dir, reference));
+                    }
+                    let reference = &built[path].1;
+                    fetch(from, reference, None, &unit.platform, store, registry).map_err(fail)?
+                }
+                None => {
+                    let pin = locks.pin_source(unit.recipe, &from.name, &from.reference, &unit.platform);
+                    fetch(from, &from.reference, pin.as_ref(), &unit.platform, store, registry).map_err(fail)?
+                }
+            };
             let src = layerfs::normalise(&copy.src);
             let extracted =
                 extracted(&image, &src, store).map_err(|e| fail(TransportError::image(&from.name, e.to_string())))?;
@@ -71,12 +88,13 @@ pub(super) fn extract_all(
 /// The source image for `platform`: by the digest its lock file records.
 fn fetch(
     from: &ImageSource,
+    reference: &crate::oci::reference::ImageRef,
     pin: Option<&Pin>,
     platform: &crate::oci::platform::Platform,
     store: &Store,
     registry: &ClientOptions,
 ) -> Result<BuiltImage, TransportError> {
-    let reference = pin.map_or(&from.reference, |pin| &pin.fetch);
+    let reference = pin.map_or(reference, |pin| &pin.fetch);
     let tagged = transport::fetch(reference, &Want::Platform(platform.clone()), store, registry)?;
     let Some(image) = tagged.images.into_iter().next() else {
         return Err(TransportError::image(&from.name, format!("no image for {platform}")));

@@ -54,7 +54,7 @@ pub(crate) fn load(paths: &[PathBuf], given: &Given) -> Result<RecipeGraph, Vec<
             roots.push(index);
         }
     }
-    if loader.errors.is_empty() {
+    if loader.errors.is_empty() && !given.for_stage {
         loader.undeclared(paths);
     }
     if loader.errors.is_empty() {
@@ -147,7 +147,7 @@ impl Loader {
 
     /// An error for each `--var` that no recipe of the graph declares.
     fn undeclared(&mut self, paths: &[PathBuf]) {
-        for name in self.given.0.keys() {
+        for name in self.given.values.keys() {
             if !self.recipes.iter().any(|r| r.vars.declared.contains_key(name)) {
                 let recipes = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
                 self.errors.push(RecipeError::Undeclared { name: name.clone(), recipes });

@@ -217,6 +217,9 @@ pub(crate) struct Copy {
 pub(crate) struct ImageSource {
     /// File references taken from the recipe's directory.
     pub reference: ImageRef,
+    /// `recipe = "..."`: the image is what that recipe (this path, from
+    /// the recipe's directory) builds; `reference` is then only a name.
+    pub recipe: Option<PathBuf>,
     /// As the recipe writes it.
     pub name: String,
     /// Whether the copy sets `uid` or `gid` (else owners come from the image).

@@ -93,6 +93,8 @@ pub(super) struct RawCopy {
     pub src: S<String>,
     /// Copy out of this image (any transport) instead of the host.
     pub image: Option<S<String>>,
+    /// Copy out of the image this recipe builds instead of the host.
+    pub recipe: Option<S<String>>,
     pub dest: Option<S<String>>,
     pub include: Option<Vec<S<String>>>,
     pub exclude: Option<Vec<S<String>>>,

@@ -143,6 +143,7 @@ impl Cx<'_> {
             let copy = copy.get_mut();
             self.one(&mut copy.src);
             self.option(copy.image.as_mut());
+            self.option(copy.recipe.as_mut());
             self.option(copy.dest.as_mut());
             self.list(copy.include.as_mut());
             self.list(copy.exclude.as_mut());

@@ -84,7 +84,7 @@ pub(super) fn declared(
                 "built-in variable",
             ));
         } else {
-            let value = given.0.get(name.get_ref()).unwrap_or(default.get_ref());
+            let value = given.values.get(name.get_ref()).unwrap_or(default.get_ref());
             declared.insert(name.get_ref().clone(), value.clone());
         }
     }
@@ -535,14 +535,39 @@ impl Cx {
     }
 
     fn copy(&mut self, raw: &RawCopy, dir: &std::path::Path) -> Option<Copy> {
-        let from = match &raw.image {
-            Some(image) => Some(Arc::new(ImageSource {
+        let owner_given = raw.uid.is_some() || raw.gid.is_some();
+        let from = match (&raw.image, &raw.recipe) {
+            (Some(image), None) => Some(Arc::new(ImageSource {
                 reference: self.check(image, "image reference", ImageRef::parse)?.relative_to(dir),
+                recipe: None,
                 name: image.get_ref().clone(),
-                owner_given: raw.uid.is_some() || raw.gid.is_some(),
+                owner_given,
                 extracted: Default::default(),
             })),
-            None => None,
+            (None, Some(recipe)) => {
+                if recipe.get_ref().is_empty() || recipe.get_ref().contains('\0') {
+                    self.err(recipe.span(), "`recipe` is not a file path", "expected a path to a recipe");
+                    return None;
+                }
+                Some(Arc::new(ImageSource {
+                    reference: ImageRef::Oci { dir: dir.join(recipe.get_ref()), tag: None },
+                    recipe: Some(dir.join(recipe.get_ref())),
+                    name: recipe.get_ref().clone(),
+                    owner_given,
+                    extracted: Default::default(),
+                }))
+            }
+            (Some(image), Some(recipe)) => {
+                let error = self.loc(recipe.span()).error_with(
+                    "a copy takes files from an image or from a recipe, not both",
+                    "and this",
+                    &self.loc(image.span()),
+                    "this",
+                );
+                self.push(error);
+                return None;
+            }
+            (None, None) => None,
         };
         let src = match from {
             Some(_) => self.check(&raw.src, "path in the image", |text| ImagePath::parse(text).map(|p| p.to_string())),

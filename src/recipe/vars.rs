@@ -19,7 +19,12 @@ pub(crate) const BUILT_IN: [&str; 3] = ["os", "arch", "variant"];
 
 /// `--var NAME=VALUE` values, by name.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Given(pub BTreeMap<String, String>);
+pub(crate) struct Given {
+    pub values: BTreeMap<String, String>,
+    /// Given to a recipe a copy takes files from: a name it does not
+    /// declare is not an error there (the build's own recipes are checked).
+    pub for_stage: bool,
+}
 
 impl Given {
     /// Parses `NAME=VALUE` arguments; a name given twice keeps the last.
@@ -33,7 +38,7 @@ impl Given {
             }
             given.insert(name.to_owned(), value.to_owned());
         }
-        Ok(Given(given))
+        Ok(Given { values: given, for_stage: false })
     }
 }
 
@@ -201,7 +206,7 @@ mod tests {
     #[test]
     fn given_values_are_checked() {
         let given = Given::parse(["a=1", "b==2", "a=3"]).unwrap();
-        assert_eq!(given.0, [("a", "3"), ("b", "=2")].map(|(k, v)| (k.to_owned(), v.to_owned())).into());
+        assert_eq!(given.values, [("a", "3"), ("b", "=2")].map(|(k, v)| (k.to_owned(), v.to_owned())).into());
         assert_eq!(Given::parse(["a"]).unwrap_err(), VarError::NotAssignment("a".into()));
         assert_eq!(Given::parse(["1a=x"]).unwrap_err(), VarError::BadName("1a".into()));
         assert_eq!(Given::parse(["arch=x"]).unwrap_err(), VarError::BuiltIn("arch".into()));

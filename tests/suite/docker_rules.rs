@@ -244,3 +244,46 @@ fn files_copied_from_another_image_run_under_podman_and_are_cached() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("oci:stage/busybox:1 has no /nowhere (for linux/amd64)"), "{stderr}");
 }
+
+#[test]
+fn files_copied_from_another_recipe_the_multi_stage_pattern() {
+    let sandbox = Sandbox::new();
+    common::copy_recipes(sandbox.path());
+    // The "build stage": busybox plus an artifact it would have produced.
+    sandbox.write(
+        "stage.toml",
+        "[image]\nname = \"localhost/stage\"\n[from]\nrecipe = \"recipes/busybox.toml\"\n\
+         [[layer]]\n[[layer.file]]\npath = \"/out/app\"\ncontent = \"#!/bin/sh\\necho built by a stage\\n\"\nmode = \"0750\"\nuid = 5\n",
+    );
+    sandbox.write(
+        "final.toml",
+        "[image]\nname = \"localhost/final\"\n[from]\nscratch = true\n[config]\nentrypoint = [\"/bin/sh\", \"/usr/bin/app\"]\n\
+         [[layer]]\n\
+         [[layer.copy]]\nrecipe = \"stage.toml\"\nsrc = \"/bin\"\ndest = \"/bin\"\n\
+         [[layer.copy]]\nrecipe = \"stage.toml\"\nsrc = \"/out/app\"\ndest = \"/usr/bin/app\"\n",
+    );
+    let layout = common::lowercase_tempdir("final");
+    let output = format!("oci:{}:latest", layout.path().display());
+    let first = sandbox.cmd().args(["build", "final.toml", "--output", &output]).output().unwrap();
+    common::assert_success(&first);
+    let listing = run(sandbox.cmd().args(["ls", &output]));
+    assert!(listing.lines().any(|l| l.starts_with("-rwxr-x---  5:0") && l.ends_with("/usr/bin/app")), "{listing}");
+    let podman = common::Podman::new(sandbox.path());
+    let id = run(podman.cmd().args(["pull", "-q", &output]));
+    assert_eq!(podman.run(id.trim(), &[]), "built by a stage\n");
+    run(podman.cmd().args(["rmi", "-f", id.trim()]));
+    // Unchanged: every layer of the stage and of the image is reused.
+    let again = sandbox.cmd().args(["build", "final.toml", "--output", &output]).output().unwrap();
+    common::assert_success(&again);
+    assert_eq!(common::first_digest(&again), common::first_digest(&first));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("layers: 0 built, 1 reused"), "{stderr}");
+
+    // A recipe that needs its own image through copies is a cycle.
+    sandbox.write("a.toml", "[image]\nname = \"localhost/a\"\n[from]\nscratch = true\n[[layer]]\n[[layer.copy]]\nrecipe = \"b.toml\"\nsrc = \"/\"\n");
+    sandbox.write("b.toml", "[image]\nname = \"localhost/b\"\n[from]\nscratch = true\n[[layer]]\n[[layer.copy]]\nrecipe = \"a.toml\"\nsrc = \"/\"\n");
+    let cycle = sandbox.cmd().args(["build", "a.toml"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&cycle.stderr);
+    assert_eq!(cycle.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("copies take files from a cycle of recipes"), "{stderr}");
+}
