@@ -149,7 +149,7 @@ pub fn layer(data: &[u8]) {
 /// A `docker-archive:` file read into a fresh store as `copy` and a parent
 /// image read it.
 pub fn docker_archive(data: &[u8]) {
-    archive(data, |file| ImageRef::DockerArchive { file });
+    archive(data, |file| ImageRef::DockerArchive { file, image: None });
 }
 
 /// An `oci-archive:` file read into a fresh store as `copy` and a parent

@@ -34,7 +34,7 @@ impl Source for Layout {
     fn root(&self) -> Result<Root, TransportError> {
         let root = self.root.clone();
         let bytes = read_document(self.blob(&root)?, &root, &self.name)?;
-        Ok(Root { bytes, media_type: Some(root.media_type), pinned: Some(root.digest) })
+        Ok(Root { bytes, media_type: Some(root.media_type), pinned: Some(root.digest), declared: true })
     }
 
     fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
@@ -50,11 +50,13 @@ pub(super) struct Stored<'a> {
     store: &'a Store,
     name: String,
     root: Vec<u8>,
+    /// The media type the archive's descriptor of the root declares.
+    declared: Option<String>,
 }
 
 impl<'a> Stored<'a> {
-    pub(super) fn new(store: &'a Store, name: String, root: Vec<u8>) -> Stored<'a> {
-        Stored { store, name, root }
+    pub(super) fn new(store: &'a Store, name: String, root: Vec<u8>, declared: Option<String>) -> Stored<'a> {
+        Stored { store, name, root, declared }
     }
 }
 
@@ -71,7 +73,8 @@ impl Source for Stored<'_> {
     }
 
     fn root(&self) -> Result<Root, TransportError> {
-        Ok(Root { bytes: self.root.clone(), media_type: None, pinned: None })
+        let declared = self.declared.is_some();
+        Ok(Root { bytes: self.root.clone(), media_type: self.declared.clone(), pinned: None, declared })
     }
 
     fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
@@ -101,7 +104,7 @@ impl Source for Registry<'_> {
     fn root(&self) -> Result<Root, TransportError> {
         let (bytes, media_type) =
             self.client.get_manifest(&self.reference.repository, &self.reference.manifest_ref())?;
-        Ok(Root { bytes, media_type: Some(media_type), pinned: self.reference.digest.clone() })
+        Ok(Root { bytes, media_type: Some(media_type), pinned: self.reference.digest.clone(), declared: false })
     }
 
     fn manifest(&self, desc: &Desc) -> Result<Vec<u8>, TransportError> {
