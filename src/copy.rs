@@ -1,15 +1,23 @@
-//! One `compose-img copy`: every platform of an image, with the signatures
-//! stored beside it (`sha256-<hex>.sig`, byte for byte), from any transport
-//! to any other. A docker archive holds no signatures: they are dropped.
+//! One `compose-img copy`: the platforms asked for of an image (every one
+//! by default, or the machine's own into a docker archive, which holds one),
+//! with the signatures stored beside it (`sha256-<hex>.sig`, byte for
+//! byte), from any transport to any other. A docker archive holds no
+//! signatures: they are dropped. Into an OCI layout or archive, Docker
+//! manifests and lists are rewritten with OCI media types (new digests)
+//! unless the digests are to be preserved.
+
+use std::collections::BTreeSet;
 
 use thiserror::Error;
 
+use crate::oci::convert::{self, ConvertError};
+use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
 use crate::registry::ClientOptions;
 use crate::sign::{self, SignError};
 use crate::store::{Store, StoreError};
-use crate::transport::{self, TransportError, Written};
+use crate::transport::{self, TransportError, Want, Written};
 
 #[derive(Debug, Error)]
 pub(crate) enum CopyError {
@@ -19,8 +27,25 @@ pub(crate) enum CopyError {
     /// Reading the signatures beside the source.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// Rewriting Docker documents with OCI media types.
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    /// What was asked cannot be done with this image or destination.
+    #[error("{reference}: {message}")]
+    Refused { reference: String, message: String },
     #[error("cannot use the store")]
     Store(#[from] StoreError),
+}
+
+/// What to copy, as skopeo's flags say it.
+#[derive(Debug, Default)]
+pub(crate) struct CopyOptions {
+    /// Only these platforms of an index (`--platform`, repeatable).
+    pub platforms: Vec<Platform>,
+    /// Every platform, whatever the destination (`--all`).
+    pub all: bool,
+    /// Manifests byte for byte, never rewritten (`--preserve-digests`).
+    pub preserve_digests: bool,
 }
 
 pub(crate) struct Copied {
@@ -28,34 +53,102 @@ pub(crate) struct Copied {
     pub written: Written,
     /// Signature manifests carried along.
     pub signatures: usize,
+    /// The destination with the tag written: what to paste into skopeo,
+    /// podman or compose-img to read the copy.
+    pub reference: ImageRef,
 }
 
-/// Copies `source` to `destination`, keeping its manifests' bytes (and
-/// digests). The tag written is the destination's, else the source's,
-/// else `latest`.
+/// Copies `source` to `destination`. The tag written is the destination's,
+/// else the source's, else `latest`.
 pub(crate) fn copy(
     source: &ImageRef,
     destination: &ImageRef,
+    options: &CopyOptions,
     store: &Store,
-    options: &ClientOptions,
+    client: &ClientOptions,
 ) -> Result<Copied, CopyError> {
-    let tagged = transport::fetch(source, &transport::Want::All, store, options)?;
+    let refused = |reference: &ImageRef, message: &str| CopyError::Refused {
+        reference: reference.to_string(),
+        message: message.to_owned(),
+    };
+    let to_docker_archive = matches!(destination, ImageRef::DockerArchive { .. });
+    if options.preserve_digests && to_docker_archive {
+        return Err(refused(destination, "a docker archive keeps no manifest: digests cannot be preserved"));
+    }
+    let want = match &options.platforms[..] {
+        [one] => Want::Platform(one.clone()),
+        _ => Want::All,
+    };
+    let mut tagged = transport::fetch(source, &want, store, client)?;
+    if options.platforms.len() > 1 {
+        if options.preserve_digests && tagged.is_index() {
+            return Err(refused(source, "several --platform make a new index: digests cannot be preserved"));
+        }
+        tagged = narrow(&tagged, &options.platforms, store).map_err(|m| refused(source, &m))?;
+    } else if options.platforms.is_empty() && !options.all && to_docker_archive && tagged.is_index() {
+        // skopeo's default: the machine's own platform.
+        tagged = narrow(&tagged, &[Platform::host()], store).map_err(|m| refused(source, &m))?;
+    }
     let mut attachments = Vec::new();
-    if !matches!(destination, ImageRef::DockerArchive { .. }) {
+    if !to_docker_archive {
         for digest in sign::signed_digests(&tagged) {
-            if let Some(signatures) = sign::fetch_attachment(source, digest, store, options)? {
+            if let Some(signatures) = sign::fetch_attachment(source, digest, store, client)? {
                 attachments.push((signatures, sign::artifact::tag(digest)));
             }
         }
+    }
+    let to_oci = matches!(destination, ImageRef::Oci { .. } | ImageRef::OciArchive { .. });
+    if to_oci && !options.preserve_digests && convert::has_docker_types(&tagged) {
+        if !attachments.is_empty() {
+            return Err(refused(
+                source,
+                "it is signed, and OCI media types would change its digests: copy with --preserve-digests to keep the Docker types and the signatures",
+            ));
+        }
+        tagged = convert::to_oci(&tagged, store)?;
     }
     let tag = destination.tag().or(source.tag()).unwrap_or("latest").to_owned();
     let repo = match source {
         ImageRef::Docker(reference) => reference.repo_name(),
         _ => format!("localhost/{}", transport::tag_less_name(destination)),
     };
-    let written = transport::write(destination, &tagged, &[tag], &attachments, &repo, store, options)?;
+    let written =
+        transport::write(destination, &tagged, std::slice::from_ref(&tag), &attachments, &repo, store, client)?;
     let mut blobs = tagged.blobs();
     blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
     store.record_output(&destination.to_string(), &blobs)?;
-    Ok(Copied { tagged, written, signatures: attachments.len() })
+    Ok(Copied { tagged, written, signatures: attachments.len(), reference: destination.with_tag(&tag) })
+}
+
+/// The images of `tagged` for `platforms` (each must have one): the one
+/// image's manifest, or a new index of several (attestations left behind).
+fn narrow(tagged: &Tagged, platforms: &[Platform], store: &Store) -> Result<Tagged, String> {
+    let mut chosen = Vec::new();
+    for platform in platforms {
+        let image = tagged.images.iter().find(|i| platform.matches(&i.platform)).ok_or_else(|| {
+            let offered: Vec<String> = tagged.images.iter().map(|i| i.platform.to_string()).collect();
+            format!("no image for {platform} (it has: {}); choose with --platform, or --all", offered.join(", "))
+        })?;
+        if !chosen.iter().any(|c: &&crate::oci::image::BuiltImage| c.manifest == image.manifest) {
+            chosen.push(image);
+        }
+    }
+    if let [one] = chosen[..] {
+        return Ok(Tagged::single(one.clone()));
+    }
+    let keep: BTreeSet<&str> = chosen.iter().map(|i| i.manifest.digest.as_str()).collect();
+    let bytes = crate::files::read_bounded(&store.blob_path(&tagged.root.digest), 4 << 20)
+        .map_err(|e| format!("cannot read index {}: {e}", tagged.root.digest))?;
+    let mut index: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if let Some(entries) = index["manifests"].as_array_mut() {
+        entries.retain(|e| e["digest"].as_str().is_some_and(|d| keep.contains(d)));
+    }
+    let bytes = crate::oci::json::canonical(&index).map_err(|e| e.to_string())?;
+    let root = store.write_blob(&bytes).map_err(|e| e.to_string())?;
+    Ok(Tagged {
+        media_type: tagged.media_type.clone(),
+        root,
+        images: chosen.into_iter().cloned().collect(),
+        extras: Vec::new(),
+    })
 }

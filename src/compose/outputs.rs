@@ -111,7 +111,9 @@ pub(super) fn write(
         blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
         store.record_output(&shown, &blobs)?;
         progress.finished(Finished::Output { reference: shown.clone() });
-        written.push(WrittenOutput { reference: shown, push: result.push });
+        // What to paste into compose-img, skopeo or podman: with its tag.
+        let pasted = tags.first().map_or(shown, |tag| reference.with_tag(tag).to_string());
+        written.push(WrittenOutput { reference: pasted, push: result.push });
     }
     Ok(BuiltReport { manifest: tagged.root.digest.clone(), outputs: written })
 }

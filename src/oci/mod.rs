@@ -6,6 +6,8 @@
 //! - [`manifest`]: reading manifests and indexes (OCI and Docker schema 2);
 //! - [`tagged`]: what a tag points at (a manifest, or an index and its manifests);
 //! - [`layerfs`]: layers read back: each one's changes, and the merged file system;
+//! - [`convert`]: Docker schema 2 manifests and lists rewritten with OCI
+//!   media types (for OCI layouts older tools read);
 //! - [`compress`]: compression kinds, their media types, and the decoder;
 //! - [`layout`]: the OCI image layout (`oci:DIR[:TAG]`);
 //! - [`archive`]: the layout as one tar (`oci-archive:FILE[:TAG]`);
@@ -20,6 +22,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod compress;
+pub(crate) mod convert;
 pub(crate) mod docker_archive;
 pub(crate) mod image;
 pub(crate) mod json;
