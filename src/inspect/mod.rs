@@ -60,23 +60,30 @@ pub(crate) fn open(
     options: &ClientOptions,
 ) -> Result<Opened, InspectError> {
     let tagged = transport::fetch(reference, &Want::All, store, options)?;
+    choose(reference, tagged, platform)
+}
+
+/// The image of `tagged` for `platform` (default linux/amd64); the one
+/// image whatever its platform.
+fn choose(reference: &ImageRef, tagged: Tagged, platform: Option<&Platform>) -> Result<Opened, InspectError> {
+    if tagged.is_artifact() {
+        let config = tagged.extras.first().and_then(|e| e.blobs.first());
+        return Err(InspectError::Artifact {
+            reference: reference.to_string(),
+            config_type: config.map_or_else(String::new, |c| c.media_type.clone()),
+        });
+    }
     let wanted = platform.cloned().unwrap_or_else(default_platform);
     let image = if tagged.images.len() == 1 {
         0
     } else {
-        tagged
-            .images
-            .iter()
-            .position(|i| {
-                i.platform.os == wanted.os
-                    && i.platform.architecture == wanted.architecture
-                    && (wanted.variant.is_none() || wanted.variant == i.platform.variant)
-            })
-            .ok_or_else(|| InspectError::NoSuchPlatform {
+        tagged.images.iter().position(|i| wanted.matches(&i.platform)).ok_or_else(|| {
+            InspectError::NoSuchPlatform {
                 reference: reference.to_string(),
                 offered: tagged.images.iter().map(|i| i.platform.clone()).collect(),
                 wanted: Box::new(wanted),
-            })?
+            }
+        })?
     };
     Ok(Opened { reference: reference.to_string(), tagged, image })
 }
@@ -241,4 +248,26 @@ fn read_blob(store: &Store, digest: &Digest) -> Result<Vec<u8>, InspectError> {
 pub(crate) fn raw(opened: &Opened, store: &Store, config: bool) -> Result<Vec<u8>, InspectError> {
     let digest = if config { &opened.image().config.digest } else { &opened.tagged.root.digest };
     read_blob(store, digest)
+}
+
+/// The bytes of the manifest or index `reference` names (`inspect --raw`),
+/// or of its config (`--config`: the chosen platform's, from an index):
+/// for any manifest, an artifact's too.
+pub(crate) fn raw_document(
+    reference: &ImageRef,
+    platform: Option<&Platform>,
+    config: bool,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Vec<u8>, InspectError> {
+    let tagged = transport::fetch(reference, &Want::All, store, options)?;
+    if tagged.is_artifact() {
+        let artifact_config = tagged.extras.first().and_then(|a| a.blobs.first());
+        let digest = match (config, artifact_config) {
+            (true, Some(config)) => &config.digest,
+            _ => &tagged.root.digest,
+        };
+        return read_blob(store, digest);
+    }
+    raw(&choose(reference, tagged, platform)?, store, config)
 }

@@ -93,6 +93,19 @@ pub(crate) fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<
     let desc = Desc { media_type: media_type.clone(), digest: root.digest.clone(), size: root.size };
     match parsed {
         Parsed::Manifest { config, layers } => {
+            if let Some(why) = not_an_image_manifest(&config, &layers) {
+                if let Want::Platform(platform) = want {
+                    return Err(TransportError::image(&name, format!("not an image for {platform}: {why}")));
+                }
+                // An artifact (a Helm chart, an SBOM): copied byte for
+                // byte, its raw documents shown, never opened.
+                for blob in [&config].into_iter().chain(&layers) {
+                    fetch_blob(source, blob, store)?;
+                }
+                let blobs = [&config].into_iter().chain(&layers).cloned().collect();
+                let extras = vec![Extra { manifest: desc, blobs }];
+                return Ok(Tagged { media_type, root, images: Vec::new(), extras });
+            }
             let image = import_image(source, &desc, config, layers, store)?;
             if let Want::Platform(platform) = want
                 && !platform_matches(platform, &image.platform)
@@ -217,7 +230,7 @@ fn import_entries(
             return Err(TransportError::image(&name, format!("{} is a nested index", child.digest)));
         };
         store.write_blob(&bytes)?;
-        if is_attachment(&entry, &layers) {
+        if is_attachment(&entry, &config, &layers) {
             if let Want::Platform(platform) = want {
                 // The one manifest asked for is not an image compose-img
                 // can build on.
@@ -239,9 +252,18 @@ fn import_entries(
 /// An index entry that is not an image of a platform but something
 /// attached to one (BuildKit's attestations: platform `unknown/unknown`,
 /// in-toto layers): copied verbatim, never opened.
-fn is_attachment(entry: &IndexEntry, layers: &[Desc]) -> bool {
-    entry.platform.as_ref().is_some_and(|p| p.os == "unknown")
-        || layers.iter().any(|l| media::readable_layer(&l.media_type).is_none())
+fn is_attachment(entry: &IndexEntry, config: &Desc, layers: &[Desc]) -> bool {
+    entry.platform.as_ref().is_some_and(|p| p.os == "unknown") || not_an_image_manifest(config, layers).is_some()
+}
+
+/// Why a manifest is an artifact rather than an image: its config is not
+/// an image config, or a layer is not one compose-img reads.
+fn not_an_image_manifest(config: &Desc, layers: &[Desc]) -> Option<String> {
+    if config.media_type != media::CONFIG && config.media_type != media::DOCKER_CONFIG {
+        return Some(format!("its config has media type {}", config.media_type));
+    }
+    let layer = layers.iter().find(|l| media::readable_layer(&l.media_type).is_none())?;
+    Some(format!("layer {} has media type {}, which compose-img cannot use", layer.digest, layer.media_type))
 }
 
 /// Why the manifest `child` chosen for `platform` cannot be used as an image.

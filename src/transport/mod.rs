@@ -129,6 +129,12 @@ pub(crate) fn write(
             if !attachments.is_empty() {
                 return Err(TransportError::image(&reference.to_string(), "a docker archive cannot hold signatures"));
             }
+            if tagged.is_artifact() {
+                return Err(TransportError::image(
+                    &reference.to_string(),
+                    "a docker archive holds images; this is an artifact (its config is not an image config)",
+                ));
+            }
             let [image] = &tagged.images[..] else {
                 return Err(TransportError::image(
                     &reference.to_string(),
