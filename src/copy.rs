@@ -90,7 +90,7 @@ pub(crate) fn copy(
         tagged = narrow(&tagged, &[Platform::host()], store).map_err(|m| refused(source, &m))?;
     }
     let mut attachments = Vec::new();
-    if !to_docker_archive {
+    if destination.holds_signatures() {
         for digest in sign::signed_digests(&tagged) {
             if let Some(signatures) = sign::fetch_attachment(source, digest, store, client)? {
                 attachments.push((signatures, sign::artifact::tag(digest)));

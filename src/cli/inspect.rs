@@ -80,8 +80,8 @@ pub(super) fn inspect(args: &InspectArgs) -> Result<(), Error> {
         let reference = ImageRef::parse(&args.image).map_err(|e| Error::Usage(e.to_string()))?;
         let platform = platform(&args.read)?;
         let registry = args.read.access.registry();
-        let bytes = inspect::raw_document(&reference, platform.as_ref(), args.config, &store, &registry)
-            .map_err(failed)?;
+        let bytes =
+            inspect::raw_document(&reference, platform.as_ref(), args.config, &store, &registry).map_err(failed)?;
         let _ = std::io::stdout().write_all(&bytes);
         return Ok(());
     }

@@ -77,12 +77,10 @@ fn choose(reference: &ImageRef, tagged: Tagged, platform: Option<&Platform>) -> 
     let image = if tagged.images.len() == 1 {
         0
     } else {
-        tagged.images.iter().position(|i| wanted.matches(&i.platform)).ok_or_else(|| {
-            InspectError::NoSuchPlatform {
-                reference: reference.to_string(),
-                offered: tagged.images.iter().map(|i| i.platform.clone()).collect(),
-                wanted: Box::new(wanted),
-            }
+        tagged.images.iter().position(|i| wanted.matches(&i.platform)).ok_or_else(|| InspectError::NoSuchPlatform {
+            reference: reference.to_string(),
+            offered: tagged.images.iter().map(|i| i.platform.clone()).collect(),
+            wanted: Box::new(wanted),
         })?
     };
     Ok(Opened { reference: reference.to_string(), tagged, image })

@@ -168,7 +168,7 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
 }
 
 /// Replaces `path` with `bytes` through a temp file in the same directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("cannot create a file in", dir))?;
     tmp.write_all(bytes).map_err(io_err("cannot write", path))?;

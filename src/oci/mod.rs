@@ -11,6 +11,7 @@
 //! - [`compress`]: compression kinds, their media types, and the decoder;
 //! - [`layout`]: the OCI image layout (`oci:DIR[:TAG]`);
 //! - [`archive`]: the layout as one tar (`oci-archive:FILE[:TAG]`);
+//! - [`dir`]: skopeo's directory format (`dir:PATH`);
 //! - [`docker_archive`]: `docker save` archives (`docker-archive:FILE`);
 //! - [`tar_entries`]: reading any tar of these, the headers of each entry bounded;
 //! - [`reference`](mod@reference): parsing transport references (`oci:`, `docker://`, ...);
@@ -23,6 +24,7 @@
 pub(crate) mod archive;
 pub(crate) mod compress;
 pub(crate) mod convert;
+pub(crate) mod dir;
 pub(crate) mod docker_archive;
 pub(crate) mod image;
 pub(crate) mod json;

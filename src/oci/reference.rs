@@ -15,6 +15,8 @@ pub(crate) enum ImageRef {
     OciArchive { file: PathBuf, tag: Option<String> },
     /// `docker-archive:FILE[:REF|:@N]`
     DockerArchive { file: PathBuf, image: Option<ArchiveImage> },
+    /// `dir:PATH`: skopeo's directory of one image (no tags).
+    Dir { dir: PathBuf },
     /// `docker://HOST/REPO[:TAG|@DIGEST]`, or the same without the prefix.
     Docker(Reference),
 }
@@ -51,7 +53,7 @@ pub(crate) enum InvalidImageRef {
     )]
     BadArchiveImage(String),
     #[error(
-        "`{0}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or [docker://]HOST/REPO[:TAG|@DIGEST]"
+        "`{0}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG|:@N], dir:DIR or [docker://]HOST/REPO[:TAG|@DIGEST]"
     )]
     NoTransport(String),
     #[error(transparent)]
@@ -64,7 +66,7 @@ impl ImageRef {
         match self {
             ImageRef::Oci { tag, .. } | ImageRef::OciArchive { tag, .. } => tag.as_deref(),
             ImageRef::DockerArchive { image: Some(ArchiveImage::Named(r)), .. } => r.tag.as_deref(),
-            ImageRef::DockerArchive { .. } => None,
+            ImageRef::DockerArchive { .. } | ImageRef::Dir { .. } => None,
             ImageRef::Docker(reference) => reference.tag.as_deref(),
         }
     }
@@ -78,9 +80,15 @@ impl ImageRef {
             ImageRef::DockerArchive { file, image: Some(ArchiveImage::Named(r)) } => {
                 ImageRef::DockerArchive { file: file.clone(), image: Some(ArchiveImage::Named(r.with_tag(tag))) }
             }
-            ImageRef::DockerArchive { .. } => self.clone(),
+            ImageRef::DockerArchive { .. } | ImageRef::Dir { .. } => self.clone(),
             ImageRef::Docker(reference) => ImageRef::Docker(reference.with_tag(tag)),
         }
+    }
+
+    /// Whether cosign signatures can be stored beside the image (not in a
+    /// docker archive nor a `dir:`, which have no tags).
+    pub(crate) fn holds_signatures(&self) -> bool {
+        !matches!(self, ImageRef::DockerArchive { .. } | ImageRef::Dir { .. })
     }
 
     /// The same reference with a relative file path taken from `dir`.
@@ -89,6 +97,7 @@ impl ImageRef {
             ImageRef::Oci { dir: d, tag } => ImageRef::Oci { dir: dir.join(d), tag },
             ImageRef::OciArchive { file, tag } => ImageRef::OciArchive { file: dir.join(file), tag },
             ImageRef::DockerArchive { file, image } => ImageRef::DockerArchive { file: dir.join(file), image },
+            ImageRef::Dir { dir: d } => ImageRef::Dir { dir: dir.join(d) },
             docker @ ImageRef::Docker(_) => docker,
         }
     }
@@ -115,6 +124,13 @@ impl ImageRef {
         if let Some(rest) = text.strip_prefix("oci-archive:") {
             let (file, tag) = path_and_tag(rest)?;
             return Ok(ImageRef::OciArchive { file, tag });
+        }
+        if let Some(rest) = text.strip_prefix("dir:") {
+            // The whole rest is the path, as in containers/image.
+            if rest.is_empty() {
+                return Err(InvalidImageRef::NoPath(text.to_owned()));
+            }
+            return Ok(ImageRef::Dir { dir: PathBuf::from(rest) });
         }
         if let Some(rest) = text.strip_prefix("docker-archive:") {
             let (file, image) = path_and_tag(rest)?;
@@ -162,6 +178,7 @@ impl fmt::Display for ImageRef {
                 write!(f, "docker-archive:{}", file.display())?;
                 image.as_ref().map_or(Ok(()), |i| write!(f, ":{i}"))
             }
+            ImageRef::Dir { dir } => write!(f, "dir:{}", dir.display()),
             ImageRef::Docker(reference) => write!(f, "docker://{reference}"),
         }
     }
@@ -188,6 +205,8 @@ mod tests {
         assert_eq!(ImageRef::parse("oci:").unwrap_err().to_string(), "`oci:` names no path");
         assert_eq!(ImageRef::parse("oci:x:").unwrap_err().to_string(), "`oci:x:` has an empty or invalid tag");
         assert_eq!(ImageRef::parse("oci:a:b").unwrap().to_string(), "oci:a:b");
+        assert_eq!(ImageRef::parse("dir:a:b").unwrap(), ImageRef::Dir { dir: "a:b".into() });
+        assert!(ImageRef::parse("dir:").is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Transports: reading images from, and writing them to, every place a
 //! reference can name (containers-transports(5)): `oci:`, `oci-archive:`,
-//! `docker-archive:` and `docker://`.
+//! `docker-archive:`, `dir:` and `docker://`.
 //!
 //! - [`import`]: any [`import::Source`] → the store, every document and
 //!   blob checked against its digest and size;
@@ -94,6 +94,7 @@ fn with_source<T>(
             let root = docker_archive::ingest(file, store, image.as_ref())?;
             read(&sources::Stored::new(store, reference.to_string(), root, None))
         }
+        ImageRef::Dir { dir } => import::import(&sources::Dir::new(dir, reference.to_string()), want, store),
         ImageRef::Docker(reference) => {
             let client = options.client(reference)?;
             read(&sources::Registry::new(&client, reference))
@@ -154,6 +155,15 @@ pub(crate) fn write(
             };
             docker_archive::write(file, store, image, &repo_tags)?;
         }
+        ImageRef::Dir { dir } => {
+            if !attachments.is_empty() {
+                return Err(TransportError::image(
+                    &reference.to_string(),
+                    "a dir: image cannot hold cosign signatures",
+                ));
+            }
+            crate::oci::dir::write(dir, store, tagged)?;
+        }
         ImageRef::Docker(target) => {
             if target.digest.is_some() && !tags.is_empty() {
                 return Err(TransportError::image(
@@ -178,7 +188,8 @@ pub(crate) fn tag_less_name(reference: &ImageRef) -> String {
     let path = match reference {
         ImageRef::Oci { dir: path, .. }
         | ImageRef::OciArchive { file: path, .. }
-        | ImageRef::DockerArchive { file: path, .. } => path,
+        | ImageRef::DockerArchive { file: path, .. }
+        | ImageRef::Dir { dir: path } => path,
         ImageRef::Docker(r) => return r.repository.clone(),
     };
     let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
