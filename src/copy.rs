@@ -1,7 +1,8 @@
 //! One `compose-img copy`: the platforms asked for of an image (every one
 //! by default, or the machine's own into a docker archive, which holds one),
 //! with the signatures stored beside it (`sha256-<hex>.sig`, byte for
-//! byte), from any transport to any other. A docker archive holds no
+//! byte), from any transport to any other; every layer verified against
+//! its diff_id once per blob. A docker archive or a `dir:` holds no
 //! signatures: they are dropped. Into an OCI layout or archive, Docker
 //! manifests and lists are rewritten with OCI media types (new digests)
 //! unless the digests are to be preserved.
@@ -88,6 +89,12 @@ pub(crate) fn copy(
     } else if options.platforms.is_empty() && !options.all && to_docker_archive && tagged.is_index() {
         // skopeo's default: the machine's own platform.
         tagged = narrow(&tagged, &[Platform::host()], store).map_err(|m| refused(source, &m))?;
+    }
+    // A layer that is not what its descriptor and config say (declared
+    // gzip but not, another diff_id) is not carried on: each blob is
+    // verified once, its verdict kept in the store.
+    for image in &tagged.images {
+        transport::verify_layers(image, &source.to_string(), store)?;
     }
     let mut attachments = Vec::new();
     if destination.holds_signatures() {

@@ -142,7 +142,7 @@ pub fn layer(data: &[u8]) {
             let _ = (merged.resolve(&path), merged.children(&path));
         }
         let _ = merged.children("");
-        let _ = layerfs::uncompressed_size(&blob, media_type);
+        let _ = layerfs::uncompressed_size(&blob, media_type, None);
     }
 }
 

@@ -154,8 +154,8 @@ pub(crate) fn inspect(opened: &Opened, store: &Store) -> Result<Inspection, Insp
     let mut layers = Vec::new();
     for ((layer, created_by), media_type) in image.layers.iter().zip(layer_history(image)).zip(media_types) {
         let blob = store.blob_path(&layer.digest);
-        let uncompressed_size =
-            layerfs::uncompressed_size(&blob, layer.media_type).map_err(layer_err(&layer.digest))?;
+        let uncompressed_size = layerfs::uncompressed_size(&blob, layer.media_type, Some(&layer.diff_id))
+            .map_err(layer_err(&layer.digest))?;
         layers.push(LayerRow {
             digest: layer.digest.to_string(),
             media_type,
@@ -221,8 +221,10 @@ pub(crate) fn history(opened: &Opened, store: &Store) -> Result<Vec<HistoryRow>,
     for entry in &history {
         let layer = if entry.empty_layer().unwrap_or(false) { None } else { layers.next() };
         let size = match layer {
-            Some(layer) => layerfs::uncompressed_size(&store.blob_path(&layer.digest), layer.media_type)
-                .map_err(layer_err(&layer.digest))?,
+            Some(layer) => {
+                layerfs::uncompressed_size(&store.blob_path(&layer.digest), layer.media_type, Some(&layer.diff_id))
+                    .map_err(layer_err(&layer.digest))?
+            }
             None => 0,
         };
         rows.push(HistoryRow {
