@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use thiserror::Error;
 
 use crate::oci::convert::{self, ConvertError};
+use crate::oci::image::BuiltImage;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
@@ -130,16 +131,13 @@ pub(crate) fn copy(
 /// The images of `tagged` for `platforms` (each must have one): the one
 /// image's manifest, or a new index of several (attestations left behind).
 fn narrow(tagged: &Tagged, platforms: &[Platform], store: &Store) -> Result<Tagged, String> {
-    let mut chosen = Vec::new();
-    for platform in platforms {
-        let image = tagged.images.iter().find(|i| platform.matches(&i.platform)).ok_or_else(|| {
-            let offered: Vec<String> = tagged.images.iter().map(|i| i.platform.to_string()).collect();
-            format!("no image for {platform} (it has: {}); choose with --platform, or --all", offered.join(", "))
-        })?;
-        if !chosen.iter().any(|c: &&crate::oci::image::BuiltImage| c.manifest == image.manifest) {
-            chosen.push(image);
-        }
+    let offered = || tagged.images.iter().map(|i| i.platform.to_string()).collect::<Vec<_>>().join(", ");
+    if let Some(missing) = platforms.iter().find(|p| !tagged.images.iter().any(|i| p.matches(&i.platform))) {
+        return Err(format!("no image for {missing} (it has: {}); choose with --platform, or --all", offered()));
     }
+    // In the index's own order, each once.
+    let chosen: Vec<&BuiltImage> =
+        tagged.images.iter().filter(|i| platforms.iter().any(|p| p.matches(&i.platform))).collect();
     if let [one] = chosen[..] {
         return Ok(Tagged::single(one.clone()));
     }

@@ -16,6 +16,8 @@ mod common;
 
 #[path = "suite/architecture.rs"]
 mod architecture;
+#[path = "suite/ecosystem.rs"]
+mod ecosystem;
 #[path = "suite/error_messages.rs"]
 mod error_messages;
 #[path = "suite/graph_and_cache.rs"]
