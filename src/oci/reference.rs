@@ -56,6 +56,10 @@ pub(crate) enum InvalidImageRef {
         "`{0}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG|:@N], dir:DIR or [docker://]HOST/REPO[:TAG|@DIGEST]"
     )]
     NoTransport(String),
+    #[error(
+        "`{0}`: compose-img does not read or write this transport (it supports oci:, oci-archive:, docker-archive:, dir: and docker://)"
+    )]
+    Unsupported(String),
     #[error(transparent)]
     Registry(#[from] InvalidReference),
 }
@@ -137,6 +141,12 @@ impl ImageRef {
             let image = image.map(|image| archive_image(&image, text)).transpose()?;
             return Ok(ImageRef::DockerArchive { file, image });
         }
+        // Other transports of containers-transports(5), which would
+        // otherwise read as a registry host (`docker-daemon:x/y`).
+        const OTHERS: [&str; 5] = ["containers-storage:", "docker-daemon:", "ostree:", "sif:", "tarball:"];
+        if OTHERS.iter().any(|t| text.starts_with(t)) {
+            return Err(InvalidImageRef::Unsupported(text.to_owned()));
+        }
         let (reference, explicit) = match text.strip_prefix("docker://") {
             Some(rest) => (rest, true),
             None => (text, false),
@@ -207,6 +217,10 @@ mod tests {
         assert_eq!(ImageRef::parse("oci:a:b").unwrap().to_string(), "oci:a:b");
         assert_eq!(ImageRef::parse("dir:a:b").unwrap(), ImageRef::Dir { dir: "a:b".into() });
         assert!(ImageRef::parse("dir:").is_err());
+        assert_eq!(
+            ImageRef::parse("docker-daemon:busybox/x:1").unwrap_err(),
+            InvalidImageRef::Unsupported("docker-daemon:busybox/x:1".into())
+        );
     }
 
     #[test]
