@@ -314,6 +314,15 @@ fn standalone_artifacts_are_shown_and_copied_byte_for_byte() {
     assert_eq!(skopeo(&sandbox, &["inspect", "--raw", "dir:as-dir"]), raw);
     // What needs a file system refuses it, naming what it is.
     let ls = refused(&sandbox, &["ls", "oci:chart:0.1.0"]);
+    let recipe = child_recipe(&sandbox, "child", "oci:chart:0.1.0");
+    let parent = refused(&sandbox, &["build", &recipe, "--output", "oci:child"]);
+    assert!(
+        parent.contains(
+            "not an image for linux/amd64: its config has media type application/vnd.cncf.helm.config.v1+json"
+        ),
+        "{parent}"
+    );
+    assert!(!sandbox.path().join("child").exists());
     let archive = refused(&sandbox, &["copy", "oci:chart:0.1.0", "docker-archive:chart.tar"]);
     assert!(!sandbox.path().join("chart.tar").exists());
     insta::assert_snapshot!(format!("{ls}{archive}"));
@@ -427,6 +436,9 @@ fn one_image_of_a_two_image_archive_by_name_or_position() {
     }
     ok(&sandbox, &["copy", "docker-archive:two.tar:@1", "oci:second"]);
     assert!(String::from_utf8(ok(&sandbox, &["ls", "oci:second:latest"])).unwrap().contains("/g"));
+    let recipe = child_recipe(&sandbox, "child", "docker-archive:two.tar:example.com/b:2");
+    sandbox.build(&[&recipe, "--output", "oci:child"]);
+    assert!(String::from_utf8(ok(&sandbox, &["ls", "oci:child:latest"])).unwrap().contains("/g"));
     let mut messages = String::new();
     for wrong in ["docker-archive:two.tar", "docker-archive:two.tar:example.com/c:1", "docker-archive:two.tar:@2"] {
         messages += &refused(&sandbox, &["inspect", wrong]);
@@ -530,6 +542,13 @@ fn docker_images_get_oci_media_types_in_layouts_unless_digests_are_preserved() {
         .args(["unpack", "--rootless", "--image", "conv:latest", "unpacked"])
         .current_dir(sandbox.path()));
     assert!(sandbox.path().join("unpacked/rootfs/bin/busybox").exists());
+    // A Docker image as a parent: its layers under the child's OCI manifest.
+    let recipe = child_recipe(&sandbox, "child", "dir:v2");
+    sandbox.build(&[&recipe, "--compression", "gzip", "--output", "oci:child"]);
+    run(Command::new(tool("umoci"))
+        .args(["unpack", "--rootless", "--image", "child:latest", "child-root"])
+        .current_dir(sandbox.path()));
+    assert!(sandbox.path().join("child-root/rootfs/child").exists());
     // --preserve-digests keeps the Docker bytes, as skopeo's flag does.
     let printed = String::from_utf8(ok(&sandbox, &["copy", "--preserve-digests", "dir:v2", "oci:kept"])).unwrap();
     assert_eq!(printed, format!("oci:kept:latest {docker_digest}\n"));
