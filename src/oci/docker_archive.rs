@@ -39,9 +39,30 @@ struct ManifestEntry {
     layers: Vec<String>,
 }
 
+/// The most an xz archive's decoder may use, in KiB: 256 MiB.
+const XZ_MEMORY_KIB: u32 = 256 << 10;
+
+/// An xz decoder whose errors say what they mean.
+struct Xz<R: Read>(lzma_rust2::XzReader<R>);
+
+impl<R: Read> Read for Xz<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.to_string().contains("mem_limit") {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("an xz block needs more than {} MiB to decode", XZ_MEMORY_KIB >> 10),
+                )
+            } else {
+                io::Error::new(e.kind(), format!("xz: {e}"))
+            }
+        })
+    }
+}
+
 /// How a whole archive is compressed (`docker save | gzip`), from its
 /// first bytes: skopeo reads these, whatever the file is named.
-fn decompressed(file: &Path, store: &Store) -> Result<Box<dyn Read>, LayoutError> {
+fn decompressed(file: &Path) -> Result<Box<dyn Read>, LayoutError> {
     let io_err = |action| move |source| LayoutError::Io { action, path: file.to_owned(), source };
     let (input, _) = crate::files::open_regular(file).map_err(io_err("cannot open"))?;
     let mut input = BufReader::new(input);
@@ -53,17 +74,9 @@ fn decompressed(file: &Path, store: &Store) -> Result<Box<dyn Read>, LayoutError
     } else if head.starts_with(b"BZh") {
         Box::new(bzip2::bufread::MultiBzDecoder::new(input))
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        // lzma-rs decodes xz whole, not as a reader: into a temp file of
-        // the store first.
-        let tmp = store.temp_file()?;
-        let mut out = io::BufWriter::new(tmp);
-        lzma_rs::xz_decompress(&mut input, &mut out).map_err(|e| LayoutError::Invalid {
-            path: file.to_owned(),
-            message: format!("not a valid xz file: {e}"),
-        })?;
-        let mut tmp = out.into_inner().map_err(|e| io_err("cannot decompress")(e.into_error()))?;
-        tmp.rewind().map_err(io_err("cannot decompress"))?;
-        Box::new(BufReader::new(tmp))
+        // A block whose dictionary needs more than XZ_MEMORY is refused
+        // (xz -9 needs 65 MiB).
+        Box::new(Xz(lzma_rust2::XzReader::new_mem_limit(input, true, XZ_MEMORY_KIB)))
     } else {
         Box::new(input)
     })
@@ -74,7 +87,7 @@ fn decompressed(file: &Path, store: &Store) -> Result<Box<dyn Read>, LayoutError
 /// the archive must hold one image).
 pub(crate) fn ingest(file: &Path, store: &Store, image: Option<&ArchiveImage>) -> Result<Vec<u8>, LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
-    let input = decompressed(file, store)?;
+    let input = decompressed(file)?;
     let mut members: BTreeMap<PathBuf, WrittenBlob> = BTreeMap::new();
     let mut links: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     let mut manifest = None;

@@ -397,9 +397,19 @@ fn jib_and_compressed_docker_archives_are_read() {
     sandbox.build(&[&recipe, "--output", "oci:child"]);
     ok(&sandbox, &["copy", "docker-archive:jib.tar", "oci:fromjib:1"]);
     assert_eq!(skopeo(&sandbox, &["inspect", "--config", "--raw", "oci:fromjib:1"]), config);
-    // A compressed file that is not a tar is named as such.
+    // A compressed file that is not a tar is named as such; an xz file
+    // whose dictionary would take 1 GiB to decode is refused, not decoded.
     sandbox.write_bytes("junk.tar.gz", &gzip(b"not a tar at all"));
-    insta::assert_snapshot!(refused(&sandbox, &["inspect", "docker-archive:junk.tar.gz"]));
+    let mut messages = refused(&sandbox, &["inspect", "docker-archive:junk.tar.gz"]);
+    let out = Command::new(tool("xz"))
+        .args(["--format=xz", "--lzma2=preset=0,dict=1GiB", "-c"])
+        .arg(sandbox.path().join("bb.tar"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    sandbox.write_bytes("huge-dict.tar.xz", &out.stdout);
+    messages += &refused(&sandbox, &["inspect", "docker-archive:huge-dict.tar.xz"]);
+    insta::assert_snapshot!(messages);
 }
 
 #[test]
