@@ -94,7 +94,7 @@ fn with_source<T>(
             let root = docker_archive::ingest(file, store, image.as_ref())?;
             read(&sources::Stored::new(store, reference.to_string(), root, None))
         }
-        ImageRef::Dir { dir } => import::import(&sources::Dir::new(dir, reference.to_string()), want, store),
+        ImageRef::Dir { dir } => read(&sources::Dir::new(dir, reference.to_string())),
         ImageRef::Docker(reference) => {
             let client = options.client(reference)?;
             read(&sources::Registry::new(&client, reference))
