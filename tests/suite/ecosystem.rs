@@ -312,6 +312,13 @@ fn standalone_artifacts_are_shown_and_copied_byte_for_byte() {
     ok(&sandbox, &["copy", "oci:copied:0.1.0", "dir:as-dir"]);
     assert_eq!(skopeo(&sandbox, &["inspect", "--raw", "oci:copied:0.1.0"]), raw);
     assert_eq!(skopeo(&sandbox, &["inspect", "--raw", "dir:as-dir"]), raw);
+    // Through a registry and back, the same bytes.
+    let registry = common::Registry::start();
+    let remote = format!("docker://{}/charts/demo:0.1.0", registry.host);
+    ok(&sandbox, &["copy", "oci:chart:0.1.0", &remote, "--tls-verify=false"]);
+    assert_eq!(skopeo(&sandbox, &["inspect", "--raw", "--tls-verify=false", &remote]), raw);
+    ok(&sandbox, &["copy", &remote, "oci:pulled", "--tls-verify=false"]);
+    assert_eq!(ok(&sandbox, &["inspect", "--raw", "oci:pulled:0.1.0"]), raw);
     // What needs a file system refuses it, naming what it is.
     let ls = refused(&sandbox, &["ls", "oci:chart:0.1.0"]);
     let recipe = child_recipe(&sandbox, "child", "oci:chart:0.1.0");
