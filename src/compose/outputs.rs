@@ -56,9 +56,10 @@ pub(super) fn targets(graph: &RecipeGraph, units: &Units, request: &BuildRequest
         .map(|&recipe| Target { recipe, destinations: destinations(&graph.recipes[recipe], &request.outputs) })
         .collect();
     if request.sign_key.is_some()
-        && let Some(archive) = targets.iter().find_map(Target::docker_archive)
+        && let Some(place) = targets.iter().flat_map(|t| &t.destinations).find(|d| !d.reference.holds_signatures())
     {
-        return Err(ComposeError::Usage(format!("{archive} cannot hold signatures: drop --sign-key or the output")));
+        let place = &place.reference;
+        return Err(ComposeError::Usage(format!("{place} cannot hold signatures: drop --sign-key or the output")));
     }
     for target in &targets {
         let platforms = units.of_recipe[target.recipe].len();

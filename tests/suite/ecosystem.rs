@@ -496,6 +496,17 @@ fn dir_round_trips_with_skopeo_both_ways() {
     // Writing again replaces a dir: image; any other directory is refused.
     ok(&sandbox, &["copy", "oci:bb:1", "dir:ma-ours"]);
     assert_eq!(digest_of(&skopeo(&sandbox, &["inspect", "--raw", "dir:ma-ours"])), digest);
+    // No cosign signatures in a dir:, refused before anything is built.
+    let keygen = sandbox.cmd().env("COSIGN_PASSWORD", "pw").args(["keygen", "--output-prefix", "k"]).output();
+    assert_success(&keygen.unwrap());
+    let signed = sandbox
+        .cmd()
+        .env("COSIGN_PASSWORD", "pw")
+        .args(["build", "recipes/busybox.toml", "--sign-key", "k.key", "--output", "dir:signed"])
+        .output()
+        .unwrap();
+    assert_eq!(signed.status.code(), Some(2), "{}", String::from_utf8_lossy(&signed.stderr));
+    assert!(!sandbox.path().join("signed").exists());
     sandbox.write("notes/readme.txt", "mine");
     insta::assert_snapshot!(refused(&sandbox, &["copy", "oci:bb:1", "dir:notes"]));
     assert_eq!(std::fs::read_to_string(sandbox.path().join("notes/readme.txt")).unwrap(), "mine");
