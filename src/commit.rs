@@ -49,6 +49,8 @@ pub(crate) struct CommitRequest<'a> {
     pub parent: &'a ImageRef,
     pub output: &'a ImageRef,
     pub message: Option<&'a str>,
+    /// `--allow-empty`: commit even when DIR is what the parent holds.
+    pub allow_empty: bool,
     pub platform: Option<&'a Platform>,
     pub settings: BuildSettings,
     pub registry: ClientOptions,
@@ -101,6 +103,9 @@ pub(crate) fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Commi
         tree.insert(image_path, node(kind, entry.mode, entry.owner))?;
     }
     let removed = removals(&parent, &found, &mut tree, &loc)?;
+    if added == 0 && removed == 0 && !request.allow_empty {
+        return Err(CommitError::NoChanges(request.dir.to_owned()));
+    }
     crate::plan::links::resolve(&mut tree)?;
     // As in every layer with layers below: a directory that did not change
     // is left out, so the parent's metadata stays (one that changed, or is

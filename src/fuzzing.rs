@@ -32,7 +32,7 @@ pub const KEY_PASSWORD: &str = "fuzz";
 pub fn recipe(data: &[u8]) {
     let dir = scratch();
     let Some(path) = write_file(dir.path(), "recipe.toml", data) else { return };
-    match recipe::load(&path) {
+    match recipe::load(&path, &Default::default(), None) {
         Ok(recipe) => {
             let locs = recipe
                 .layers
@@ -45,7 +45,7 @@ pub fn recipe(data: &[u8]) {
             }
         }
         Err(RecipeError::Invalid { errors, .. }) => errors.iter().for_each(render),
-        Err(RecipeError::Read { .. }) => {}
+        Err(RecipeError::Read { .. } | RecipeError::Undeclared { .. }) => {}
     }
 }
 

@@ -16,6 +16,8 @@ mod common;
 
 #[path = "suite/architecture.rs"]
 mod architecture;
+#[path = "suite/docker_rules.rs"]
+mod docker_rules;
 #[path = "suite/ecosystem.rs"]
 mod ecosystem;
 #[path = "suite/error_messages.rs"]

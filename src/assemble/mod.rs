@@ -1,16 +1,20 @@
 //! Image assembly: the layers a recipe built, stacked on its parent's, with
-//! the recipe's config (and its image-level plugins' hooks,
-//! [`hooks`]) → the image config and manifest in the store; the index of a
-//! multi-platform recipe; the image `compose-img commit` makes.
+//! the recipe's config applied by Docker's rules ([`config`]) and its
+//! image-level plugins' hooks ([`hooks`]) → the image config and manifest
+//! in the store, with the warnings only the built image can tell
+//! ([`checks`]); the index of a multi-platform recipe; the image
+//! `compose-img commit` makes.
 
 #![allow(clippy::disallowed_types, reason = "oci-spec's builders take HashMaps; the JSON goes through json::canonical")]
 
+mod checks;
+mod config;
 mod hooks;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use oci_spec::image::{
-    ANNOTATION_BASE_IMAGE_DIGEST, ANNOTATION_BASE_IMAGE_NAME, ANNOTATION_CREATED, Arch, Config, HistoryBuilder,
+    ANNOTATION_BASE_IMAGE_DIGEST, ANNOTATION_BASE_IMAGE_NAME, ANNOTATION_CREATED, Arch, HistoryBuilder,
     ImageConfigurationBuilder, Os, RootFsBuilder,
 };
 use thiserror::Error;
@@ -19,7 +23,7 @@ use crate::oci::image::{BuiltImage, BuiltLayer, ImageError, rfc3339, write_index
 use crate::oci::media;
 use crate::oci::platform::Platform;
 use crate::oci::tagged::Tagged;
-use crate::recipe::{ConfigPatch, Recipe};
+use crate::recipe::{LocatedError, Recipe};
 use crate::store::Store;
 
 #[derive(Debug, Error)]
@@ -29,10 +33,14 @@ pub(crate) enum AssembleError {
     /// An image-level plugin failed or handed back something invalid.
     #[error("{0}")]
     Plugin(String),
+    /// A `[config]` entry that cannot be applied to the parent's config.
+    #[error(transparent)]
+    Recipe(LocatedError),
 }
 
 /// Writes the config and manifest of `recipe` for `platform` to the store:
-/// `layers` stacked on `parent`'s, its config patched by the recipe's.
+/// `layers` stacked on `parent`'s, its config patched by the recipe's
+/// (warnings about it go to `remarks`).
 pub(crate) fn assemble(
     recipe: &Recipe,
     platform: &Platform,
@@ -40,6 +48,7 @@ pub(crate) fn assemble(
     layers: Vec<BuiltLayer>,
     epoch: u64,
     store: &Store,
+    remarks: &mut Vec<LocatedError>,
 ) -> Result<BuiltImage, AssembleError> {
     let created = rfc3339(epoch);
     let base = parent.map(|p| &p.config_json);
@@ -60,7 +69,9 @@ pub(crate) fn assemble(
         .build()
         .map_err(ImageError::spec("rootfs"))?;
     let mut annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
-    let mut runtime = runtime_config(base.and_then(|b| b.config().as_ref()), &recipe.config);
+    let parent_config = base.and_then(|b| b.config().as_ref());
+    let mut runtime =
+        config::runtime_config(parent_config, &recipe.config, &recipe.vars, remarks).map_err(AssembleError::Recipe)?;
     let mut log = Vec::new();
     hooks::run(recipe, &mut runtime, &mut annotations, &mut log)?;
     let mut config = ImageConfigurationBuilder::default()
@@ -75,6 +86,7 @@ pub(crate) fn assemble(
     }
     let config_json = config.build().map_err(ImageError::spec("config"))?;
     let config_blob = write_json(&config_json, store)?;
+    remarks.extend(checks::check(recipe, &all_layers, store));
 
     annotations.insert(ANNOTATION_CREATED.to_owned(), created);
     if let Some(parent) = parent {
@@ -154,71 +166,4 @@ pub(crate) fn assemble_index(
     let annotations: HashMap<String, String> = recipe.annotations.clone().into_iter().collect();
     let root = write_index(&images, annotations, epoch, store)?;
     Ok(Tagged { media_type: media::INDEX.to_owned(), root, images, extras: Vec::new() })
-}
-
-/// The runtime part of the config: the parent's, with what the recipe sets
-/// replacing it (env and labels merged by name, ports and volumes added).
-fn runtime_config(parent: Option<&Config>, patch: &ConfigPatch) -> Config {
-    let mut config = parent.cloned().unwrap_or_default();
-    if let Some(v) = &patch.entrypoint {
-        config.set_entrypoint(Some(v.clone()));
-    }
-    if let Some(v) = &patch.cmd {
-        config.set_cmd(Some(v.clone()));
-    }
-    if !patch.env.is_empty() {
-        let env = merge_env(config.env().as_deref().unwrap_or_default(), &patch.env);
-        config.set_env(Some(env));
-    }
-    if let Some(v) = &patch.workdir {
-        config.set_working_dir(Some(v.clone()));
-    }
-    if let Some(v) = &patch.user {
-        config.set_user(Some(v.clone()));
-    }
-    if !patch.labels.is_empty() {
-        let mut labels = config.labels().clone().unwrap_or_default();
-        labels.extend(patch.labels.clone());
-        config.set_labels(Some(labels));
-    }
-    let union = |old: &Option<Vec<String>>, new: &[String]| {
-        let all: BTreeSet<String> = old.iter().flatten().chain(new).cloned().collect();
-        Some(all.into_iter().collect::<Vec<_>>())
-    };
-    if !patch.exposed_ports.is_empty() {
-        config.set_exposed_ports(union(config.exposed_ports(), &patch.exposed_ports));
-    }
-    if !patch.volumes.is_empty() {
-        config.set_volumes(union(config.volumes(), &patch.volumes));
-    }
-    if let Some(v) = &patch.stop_signal {
-        config.set_stop_signal(Some(v.clone()));
-    }
-    config
-}
-
-/// The parent's `KEY=VALUE` list with the recipe's values merged over it:
-/// variables the parent has keep their place, new ones follow sorted.
-pub(crate) fn merge_env(parent: &[String], patch: &[(String, String)]) -> Vec<String> {
-    let mut env: Vec<String> = parent.to_vec();
-    for (name, value) in patch {
-        let entry = format!("{name}={value}");
-        match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == name) {
-            Some(existing) => *existing = entry,
-            None => env.push(entry),
-        }
-    }
-    env
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_merges_in_place_and_appends() {
-        let parent = vec!["PATH=/usr/bin".to_owned(), "HOME=/root".to_owned()];
-        let patch = vec![("LANG".to_owned(), "C".to_owned()), ("PATH".to_owned(), "/bin".to_owned())];
-        assert_eq!(merge_env(&parent, &patch), ["PATH=/bin", "HOME=/root", "LANG=C"]);
-    }
 }

@@ -233,6 +233,9 @@ pub(super) struct CommitArgs {
     /// The history comment of the new layer
     #[arg(long, value_name = "TEXT")]
     pub message: Option<String>,
+    /// Commit even when DIR holds exactly what the parent holds
+    #[arg(long)]
+    pub allow_empty: bool,
     #[command(flatten)]
     pub layers: LayerArgs,
     #[command(flatten)]
@@ -299,10 +302,15 @@ pub(super) struct BuildArgs {
     #[arg(long, value_name = "REF")]
     pub output: Vec<String>,
     #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
     pub layers: LayerArgs,
     /// Rebuild every layer instead of reusing cached ones
     #[arg(long)]
     pub no_cache: bool,
+    /// Fail (exit 1) on any warning, before writing an output: for CI
+    #[arg(long)]
+    pub deny_warnings: bool,
     /// Sign every manifest and index written with this private key
     /// (cosign format; password from $COSIGN_PASSWORD or the terminal)
     #[arg(long, value_name = "FILE")]
@@ -329,6 +337,8 @@ pub(super) struct LockArgs {
     #[arg(long)]
     pub check: bool,
     #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
     pub access: AccessArgs,
 }
 
@@ -337,6 +347,8 @@ pub(super) struct PlanArgs {
     /// Recipe files (TOML) to plan
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
     #[command(flatten)]
     pub layers: LayerArgs,
     /// Print the graph as JSON
@@ -350,6 +362,15 @@ pub(super) struct PlanArgs {
     pub locked: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// The recipes' variables.
+#[derive(Debug, Args)]
+pub(super) struct VarArgs {
+    /// Set a variable the recipe declares in [vars] (repeatable)
+    #[allow(rustdoc::broken_intra_doc_links, reason = "clap help text, not rustdoc")]
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
 }
 
 /// What determines layer bytes and where layers are kept.

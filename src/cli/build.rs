@@ -4,7 +4,7 @@
 use super::access::{registry_options, store_dir};
 use super::args::BuildArgs;
 use super::human::{human_bytes, push_line};
-use super::settings::{platforms, settings};
+use super::settings::{platforms, settings, vars};
 use crate::Error;
 use crate::compose::{self, BuildRequest};
 use crate::oci::reference::ImageRef;
@@ -22,11 +22,14 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
         reuse: !args.no_cache,
         registry: registry_options(&args.registry),
         platforms: platforms(&args.layers)?,
+        vars: vars(&args.vars)?,
+        deny_warnings: args.deny_warnings,
         sign_key: args.sign_key.as_deref().map(super::keys::private_key).transpose()?,
         locked: args.locked,
     };
     let started = std::time::Instant::now();
     let summary = compose::build(&request, super::progress::reporter(quiet, verbose).as_ref())?;
+    eprint!("{}", super::render::remarks(&summary.remarks, super::color()));
     for report in &summary.images {
         for output in &report.outputs {
             println!("{} {}", output.reference, report.manifest);

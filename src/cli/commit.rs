@@ -21,6 +21,7 @@ pub(super) fn run(args: &CommitArgs, quiet: bool) -> Result<(), Error> {
         parent: &parent,
         output: &output,
         message: args.message.as_deref(),
+        allow_empty: args.allow_empty,
         platform: platforms.first(),
         settings: settings(&args.layers)?,
         registry: registry_options(&args.registry),

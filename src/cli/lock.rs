@@ -15,7 +15,8 @@ pub(super) fn run(args: &LockArgs, quiet: bool) -> Result<(), Error> {
     };
     let store = super::access::store_dir(args.access.store.as_ref())?;
     let registry = args.access.registry();
-    let request = LockRequest { recipes: &args.recipes, store: &store, registry: &registry, action };
+    let vars = super::settings::vars(&args.vars)?;
+    let request = LockRequest { recipes: &args.recipes, vars: &vars, store: &store, registry: &registry, action };
     let changes = compose::lock(&request)?;
     for change in &changes {
         println!("{}", line(change));

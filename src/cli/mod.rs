@@ -92,12 +92,16 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            let _ = std::io::stderr().write_all(render::render(&error, color).as_bytes());
+            let _ = std::io::stderr().write_all(render::render(&error, color()).as_bytes());
             ExitCode::from(match error {
                 Error::Usage(_) | Error::Compose(ComposeError::Usage(_)) => EXIT_USAGE,
                 _ => EXIT_FAILURE,
             })
         }
     }
+}
+
+/// Whether messages on stderr may use colour: a terminal, and no `NO_COLOR`.
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

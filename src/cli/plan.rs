@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::access::{registry_options, store_dir};
 use super::args::PlanArgs;
-use super::settings::{platforms, settings};
+use super::settings::{platforms, settings, vars};
 use crate::Error;
 use crate::compose::{self, PlanRequest, PlannedImage, PlannedLayer};
 
@@ -13,13 +13,14 @@ pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
     let store = store_dir(args.layers.store.as_ref())?;
     let request = PlanRequest {
         recipes: &args.recipes,
+        vars: &vars(&args.vars)?,
         store: &store,
         settings: &settings,
         platforms: &platforms(&args.layers)?,
         registry: &registry_options(&args.registry),
         locked: args.locked,
     };
-    let (images, notes) = compose::plan_only(&request)?;
+    let compose::Planned { images, notes, remarks } = compose::plan_only(&request)?;
     for note in &notes {
         eprintln!("note: {}", crate::text::escape(note));
     }
@@ -30,6 +31,7 @@ pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
     } else {
         tree(&images)
     };
+    eprint!("{}", super::render::remarks(&remarks, super::color()));
     print!("{text}");
     Ok(())
 }

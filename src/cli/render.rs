@@ -34,9 +34,13 @@ pub(super) fn render(error: &Error, color: bool) -> String {
                         located_errors(&mut out, located, &mut shown, color);
                         line(&mut out, format!("error: {error}"));
                     }
-                    RecipeError::Read { .. } => chain(&mut out, error),
+                    RecipeError::Read { .. } | RecipeError::Undeclared { .. } => chain(&mut out, error),
                 }
             }
+        }
+        Error::Compose(ComposeError::Warnings(warnings)) => {
+            located_errors(&mut out, warnings, &mut shown, color);
+            line(&mut out, format!("error: {} denied by --deny-warnings", counted(warnings.len(), "warning")));
         }
         Error::Compose(ComposeError::Lock(error))
             if let LockError::Invalid { errors, .. } | LockError::Unlocked { errors, .. } = error.as_ref() =>
@@ -60,6 +64,23 @@ pub(super) fn render(error: &Error, color: bool) -> String {
         let _ = writeln!(out, "… ({} more bytes of errors not shown)", all - out.len());
     }
     out
+}
+
+/// Warnings and notes of a successful run, each shown like an error,
+/// then how many warnings there were.
+pub(super) fn remarks(remarks: &[LocatedError], color: bool) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    located_errors(&mut out, remarks, &mut shown, color);
+    let warnings = remarks.iter().filter(|r| r.is_warning()).count();
+    if warnings > 0 {
+        line(&mut out, format!("warning: {} (build --deny-warnings fails on them)", counted(warnings, "warning")));
+    }
+    out
+}
+
+fn counted(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
 /// `errors`, as long as fewer than [`MAX_ERRORS`] were shown so far.

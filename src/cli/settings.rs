@@ -1,12 +1,19 @@
 //! The layer flags shared by `build`, `plan` and `commit`: the settings
-//! that determine layer bytes, and `--platform`.
+//! that determine layer bytes, and `--platform`; and `--var` of `build`
+//! and `plan`.
 
 use super::access::non_empty_env;
-use super::args::{CompressionArg, LayerArgs};
+use super::args::{CompressionArg, LayerArgs, VarArgs};
 use crate::Error;
 use crate::layer::tar_writer::MAX_MTIME;
 use crate::layer::{BuildSettings, Compression};
 use crate::oci::platform::{Platform, parse_platform};
+use crate::recipe::vars::Given;
+
+/// `--var` values.
+pub(super) fn vars(args: &VarArgs) -> Result<Given, Error> {
+    Given::parse(args.vars.iter().map(String::as_str)).map_err(|e| Error::Usage(e.to_string()))
+}
 
 /// `--platform` values.
 pub(super) fn platforms(args: &LayerArgs) -> Result<Vec<Platform>, Error> {

@@ -41,6 +41,10 @@ pub(crate) enum CommitError {
         #[source]
         source: serde_json::Error,
     },
+    /// DIR holds what the parent does: an image equal but for its history
+    /// (`--allow-empty` makes it).
+    #[error("{} holds exactly what the parent holds: nothing to commit (--allow-empty commits an empty layer)", .0.display())]
+    NoChanges(PathBuf),
     #[error("{} is not UTF-8", .0.display())]
     NotUtf8(PathBuf),
     #[error("{} is a device, fifo or socket: commit takes files, directories and symlinks", .0.display())]

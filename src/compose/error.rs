@@ -21,6 +21,9 @@ pub(crate) enum ComposeError {
     /// Layers that cannot be planned (missing sources, collisions, ...).
     #[error("cannot plan {recipe}")]
     Plan { recipe: String, errors: Vec<LocatedError> },
+    /// Warnings, with `--deny-warnings`.
+    #[error("{} denied by --deny-warnings", counted_warnings(.0))]
+    Warnings(Vec<LocatedError>),
     #[error("building {recipe}")]
     Build {
         recipe: String,
@@ -38,6 +41,15 @@ pub(crate) enum ComposeError {
         recipe: String,
         #[source]
         source: TransportError,
+    },
+    /// The image a `copy` takes files from (`copy.image`).
+    #[error("{at}: cannot copy from {image}")]
+    CopySource {
+        /// The copy's position, `FILE:LINE:COLUMN`.
+        at: String,
+        image: String,
+        #[source]
+        source: Box<TransportError>,
     },
     #[error("writing {output}")]
     Output {
@@ -61,5 +73,12 @@ pub(crate) enum ComposeError {
 impl From<LockError> for ComposeError {
     fn from(error: LockError) -> ComposeError {
         ComposeError::Lock(Box::new(error))
+    }
+}
+
+fn counted_warnings(warnings: &[LocatedError]) -> String {
+    match warnings.len() {
+        1 => "1 warning".to_owned(),
+        n => format!("{n} warnings"),
     }
 }

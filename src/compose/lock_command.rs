@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::lock::{Lock, Locked, Resolver};
-use crate::recipe::{Base, Recipe};
+use crate::recipe::Recipe;
+use crate::recipe::vars::Given;
 use crate::registry::ClientOptions;
 use crate::store::Store;
 
@@ -25,6 +26,8 @@ pub(crate) enum LockAction {
 
 pub(crate) struct LockRequest<'a> {
     pub recipes: &'a [PathBuf],
+    /// `--var NAME=VALUE`: the recipes' variables.
+    pub vars: &'a Given,
     pub store: &'a Path,
     pub registry: &'a ClientOptions,
     pub action: LockAction,
@@ -54,15 +57,9 @@ pub(crate) enum ChangeKind {
 
 /// Runs `compose-img lock`; returns what changed (what would, for `--check`).
 pub(crate) fn lock(request: &LockRequest) -> Result<Vec<LockChange>, ComposeError> {
-    let graph = load(request.recipes)?;
-    let named: Vec<&str> = graph
-        .recipes
-        .iter()
-        .filter_map(|r| match &r.from {
-            Base::Image { written, .. } => Some(written.as_str()),
-            _ => None,
-        })
-        .collect();
+    let graph = load(request.recipes, request.vars)?;
+    let named: Vec<&str> =
+        graph.recipes.iter().flat_map(|r| super::locks::images_of(r)).map(|(written, _, _)| written).collect();
     if let LockAction::Update(asked) = &request.action
         && let Some(unknown) = asked.iter().find(|r| !named.contains(&r.as_str()))
     {
@@ -86,13 +83,12 @@ fn lock_recipe(recipe: &Recipe, action: &LockAction, resolver: &mut Resolver) ->
     let name = lock.name.clone();
     let change = |reference: &str, kind| LockChange { lock: name.clone(), reference: reference.to_owned(), kind };
     let mut changes = Vec::new();
-    let mut keep = String::new();
-    if let Base::Image { reference, written, .. } = &recipe.from {
-        keep.clone_from(written);
+    let images = super::locks::images_of(recipe);
+    for &(written, reference, _) in &images {
         let platforms = &recipe.image.platforms;
         let fresh = match action {
             LockAction::Add => false,
-            LockAction::Update(asked) => asked.is_empty() || asked.contains(written),
+            LockAction::Update(asked) => asked.is_empty() || asked.iter().any(|a| a == written),
             LockAction::Check => true,
         };
         if fresh {
@@ -113,7 +109,7 @@ fn lock_recipe(recipe: &Recipe, action: &LockAction, resolver: &mut Resolver) ->
             changes.push(change(written, ChangeKind::Added(locked.digest)));
         }
     }
-    for removed in lock.retain(|r| r == keep) {
+    for removed in lock.retain(|r| images.iter().any(|(written, _, _)| *written == r)) {
         changes.push(change(&removed, ChangeKind::Removed));
     }
     if !matches!(action, LockAction::Check) {

@@ -7,8 +7,9 @@
 
 use crate::lock::{Lock, Pin, Resolver};
 use crate::oci::platform::Platform;
+use crate::oci::reference::ImageRef;
 use crate::plan::graph::RecipeGraph;
-use crate::recipe::{Base, LocatedError};
+use crate::recipe::{Base, EntryKind, Loc, LocatedError, Recipe};
 use crate::registry::ClientOptions;
 use crate::store::Store;
 
@@ -29,25 +30,76 @@ impl Locks {
     pub(super) fn load(graph: &RecipeGraph, units: &Units, locked: bool) -> Result<Locks, ComposeError> {
         let mut by_recipe = Vec::new();
         for (index, recipe) in graph.recipes.iter().enumerate() {
-            let Base::Image { reference, written, loc, .. } = &recipe.from else {
+            let unit_images: Vec<(Platform, Vec<Named<'_>>)> = units.of_recipe[index]
+                .iter()
+                .map(|&u| {
+                    let platform = &units.units[u].platform;
+                    (platform.clone(), images_of(graph.recipe_for(index, platform)))
+                })
+                .collect();
+            if unit_images.iter().all(|(_, images)| images.is_empty()) {
                 by_recipe.push(None);
                 continue;
-            };
+            }
             let lock = Lock::beside(&recipe.path, &recipe.file.name)?;
-            let built: Vec<Platform> =
-                units.of_recipe[index].iter().map(|&u| units.units[u].platform.clone()).collect();
-            let missing = lock.missing(written, reference, &built);
-            if locked && !missing.is_empty() {
-                let error = unlocked(loc, written, &lock, &missing, &recipe.image.platforms);
-                let errors = vec![error.with_help(format!(
-                    "run `compose-img lock {}` and commit {}, or build without --locked",
-                    recipe.file.name, lock.name
-                ))];
-                return Err(crate::lock::LockError::Unlocked { recipe: recipe.file.name.clone(), errors }.into());
+            for (platform, images) in &unit_images {
+                for (written, reference, loc) in images {
+                    let missing = lock.missing(written, reference, std::slice::from_ref(platform));
+                    if locked && !missing.is_empty() {
+                        let error = unlocked(loc, written, &lock, &missing, &recipe.image.platforms);
+                        let errors = vec![error.with_help(format!(
+                            "run `compose-img lock {}` and commit {}, or build without --locked",
+                            recipe.file.name, lock.name
+                        ))];
+                        let recipe = recipe.file.name.clone();
+                        return Err(crate::lock::LockError::Unlocked { recipe, errors }.into());
+                    }
+                }
             }
             by_recipe.push(Some(lock));
         }
         Ok(Locks { by_recipe, added: Vec::new() })
+    }
+
+    /// Locks what the lock files lack of every image the recipes name
+    /// (their `from.image` and copy sources), for the platforms built.
+    pub(super) fn resolve(
+        &mut self,
+        graph: &RecipeGraph,
+        units: &Units,
+        resolver: &mut Resolver,
+    ) -> Result<(), ComposeError> {
+        for (index, recipe) in graph.recipes.iter().enumerate() {
+            let Some(lock) = &mut self.by_recipe[index] else { continue };
+            for &unit in &units.of_recipe[index] {
+                let platform = &units.units[unit].platform;
+                // The parent is locked for every platform of the recipe at once.
+                let platforms = match &recipe.from {
+                    Base::Image { .. } => recipe.image.platforms.clone(),
+                    _ => vec![platform.clone()],
+                };
+                for (written, reference, _) in images_of(graph.recipe_for(index, platform)) {
+                    let platforms =
+                        if is_parent(recipe, written) { &platforms } else { std::slice::from_ref(platform) };
+                    if let Some(locked) = lock.resolve(written, reference, platforms, resolver)? {
+                        self.added.push((index, format!("{}: locked {written} at {}", lock.name, locked.digest)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What to fetch for the copy source `written` of recipe `index` on
+    /// `platform` (once [`Locks::resolve`] ran).
+    pub(super) fn pin_source(
+        &self,
+        index: usize,
+        written: &str,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Option<Pin> {
+        self.by_recipe[index].as_ref()?.pin(written, reference, platform)
     }
 
     /// Locks what the lock files lack (every platform of each recipe, in
@@ -59,13 +111,7 @@ impl Locks {
         store: &Store,
         options: &ClientOptions,
     ) -> Result<Vec<Option<Pin>>, ComposeError> {
-        let mut resolver = Resolver::new(store, options);
-        for (index, (recipe, lock)) in graph.recipes.iter().zip(&mut self.by_recipe).enumerate() {
-            let (Base::Image { reference, written, .. }, Some(lock)) = (&recipe.from, lock) else { continue };
-            if let Some(locked) = lock.resolve(written, reference, &recipe.image.platforms, &mut resolver)? {
-                self.added.push((index, format!("{}: locked {written} at {}", lock.name, locked.digest)));
-            }
-        }
+        self.resolve(graph, units, &mut Resolver::new(store, options))?;
         Ok(units
             .units
             .iter()
@@ -91,6 +137,28 @@ impl Locks {
         }
         Ok(self.added.into_iter().map(|(_, note)| note).collect())
     }
+}
+
+/// An image a recipe names: as written, resolved, and where.
+pub(super) type Named<'a> = (&'a str, &'a ImageRef, &'a Loc);
+
+/// The images `recipe` names: its `from.image`, then its copy sources.
+pub(super) fn images_of(recipe: &Recipe) -> Vec<Named<'_>> {
+    let parent = match &recipe.from {
+        Base::Image { reference, written, loc, .. } => Some((written.as_str(), reference, loc)),
+        _ => None,
+    };
+    let entries = recipe.layers.iter().flat_map(|layer| &layer.entries);
+    let sources = entries.filter_map(|entry| match &entry.kind {
+        EntryKind::Copy(copy) => copy.from.as_ref().map(|from| (from.name.as_str(), &from.reference, &entry.loc)),
+        _ => None,
+    });
+    parent.into_iter().chain(sources).collect()
+}
+
+/// Whether `written` is the `from.image` of `recipe`.
+fn is_parent(recipe: &Recipe, written: &str) -> bool {
+    matches!(&recipe.from, Base::Image { written: parent, .. } if parent == written)
 }
 
 /// `written` (at `loc`) lacks `missing` of the recipe's `platforms` in `lock`.

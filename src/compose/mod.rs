@@ -3,7 +3,8 @@
 //! 1. load: the recipes named and their parents (`plan::graph`);
 //! 2. `units`: one unit per recipe and platform, tied to its parent's unit;
 //! 3. `outputs`: where each named recipe goes, checked against what it builds;
-//! 4. `locks`: each recipe's lock file read (`--locked` refuses what one
+//! 4. `sources`: the files copies take from other images, extracted;
+//!    `locks`: each recipe's lock file read (`--locked` refuses what one
 //!    lacks);
 //! 5. `prepare`: every unit planned, the store opened, inputs digested;
 //!    then what the lock files lack resolved, and each `from.image` parent
@@ -28,10 +29,12 @@ mod nodes;
 mod outputs;
 mod planned;
 mod prepare;
+mod sources;
 mod summary;
 mod units;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use p256::ecdsa::SigningKey;
 
@@ -41,6 +44,8 @@ use crate::lock::Pin;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::plan::graph::{self, RecipeGraph};
+use crate::recipe::LocatedError;
+use crate::recipe::vars::Given;
 use crate::registry::ClientOptions;
 use crate::store::Store;
 
@@ -65,6 +70,11 @@ pub(crate) struct BuildRequest {
     pub registry: ClientOptions,
     /// `--platform`: build only these (empty: every platform of each recipe).
     pub platforms: Vec<Platform>,
+    /// `--var NAME=VALUE`: the recipes' variables.
+    pub vars: Given,
+    /// `--deny-warnings`: a warning fails the build before any output is
+    /// written.
+    pub deny_warnings: bool,
     /// `--sign-key`: sign every manifest and index written.
     pub sign_key: Option<SigningKey>,
     /// `--locked`: refuse a parent image its recipe's lock file lacks
@@ -79,22 +89,31 @@ struct Context<'a> {
     progress: &'a dyn Progress,
     /// By unit: its `from.image` parent, pinned by the lock file.
     pins: &'a [Option<Pin>],
+    /// Warnings and notes found while building (planning's come first).
+    remarks: Mutex<Vec<LocatedError>>,
 }
 
 pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSummary, ComposeError> {
     outputs::check_request(request)?;
-    let graph = load(&request.recipes)?;
+    let graph = load(&request.recipes, &request.vars)?;
     let units = Units::of(&graph, &request.platforms)?;
     let targets = outputs::targets(&graph, &units, request)?;
+    graph.never_copy(outputs::never_copied(&targets, &request.store).into());
     let mut locks = Locks::load(&graph, &units, request.locked)?;
+    copy_sources(&graph, &units, &request.store, &request.registry, &mut locks)?;
     let pool = pool(request.settings.jobs)?;
     let purpose = Purpose::Build { reuse: request.reuse };
-    let Prepared { units: planned, store } =
+    let Prepared { units: mut planned, store } =
         prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
     let pins = locks.pin(&graph, &units, &store, &request.registry)?;
-    let context = Context { request, store: &store, progress, pins: &pins };
+    let remarks = Mutex::new(plan_remarks(&mut planned));
+    let context = Context { request, store: &store, progress, pins: &pins, remarks };
     let build_graph = BuildGraph::new(&units, &planned);
     let built = build_graph.run(&planned, &context, &pool)?;
+    let remarks = std::mem::take(&mut *context.remarks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    if request.deny_warnings && remarks.iter().any(LocatedError::is_warning) {
+        return Err(ComposeError::Warnings(remarks.into_iter().filter(LocatedError::is_warning).collect()));
+    }
     let mut reports = Vec::new();
     for target in &targets {
         let recipe = &graph.recipes[target.recipe];
@@ -102,12 +121,22 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
         reports.push(outputs::write(recipe, target, &tagged, &context)?);
     }
     let notes = locks.save()?;
-    Ok(BuildSummary::new(&built, reports, notes))
+    Ok(BuildSummary::new(&built, reports, notes, remarks))
+}
+
+/// The warnings and notes of every unit's plan, each once (the units of
+/// a recipe's platforms share most).
+fn plan_remarks(planned: &mut [prepare::PlannedUnit]) -> Vec<LocatedError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let all = planned.iter_mut().flat_map(|unit| std::mem::take(&mut unit.plan.remarks));
+    all.filter(|remark| seen.insert((remark.first_offset(), remark.to_string()))).collect()
 }
 
 /// What `compose-img plan` asks for.
 pub(crate) struct PlanRequest<'a> {
     pub recipes: &'a [PathBuf],
+    /// `--var NAME=VALUE`: the recipes' variables.
+    pub vars: &'a Given,
     pub store: &'a Path,
     pub settings: &'a BuildSettings,
     pub platforms: &'a [Platform],
@@ -120,16 +149,20 @@ pub(crate) struct PlanRequest<'a> {
 /// The resolved graph of `recipes` without building: every recipe (parents
 /// first) for each platform, and every layer, with its cache key and
 /// whether it is cached; each parent image pinned by its lock file. The
-/// notes say what was added to lock files.
-pub(crate) fn plan_only(request: &PlanRequest) -> Result<(Vec<PlannedImage>, Vec<String>), ComposeError> {
-    let PlanRequest { recipes, store, settings, platforms, registry, locked } = *request;
-    let graph = load(recipes)?;
+/// notes say what was added to lock files; the remarks are the warnings
+/// and notes about the recipes.
+pub(crate) fn plan_only(request: &PlanRequest) -> Result<Planned, ComposeError> {
+    let PlanRequest { recipes, vars, store, settings, platforms, registry, locked } = *request;
+    let graph = load(recipes, vars)?;
     let units = Units::of(&graph, platforms)?;
+    graph.never_copy(outputs::never_copied(&outputs::targets_by_default(&graph), store).into());
     let mut locks = Locks::load(&graph, &units, locked)?;
-    let Prepared { units: planned, store } =
+    copy_sources(&graph, &units, store, registry, &mut locks)?;
+    let Prepared { units: mut planned, store } =
         prepare(&graph, &units, store, &pool(settings.jobs)?, settings, Purpose::Plan)?;
     let pins = locks.pin(&graph, &units, &store, registry)?;
     let notes = locks.save()?;
+    let remarks = plan_remarks(&mut planned);
     let parents = units.units.iter().map(|unit| unit.parent);
     let images = planned
         .iter()
@@ -137,11 +170,37 @@ pub(crate) fn plan_only(request: &PlanRequest) -> Result<(Vec<PlannedImage>, Vec
         .zip(&pins)
         .map(|((unit, parent), pin)| PlannedImage::new(unit, parent, pin.as_ref(), &store, settings))
         .collect::<Result<_, _>>()?;
-    Ok((images, notes))
+    Ok(Planned { images, notes, remarks })
 }
 
-fn load(recipes: &[PathBuf]) -> Result<RecipeGraph, ComposeError> {
-    graph::load(recipes).map_err(ComposeError::Recipes)
+/// What [`plan_only`] found.
+pub(crate) struct Planned {
+    pub images: Vec<PlannedImage>,
+    /// What was added to lock files.
+    pub notes: Vec<String>,
+    /// Warnings and notes about the recipes.
+    pub remarks: Vec<LocatedError>,
+}
+
+/// Extracts what copies take from other images, pinned by the lock files,
+/// when a recipe has such copies (only then is the store opened this
+/// early).
+fn copy_sources(
+    graph: &RecipeGraph,
+    units: &Units,
+    store: &Path,
+    registry: &ClientOptions,
+    locks: &mut Locks,
+) -> Result<(), ComposeError> {
+    let any = graph.recipes.iter().flat_map(|r| &r.layers).flat_map(|l| &l.entries);
+    if !any.into_iter().any(|e| matches!(&e.kind, crate::recipe::EntryKind::Copy(c) if c.from.is_some())) {
+        return Ok(());
+    }
+    sources::extract_all(graph, units, &Store::open(store)?, registry, locks)
+}
+
+fn load(recipes: &[PathBuf], vars: &Given) -> Result<RecipeGraph, ComposeError> {
+    graph::load(recipes, vars).map_err(ComposeError::Recipes)
 }
 
 fn pool(jobs: u32) -> Result<rayon::ThreadPool, ComposeError> {

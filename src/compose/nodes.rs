@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rayon::ThreadPool;
 
-use crate::assemble::{assemble, assemble_index};
+use crate::assemble::{AssembleError, assemble, assemble_index};
 use crate::digest::Digest;
 use crate::layer::BuiltLayer;
 use crate::layer::cache::layer_key;
@@ -135,7 +135,7 @@ impl Builder<'_> {
         let Base::Image { reference, name, written, .. } = &plan.recipe.from else {
             unreachable!("a parent node has a parent image")
         };
-        let Context { request, store, progress, pins } = self.context;
+        let Context { request, store, progress, pins, .. } = self.context;
         let Some(pin) = &pins[unit] else { unreachable!("every parent image is pinned before the build runs") };
         let want = Want::Platform(plan.platform.clone());
         let parent_error = |source| ComposeError::Parent { recipe: plan.recipe.file.name.clone(), source };
@@ -254,8 +254,17 @@ impl Builder<'_> {
             Product::Layer(..) => None,
         });
         let epoch = request.settings.source_date_epoch;
-        let image = assemble(&plan.recipe, &plan.platform, parent, layers, epoch, store)
-            .map_err(|source| ComposeError::Assemble { recipe: plan.recipe.file.name.clone(), source })?;
+        let mut remarks = Vec::new();
+        let image =
+            assemble(&plan.recipe, &plan.platform, parent, layers, epoch, store, &mut remarks).map_err(|source| {
+                match source {
+                    AssembleError::Recipe(error) => {
+                        ComposeError::Plan { recipe: plan.recipe.file.name.clone(), errors: vec![error] }
+                    }
+                    source => ComposeError::Assemble { recipe: plan.recipe.file.name.clone(), source },
+                }
+            })?;
+        self.context.remarks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(remarks);
         progress.finished(Finished::Image {
             recipe: plan.recipe.file.name.clone(),
             platform: plan.platform.to_string(),

@@ -1,7 +1,7 @@
 //! Where each named recipe goes: its destinations, checked before anything
 //! is built, and written (signed if asked) once every image is.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::layer::progress::Finished;
 use crate::oci::reference::ImageRef;
@@ -35,6 +35,43 @@ impl Target {
 pub(super) struct Destination {
     reference: ImageRef,
     tags: Vec<String>,
+}
+
+/// The targets a build of `graph` without `--output` would have.
+pub(super) fn targets_by_default(graph: &RecipeGraph) -> Vec<Target> {
+    let targets =
+        graph.roots.iter().map(|&recipe| Target { recipe, destinations: destinations(&graph.recipes[recipe], &[]) });
+    targets.collect()
+}
+
+/// The host paths no `copy` may take (canonical where they exist): the
+/// store and every file or directory this build writes, so an output
+/// inside a copied tree never grows the next image.
+pub(super) fn never_copied(targets: &[Target], store: &Path) -> Vec<PathBuf> {
+    let locals = targets.iter().flat_map(|t| &t.destinations).filter_map(|d| match &d.reference {
+        ImageRef::Oci { dir: path, .. }
+        | ImageRef::OciArchive { file: path, .. }
+        | ImageRef::DockerArchive { file: path, .. }
+        | ImageRef::Dir { dir: path } => Some(path.as_path()),
+        _ => None,
+    });
+    let mut paths: Vec<PathBuf> = std::iter::once(store).chain(locals).map(absolute).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// `path` made absolute and canonical as far as it exists (the last part
+/// may not yet).
+fn absolute(path: &Path) -> PathBuf {
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        return canonical;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    match (absolute.parent().map(std::fs::canonicalize), absolute.file_name()) {
+        (Some(Ok(parent)), Some(name)) => parent.join(name),
+        _ => absolute,
+    }
 }
 
 /// Refuses `--output` with several recipes, before any is read.

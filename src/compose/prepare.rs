@@ -77,7 +77,7 @@ pub(super) fn prepare(
     let walked_since = crate::store::gc::now();
     let mut planned = Vec::with_capacity(units.units.len());
     for unit in &units.units {
-        let recipe = &graph.recipes[unit.recipe];
+        let recipe = graph.recipe_for(unit.recipe, &unit.platform);
         let plan = pool.install(|| plan_unit(recipe, &unit.platform, root, settings, purpose, walked_since));
         planned.push(plan.map_err(|errors| ComposeError::Plan { recipe: recipe.file.name.clone(), errors })?);
     }

@@ -2,6 +2,7 @@
 //! reused and written.
 
 use crate::digest::Digest;
+use crate::recipe::LocatedError;
 use crate::registry::PushStats;
 
 use super::nodes::Built;
@@ -32,11 +33,18 @@ pub(crate) struct BuildSummary {
     pub plugin_log: Vec<String>,
     /// What was added to lock files, one line per reference.
     pub lock_notes: Vec<String>,
+    /// Warnings and notes about the recipes.
+    pub remarks: Vec<LocatedError>,
 }
 
 impl BuildSummary {
-    pub(super) fn new(built: &Built, images: Vec<BuiltReport>, lock_notes: Vec<String>) -> BuildSummary {
-        let mut summary = BuildSummary { images, lock_notes, ..BuildSummary::default() };
+    pub(super) fn new(
+        built: &Built,
+        images: Vec<BuiltReport>,
+        lock_notes: Vec<String>,
+        remarks: Vec<LocatedError>,
+    ) -> BuildSummary {
+        let mut summary = BuildSummary { images, lock_notes, remarks, ..BuildSummary::default() };
         for (layer, log) in built.layers() {
             summary.plugin_log.extend(log.iter().cloned());
             if layer.reused {

@@ -134,6 +134,8 @@ pub(crate) fn walk_key(layer: &WalkedLayer, settings: &BuildSettings, walked_sin
     let mut key = KeyBytes::new("walk", settings, walked_since)?;
     // Whether undeclared directories are left out of the layer.
     key.number(u64::from(layer.has_lower()));
+    // What the walk left out, beyond what it found.
+    key.field(layer.ignore_text().unwrap_or("").as_bytes());
     for (entry, walked) in layer.entries() {
         match (&entry.kind, walked) {
             (EntryKind::Copy(copy), Some(walked)) => {
@@ -229,7 +231,7 @@ impl KeyBytes {
 
     fn copy(&mut self, copy: &Copy) {
         // `src` is in the walk, expanded for the platform.
-        let Copy { src: _, dest, dest_is_dir, include, exclude, mode, dir_mode, owner } = copy;
+        let Copy { src: _, dest, dest_is_dir, include, exclude, mode, dir_mode, owner, from } = copy;
         self.tag(b'c');
         self.field(dest.as_str().as_bytes());
         self.tag(u8::from(*dest_is_dir));
@@ -241,16 +243,20 @@ impl KeyBytes {
         }
         self.numbers([mode.map_or(u64::MAX, u64::from), u64::from(*dir_mode)]);
         self.owner(*owner);
+        // The image's digest is in the walk; whether its owners are kept is here.
+        self.tag(from.as_ref().map_or(0, |from| 1 + u8::from(from.owner_given)));
     }
 
     fn walked(&mut self, walked: &Walked) -> Option<()> {
+        // Files from an image: its digest says what their metadata is.
+        self.field(walked.image().map_or("", |image| image.digest.as_str()).as_bytes());
         match walked {
-            Walked::File { src, stat } => {
+            Walked::File { src, stat, .. } => {
                 self.tag(b'F');
                 self.field(src.as_os_str().as_bytes());
                 self.host_entry(Some(stat))
             }
-            Walked::Dir { src, found } => {
+            Walked::Dir { src, found, .. } => {
                 self.tag(b'D');
                 self.field(src.as_os_str().as_bytes());
                 self.number(found.len() as u64);

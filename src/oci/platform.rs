@@ -45,19 +45,45 @@ impl Platform {
     }
 }
 
-/// Text that is not `os/arch[/variant]`.
+/// Text that is not `os/arch[/variant]`, or not in the spelling images use.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("`{text}` is not a platform: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64")]
-pub(crate) struct InvalidPlatform {
-    pub text: String,
+pub(crate) enum InvalidPlatform {
+    #[error("`{text}` is not a platform: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64")]
+    Syntax { text: String },
+    #[error("`{text}` is not how images name a platform: write `{canonical}` (the GOOS/GOARCH spelling)")]
+    NotCanonical { text: String, canonical: String },
 }
+
+/// The architectures (and variants) people write that images spell
+/// otherwise, as containerd normalises them.
+const ALIASES: [(&str, &str); 8] = [
+    ("x86_64", "amd64"),
+    ("x86-64", "amd64"),
+    ("x64", "amd64"),
+    ("aarch64", "arm64"),
+    ("armhf", "arm/v7"),
+    ("armel", "arm/v6"),
+    ("i386", "386"),
+    ("i686", "386"),
+];
 
 /// `os/arch[/variant]`.
 pub(crate) fn parse_platform(text: &str) -> Result<Platform, InvalidPlatform> {
     let parts: Vec<&str> = text.split('/').collect();
     let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| word(p)) {
-        return Err(InvalidPlatform { text: text.to_owned() });
+        return Err(InvalidPlatform::Syntax { text: text.to_owned() });
+    }
+    let arch = parts[1..].join("/");
+    for (alias, canonical) in ALIASES {
+        if arch == alias || (parts[1] == alias && parts.len() == 3 && !alias.contains('/')) {
+            let rest = if arch == alias { "" } else { &arch[alias.len()..] };
+            let mut canonical = format!("{}/{canonical}{}", parts[0], if canonical.contains('/') { "" } else { rest });
+            if let Err(InvalidPlatform::NotCanonical { canonical: further, .. }) = parse_platform(&canonical) {
+                canonical = further;
+            }
+            return Err(InvalidPlatform::NotCanonical { text: text.to_owned(), canonical });
+        }
     }
     Ok(Platform {
         os: parts[0].to_owned(),
@@ -77,5 +103,17 @@ mod tests {
             parse_platform("linux").unwrap_err().to_string(),
             "`linux` is not a platform: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64"
         );
+        for (text, canonical) in [
+            ("linux/x86_64", "linux/amd64"),
+            ("linux/aarch64", "linux/arm64"),
+            ("linux/armhf", "linux/arm/v7"),
+            ("linux/aarch64/v8", "linux/arm64/v8"),
+        ] {
+            assert_eq!(
+                parse_platform(text).unwrap_err(),
+                InvalidPlatform::NotCanonical { text: text.into(), canonical: canonical.into() }
+            );
+        }
+        assert_eq!(parse_platform("linux/arm64").unwrap().to_string(), "linux/arm64");
     }
 }

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::oci::platform::Platform;
+use crate::recipe::vars::Given;
 use crate::recipe::{self, Base, Loc, Recipe, RecipeError};
 
 #[derive(Debug)]
@@ -17,12 +19,33 @@ pub(crate) struct RecipeGraph {
     pub parents: Vec<Option<usize>>,
     /// The recipes named on the command line, in that order, without repeats.
     pub roots: Vec<usize>,
+    /// By recipe: when it uses a per-platform variable (`${arch}`, ...),
+    /// the recipe loaded for each of its other platforms (`recipes` holds
+    /// it for its first).
+    pub variants: Vec<Vec<(Platform, Arc<Recipe>)>>,
 }
 
-/// Loads `paths` and their parent recipes. Every recipe that fails to load
-/// is reported.
-pub(crate) fn load(paths: &[PathBuf]) -> Result<RecipeGraph, Vec<RecipeError>> {
-    let mut loader = Loader::default();
+impl RecipeGraph {
+    /// Tells every recipe which host paths no copy takes
+    /// ([`Recipe::never_copied`]); only the first call counts.
+    pub(crate) fn never_copy(&self, paths: Arc<[PathBuf]>) {
+        let all = self.recipes.iter().chain(self.variants.iter().flatten().map(|(_, recipe)| recipe));
+        for recipe in all {
+            let _ = recipe.never_copied.set(Arc::clone(&paths));
+        }
+    }
+
+    /// Recipe `index` as loaded for `platform`.
+    pub(crate) fn recipe_for(&self, index: usize, platform: &Platform) -> &Arc<Recipe> {
+        self.variants[index].iter().find(|(p, _)| p == platform).map_or(&self.recipes[index], |(_, recipe)| recipe)
+    }
+}
+
+/// Loads `paths` and their parent recipes with the variables `given`
+/// (`--var`), each of which some recipe must declare. Every recipe that
+/// fails to load is reported.
+pub(crate) fn load(paths: &[PathBuf], given: &Given) -> Result<RecipeGraph, Vec<RecipeError>> {
+    let mut loader = Loader { given: given.clone(), ..Loader::default() };
     let mut roots = Vec::new();
     for path in paths {
         if let Some(index) = loader.visit(path, &mut Vec::new())
@@ -32,7 +55,11 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<RecipeGraph, Vec<RecipeError>> {
         }
     }
     if loader.errors.is_empty() {
-        Ok(RecipeGraph { recipes: loader.recipes, parents: loader.parents, roots })
+        loader.undeclared(paths);
+    }
+    if loader.errors.is_empty() {
+        let Loader { recipes, parents, variants, .. } = loader;
+        Ok(RecipeGraph { recipes, parents, roots, variants })
     } else {
         Err(loader.errors)
     }
@@ -40,7 +67,9 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<RecipeGraph, Vec<RecipeError>> {
 
 #[derive(Default)]
 struct Loader {
+    given: Given,
     recipes: Vec<Arc<Recipe>>,
+    variants: Vec<Vec<(Platform, Arc<Recipe>)>>,
     parents: Vec<Option<usize>>,
     by_path: BTreeMap<PathBuf, usize>,
     /// Recipes that failed, so each is reported once.
@@ -75,7 +104,7 @@ impl Loader {
             self.cycle(&stack[start..], path);
             return None;
         }
-        let recipe = match recipe::load(path) {
+        let recipe = match recipe::load(path, &self.given, None) {
             Ok(recipe) => recipe,
             Err(e) => {
                 self.fail(key, e);
@@ -91,11 +120,39 @@ impl Loader {
             }
             _ => None,
         };
+        let variants = match self.variants_of(&recipe, path) {
+            Ok(variants) => variants,
+            Err(e) => {
+                self.fail(key, e);
+                return None;
+            }
+        };
         let index = self.recipes.len();
         self.recipes.push(Arc::new(recipe));
+        self.variants.push(variants);
         self.parents.push(parent);
         self.by_path.insert(key, index);
         Some(index)
+    }
+
+    /// `recipe` loaded again for each platform but its first, when it
+    /// uses a per-platform variable.
+    fn variants_of(&self, recipe: &Recipe, path: &Path) -> Result<Vec<(Platform, Arc<Recipe>)>, RecipeError> {
+        if !recipe.per_platform {
+            return Ok(Vec::new());
+        }
+        let others = recipe.image.platforms.iter().skip(1);
+        others.map(|p| Ok((p.clone(), Arc::new(recipe::load(path, &self.given, Some(p))?)))).collect()
+    }
+
+    /// An error for each `--var` that no recipe of the graph declares.
+    fn undeclared(&mut self, paths: &[PathBuf]) {
+        for name in self.given.0.keys() {
+            if !self.recipes.iter().any(|r| r.vars.declared.contains_key(name)) {
+                let recipes = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+                self.errors.push(RecipeError::Undeclared { name: name.clone(), recipes });
+            }
+        }
     }
 
     fn fail(&mut self, key: PathBuf, error: RecipeError) {

@@ -30,6 +30,7 @@ use crate::oci::platform::Platform;
 use crate::plugins::{self, ctx::LayerCtx, ctx::Setting, lower::LowerFs};
 use crate::recipe::{Base, Entry, EntryKind, Layer, LocatedError, PluginUse, Recipe};
 use crate::store::Store;
+use copy::Host;
 use tree::{FileSource, Node, NodeKind, Origin, Tree};
 
 /// One image to build: its recipe, platform and resolved layers.
@@ -38,6 +39,8 @@ pub(crate) struct ImagePlan {
     pub recipe: Arc<Recipe>,
     pub platform: Platform,
     pub layers: Vec<Planned>,
+    /// Warnings and notes about the recipe's entries, in layer order.
+    pub remarks: Vec<LocatedError>,
 }
 
 /// One layer of an [`ImagePlan`].
@@ -100,6 +103,20 @@ impl WalkedLayer {
         &self.recipe.layers[self.index]
     }
 
+    /// What `.composeignore` beside the recipe says, if there is one.
+    pub(crate) fn ignore_text(&self) -> Option<&str> {
+        self.recipe.ignore.as_ref().map(|rules| rules.text.as_str())
+    }
+
+    /// The warnings and notes of its copies.
+    fn remarks(&self) -> Vec<LocatedError> {
+        let copies = self.entries().filter_map(|(entry, walked)| match (&entry.kind, walked) {
+            (EntryKind::Copy(copy), Some(walked)) => Some(copy::remarks(copy, &entry.loc, walked)),
+            _ => None,
+        });
+        copies.flatten().collect()
+    }
+
     /// Each entry, with what was walked for a `copy`.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&Entry, Option<&copy::Walked>)> {
         self.layer().entries.iter().zip(self.walks.iter().map(Option::as_ref))
@@ -113,7 +130,7 @@ impl WalkedLayer {
         for (entry, walked) in layer.entries.iter().zip(self.walks) {
             match (&entry.kind, walked) {
                 (EntryKind::Copy(copy), Some(walked)) => copy::add_walked(&mut plan.tree, copy, &entry.loc, walked)?,
-                _ => add_entry(&mut plan.tree, entry, &self.recipe.dir, &self.platform)?,
+                _ => add_entry(&mut plan.tree, entry, Host::of(&self.recipe), &self.platform)?,
             }
         }
         links::resolve(&mut plan.tree)?;
@@ -180,7 +197,7 @@ pub(crate) fn walk_sources(recipe: &Arc<Recipe>, platform: &Platform) -> Vec<Wal
                 return Walk::WithPlugins;
             }
             let walks = layer.entries.iter().map(|entry| match &entry.kind {
-                EntryKind::Copy(c) => copy::walk_copy(c, &entry.loc, &recipe.dir, platform).map(Some),
+                EntryKind::Copy(c) => copy::walk_copy(c, &entry.loc, Host::of(recipe), platform).map(Some),
                 _ => Ok(None),
             });
             match walks.collect() {
@@ -205,31 +222,40 @@ pub(crate) fn plan(
     cached: &[bool],
 ) -> Result<ImagePlan, Vec<LocatedError>> {
     let platform = platform.clone();
-    let results: Vec<Result<Planned, LocatedError>> = recipe
+    let results: Vec<Result<(Planned, Vec<LocatedError>), LocatedError>> = recipe
         .layers
         .par_iter()
         .zip(walks)
         .enumerate()
         .map(|(index, (layer, walk))| match walk {
-            Walk::Walked(walked) if cached.get(index).copied().unwrap_or(false) => Ok(Planned::Cached(walked)),
-            Walk::Walked(walked) => walked.arrange().map(Planned::Tree),
-            Walk::WithPlugins => {
-                plan_layer(&recipe, layer, &platform, epoch, has_lower(&recipe, index)).map(Planned::Tree)
+            Walk::Walked(walked) => {
+                let remarks = walked.remarks();
+                if cached.get(index).copied().unwrap_or(false) {
+                    Ok((Planned::Cached(walked), remarks))
+                } else {
+                    walked.arrange().map(|plan| (Planned::Tree(plan), remarks))
+                }
             }
+            Walk::WithPlugins => plan_layer(&recipe, layer, &platform, epoch, has_lower(&recipe, index))
+                .map(|(plan, remarks)| (Planned::Tree(plan), remarks)),
             Walk::Failed(error) => Err(error),
         })
         .collect();
     let mut layers = Vec::new();
+    let mut remarks = Vec::new();
     // Image-level plugins run at assembly; compiling them now reports a
     // broken script before anything is built.
     let mut errors: Vec<LocatedError> = recipe.plugins.iter().filter_map(|p| plugins::load(p).err()).collect();
     for result in results {
         match result {
-            Ok(layer) => layers.push(layer),
+            Ok((layer, more)) => {
+                layers.push(layer);
+                remarks.extend(more);
+            }
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() { Ok(ImagePlan { recipe, platform, layers }) } else { Err(errors) }
+    if errors.is_empty() { Ok(ImagePlan { recipe, platform, layers, remarks }) } else { Err(errors) }
 }
 
 fn plan_layer(
@@ -238,10 +264,16 @@ fn plan_layer(
     platform: &Platform,
     epoch: u64,
     below: bool,
-) -> Result<LayerPlan, LocatedError> {
+) -> Result<(LayerPlan, Vec<LocatedError>), LocatedError> {
     let mut plan = LayerPlan::empty(&layer.name);
+    let mut remarks = Vec::new();
     for entry in &layer.entries {
         match &entry.kind {
+            EntryKind::Copy(c) => {
+                let walked = copy::walk_copy(c, &entry.loc, Host::of(recipe), platform)?;
+                remarks.extend(copy::remarks(c, &entry.loc, &walked));
+                copy::add_walked(&mut plan.tree, c, &entry.loc, walked)?;
+            }
             EntryKind::Plugin(plugin) => {
                 let setting = Setting {
                     recipe_dir: recipe.dir.clone(),
@@ -249,11 +281,11 @@ fn plan_layer(
                     source_date_epoch: epoch,
                     lower: None,
                 };
-                if !run_layer_plugin(&mut plan, plugin, setting)? {
+                if !run_layer_plugin(&mut plan, plugin, setting, Host::of(recipe))? {
                     plan.deferred.push(plugin.clone());
                 }
             }
-            _ => add_entry(&mut plan.tree, entry, &recipe.dir, platform)?,
+            _ => add_entry(&mut plan.tree, entry, Host::of(recipe), platform)?,
         }
     }
     if !plan.reads_lower() {
@@ -263,18 +295,22 @@ fn plan_layer(
             plan.tree.leave_out_undeclared_dirs();
         }
     }
-    Ok(plan)
+    Ok((plan, remarks))
 }
 
 /// Runs the `layer` hook of `entry` into `plan`. Returns false, adding
 /// nothing, when the hook wants the layers below and none were given.
-fn run_layer_plugin(plan: &mut LayerPlan, entry: &PluginUse, setting: Setting) -> Result<bool, LocatedError> {
+fn run_layer_plugin(
+    plan: &mut LayerPlan,
+    entry: &PluginUse,
+    setting: Setting,
+    host: Host<'_>,
+) -> Result<bool, LocatedError> {
     let plugin = plugins::load(entry)?;
     if !plugin.defines("layer") {
         return Err(entry.loc.error(format!("{} defines no `fn layer(ctx, args)`", entry.shown), "layer plugin"));
     }
-    let (recipe_dir, platform, planning) =
-        (setting.recipe_dir.clone(), setting.platform.clone(), setting.lower.is_none());
+    let (platform, planning) = (setting.platform.clone(), setting.lower.is_none());
     let ctx = LayerCtx::new(setting);
     let (result, log) = plugin.run_layer(&ctx, entry);
     plan.log.extend(log.into_iter().map(|line| format!("{}: {line}", entry.shown)));
@@ -286,7 +322,7 @@ fn run_layer_plugin(plan: &mut LayerPlan, entry: &PluginUse, setting: Setting) -
     result.map_err(|e| entry.loc.error(e.0, "layer plugin"))?;
     plan.salt.push(plugin.key(&entry.with));
     for kind in std::mem::take(&mut state.ops) {
-        add_entry(&mut plan.tree, &Entry { loc: entry.loc.clone(), kind }, &recipe_dir, &platform)?;
+        add_entry(&mut plan.tree, &Entry { loc: entry.loc.clone(), kind }, host, &platform)?;
     }
     Ok(true)
 }
@@ -318,7 +354,7 @@ pub(crate) fn complete(
             source_date_epoch: epoch,
             lower: Some(Arc::clone(&lower)),
         };
-        run_layer_plugin(&mut plan, entry, setting)?;
+        run_layer_plugin(&mut plan, entry, setting, Host::of(recipe))?;
         plan.salt.pop();
     }
     links::resolve(&mut plan.tree)?;
@@ -359,11 +395,11 @@ pub(crate) fn digest_inputs(
 
 /// Puts one entry (of the recipe, or recorded by a plugin) in `tree`;
 /// relative copy sources start from `dir`.
-fn add_entry(tree: &mut Tree, entry: &Entry, dir: &std::path::Path, platform: &Platform) -> Result<(), LocatedError> {
+fn add_entry(tree: &mut Tree, entry: &Entry, host: Host<'_>, platform: &Platform) -> Result<(), LocatedError> {
     let loc = entry.loc.clone();
     let node = |kind, mode, owner| Node { kind, mode, owner, loc: loc.clone(), origin: Origin::Explicit };
     match &entry.kind {
-        EntryKind::Copy(copy) => copy::add_copy(tree, copy, &entry.loc, dir, platform),
+        EntryKind::Copy(copy) => copy::add_copy(tree, copy, &entry.loc, host, platform),
         EntryKind::File { path, content, mode, owner } => {
             tree.insert(path.clone(), node(NodeKind::File(FileSource::Inline(Arc::clone(content))), *mode, *owner))
         }

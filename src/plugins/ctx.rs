@@ -221,6 +221,7 @@ fn copy(ctx: &mut LayerCtx, src: &str, dest: &str, options: &Map) -> Res<()> {
         mode: o.mode,
         dir_mode: o.dir_mode.unwrap_or(0o755),
         owner: o.owner,
+        from: None,
     }))
 }
 

@@ -2,22 +2,30 @@
 //!
 //! - [`raw`]: the schema as serde types, spans kept (docs/recipes.md);
 //! - [`validate`]: raw → [`model`], collecting every mistake;
+//! - [`ignore`]: `.composeignore` beside the recipe;
 //! - [`image_path`], [`names`]: the small grammars (paths, names, modes);
 //! - [`source`]: source text, spans and [`LocatedError`], which later stages
-//!   reuse to point back at the entry that failed.
+//!   reuse to point back at the entry that failed;
+//! - [`vars`]: `[vars]`, `--var` and `${NAME}`; `substitute` expands them
+//!   in the raw recipe before validation, for one platform.
 
+pub(crate) mod ignore;
 pub(crate) mod image_path;
 pub(crate) mod model;
 pub(crate) mod names;
 mod raw;
 pub(crate) mod source;
+mod substitute;
 mod validate;
+pub(crate) mod vars;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use miette::Diagnostic;
 use thiserror::Error;
+
+use crate::oci::platform::Platform;
 
 pub(crate) use image_path::ImagePath;
 pub(crate) use model::*;
@@ -32,6 +40,8 @@ pub(crate) enum RecipeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--var {name}: no recipe declares `{name}` (in [vars]) in {recipes} or their parents")]
+    Undeclared { name: String, recipes: String },
     /// One or more located mistakes, in the order they appear in the file.
     #[error("{} in {file}", counted(.errors))]
     Invalid { file: String, errors: Vec<LocatedError> },
@@ -49,21 +59,49 @@ pub(crate) fn counted(errors: &[LocatedError]) -> String {
 pub(crate) const MAX_RECIPE: u64 = 16 << 20;
 
 /// Reads and validates the recipe at `path`: a regular file (not a FIFO or
-/// a device) of at most [`MAX_RECIPE`] bytes, in UTF-8.
-pub(crate) fn load(path: &Path) -> Result<Recipe, RecipeError> {
+/// a device) of at most [`MAX_RECIPE`] bytes, in UTF-8. Its variables take
+/// the values `given` (`--var`) or their defaults; the built-in `${os}`,
+/// `${arch}` and `${variant}` those of `platform`, or of the recipe's first
+/// platform when `None` ([`Recipe::per_platform`] says whether it used
+/// them, and so must be loaded again for its other platforms).
+pub(crate) fn load(path: &Path, given: &vars::Given, platform: Option<&Platform>) -> Result<Recipe, RecipeError> {
     let read_error = |source| RecipeError::Read { path: path.to_owned(), source };
     let bytes = crate::files::read_bounded(path, MAX_RECIPE).map_err(read_error)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")))?;
     let canonical = std::fs::canonicalize(path).map_err(read_error)?;
     let file = Arc::new(SourceFile { name: path.display().to_string(), text: text.into() });
-    let invalid = |errors| RecipeError::Invalid { file: file.name.clone(), errors };
-    let raw = toml::from_str::<raw::RawRecipe>(&file.text).map_err(|e| invalid(vec![syntax_error(&file, &e)]))?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    validate::validate(raw, Arc::clone(&file), canonical, dir).map_err(|mut errors| {
+    let invalid = |mut errors: Vec<LocatedError>| {
         errors.sort_by_key(|e| e.first_offset());
-        invalid(errors)
-    })
+        RecipeError::Invalid { file: file.name.clone(), errors }
+    };
+    let mut raw = toml::from_str::<raw::RawRecipe>(&file.text).map_err(|e| invalid(vec![syntax_error(&file, &e)]))?;
+    let (declared, mut errors) = validate::declared(&raw.vars, &file, given);
+    let platform = platform.cloned().or_else(|| validate::first_platform(&raw));
+    let fixed = vars::Values { declared: declared.clone(), platform: None };
+    let values = vars::Values { declared, platform };
+    let mut substituted = substitute::substitute(&mut raw, &file, &fixed, &values);
+    errors.extend(std::mem::take(&mut substituted.errors));
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let ignore = match ignore::IgnoreRules::load(canonical.parent().unwrap_or(Path::new("/"))) {
+        Ok(ignore) => ignore,
+        Err(ignore::IgnoreError::Read { path, source }) => return Err(RecipeError::Read { path, source }),
+        Err(ignore::IgnoreError::Invalid { file, errors }) => return Err(RecipeError::Invalid { file, errors }),
+    };
+    match validate::validate(raw, Arc::clone(&file), canonical, dir) {
+        Ok(mut recipe) if errors.is_empty() => {
+            recipe.per_platform = substituted.per_platform;
+            recipe.vars = values;
+            recipe.ignore = ignore;
+            Ok(recipe)
+        }
+        Ok(_) => Err(invalid(errors)),
+        Err(more) => {
+            let repeated = |e: &LocatedError| substituted.failed.iter().any(|span| span.contains(&e.first_offset()));
+            errors.extend(more.into_iter().filter(|e| !repeated(e)));
+            Err(invalid(errors))
+        }
+    }
 }
 
 /// A TOML syntax or type error in `file`, located and in TOML words (also

@@ -4,12 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use globset::GlobSet;
 
+use super::ignore::IgnoreRules;
 use super::image_path::ImagePath;
 use super::source::{Loc, SourceFile};
+use super::vars::Values;
+use crate::digest::Digest;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 
@@ -32,6 +35,24 @@ pub(crate) struct Recipe {
     pub layers: Vec<Layer>,
     /// `[[plugin]]`: image-level hooks (`config`, `manifest`), in order.
     pub plugins: Vec<PluginUse>,
+    /// Whether a per-platform built-in (`${arch}`, ...) was expanded: then
+    /// the recipe is loaded once for each of its platforms.
+    pub per_platform: bool,
+    /// The variables' values it was loaded with (for `env`, expanded at
+    /// assembly).
+    pub vars: Values,
+    /// `.composeignore` beside the recipe.
+    pub ignore: Option<Arc<IgnoreRules>>,
+    /// Host paths (canonical) no copy takes: the store and the build's
+    /// outputs, set by the build before planning.
+    pub never_copied: OnceLock<Arc<[PathBuf]>>,
+}
+
+impl Recipe {
+    /// What [`Recipe::never_copied`] holds (nothing before it is set).
+    pub(crate) fn never_copied(&self) -> &[PathBuf] {
+        self.never_copied.get().map_or(&[], |paths| paths)
+    }
 }
 
 /// A Rhai plugin a recipe uses (`[[layer.plugin]]` or `[[plugin]]`).
@@ -87,16 +108,39 @@ pub(crate) enum Base {
 #[derive(Debug, Default)]
 pub(crate) struct ConfigPatch {
     pub entrypoint: Option<Vec<String>>,
+    /// `Some([])` clears the parent's.
     pub cmd: Option<Vec<String>>,
-    /// Sorted by name.
-    pub env: Vec<(String, String)>,
+    /// In file order; values still hold `${NAME}` (expanded at assembly,
+    /// from the environment they inherit).
+    pub env: Vec<EnvSet>,
     pub workdir: Option<String>,
     pub user: Option<String>,
+    /// Where `user` is written.
+    pub user_loc: Option<Loc>,
     pub labels: BTreeMap<String, String>,
     /// Normalised to `PORT/PROTO`.
     pub exposed_ports: Vec<String>,
     pub volumes: Vec<String>,
     pub stop_signal: Option<String>,
+    pub unset: Unset,
+}
+
+/// One `[config] env` entry.
+#[derive(Debug)]
+pub(crate) struct EnvSet {
+    pub name: String,
+    pub value: String,
+    pub loc: Loc,
+}
+
+/// `[config.unset]`: names, each where it is written.
+#[derive(Debug, Default)]
+pub(crate) struct Unset {
+    pub env: Vec<(String, Loc)>,
+    pub labels: Vec<(String, Loc)>,
+    /// Normalised to `PORT/PROTO`.
+    pub exposed_ports: Vec<(String, Loc)>,
+    pub volumes: Vec<(String, Loc)>,
 }
 
 #[derive(Debug)]
@@ -164,6 +208,39 @@ pub(crate) struct Copy {
     pub mode: Option<u32>,
     pub dir_mode: u32,
     pub owner: Owner,
+    /// `image = "..."`: the files come from that image, not the host.
+    pub from: Option<Arc<ImageSource>>,
+}
+
+/// The image a `copy` takes its files from.
+#[derive(Debug)]
+pub(crate) struct ImageSource {
+    /// File references taken from the recipe's directory.
+    pub reference: ImageRef,
+    /// As the recipe writes it.
+    pub name: String,
+    /// Whether the copy sets `uid` or `gid` (else owners come from the image).
+    pub owner_given: bool,
+    /// By platform, once fetched and extracted (`compose`).
+    pub extracted: Mutex<BTreeMap<Platform, Arc<Extracted>>>,
+}
+
+impl ImageSource {
+    /// What was extracted for `platform`, if it was.
+    pub(crate) fn for_platform(&self, platform: &Platform) -> Option<Arc<Extracted>> {
+        self.extracted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(platform).cloned()
+    }
+}
+
+/// The part of an image a `copy` takes, extracted into the store.
+#[derive(Debug)]
+pub(crate) struct Extracted {
+    /// The image's manifest digest.
+    pub digest: Digest,
+    /// The image root: `src` lies below it.
+    pub root: PathBuf,
+    /// Mode, uid and gid of each entry, by path in the image (no leading `/`).
+    pub meta: BTreeMap<String, (u32, u32, u32)>,
 }
 
 /// Glob patterns as written, and compiled.

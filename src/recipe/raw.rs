@@ -12,6 +12,9 @@ type S<T> = Spanned<T>;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRecipe {
+    /// `[vars]`: names and their default values.
+    #[serde(default)]
+    pub vars: BTreeMap<S<String>, S<String>>,
     pub image: Option<S<RawImage>>,
     pub from: Option<S<RawFrom>>,
     pub config: Option<RawConfig>,
@@ -51,6 +54,17 @@ pub(super) struct RawConfig {
     pub exposed_ports: Option<Vec<S<String>>>,
     pub volumes: Option<Vec<S<String>>>,
     pub stop_signal: Option<S<String>>,
+    pub unset: Option<RawUnset>,
+}
+
+/// `[config.unset]`: what of the parent's config to drop.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUnset {
+    pub env: Option<Vec<S<String>>>,
+    pub labels: Option<Vec<S<String>>>,
+    pub exposed_ports: Option<Vec<S<String>>>,
+    pub volumes: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +91,8 @@ pub(super) struct RawLayer {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCopy {
     pub src: S<String>,
+    /// Copy out of this image (any transport) instead of the host.
+    pub image: Option<S<String>>,
     pub dest: Option<S<String>>,
     pub include: Option<Vec<S<String>>>,
     pub exclude: Option<Vec<S<String>>>,
@@ -90,7 +106,7 @@ pub(super) struct RawCopy {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFile {
     pub path: S<String>,
-    pub content: Option<String>,
+    pub content: Option<S<String>>,
     pub content_base64: Option<S<String>>,
     pub mode: Option<S<String>>,
     pub uid: Option<u32>,

@@ -5,7 +5,8 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use miette::{
-    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents,
+    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, Severity, SourceCode, SourceSpan,
+    SpanContents,
 };
 use thiserror::Error;
 
@@ -97,6 +98,8 @@ struct Located {
     offset: usize,
     /// For the error that stands for mistakes not kept: how many.
     unlisted: usize,
+    /// An error, or a warning or note shown the same way.
+    severity: Severity,
     shown: OnceLock<(NamedSource<Shown>, Vec<LabeledSpan>)>,
 }
 
@@ -131,6 +134,10 @@ impl Diagnostic for Located {
         Some(Box::new(self.shown().1.iter().cloned()))
     }
 
+    fn severity(&self) -> Option<Severity> {
+        Some(self.severity)
+    }
+
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         self.help.as_ref().map(|help| Box::new(help) as Box<dyn std::fmt::Display>)
     }
@@ -149,6 +156,7 @@ impl LocatedError {
             help: None,
             offset,
             unlisted: 0,
+            severity: Severity::Error,
             shown: OnceLock::new(),
         }))
     }
@@ -165,6 +173,23 @@ impl LocatedError {
     /// How many mistakes this error stands for: 1, or those [`unlisted`](Self::unlisted).
     pub(crate) fn count(&self) -> usize {
         self.0.unlisted.max(1)
+    }
+
+    /// The same, as a warning: something that builds but is probably not
+    /// what was meant (`build --deny-warnings` refuses it).
+    pub(crate) fn into_warning(mut self) -> Self {
+        self.0.severity = Severity::Warning;
+        self
+    }
+
+    /// The same, as a note: something done that a user may not expect.
+    pub(crate) fn into_note(mut self) -> Self {
+        self.0.severity = Severity::Advice;
+        self
+    }
+
+    pub(crate) fn is_warning(&self) -> bool {
+        self.0.severity == Severity::Warning
     }
 
     pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {

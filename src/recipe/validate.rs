@@ -13,10 +13,15 @@ use thiserror::Error;
 use toml::Spanned;
 
 use super::image_path::ImagePath;
-use super::model::{Base, ConfigPatch, Copy, Entry, EntryKind, Globs, Image, Layer, Owner, PluginUse, Recipe};
+use super::model::{
+    Base, ConfigPatch, Copy, Entry, EntryKind, EnvSet, Globs, Image, ImageSource, Layer, Owner, PluginUse, Recipe,
+    Unset,
+};
 use super::names;
-use super::raw::{RawConfig, RawCopy, RawFrom, RawImage, RawLayer, RawPlugin, RawRecipe};
+use super::raw::{RawConfig, RawCopy, RawFrom, RawImage, RawLayer, RawPlugin, RawRecipe, RawUnset};
 use super::source::{Loc, LocatedError, SourceFile};
+use super::vars::{BUILT_IN, Given, Values, check_name};
+use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 
 /// Annotations compose-img derives itself; a recipe may not set them.
@@ -41,11 +46,58 @@ pub(super) fn validate(
         cx.errors.push(LocatedError::unlisted(&cx.file, cx.unlisted));
     }
     match (image, from) {
-        (Some(image), Some(from)) if cx.errors.is_empty() => {
-            Ok(Recipe { file: cx.file, path, dir, image, from, config, annotations, layers, plugins })
-        }
+        (Some(image), Some(from)) if cx.errors.is_empty() => Ok(Recipe {
+            file: cx.file,
+            path,
+            dir,
+            image,
+            from,
+            config,
+            annotations,
+            layers,
+            plugins,
+            per_platform: false,
+            vars: Values::default(),
+            ignore: None,
+            never_copied: Default::default(),
+        }),
         _ => Err(cx.errors),
     }
+}
+
+/// `[vars]`: each declared name with its value, `given` (`--var`) first,
+/// else the default; a bad or built-in name is an error at it.
+pub(super) fn declared(
+    vars: &BTreeMap<Spanned<String>, Spanned<String>>,
+    file: &Arc<SourceFile>,
+    given: &Given,
+) -> (BTreeMap<String, String>, Vec<LocatedError>) {
+    let mut declared = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, default) in vars {
+        let loc = Loc { file: Arc::clone(file), span: name.span() };
+        if let Err(e) = check_name(name.get_ref()) {
+            errors.push(loc.error(e.to_string(), "invalid variable name"));
+        } else if BUILT_IN.contains(&name.get_ref().as_str()) {
+            errors.push(loc.error(
+                format!("`{}` is built in (the platform's); choose another name", name.get_ref()),
+                "built-in variable",
+            ));
+        } else {
+            let value = given.0.get(name.get_ref()).unwrap_or(default.get_ref());
+            declared.insert(name.get_ref().clone(), value.clone());
+        }
+    }
+    (declared, errors)
+}
+
+/// The first of the recipe's platforms (as validation sorts them), which
+/// the built-in variables take by default; `None` if none can be read.
+pub(super) fn first_platform(raw: &RawRecipe) -> Option<Platform> {
+    let Some(list) = raw.image.as_ref().and_then(|image| image.get_ref().platforms.as_ref()) else {
+        return crate::oci::platform::parse_platform("linux/amd64").ok();
+    };
+    list.get_ref().iter().filter_map(|p| crate::oci::platform::parse_platform(p.get_ref()).ok()).min()
 }
 
 /// The mistakes one recipe keeps, the first in file order; the rest are
@@ -231,7 +283,9 @@ impl Cx {
 
     fn config(&mut self, raw: RawConfig) -> ConfigPatch {
         let mut env = Vec::new();
-        for (name, value) in raw.env.unwrap_or_default() {
+        let mut entries: Vec<_> = raw.env.unwrap_or_default().into_iter().collect();
+        entries.sort_by_key(|(name, _)| name.span().start);
+        for (name, value) in entries {
             let (name_plain, value_plain) = (self.plain(&name, "an `env` name"), self.plain(&value, "an `env` value"));
             if !name_plain {
                 continue;
@@ -239,7 +293,8 @@ impl Cx {
             if name.get_ref().is_empty() || name.get_ref().contains('=') {
                 self.err(name.span(), "environment variable names may not be empty or contain `=`", "invalid name");
             } else if value_plain {
-                env.push((name.into_inner(), value.into_inner()));
+                let loc = self.loc(name.span().start..value.span().end);
+                env.push(EnvSet { name: name.into_inner(), value: value.into_inner(), loc });
             }
         }
         let mut labels = BTreeMap::new();
@@ -274,7 +329,10 @@ impl Cx {
             })
             .collect();
         let non_empty = |text: &str| if text.is_empty() { Err("it is empty".to_owned()) } else { Ok(text.to_owned()) };
+        let unset = raw.unset.map(|u| self.unset(u)).unwrap_or_default();
         ConfigPatch {
+            unset,
+            user_loc: raw.user.as_ref().map(|u| self.loc(u.span())),
             entrypoint,
             cmd,
             env,
@@ -292,6 +350,27 @@ impl Cx {
                 .as_ref()
                 .filter(|_| stop_plain)
                 .and_then(|s| self.check(s, "stop signal", non_empty)),
+        }
+    }
+
+    fn unset(&mut self, raw: RawUnset) -> Unset {
+        let mut names = |list: Option<Vec<Spanned<String>>>, what: &str, check: fn(&str) -> Result<String, String>| {
+            let mut out = Vec::new();
+            for item in list.unwrap_or_default() {
+                if let Some(value) = self.check(&item, what, check) {
+                    out.push((value, self.loc(item.span())));
+                }
+            }
+            out
+        };
+        let non_empty = |text: &str| if text.is_empty() { Err("it is empty".to_owned()) } else { Ok(text.to_owned()) };
+        Unset {
+            env: names(raw.env, "env name", non_empty),
+            labels: names(raw.labels, "label", non_empty),
+            exposed_ports: names(raw.exposed_ports, "port", |text| names::parse_port(text).map_err(|e| e.to_string())),
+            volumes: names(raw.volumes, "volume", |text| {
+                ImagePath::parse(text).map(|p| p.to_string()).map_err(|e| e.to_string())
+            }),
         }
     }
 
@@ -361,13 +440,13 @@ impl Cx {
             }
         };
         for copy in raw.copy {
-            let kind = self.copy(copy.get_ref()).map(EntryKind::Copy);
+            let kind = self.copy(copy.get_ref(), dir).map(EntryKind::Copy);
             push(self, copy.span(), kind);
         }
         for file in raw.file {
             let f = file.get_ref();
             let content: Option<Arc<[u8]>> = match (&f.content, &f.content_base64) {
-                (Some(text), None) => Some(text.as_bytes().into()),
+                (Some(text), None) => Some(text.get_ref().as_bytes().into()),
                 (None, Some(b64)) => base64::engine::general_purpose::STANDARD
                     .decode(b64.get_ref())
                     .map(Into::into)
@@ -455,8 +534,20 @@ impl Cx {
         Some(EntryKind::Remove { path, opaque })
     }
 
-    fn copy(&mut self, raw: &RawCopy) -> Option<Copy> {
-        let src = self.check(&raw.src, "source", check_src_template);
+    fn copy(&mut self, raw: &RawCopy, dir: &std::path::Path) -> Option<Copy> {
+        let from = match &raw.image {
+            Some(image) => Some(Arc::new(ImageSource {
+                reference: self.check(image, "image reference", ImageRef::parse)?.relative_to(dir),
+                name: image.get_ref().clone(),
+                owner_given: raw.uid.is_some() || raw.gid.is_some(),
+                extracted: Default::default(),
+            })),
+            None => None,
+        };
+        let src = match from {
+            Some(_) => self.check(&raw.src, "path in the image", |text| ImagePath::parse(text).map(|p| p.to_string())),
+            None => self.check(&raw.src, "source", check_src_template),
+        };
         let dest_text = raw.dest.as_ref().map_or("/", |d| d.get_ref().as_str());
         let dest = match &raw.dest {
             Some(dest) => self.check(dest, "destination", ImagePath::parse),
@@ -479,6 +570,7 @@ impl Cx {
             mode,
             dir_mode: dir_mode?,
             owner: Owner { uid: raw.uid.unwrap_or(0), gid: raw.gid.unwrap_or(0) },
+            from,
         })
     }
 

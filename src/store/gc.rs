@@ -86,6 +86,15 @@ impl Store {
                 fs::remove_dir_all(&dir).map_err(io_err("cannot remove", &dir))?;
             }
         }
+        // Parts of images extracted for copies: a build extracts them again.
+        let extracted = self.root.join(super::EXTRACTED);
+        if extracted.is_dir() {
+            #[allow(clippy::disallowed_methods, reason = "only counted")]
+            let count = fs::read_dir(&extracted).map_or(0, Iterator::count);
+            report.entries_removed += count;
+            fs::remove_dir_all(&extracted).map_err(io_err("cannot remove", &extracted))?;
+            fs::create_dir_all(&extracted).map_err(io_err("cannot create", &extracted))?;
+        }
         for path in super::fsck::files_in(&self.layers_dir())? {
             let entry =
                 fs::read(&path).ok().and_then(|b| serde_json::from_slice::<super::layer_cache::CachedLayer>(&b).ok());

@@ -9,6 +9,8 @@
 //! inputs-v2/<id>          stat fingerprints of each layer's inputs ([`fingerprint`])
 //! outputs-v1/<id>         outputs written, with the blobs each needed ([`gc`])
 //! verified-v1/<hex>       diff_id a parent's layer blob was found to have
+//! checks-v1/<hex>         what the checks of an assembled image found (`assemble`)
+//! extracted-v1/<hex>/     files a copy takes from an image (`compose`), by image and path
 //! tmp/                    files being written
 //! lock                    shared by builds, exclusive for gc
 //! ```
@@ -43,6 +45,12 @@ use crate::digest::{Digest, HashingWriter};
 const LAYERS: &str = "layers-v3";
 /// Layer blobs of other images found to match their diff_id, once each.
 const VERIFIED: &str = "verified-v1";
+
+/// Results of checks on assembled images, by a key of what they read.
+const CHECKS: &str = "checks-v1";
+
+/// Parts of images extracted for `copy.image`, by image digest and path.
+const EXTRACTED: &str = "extracted-v1";
 
 /// Folders of earlier formats, never read: `store gc` removes them.
 const FORMERLY: [&str; 3] = ["layers-v1", "layers-v2", "inputs-v1"];
@@ -86,7 +94,8 @@ impl Store {
     }
 
     fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
-        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, "tmp"].map(|d| root.join(d));
+        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, CHECKS, EXTRACTED, "tmp"]
+            .map(|d| root.join(d));
         for dir in &dirs {
             fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
         }
@@ -132,6 +141,30 @@ impl Store {
     /// Records that layer blob `digest` uncompresses to `diff_id`.
     pub(crate) fn mark_verified(&self, digest: &Digest, diff_id: &Digest) -> Result<(), StoreError> {
         self.replace_file(&self.root.join(VERIFIED).join(digest.hex()), diff_id.as_str().as_bytes())
+    }
+
+    /// Where the part of an image keyed `key` is (or goes) once extracted.
+    pub(crate) fn extracted_dir(&self, key: &Digest) -> PathBuf {
+        self.root.join(EXTRACTED).join(key.hex())
+    }
+
+    /// A new empty directory inside the store, removed when dropped unless
+    /// kept: renamed into place, it appears whole or not at all.
+    pub(crate) fn temp_dir(&self) -> Result<tempfile::TempDir, StoreError> {
+        tempfile::Builder::new()
+            .prefix("dir-")
+            .tempdir_in(self.tmp_dir())
+            .map_err(io_err("cannot create a directory in", &self.tmp_dir()))
+    }
+
+    /// What a check keyed `key` found, when it ran before (at most 1 MiB).
+    pub(crate) fn check_result(&self, key: &Digest) -> Option<Vec<u8>> {
+        crate::files::read_bounded(&self.root.join(CHECKS).join(key.hex()), 1 << 20).ok()
+    }
+
+    /// Records what a check keyed `key` found.
+    pub(crate) fn record_check(&self, key: &Digest, result: &[u8]) -> Result<(), StoreError> {
+        self.replace_file(&self.root.join(CHECKS).join(key.hex()), result)
     }
 
     /// Whether blob `digest` is in the store (blobs are verified when written).

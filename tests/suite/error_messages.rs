@@ -173,3 +173,40 @@ case!(
     long_line_shown_around_the_mistake,
     format!("{HEAD}[config]\nlabels = {{ a = \"{}\", b = \"\\u0000\" }}\n", "x".repeat(300))
 );
+
+// Variables: an unknown name, a `${` never closed, a built-in declared, and
+// the per-platform built-ins where one value serves every platform.
+case!(
+    unknown_variable,
+    "[vars]\nversion = \"1\"\n[image]\nname = \"localhost/t\"\ntags = [\"${verison}\"]\n[from]\nscratch = true\n\
+     [[layer]]\n[[layer.file]]\npath = \"/v\"\ncontent = \"${version} ${nope\"\n"
+);
+case!(
+    built_in_variable_declared_or_misplaced,
+    "[vars]\narch = \"x\"\n[image]\nname = \"localhost/t-${os}\"\n[from]\nscratch = true\n"
+);
+// No silent no-ops: globs that match nothing, a platform spelled as the
+// kernel does, a bad name to unset.
+case!(
+    include_matches_nothing,
+    format!("{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"d/\"\ninclude = [\"*.py\", \"bin/**\"]\n"),
+    &[("d/a.txt", "a")]
+);
+case!(
+    platform_not_canonical,
+    "[image]\nname = \"localhost/t\"\nplatforms = [\"linux/x86_64\", \"linux/aarch64\"]\n[from]\nscratch = true\n"
+);
+case!(unset_bad_port, format!("{HEAD}[config.unset]\nexposed_ports = [\"http\"]\nenv = [\"\"]\n"));
+
+#[test]
+fn undeclared_variable_given() {
+    let sandbox = Sandbox::new();
+    sandbox.write("recipe.toml", &format!("[vars]\nversion = \"1\"\n{HEAD}"));
+    let out = sandbox.cmd().args(["build", "recipe.toml", "--var", "verison=2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!sandbox.store().exists());
+    insta::assert_snapshot!(String::from_utf8(out.stderr).unwrap());
+    let out = sandbox.cmd().args(["build", "recipe.toml", "--var", "arch=arm64"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("built_in_variable_given", String::from_utf8(out.stderr).unwrap());
+}

@@ -332,13 +332,18 @@ fn unpack_as_root_keeps_setuid_and_setgid_and_commit_sees_no_change() {
         let meta = std::fs::symlink_metadata(dir.join("bin/su")).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (1000, 0));
     }
-    let out = sandbox
-        .cmd()
-        .args(["commit"])
-        .arg(&dir)
-        .args(["--parent", "oci:suid:1", "--output", "oci:same:1"])
-        .output()
-        .unwrap();
+    let commit = |extra: &[&str]| {
+        let args = ["commit"].iter().copied().chain([dir.to_str().unwrap()]);
+        let args = args.chain(["--parent", "oci:suid:1", "--output", "oci:same:1"]).chain(extra.iter().copied());
+        sandbox.cmd().args(args).output().unwrap()
+    };
+    // Nothing changed: an error, as `git commit` without --allow-empty.
+    let refused = commit(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("nothing to commit (--allow-empty commits an empty layer)"), "{stderr}");
+    assert!(!sandbox.path().join("same").exists(), "nothing written");
+    let out = commit(&["--allow-empty"]);
     common::assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("committed 0 added or changed, 0 removed"), "{stderr}");
