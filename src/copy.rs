@@ -58,6 +58,9 @@ pub(crate) struct Copied {
     /// The destination with the tag written: what to paste into skopeo,
     /// podman or compose-img to read the copy.
     pub reference: ImageRef,
+    /// The source was an index of this many images, of which only the
+    /// machine's platform was copied (no `--platform` nor `--all`).
+    pub narrowed_from: Option<usize>,
 }
 
 /// Copies `source` to `destination`. The tag written is the destination's,
@@ -82,14 +85,17 @@ pub(crate) fn copy(
         _ => Want::All,
     };
     let mut tagged = transport::fetch(source, &want, store, client)?;
+    let mut narrowed_from = None;
     if options.platforms.len() > 1 {
         if options.preserve_digests && tagged.is_index() {
             return Err(refused(source, "several --platform make a new index: digests cannot be preserved"));
         }
         tagged = narrow(&tagged, &options.platforms, store).map_err(|m| refused(source, &m))?;
-    } else if options.platforms.is_empty() && !options.all && to_docker_archive && tagged.is_index() {
+    } else if options.platforms.is_empty() && !options.all && tagged.is_index() {
         // skopeo's default: the machine's own platform.
+        let platforms = tagged.images.len();
         tagged = narrow(&tagged, &[Platform::host()], store).map_err(|m| refused(source, &m))?;
+        narrowed_from = Some(platforms);
     }
     // A layer that is not what its descriptor and config say (declared
     // gzip but not, another diff_id) is not carried on: each blob is
@@ -125,7 +131,8 @@ pub(crate) fn copy(
     let mut blobs = tagged.blobs();
     blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
     store.record_output(&destination.to_string(), &blobs)?;
-    Ok(Copied { tagged, written, signatures: attachments.len(), reference: destination.with_tag(&tag) })
+    let reference = destination.with_tag(&tag);
+    Ok(Copied { tagged, written, signatures: attachments.len(), reference, narrowed_from })
 }
 
 /// The images of `tagged` for `platforms` (each must have one): the one

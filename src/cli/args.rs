@@ -79,8 +79,7 @@ pub(super) struct CopyArgs {
     /// Where to write it
     pub destination: String,
     /// Only this platform of an image index (repeatable; several make a
-    /// new index of them) [default: every platform; into a docker archive,
-    /// this machine's]
+    /// new index of them) [default: this machine's, as skopeo]
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all")]
     pub platforms: Vec<String>,
     /// Every platform of an image index, whatever the destination

@@ -21,6 +21,12 @@ pub(super) fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
     let store = args.access.open_store()?;
     let copied = copy::copy(&source, &destination, &options, &store, &args.access.registry())?;
     println!("{} {}", copied.reference, copied.tagged.root.digest);
+    if let (Some(count), false) = (copied.narrowed_from, quiet) {
+        let platform = copied.tagged.images.first().map(|i| i.platform.to_string()).unwrap_or_default();
+        eprintln!(
+            "note: {source} is an index of {count} images: copied {platform} (this machine's), as skopeo does; --all copies every platform"
+        );
+    }
     if !quiet {
         if let Some(push) = copied.written.push {
             eprintln!("{}", push_line(&destination.to_string(), &push));

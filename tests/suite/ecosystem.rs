@@ -179,7 +179,7 @@ fn an_index_entry_without_platform_is_the_image_for_every_command() {
     assert!(String::from_utf8(ok(&sandbox, &["ls", "oci:np:1"])).unwrap().contains("/f"));
     ok(&sandbox, &["unpack", "oci:np:1", "root"]);
     assert_eq!(std::fs::read(sandbox.path().join("root/f")).unwrap(), b"hi\n");
-    ok(&sandbox, &["copy", "oci:np:1", "oci:copied"]);
+    ok(&sandbox, &["copy", "--all", "oci:np:1", "oci:copied"]);
     assert_eq!(
         skopeo(&sandbox, &["inspect", "--raw", "oci:copied:1"]),
         skopeo(&sandbox, &["inspect", "--raw", "oci:np:1"])
@@ -486,12 +486,12 @@ fn dir_round_trips_with_skopeo_both_ways() {
     // An index: every platform, the same digests both ways.
     let multi = common::repo().join("recipes/multiarch.toml").display().to_string();
     let index = sandbox.build(&[&multi, "--compression", "gzip", "--output", "oci:ma"]);
-    ok(&sandbox, &["copy", "oci:ma:latest", "dir:ma-ours"]);
+    ok(&sandbox, &["copy", "--all", "oci:ma:latest", "dir:ma-ours"]);
     assert_eq!(digest_of(&skopeo(&sandbox, &["inspect", "--raw", "dir:ma-ours"])), index);
     skopeo(&sandbox, &["copy", "--all", "--preserve-digests", "dir:ma-ours", "oci:ma-back:1"]);
     assert_eq!(common::layout_digest(&sandbox.path().join("ma-back"), "1"), index);
     skopeo(&sandbox, &["copy", "--all", "--preserve-digests", "oci:ma:latest", "dir:ma-theirs"]);
-    let printed = String::from_utf8(ok(&sandbox, &["copy", "dir:ma-theirs", "oci:ma-mine"])).unwrap();
+    let printed = String::from_utf8(ok(&sandbox, &["copy", "--all", "dir:ma-theirs", "oci:ma-mine"])).unwrap();
     assert_eq!(printed, format!("oci:ma-mine:latest {index}\n"));
     // Writing again replaces a dir: image; any other directory is refused.
     ok(&sandbox, &["copy", "oci:bb:1", "dir:ma-ours"]);
@@ -586,7 +586,7 @@ fn docker_images_get_oci_media_types_in_layouts_unless_digests_are_preserved() {
     let multi = common::repo().join("recipes/multiarch.toml").display().to_string();
     sandbox.build(&[&multi, "--compression", "gzip", "--output", "oci:ma"]);
     skopeo(&sandbox, &["copy", "--all", "--format", "v2s2", "oci:ma:latest", "dir:ma-v2"]);
-    ok(&sandbox, &["copy", "dir:ma-v2", "oci:ma-conv"]);
+    ok(&sandbox, &["copy", "--all", "dir:ma-v2", "oci:ma-conv"]);
     let raw: Value = serde_json::from_slice(&skopeo(&sandbox, &["inspect", "--raw", "oci:ma-conv:latest"])).unwrap();
     assert_eq!(raw["mediaType"], INDEX);
     for entry in raw["manifests"].as_array().unwrap() {
@@ -637,4 +637,25 @@ fn an_untagged_layout_names_its_one_image_and_printed_references_paste_into_skop
     let second = two.image(&other, LAYER_TAR, &digest_of(&other));
     two.index(&[tagged(first, "a"), tagged(second, "b")]);
     insta::assert_snapshot!(refused(&sandbox, &["inspect", "oci:two"]));
+}
+
+/// As skopeo: without --platform or --all, an index gives only this
+/// machine's platform, and a note says so.
+#[test]
+fn copy_of_an_index_takes_this_machines_platform_by_default() {
+    let sandbox = Sandbox::new();
+    common::copy_recipes(sandbox.path());
+    sandbox.build(&["recipes/multiarch.toml", "--output", "oci:ma:latest"]);
+    let out = sandbox.cmd().args(["copy", "oci:ma:latest", "oci:one"]).output().unwrap();
+    common::assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is an index of 2 images: copied linux/amd64 (this machine's), as skopeo does"),
+        "{stderr}"
+    );
+    let raw = common::run(sandbox.cmd().args(["inspect", "--raw", "oci:one:latest"]));
+    assert!(raw.contains("\"application/vnd.oci.image.manifest.v1+json\""), "{raw}");
+    let all = common::run(sandbox.cmd().args(["copy", "--all", "oci:ma:latest", "oci:every"]));
+    let index = common::layout_digest(&sandbox.path().join("ma"), "latest");
+    assert!(all.ends_with(&format!("{index}\n")), "{all}");
 }
