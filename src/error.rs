@@ -8,6 +8,7 @@ use crate::commit::CommitError;
 use crate::compose::ComposeError;
 use crate::copy::CopyError;
 use crate::inspect::InspectError;
+use crate::recipe::LocatedError;
 use crate::sign::SignError;
 use crate::store::StoreError;
 use crate::transport::TransportError;
@@ -39,4 +40,8 @@ pub(crate) enum Error {
     Sign(#[from] SignError),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
+    /// `plugin test`: the script, its arguments or its hook failed, located
+    /// at the command line.
+    #[error(transparent)]
+    Plugin(LocatedError),
 }

@@ -42,6 +42,8 @@ mod lock;
 mod parent_dirs;
 #[path = "suite/platforms.rs"]
 mod platforms;
+#[path = "suite/plugin_authoring.rs"]
+mod plugin_authoring;
 #[path = "suite/plugins.rs"]
 mod plugins;
 #[path = "suite/registry.rs"]

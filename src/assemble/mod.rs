@@ -30,9 +30,13 @@ use crate::store::Store;
 pub(crate) enum AssembleError {
     #[error(transparent)]
     Image(#[from] ImageError),
-    /// An image-level plugin failed or handed back something invalid.
+    /// What an image-level plugin got could not be made.
     #[error("{0}")]
     Plugin(String),
+    /// An image-level plugin failed or handed back something invalid,
+    /// located at its recipe entry (and in its script).
+    #[error(transparent)]
+    Hook(LocatedError),
     /// A `[config]` entry that cannot be applied to the parent's config.
     #[error(transparent)]
     Recipe(LocatedError),
@@ -73,7 +77,8 @@ pub(crate) fn assemble(
     let mut runtime =
         config::runtime_config(parent_config, &recipe.config, &recipe.vars, remarks).map_err(AssembleError::Recipe)?;
     let mut log = Vec::new();
-    hooks::run(recipe, &mut runtime, &mut annotations, &mut log)?;
+    let setting = hooks::Setting { recipe, platform, epoch, layers: &all_layers, store };
+    hooks::run(&setting, &mut runtime, &mut annotations, &mut log)?;
     let mut config = ImageConfigurationBuilder::default()
         .created(created.clone())
         .architecture(Arch::from(platform.architecture.as_str()))

@@ -70,6 +70,39 @@ pub(super) enum Command {
         compose-img copy oci:out/hello docker-archive:hello.tar\n  \
         compose-img copy --platform linux/arm64 docker://docker.io/library/busybox:1.36 oci:busybox-arm64")]
     Copy(CopyArgs),
+    /// Plugin authoring: run a layer hook without a build
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum PluginCommand {
+    /// Run SCRIPT's `fn layer(ctx, args)` on an image (or on nothing) and
+    /// print the entries it would add, without building
+    #[command(after_help = "Examples:\n  \
+        compose-img plugin test plugins/users.rhai --with 'users=[{ name = \"app\", uid = 1000 }]' --lower oci:out/base\n  \
+        compose-img plugin test plugins/os-release.rhai --with id=hello --with 'name=\"Hello Linux\"'")]
+    Test(PluginTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PluginTestArgs {
+    /// The plugin script (.rhai); read_host reads relative to the current directory
+    pub script: String,
+    /// An argument: KEY=VALUE, VALUE a TOML value (1, true, "text", [..], { .. }) or else a string
+    #[arg(long = "with", value_name = "KEY=VALUE")]
+    pub with: Vec<String>,
+    /// The image whose files the hook sees as the layers below [default: none]
+    #[arg(long, value_name = "REF")]
+    pub lower: Option<String>,
+    /// Also print each file's content (text up to 64 KiB), lines prefixed by `  | `
+    #[arg(long, conflicts_with = "json")]
+    pub content: bool,
+    /// SOURCE_DATE_EPOCH as the hook sees it (ctx.source_date_epoch)
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub epoch: u64,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

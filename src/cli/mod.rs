@@ -11,6 +11,7 @@
 //! - `lock`: the `lock` command (what moved, `--check`);
 //! - `commit`: the `commit` command;
 //! - `copy`: the `copy` command;
+//! - `plugin`: `plugin test`, a layer hook run without a build;
 //! - `inspect`: `inspect`, `history`, `ls`, `diff`, `du` as tables or JSON, and `unpack`;
 //! - `keys`: `keygen`, `sign`, `verify`, and the key password;
 //! - `store`: the `store` commands.
@@ -36,6 +37,7 @@ mod inspect;
 mod keys;
 mod lock;
 mod plan;
+mod plugin;
 mod progress;
 mod render;
 mod settings;
@@ -88,6 +90,7 @@ pub fn run() -> ExitCode {
         Command::Keygen(args) => keys::keygen(args),
         Command::Sign(args) => keys::sign(args, cli.quiet),
         Command::Verify(args) => keys::verify(args),
+        Command::Plugin(args::PluginCommand::Test(args)) => plugin::test(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use crate::Error;
+use crate::assemble::AssembleError;
 use crate::compose::ComposeError;
 use crate::lock::LockError;
 use crate::recipe::source::capped;
@@ -52,6 +53,11 @@ pub(super) fn render(error: &Error, color: bool) -> String {
             located_errors(&mut out, errors, &mut shown, color);
             line(&mut out, format!("error: {} in {recipe}", crate::recipe::counted(errors)));
         }
+        Error::Compose(ComposeError::Assemble { recipe, source: AssembleError::Hook(error) }) => {
+            located_error(&mut out, error, color);
+            line(&mut out, format!("error: assembling {recipe}"));
+        }
+        Error::Plugin(error) => located_error(&mut out, error, color),
         other => chain(&mut out, other),
     }
     if out.len() > MAX_OUTPUT {

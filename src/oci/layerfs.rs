@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::digest::{ContentHash, Digest, HashingReader};
 use crate::oci::compress::decoder;
+use crate::oci::media;
 use crate::oci::tar_entries::each_entry;
 
 const WHITEOUT: &str = ".wh.";
@@ -293,6 +294,20 @@ fn sorted_if_unique(added: Vec<Entry>) -> Vec<Entry> {
     }
     let mut slots: Vec<Option<Entry>> = added.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// The uncompressed tar of a layer blob as a file that can be read at any
+/// offset: an uncompressed blob itself, else its content decompressed once
+/// into an unnamed temporary file beside the blob (gone when dropped).
+pub(crate) fn seekable(blob: &Path, media_type: &str) -> io::Result<File> {
+    if matches!(media_type, media::LAYER_GZIP | media::LAYER_ZSTD) {
+        let dir = blob.parent().unwrap_or(Path::new("."));
+        let mut plain = tempfile::tempfile_in(dir)?;
+        io::copy(&mut decoder(media_type, BufReader::new(File::open(blob)?))?, &mut plain)?;
+        Ok(plain)
+    } else {
+        File::open(blob)
+    }
 }
 
 /// `size` bytes at `offset` of the uncompressed layer blob.

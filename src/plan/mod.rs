@@ -243,9 +243,9 @@ pub(crate) fn plan(
         .collect();
     let mut layers = Vec::new();
     let mut remarks = Vec::new();
-    // Image-level plugins run at assembly; compiling them now reports a
-    // broken script before anything is built.
-    let mut errors: Vec<LocatedError> = recipe.plugins.iter().filter_map(|p| plugins::load(p).err()).collect();
+    // Image-level plugins run at assembly; compiling them and checking
+    // their arguments now reports a mistake before anything is built.
+    let mut errors: Vec<LocatedError> = recipe.plugins.iter().filter_map(|p| plugins::check(p).err()).collect();
     for result in results {
         match result {
             Ok((layer, more)) => {

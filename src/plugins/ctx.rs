@@ -5,8 +5,9 @@
 //! layer like the recipe's own once the hook returns.
 //!
 //! Reads: `read_host` (inside the recipe's directory only: absolute paths,
-//! `..` and symlinks leading out are refused), and the `*_lower` functions,
-//! which see the merged layers below. A hook run while planning has no
+//! `..` and symlinks leading out are refused), and the `*_lower` functions
+//! ([`super::reads`]), which see the merged layers below. An image hook's
+//! `ctx` is read-only: anything that would record an entry is refused. A hook run while planning has no
 //! lower layers: its first `*_lower` call marks the layer as reading them,
 //! and the hook runs again at build time once they exist.
 
@@ -21,7 +22,7 @@ use crate::oci::platform::Platform;
 use crate::recipe::names::parse_mode;
 use crate::recipe::{Copy, EntryKind, Globs, ImagePath, Owner};
 
-type Res<T> = Result<T, Box<EvalAltResult>>;
+pub(super) type Res<T> = Result<T, Box<EvalAltResult>>;
 
 /// Where the hook's layer is built.
 pub(crate) struct Setting {
@@ -39,6 +40,8 @@ pub(crate) struct State {
     bytes: usize,
     /// A `*_lower` function was called while planning.
     pub wants_lower: bool,
+    /// The `ctx` of an image hook: it reads, and records nothing.
+    read_only: Option<&'static str>,
 }
 
 /// What the entries one hook adds may hold in all (file contents, paths,
@@ -52,15 +55,35 @@ pub(crate) struct LayerCtx(Arc<Mutex<State>>);
 
 impl LayerCtx {
     pub(crate) fn new(setting: Setting) -> LayerCtx {
-        LayerCtx(Arc::new(Mutex::new(State { setting, ops: Vec::new(), bytes: 0, wants_lower: false })))
+        LayerCtx(Arc::new(Mutex::new(State {
+            setting,
+            ops: Vec::new(),
+            bytes: 0,
+            wants_lower: false,
+            read_only: None,
+        })))
+    }
+
+    /// The read-only `ctx` of image hook `hook`: its `*_lower` functions
+    /// see the image's merged file system.
+    pub(crate) fn read_only(setting: Setting, hook: &'static str) -> LayerCtx {
+        let ctx = LayerCtx::new(setting);
+        ctx.state().read_only = Some(hook);
+        ctx
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push(&mut self, op: EntryKind) -> Res<()> {
+    pub(super) fn push(&mut self, op: EntryKind) -> Res<()> {
         let mut state = self.state();
+        if let Some(hook) = state.read_only {
+            return Err(fail(format!(
+                "the ctx of fn {hook} only reads (the image's files and the recipe's directory): entries are added by \
+                 a layer hook"
+            )));
+        }
         if state.ops.len() >= super::engine::MAX_ARRAY {
             return Err(fail("a plugin may add at most 100000 entries to a layer"));
         }
@@ -76,7 +99,7 @@ impl LayerCtx {
         Ok(())
     }
 
-    fn lower(&mut self) -> Res<Arc<LowerFs>> {
+    pub(super) fn lower(&mut self) -> Res<Arc<LowerFs>> {
         let mut state = self.state();
         match &state.setting.lower {
             Some(lower) => Ok(Arc::clone(lower)),
@@ -100,11 +123,11 @@ fn weight(op: &EntryKind) -> usize {
     }
 }
 
-fn fail(message: impl std::fmt::Display) -> Box<EvalAltResult> {
+pub(super) fn fail(message: impl std::fmt::Display) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(message.to_string()), Position::NONE))
 }
 
-fn image_path(text: &str) -> Res<ImagePath> {
+pub(super) fn image_path(text: &str) -> Res<ImagePath> {
     let path = ImagePath::parse(text).map_err(fail)?;
     if path.is_root() {
         return Err(fail("`/` itself cannot be an entry"));
@@ -138,19 +161,29 @@ fn opts(map: &Map, allow_dir_mode: bool) -> Res<Opts> {
     Ok(opts)
 }
 
-fn mode(value: &Dynamic) -> Res<u32> {
+/// A mode: an integer is the number itself (write it in octal, `0o644`),
+/// and one above `0o777` is refused: `644` is `0o1204`, not `0o644`, and a
+/// script cannot tell how a number was written. Special bits (setuid,
+/// setgid, sticky) are given as a string, `"4755"`.
+pub(super) fn mode(value: &Dynamic) -> Res<u32> {
     if let Ok(n) = value.as_int() {
-        return u32::try_from(n)
-            .ok()
-            .filter(|m| *m <= 0o7777)
-            .ok_or_else(|| fail(format!("mode {n:o} is not a mode: at most 0o7777")));
+        if (0..=0o777).contains(&n) {
+            return Ok(n as u32);
+        }
+        if (0..=0o7777).contains(&n) {
+            return Err(fail(format!(
+                "mode {n} is 0o{n:o}: an integer mode is read as it is written (0o644, not 644) and may not be \
+                 above 0o777; give special bits as a string (\"{n:o}\")"
+            )));
+        }
+        return Err(fail(format!("mode {n:o} is not a mode: at most 0o7777")));
     }
     let text =
         value.clone().into_string().map_err(|_| fail("`mode` must be an integer (0o644) or a string (\"0644\")"))?;
     parse_mode(&text).map_err(fail)
 }
 
-fn id(value: &Dynamic, what: &str) -> Res<u32> {
+pub(super) fn id(value: &Dynamic, what: &str) -> Res<u32> {
     let n = value.as_int().map_err(|_| fail(format!("`{what}` must be an integer")))?;
     u32::try_from(n).map_err(|_| fail(format!("`{what}` {n} is out of range (0 to 4294967295)")))
 }
@@ -270,15 +303,7 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("copy", |ctx: &mut LayerCtx, src: &str, dest: &str| copy(ctx, src, dest, &Map::new()));
     engine.register_fn("remove", remove);
     engine.register_fn("read_host", read_host);
-    engine.register_fn("read_lower", |ctx: &mut LayerCtx, path: &str| -> Res<String> {
-        let bytes = ctx.lower()?.read(path).map_err(fail)?;
-        String::from_utf8(bytes).map_err(|_| fail(format!("`{path}` in the layers below is not UTF-8 text")))
-    });
-    engine.register_fn("exists_lower", |ctx: &mut LayerCtx, path: &str| -> Res<bool> { Ok(ctx.lower()?.exists(path)) });
-    engine.register_fn("list_lower", |ctx: &mut LayerCtx, path: &str| -> Res<rhai::Array> {
-        let names = ctx.lower()?.list(path).map_err(fail)?;
-        Ok(names.into_iter().map(Dynamic::from).collect())
-    });
+    super::reads::register(engine);
     engine.register_get("platform", |ctx: &mut LayerCtx| -> Map {
         let state = ctx.state();
         let p = &state.setting.platform;

@@ -100,7 +100,24 @@ fn build() -> Engine {
     engine.on_debug(|text, _, pos| log(&format!("{text} ({pos})")));
     super::bounded::register(&mut engine);
     super::ctx::register(&mut engine);
+    super::helpers::register(&mut engine);
+    super::args::register(&mut engine);
     engine
+}
+
+/// What Rhai's "data too large" error says (`what` is its subject), with
+/// the limit and its value.
+pub(super) fn over_limit(what: &str) -> String {
+    let limit = match what {
+        "Length of string" => format!("a string may hold at most {MAX_STRING} bytes (the string limit)"),
+        "Size of array/BLOB" => format!(
+            "an array may hold at most {MAX_ARRAY} items, and a blob {MAX_ARRAY} bytes (the array limit, which \
+             Rhai applies to blobs too)"
+        ),
+        "Size of object map" => format!("a map may hold at most {MAX_MAP} entries (the map limit)"),
+        _ => "(a size limit)".to_owned(),
+    };
+    format!("{what} over the limit: {limit}")
 }
 
 /// A variable a closure in `ast` captures, with its line and column.

@@ -1,18 +1,26 @@
-//! The merged file system below a layer, as `ctx.read_lower`,
-//! `ctx.exists_lower` and `ctx.list_lower` see it: the layers below (the
-//! parent's, then the recipe's earlier ones) merged by
-//! [`crate::oci::layerfs`]. Only metadata is kept; a read streams the
-//! file's layer again up to its data.
+//! The merged file system below a layer, as the `*_lower` functions of
+//! `ctx` see it: the layers below (the parent's, then the recipe's earlier
+//! ones) merged once by [`crate::oci::layerfs`] into a sorted index of
+//! metadata. Paths resolve like a process inside the image resolves them:
+//! symlinks in the middle of a path are followed (an absolute target from
+//! the image's root), at most [`MAX_SYMLINKS`] of them, and never out of the
+//! root. A read takes the file's bytes at its offset in its layer's tar: an
+//! uncompressed layer is read in place, a compressed one is decompressed
+//! once, on its first read, into an unnamed temporary file beside its blob.
 
+use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use thiserror::Error;
 
 use crate::digest::Digest;
-use crate::oci::layerfs::{self, Kind, Merged};
+use crate::oci::layerfs::{self, Entry, Kind, Merged};
 
-const MAX_READ: u64 = super::engine::MAX_STRING as u64;
+/// Symlinks followed while resolving one path, as Linux's `ELOOP` limit.
+pub(crate) const MAX_SYMLINKS: usize = 40;
 
 /// What a plugin cannot have from the layers below. The cause is part of
 /// the message (a script sees one line).
@@ -26,11 +34,24 @@ pub(crate) enum LowerError {
     Missing(String),
     #[error("/{0} is not a regular file in the layers below")]
     NotAFile(String),
-    #[error("/{path} is {size} bytes, over the {MAX_READ}-byte limit of read_lower", MAX_READ = MAX_READ)]
-    TooLarge { path: String, size: u64 },
+    #[error("/{0} is not a symlink in the layers below")]
+    NotASymlink(String),
+    #[error("/{0}: more than {MAX_SYMLINKS} symlinks in the layers below (a loop?)", MAX_SYMLINKS = MAX_SYMLINKS)]
+    Loop(String),
+    #[error("/{path} is {size} bytes, over the {limit}-byte limit of {what}")]
+    TooLarge { path: String, size: u64, limit: u64, what: &'static str },
     #[error("cannot read /{path} from {}: {error}", layer.display())]
     Read { path: String, layer: PathBuf, error: io::Error },
+    #[error("`{pattern}` is not a glob pattern: {error}")]
+    Pattern { pattern: String, error: globset::Error },
+    #[error(
+        "more than {limit} paths below /{dir} match `{pattern}` (the array limit): walk a narrower directory or pattern"
+    )]
+    TooMany { dir: String, pattern: String, limit: usize },
 }
+
+/// An entry of the index, with its key and the layer it comes from.
+type Found<'a> = (String, &'a (Entry, usize));
 
 /// A layer blob: its file and media type.
 pub(crate) struct LowerLayer {
@@ -40,8 +61,23 @@ pub(crate) struct LowerLayer {
     pub diff_id: Digest,
 }
 
+/// What `stat_lower` tells: the entry itself (a symlink is not followed),
+/// a hard link as the file it names.
+#[derive(Clone, Debug)]
+pub(crate) struct Stat {
+    pub kind: &'static str,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    /// A symlink's target; empty for anything else.
+    pub target: String,
+}
+
 pub(crate) struct LowerFs {
     layers: Vec<LowerLayer>,
+    /// Each layer's uncompressed tar, opened on its first read.
+    plain: Vec<OnceLock<Result<File, String>>>,
     merged: Merged,
 }
 
@@ -53,37 +89,206 @@ impl LowerFs {
                 .map_err(|error| LowerError::Layer { layer: layer.path.clone(), error })?;
             merged.apply(index, changes);
         }
-        Ok(LowerFs { layers, merged })
+        let plain = layers.iter().map(|_| OnceLock::new()).collect();
+        Ok(LowerFs { layers, plain, merged })
     }
 
-    pub(crate) fn exists(&self, path: &str) -> bool {
-        let path = layerfs::normalise(path);
-        path.is_empty() || self.merged.entries.contains_key(&path)
+    /// No layers: every path is missing (`plugin test` without `--lower`).
+    pub(crate) fn empty() -> LowerFs {
+        LowerFs { layers: Vec::new(), plain: Vec::new(), merged: Merged::default() }
+    }
+
+    /// `path` with every symlink followed; the last component too when
+    /// `follow_last`. `None` when a component does not exist.
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<Option<String>, LowerError> {
+        let mut todo: Vec<String> = layerfs::normalise(path).split('/').rev().map(str::to_owned).collect();
+        let mut done = String::new();
+        let mut hops = 0;
+        while let Some(part) = todo.pop() {
+            match part.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    done.truncate(done.rfind('/').unwrap_or(0));
+                    continue;
+                }
+                _ => {}
+            }
+            let next = if done.is_empty() { part } else { format!("{done}/{part}") };
+            let Some((entry, _)) = self.merged.entries.get(&next) else { return Ok(None) };
+            match &entry.kind {
+                Kind::Symlink(target) if follow_last || !todo.is_empty() => {
+                    hops += 1;
+                    if hops > MAX_SYMLINKS {
+                        return Err(LowerError::Loop(layerfs::normalise(path)));
+                    }
+                    if target.starts_with('/') {
+                        done.clear();
+                    }
+                    todo.extend(target.split('/').rev().map(str::to_owned));
+                }
+                _ => done = next,
+            }
+        }
+        Ok(Some(done))
+    }
+
+    /// The entry at `path` (hard links followed to their file), with its
+    /// path; `Missing` when there is none. The root is `None`.
+    fn entry(&self, path: &str, follow_last: bool) -> Result<Option<Found<'_>>, LowerError> {
+        let Some(key) = self.resolve(path, follow_last)? else {
+            return Err(LowerError::Missing(layerfs::normalise(path)));
+        };
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let found = self.merged.resolve(&key).ok_or_else(|| LowerError::Missing(layerfs::normalise(path)))?;
+        Ok(Some((key, found)))
+    }
+
+    /// Whether `path` exists (a symlink at its end counts, followed or not).
+    pub(crate) fn exists(&self, path: &str) -> Result<bool, LowerError> {
+        Ok(self.resolve(path, false)?.is_some())
     }
 
     /// The names directly inside `dir`, sorted.
     pub(crate) fn list(&self, dir: &str) -> Result<Vec<String>, LowerError> {
-        let key = layerfs::normalise(dir);
-        if !key.is_empty() && !matches!(self.merged.entries.get(&key), Some((e, _)) if e.kind == Kind::Dir) {
-            return Err(LowerError::NotADirectory(key));
-        }
+        let key = self.dir_key(dir)?;
         Ok(self.merged.children(&key))
     }
 
-    /// The content of the regular file (or hard link to one) at `path`.
-    pub(crate) fn read(&self, path: &str) -> Result<Vec<u8>, LowerError> {
-        let key = layerfs::normalise(path);
-        let Some((entry, layer)) = self.merged.resolve(&key) else {
-            return Err(LowerError::Missing(key));
+    /// The key of the directory `dir` (symlinks followed).
+    fn dir_key(&self, dir: &str) -> Result<String, LowerError> {
+        match self.entry(dir, true)? {
+            None => Ok(String::new()),
+            Some((key, (entry, _))) if entry.kind == Kind::Dir => Ok(key),
+            Some(_) => Err(LowerError::NotADirectory(layerfs::normalise(dir))),
+        }
+    }
+
+    /// The entry at `path`, the symlink itself when it ends in one.
+    pub(crate) fn stat(&self, path: &str) -> Result<Stat, LowerError> {
+        let Some((_, (entry, _))) = self.entry(path, false)? else {
+            return Ok(Stat { kind: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, target: String::new() });
         };
-        if entry.kind != Kind::File {
-            return Err(LowerError::NotAFile(key));
+        let (kind, target) = match &entry.kind {
+            Kind::File | Kind::Hardlink(_) => ("file", String::new()),
+            Kind::Dir => ("dir", String::new()),
+            Kind::Symlink(target) => ("symlink", target.clone()),
+            Kind::Device => ("device", String::new()),
+            Kind::Fifo => ("fifo", String::new()),
+        };
+        let size = if kind == "file" { entry.size } else { 0 };
+        Ok(Stat { kind, mode: entry.mode, uid: entry.uid, gid: entry.gid, size, target })
+    }
+
+    /// The entry at `path` with symlinks followed: its key and what
+    /// `stat` tells of it; `None` for the root.
+    pub(crate) fn stat_followed(&self, path: &str) -> Result<Option<(String, Stat)>, LowerError> {
+        match self.resolve(path, true)? {
+            None => Err(LowerError::Missing(layerfs::normalise(path))),
+            Some(key) if key.is_empty() => Ok(None),
+            Some(key) => Ok(Some((key.clone(), self.stat(&key)?))),
         }
-        if entry.size > MAX_READ {
-            return Err(LowerError::TooLarge { path: key, size: entry.size });
+    }
+
+    /// The target of the symlink at `path`, as written.
+    pub(crate) fn readlink(&self, path: &str) -> Result<String, LowerError> {
+        match self.entry(path, false)? {
+            Some((_, (Entry { kind: Kind::Symlink(target), .. }, _))) => Ok(target.clone()),
+            _ => Err(LowerError::NotASymlink(layerfs::normalise(path))),
         }
-        let layer = &self.layers[*layer];
-        layerfs::read_content(&layer.path, layer.media_type, entry.offset, entry.size)
-            .map_err(|error| LowerError::Read { path: key, layer: layer.path.clone(), error })
+    }
+
+    /// The paths (absolute, under `dir` as named, sorted) strictly inside `dir` whose path
+    /// relative to `dir` matches the glob `pattern` (`*` stays inside one
+    /// component, `**` crosses them; `""` matches everything). Symlinks
+    /// inside are listed, not followed.
+    pub(crate) fn walk(&self, dir: &str, pattern: &str, limit: usize) -> Result<Vec<String>, LowerError> {
+        let key = self.dir_key(dir)?;
+        let glob = glob(if pattern.is_empty() { "**" } else { pattern })?;
+        let prefix = if key.is_empty() { String::new() } else { format!("{key}/") };
+        let named = layerfs::normalise(dir);
+        let shown = if named.is_empty() { "/".to_owned() } else { format!("/{named}/") };
+        let mut found = Vec::new();
+        for (path, _) in self.merged.entries.range(prefix.clone()..).take_while(|(p, _)| p.starts_with(&prefix)) {
+            if glob.is_match(&path[prefix.len()..]) {
+                if found.len() == limit {
+                    return Err(LowerError::TooMany { dir: key, pattern: pattern.to_owned(), limit });
+                }
+                found.push(format!("{shown}{}", &path[prefix.len()..]));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The regular file at `path` (symlinks and hard links followed): its
+    /// key and entry.
+    pub(crate) fn file(&self, path: &str) -> Result<Found<'_>, LowerError> {
+        match self.entry(path, true)? {
+            Some((key, found)) if found.0.kind == Kind::File => Ok((key, found)),
+            _ => Err(LowerError::NotAFile(layerfs::normalise(path))),
+        }
+    }
+
+    /// The content of the regular file at `path`, of at most `limit` bytes.
+    pub(crate) fn read(&self, path: &str, limit: u64, what: &'static str) -> Result<Vec<u8>, LowerError> {
+        let (key, (entry, layer)) = self.file(path)?;
+        if entry.size > limit {
+            return Err(LowerError::TooLarge { path: key, size: entry.size, limit, what });
+        }
+        let mut bytes = vec![0; usize::try_from(entry.size).unwrap_or(usize::MAX)];
+        self.plain(*layer)
+            .and_then(|file| file.read_exact_at(&mut bytes, entry.offset))
+            .map_err(|error| LowerError::Read { path: key, layer: self.layers[*layer].path.clone(), error })?;
+        Ok(bytes)
+    }
+
+    /// The SHA-256 of the regular file at `path`, read in pieces.
+    pub(crate) fn sha256(&self, path: &str) -> Result<Digest, LowerError> {
+        let (key, (entry, layer)) = self.file(path)?;
+        let read = || -> io::Result<Digest> {
+            let file = self.plain(*layer)?;
+            let reader = io::Read::take(PositionedReader { file, at: entry.offset }, entry.size);
+            let (digest, size) = Digest::of_reader(reader)?;
+            if size == entry.size { Ok(digest) } else { Err(io::ErrorKind::UnexpectedEof.into()) }
+        };
+        read().map_err(|error| LowerError::Read { path: key, layer: self.layers[*layer].path.clone(), error })
+    }
+
+    /// Layer `index`'s uncompressed tar.
+    fn plain(&self, index: usize) -> io::Result<&File> {
+        let layer = &self.layers[index];
+        let opened = self.plain[index]
+            .get_or_init(|| layerfs::seekable(&layer.path, layer.media_type).map_err(|e| e.to_string()));
+        opened.as_ref().map_err(|e| io::Error::other(e.clone()))
     }
 }
+
+/// Reads a file from an offset on, without moving a shared cursor.
+struct PositionedReader<'a> {
+    file: &'a File,
+    at: u64,
+}
+
+impl io::Read for PositionedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// `pattern` as a glob over image paths: `*`, `?` and `[…]` stay inside one
+/// component, `**` crosses them.
+pub(crate) fn glob(pattern: &str) -> Result<globset::GlobMatcher, LowerError> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|error| LowerError::Pattern { pattern: pattern.to_owned(), error })
+}
+
+#[cfg(test)]
+#[path = "lower_tests.rs"]
+mod tests;

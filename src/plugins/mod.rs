@@ -4,23 +4,34 @@
 //!   a thread with a large stack per hook call);
 //! - [`bounded`]: Rhai functions replaced by versions that check the size
 //!   of their result before making it, or the depth of their arguments;
-//! - [`ctx`]: the `ctx` of `layer(ctx, args)`, recording what a hook adds;
-//! - [`lower`]: the merged layers below a layer, for the `*_lower` reads;
+//! - [`ctx`]: the `ctx` of `layer(ctx, args)`, recording what a hook adds
+//!   (read-only for image hooks that take it);
+//! - [`lower`]: the merged layers below a layer, indexed once, paths
+//!   resolved through symlinks, files read at their offsets;
+//! - [`reads`]: the `ctx` functions over them (`*_lower`, `chmod`, `chown`);
+//! - [`helpers`]: hashing, globs, regexes, TOML; [`template`]: `render`;
+//! - [`args`]: `fn args()` declarations, `with` checked against them, and
+//!   the `Args` value hooks get;
 //! - here: loading (each script compiled once into an AST) and running the
-//!   `layer`, `config` and `manifest` hooks. What a layer hook records is
-//!   recipe entries, which `plan` puts in the layer.
+//!   `args`, `layer`, `config` and `manifest` hooks (and a layer hook alone,
+//!   for `plugin test`). What a layer hook records is recipe entries, which
+//!   `plan` puts in the layer.
 //!
 //! Every failure names the script with line and column, the hook, and the
 //! recipe entry that called it.
 
+mod args;
 mod bounded;
 pub(crate) mod ctx;
 mod engine;
+mod helpers;
 pub(crate) mod lower;
+mod reads;
+mod template;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rhai::{AST, CallFnOptions, Dynamic, EvalAltResult, ImmutableString, Position, Scope};
 
@@ -41,6 +52,8 @@ pub(crate) struct Plugin {
     /// Digest of the source: part of the cache key of every layer it touches.
     pub digest: Digest,
     ast: AST,
+    /// What `fn args()` declares, once asked.
+    spec: OnceLock<Option<args::Spec>>,
 }
 
 /// A hook failed; the message names script, position, hook and entry.
@@ -64,7 +77,13 @@ pub(crate) fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
         let at = format!("{}:{line}:{column}", entry.shown);
         // `f.curry(x)` is refused as a parse error about properties.
         let text = source.lines().nth(line.saturating_sub(1)).and_then(|l| l.get(column.saturating_sub(1)..));
-        let hint = if text.is_some_and(|t| t.starts_with("curry")) { " (`curry` is refused)" } else { "" };
+        let hint = if text.is_some_and(|t| t.starts_with("curry")) {
+            " (`curry` is refused)".to_owned()
+        } else if matches!(e.err_type(), rhai::ParseErrorType::ExprTooDeep) {
+            format!(" (expressions and blocks nest at most {} levels: the depth limit)", engine::MAX_EXPR_DEPTH)
+        } else {
+            String::new()
+        };
         entry.loc.error(format!("{at}: syntax error in the plugin: {}{hint}", e.err_type()), "plugin")
     })?;
     if let Some((name, line, column)) = engine::captured(&ast) {
@@ -74,15 +93,63 @@ pub(crate) fn load(entry: &PluginUse) -> Result<Arc<Plugin>, LocatedError> {
         );
         return Err(entry.loc.error(message, "plugin"));
     }
-    let plugin = Arc::new(Plugin { shown: entry.shown.clone(), digest: Digest::of(source.as_bytes()), ast });
+    let plugin = Arc::new(Plugin {
+        shown: entry.shown.clone(),
+        digest: Digest::of(source.as_bytes()),
+        ast,
+        spec: OnceLock::new(),
+    });
     LOADED.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.script.clone(), Arc::clone(&plugin));
     Ok(plugin)
 }
 
 impl Plugin {
-    /// Whether the script defines `hook(_, _)`.
+    /// Whether the script defines `hook(_, _)`, or for an image hook
+    /// `hook(ctx, _, _)`.
     pub(crate) fn defines(&self, hook: &str) -> bool {
-        self.ast.iter_functions().any(|f| f.name == hook && f.params.len() == 2)
+        self.ast
+            .iter_functions()
+            .any(|f| f.name == hook && (f.params.len() == 2 || (hook != "layer" && self.takes_ctx(hook))))
+    }
+
+    /// Whether image hook `hook` is `hook(ctx, value, args)`.
+    pub(crate) fn takes_ctx(&self, hook: &str) -> bool {
+        self.ast.iter_functions().any(|f| f.name == hook && f.params.len() == 3)
+    }
+
+    /// What `fn args()` declares (`None` without one), asked once.
+    fn spec(&self, entry: &PluginUse) -> Result<Option<&args::Spec>, HookError> {
+        if let Some(spec) = self.spec.get() {
+            return Ok(spec.as_ref());
+        }
+        let declared = self.ast.iter_functions().any(|f| f.name == "args" && f.params.is_empty());
+        let spec = if declared {
+            let (spec, _) = self.call("args", &entry.loc, Vec::new, |value, last| {
+                let wrong = |message: &str| self.located("args", &entry.loc, last, message);
+                if deeper_than(&value, MAX_DEPTH) {
+                    return Err(wrong(&format!("fn args handed back a value nested deeper than {MAX_DEPTH} levels")));
+                }
+                let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
+                    .map_err(|e| wrong(&format!("fn args handed back a value that is not data: {e}")))?;
+                args::Spec::parse(&json).map_err(|e| wrong(&e.to_string()))
+            });
+            Some(spec?)
+        } else {
+            None
+        };
+        Ok(self.spec.get_or_init(|| spec).as_ref())
+    }
+
+    /// The `with` of `entry` checked against `fn args()`, defaults filled
+    /// in; `true` when the plugin declares its arguments.
+    pub(crate) fn checked_args(&self, entry: &PluginUse) -> Result<(serde_json::Value, bool), HookError> {
+        match self.spec(entry)? {
+            None => Ok((entry.with.clone(), false)),
+            Some(spec) => match spec.apply(&entry.with) {
+                Ok(values) => Ok((serde_json::Value::Object(values), true)),
+                Err(error) => Err(HookError(format!("{}: {error}", self.shown))),
+            },
+        }
     }
 
     /// What the layer cache key takes from this plugin and its `args`.
@@ -96,7 +163,7 @@ impl Plugin {
         &self,
         hook: &str,
         entry: &Loc,
-        args: impl FnOnce() -> (Dynamic, Dynamic) + Send,
+        args: impl FnOnce() -> Vec<Dynamic> + Send,
         then: impl FnOnce(Dynamic, Position) -> Result<T, HookError> + Send,
     ) -> (Result<T, HookError>, Vec<String>) {
         let ran = engine::supervised(|last| {
@@ -126,6 +193,16 @@ impl Plugin {
                     capped(value.to_string(), MAX_MESSAGE)
                 }
             }
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                format!("Too many operations: more than {} (the operation limit)", engine::MAX_OPERATIONS)
+            }
+            EvalAltResult::ErrorStackOverflow(_) => {
+                format!(
+                    "Stack overflow: functions called more than {} levels deep (the call limit)",
+                    engine::MAX_CALL_LEVELS
+                )
+            }
+            EvalAltResult::ErrorDataTooLarge(what, _) => engine::over_limit(what),
             other => {
                 let text = other.to_string();
                 match text.rfind(" (line ") {
@@ -150,29 +227,79 @@ impl Plugin {
 
     /// Runs `layer(ctx, args)`; what it asked for is in `ctx`.
     pub(crate) fn run_layer(&self, ctx: &LayerCtx, entry: &PluginUse) -> (Result<(), HookError>, Vec<String>) {
-        let args = || (Dynamic::from(ctx.clone()), to_dynamic(&entry.with));
+        let (with, declared) = match self.checked_args(entry) {
+            Ok(checked) => checked,
+            Err(error) => return (Err(error), Vec::new()),
+        };
+        let args = || vec![Dynamic::from(ctx.clone()), hook_args(&with, declared)];
         self.call("layer", &entry.loc, args, |_, _| Ok(()))
     }
 
-    /// Runs `name(value, args)` (`config` or `manifest`) and returns the
-    /// value it hands back, as JSON: data nested at most [`MAX_DEPTH`]
-    /// levels deep.
-    pub(crate) fn run_map_hook(
+    /// Runs `name(value, args)` (`config` or `manifest`), or
+    /// `name(ctx, value, args)` when `ctx` is given, and returns the value
+    /// it hands back, as JSON: data nested at most [`MAX_DEPTH`] levels
+    /// deep, which `check` accepts (else an error at the place the script
+    /// returned from).
+    pub(crate) fn run_map_hook<E: std::fmt::Display>(
         &self,
         name: &str,
         value: &serde_json::Value,
         entry: &PluginUse,
+        ctx: Option<&LayerCtx>,
+        check: &(dyn Fn(&serde_json::Value) -> Result<(), E> + Sync),
     ) -> (Result<serde_json::Value, HookError>, Vec<String>) {
-        let args = || (to_dynamic(value), to_dynamic(&entry.with));
+        let (with, declared) = match self.checked_args(entry) {
+            Ok(checked) => checked,
+            Err(error) => return (Err(error), Vec::new()),
+        };
+        let args = || {
+            let mut args: Vec<Dynamic> = ctx.map(|c| Dynamic::from(c.clone())).into_iter().collect();
+            args.extend([to_dynamic(value), hook_args(&with, declared)]);
+            args
+        };
         self.call(name, &entry.loc, args, |value, last| {
+            let wrong = |message: &str| self.located(name, &entry.loc, last, message);
             if deeper_than(&value, MAX_DEPTH) {
-                let message = format!("fn {name} handed back a value nested deeper than {MAX_DEPTH} levels");
-                return Err(self.located(name, &entry.loc, last, &message));
+                return Err(wrong(&format!("fn {name} handed back a value nested deeper than {MAX_DEPTH} levels")));
             }
-            rhai::serde::from_dynamic::<serde_json::Value>(&value)
-                .map_err(|e| HookError(format!("{}: fn {name} handed back a value that is not data: {e}", self.shown)))
+            let json = rhai::serde::from_dynamic::<serde_json::Value>(&value)
+                .map_err(|e| wrong(&format!("fn {name} handed back a value that is not data: {e}")))?;
+            check(&json).map_err(|e| wrong(&e.to_string()))?;
+            Ok(json)
         })
     }
+}
+
+/// The `args` a hook gets: an [`args::Args`] when declared, else a map.
+fn hook_args(with: &serde_json::Value, declared: bool) -> Dynamic {
+    let map = to_dynamic(with);
+    if declared { Dynamic::from(args::Args::new(map.try_cast::<rhai::Map>().unwrap_or_default())) } else { map }
+}
+
+/// Runs the `layer` hook of `entry` alone (`plugin test`): the entries it
+/// records, and what it printed.
+pub(crate) fn run_layer_alone(
+    entry: &PluginUse,
+    setting: ctx::Setting,
+) -> (Result<Vec<crate::recipe::EntryKind>, LocatedError>, Vec<String>) {
+    let plugin = match load(entry) {
+        Ok(plugin) => plugin,
+        Err(error) => return (Err(error), Vec::new()),
+    };
+    if !plugin.defines("layer") {
+        let message = format!("{} defines no `fn layer(ctx, args)`", entry.shown);
+        return (Err(entry.loc.error(message, "plugin")), Vec::new());
+    }
+    let ctx = LayerCtx::new(setting);
+    let (result, log) = plugin.run_layer(&ctx, entry);
+    let result = result.map(|()| std::mem::take(&mut ctx.state().ops)).map_err(|e| entry.loc.error(e.0, "plugin"));
+    (result, log)
+}
+
+/// Loads the script of `entry` and checks its `with` against `fn args()`.
+pub(crate) fn check(entry: &PluginUse) -> Result<(), LocatedError> {
+    let plugin = load(entry)?;
+    plugin.checked_args(entry).map(|_| ()).map_err(|e| entry.loc.error(e.0, "plugin"))
 }
 
 fn to_dynamic(value: &serde_json::Value) -> Dynamic {

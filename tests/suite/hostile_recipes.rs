@@ -73,33 +73,33 @@ fn string_functions_refuse_a_result_over_the_limit_before_making_it() {
         (
             format!("fn layer(ctx, args) {{\n  {}\n  let t = s;\n  s.replace(\"a\", t);\n}}\n", big(20)),
             "p.rhai:4:",
-            "Length of string too large",
+            "Length of string over the limit: a string may hold at most 16777216 bytes (the string limit)",
         ),
         (
             format!("fn layer(ctx, args) {{\n  {}\n  let t = s;\n  s.replace('a', t);\n}}\n", big(20)),
             "p.rhai:4:",
-            "Length of string too large",
+            "Length of string over the limit: a string may hold at most 16777216 bytes (the string limit)",
         ),
         (
             format!("fn layer(ctx, args) {{\n  {}\n  s.replace(\"\", s);\n}}\n", big(20)),
             "p.rhai:3:",
-            "Length of string too large",
+            "Length of string over the limit: a string may hold at most 16777216 bytes (the string limit)",
         ),
         // 16 Mi pieces.
         (
             format!("fn layer(ctx, args) {{\n  {}\n  let p = s.split(\"\");\n}}\n", big(24)),
             "p.rhai:3:",
-            "Size of array/BLOB too large",
+            "Size of array/BLOB over the limit: an array may hold at most 100000 items",
         ),
         (
             format!("fn layer(ctx, args) {{\n  {}\n  let p = s.split('a');\n}}\n", big(24)),
             "p.rhai:3:",
-            "Size of array/BLOB too large",
+            "Size of array/BLOB over the limit: an array may hold at most 100000 items",
         ),
         (
             format!("fn layer(ctx, args) {{\n  {}\n  let p = s.to_chars();\n}}\n", big(24)),
             "p.rhai:3:",
-            "Size of array/BLOB too large",
+            "Size of array/BLOB over the limit: an array may hold at most 100000 items",
         ),
     ];
     for (script, place, reason) in cases {

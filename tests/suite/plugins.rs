@@ -285,7 +285,9 @@ fn image_hooks_may_not_hand_back_control_characters() {
         let recipe = sandbox.write("i.toml", text);
         let message = build_fails(&sandbox, recipe.to_str().unwrap());
         assert!(message.contains(reason), "`{reason}` missing:\n{message}");
-        assert!(message.contains("i.rhai (called by ") && message.contains("i.toml:5:1"), "not located:\n{message}");
+        // Located in the script (where it returned) and at the recipe entry, with a caret.
+        assert!(message.contains("i.rhai:1:") && message.contains("in fn "), "not located:\n{message}");
+        assert!(message.contains("i.toml:5:1") && message.contains("╰── image plugin"), "no caret:\n{message}");
         assert!(!sandbox.path().join("out").exists());
     }
 }
