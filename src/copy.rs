@@ -1,15 +1,25 @@
-//! One `compose-img copy`: every platform of an image, with the signatures
-//! stored beside it (`sha256-<hex>.sig`, byte for byte), from any transport
-//! to any other. A docker archive holds no signatures: they are dropped.
+//! One `compose-img copy`: the platforms asked for of an image (every one
+//! by default, or the machine's own into a docker archive, which holds one),
+//! with the signatures stored beside it (`sha256-<hex>.sig`, byte for
+//! byte), from any transport to any other; every layer verified against
+//! its diff_id once per blob. A docker archive or a `dir:` holds no
+//! signatures: they are dropped. Into an OCI layout or archive, Docker
+//! manifests and lists are rewritten with OCI media types (new digests)
+//! unless the digests are to be preserved.
+
+use std::collections::BTreeSet;
 
 use thiserror::Error;
 
+use crate::oci::convert::{self, ConvertError};
+use crate::oci::image::BuiltImage;
+use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
 use crate::registry::ClientOptions;
 use crate::sign::{self, SignError};
 use crate::store::{Store, StoreError};
-use crate::transport::{self, TransportError, Written};
+use crate::transport::{self, TransportError, Want, Written};
 
 #[derive(Debug, Error)]
 pub(crate) enum CopyError {
@@ -19,8 +29,25 @@ pub(crate) enum CopyError {
     /// Reading the signatures beside the source.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// Rewriting Docker documents with OCI media types.
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    /// What was asked cannot be done with this image or destination.
+    #[error("{reference}: {message}")]
+    Refused { reference: String, message: String },
     #[error("cannot use the store")]
     Store(#[from] StoreError),
+}
+
+/// What to copy, as skopeo's flags say it.
+#[derive(Debug, Default)]
+pub(crate) struct CopyOptions {
+    /// Only these platforms of an index (`--platform`, repeatable).
+    pub platforms: Vec<Platform>,
+    /// Every platform, whatever the destination (`--all`).
+    pub all: bool,
+    /// Manifests byte for byte, never rewritten (`--preserve-digests`).
+    pub preserve_digests: bool,
 }
 
 pub(crate) struct Copied {
@@ -28,34 +55,112 @@ pub(crate) struct Copied {
     pub written: Written,
     /// Signature manifests carried along.
     pub signatures: usize,
+    /// The destination with the tag written: what to paste into skopeo,
+    /// podman or compose-img to read the copy.
+    pub reference: ImageRef,
+    /// The source was an index of this many images, of which only the
+    /// machine's platform was copied (no `--platform` nor `--all`).
+    pub narrowed_from: Option<usize>,
 }
 
-/// Copies `source` to `destination`, keeping its manifests' bytes (and
-/// digests). The tag written is the destination's, else the source's,
-/// else `latest`.
+/// Copies `source` to `destination`. The tag written is the destination's,
+/// else the source's, else `latest`.
 pub(crate) fn copy(
     source: &ImageRef,
     destination: &ImageRef,
+    options: &CopyOptions,
     store: &Store,
-    options: &ClientOptions,
+    client: &ClientOptions,
 ) -> Result<Copied, CopyError> {
-    let tagged = transport::fetch(source, &transport::Want::All, store, options)?;
+    let refused = |reference: &ImageRef, message: &str| CopyError::Refused {
+        reference: reference.to_string(),
+        message: message.to_owned(),
+    };
+    let to_docker_archive = matches!(destination, ImageRef::DockerArchive { .. });
+    if options.preserve_digests && to_docker_archive {
+        return Err(refused(destination, "a docker archive keeps no manifest: digests cannot be preserved"));
+    }
+    let want = match &options.platforms[..] {
+        [one] => Want::Platform(one.clone()),
+        _ => Want::All,
+    };
+    let mut tagged = transport::fetch(source, &want, store, client)?;
+    let mut narrowed_from = None;
+    if options.platforms.len() > 1 {
+        if options.preserve_digests && tagged.is_index() {
+            return Err(refused(source, "several --platform make a new index: digests cannot be preserved"));
+        }
+        tagged = narrow(&tagged, &options.platforms, store).map_err(|m| refused(source, &m))?;
+    } else if options.platforms.is_empty() && !options.all && tagged.is_index() {
+        // skopeo's default: the machine's own platform.
+        let platforms = tagged.images.len();
+        tagged = narrow(&tagged, &[Platform::host()], store).map_err(|m| refused(source, &m))?;
+        narrowed_from = Some(platforms);
+    }
+    // A layer that is not what its descriptor and config say (declared
+    // gzip but not, another diff_id) is not carried on: each blob is
+    // verified once, its verdict kept in the store.
+    for image in &tagged.images {
+        transport::verify_layers(image, &source.to_string(), store)?;
+    }
     let mut attachments = Vec::new();
-    if !matches!(destination, ImageRef::DockerArchive { .. }) {
+    if destination.holds_signatures() {
         for digest in sign::signed_digests(&tagged) {
-            if let Some(signatures) = sign::fetch_attachment(source, digest, store, options)? {
+            if let Some(signatures) = sign::fetch_attachment(source, digest, store, client)? {
                 attachments.push((signatures, sign::artifact::tag(digest)));
             }
         }
+    }
+    let to_oci = matches!(destination, ImageRef::Oci { .. } | ImageRef::OciArchive { .. });
+    if to_oci && !options.preserve_digests && convert::has_docker_types(&tagged) {
+        if !attachments.is_empty() {
+            return Err(refused(
+                source,
+                "it is signed, and OCI media types would change its digests: copy with --preserve-digests to keep the Docker types and the signatures",
+            ));
+        }
+        tagged = convert::to_oci(&tagged, store)?;
     }
     let tag = destination.tag().or(source.tag()).unwrap_or("latest").to_owned();
     let repo = match source {
         ImageRef::Docker(reference) => reference.repo_name(),
         _ => format!("localhost/{}", transport::tag_less_name(destination)),
     };
-    let written = transport::write(destination, &tagged, &[tag], &attachments, &repo, store, options)?;
+    let written =
+        transport::write(destination, &tagged, std::slice::from_ref(&tag), &attachments, &repo, store, client)?;
     let mut blobs = tagged.blobs();
     blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
     store.record_output(&destination.to_string(), &blobs)?;
-    Ok(Copied { tagged, written, signatures: attachments.len() })
+    let reference = destination.with_tag(&tag);
+    Ok(Copied { tagged, written, signatures: attachments.len(), reference, narrowed_from })
+}
+
+/// The images of `tagged` for `platforms` (each must have one): the one
+/// image's manifest, or a new index of several (attestations left behind).
+fn narrow(tagged: &Tagged, platforms: &[Platform], store: &Store) -> Result<Tagged, String> {
+    let offered = || tagged.images.iter().map(|i| i.platform.to_string()).collect::<Vec<_>>().join(", ");
+    if let Some(missing) = platforms.iter().find(|p| !tagged.images.iter().any(|i| p.matches(&i.platform))) {
+        return Err(format!("no image for {missing} (it has: {}); choose with --platform, or --all", offered()));
+    }
+    // In the index's own order, each once.
+    let chosen: Vec<&BuiltImage> =
+        tagged.images.iter().filter(|i| platforms.iter().any(|p| p.matches(&i.platform))).collect();
+    if let [one] = chosen[..] {
+        return Ok(Tagged::single(one.clone()));
+    }
+    let keep: BTreeSet<&str> = chosen.iter().map(|i| i.manifest.digest.as_str()).collect();
+    let bytes = crate::files::read_bounded(&store.blob_path(&tagged.root.digest), 4 << 20)
+        .map_err(|e| format!("cannot read index {}: {e}", tagged.root.digest))?;
+    let mut index: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if let Some(entries) = index["manifests"].as_array_mut() {
+        entries.retain(|e| e["digest"].as_str().is_some_and(|d| keep.contains(d)));
+    }
+    let bytes = crate::oci::json::canonical(&index).map_err(|e| e.to_string())?;
+    let root = store.write_blob(&bytes).map_err(|e| e.to_string())?;
+    Ok(Tagged {
+        media_type: tagged.media_type.clone(),
+        root,
+        images: chosen.into_iter().cloned().collect(),
+        extras: Vec::new(),
+    })
 }

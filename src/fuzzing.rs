@@ -142,14 +142,14 @@ pub fn layer(data: &[u8]) {
             let _ = (merged.resolve(&path), merged.children(&path));
         }
         let _ = merged.children("");
-        let _ = layerfs::uncompressed_size(&blob, media_type);
+        let _ = layerfs::uncompressed_size(&blob, media_type, None);
     }
 }
 
 /// A `docker-archive:` file read into a fresh store as `copy` and a parent
 /// image read it.
 pub fn docker_archive(data: &[u8]) {
-    archive(data, |file| ImageRef::DockerArchive { file });
+    archive(data, |file| ImageRef::DockerArchive { file, image: None });
 }
 
 /// An `oci-archive:` file read into a fresh store as `copy` and a parent

@@ -18,6 +18,8 @@ mod common;
 mod architecture;
 #[path = "suite/docker_rules.rs"]
 mod docker_rules;
+#[path = "suite/ecosystem.rs"]
+mod ecosystem;
 #[path = "suite/error_messages.rs"]
 mod error_messages;
 #[path = "suite/graph_and_cache.rs"]

@@ -67,7 +67,8 @@ pub(super) enum Command {
     #[command(after_help = "Examples:\n  \
         compose-img copy oci:out/hello:latest docker://registry.example.com/hello:1.0\n  \
         compose-img copy docker://docker.io/library/busybox:1.36 oci-archive:busybox.tar\n  \
-        compose-img copy oci:out/hello docker-archive:hello.tar")]
+        compose-img copy oci:out/hello docker-archive:hello.tar\n  \
+        compose-img copy --platform linux/arm64 docker://docker.io/library/busybox:1.36 oci:busybox-arm64")]
     Copy(CopyArgs),
     /// Plugin authoring: run a layer hook without a build
     #[command(subcommand)]
@@ -110,6 +111,17 @@ pub(super) struct CopyArgs {
     pub source: String,
     /// Where to write it
     pub destination: String,
+    /// Only this platform of an image index (repeatable; several make a
+    /// new index of them) [default: this machine's, as skopeo]
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all")]
+    pub platforms: Vec<String>,
+    /// Every platform of an image index, whatever the destination
+    #[arg(long)]
+    pub all: bool,
+    /// Keep every manifest byte for byte: into an OCI layout, no rewriting
+    /// of Docker media types as OCI ones
+    #[arg(long)]
+    pub preserve_digests: bool,
     #[command(flatten)]
     pub access: AccessArgs,
 }

@@ -18,13 +18,16 @@ fn failed(error: InspectError) -> Error {
     if error.is_usage() { Error::Usage(error.to_string()) } else { Error::Inspect(error) }
 }
 
-fn open(text: &str, args: &ReadArgs, store: &Store) -> Result<Opened, Error> {
-    let reference = ImageRef::parse(text).map_err(|e| Error::Usage(e.to_string()))?;
-    let platform = args
-        .platform
+fn platform(args: &ReadArgs) -> Result<Option<crate::oci::platform::Platform>, Error> {
+    args.platform
         .as_deref()
         .map(|p| parse_platform(p).map_err(|e| Error::Usage(format!("--platform: {e}"))))
-        .transpose()?;
+        .transpose()
+}
+
+fn open(text: &str, args: &ReadArgs, store: &Store) -> Result<Opened, Error> {
+    let reference = ImageRef::parse(text).map_err(|e| Error::Usage(e.to_string()))?;
+    let platform = platform(args)?;
     inspect::open(&reference, platform.as_ref(), store, &args.access.registry()).map_err(failed)
 }
 
@@ -73,12 +76,16 @@ fn short(digest: &str) -> String {
 
 pub(super) fn inspect(args: &InspectArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
-    let opened = open(&args.image, &args.read, &store)?;
     if args.raw || args.config {
-        let bytes = inspect::raw(&opened, &store, args.config).map_err(failed)?;
+        let reference = ImageRef::parse(&args.image).map_err(|e| Error::Usage(e.to_string()))?;
+        let platform = platform(&args.read)?;
+        let registry = args.read.access.registry();
+        let bytes =
+            inspect::raw_document(&reference, platform.as_ref(), args.config, &store, &registry).map_err(failed)?;
         let _ = std::io::stdout().write_all(&bytes);
         return Ok(());
     }
+    let opened = open(&args.image, &args.read, &store)?;
     let report = inspect::inspect(&opened, &store).map_err(failed)?;
     if args.read.json {
         return json(&report);

@@ -50,7 +50,7 @@ pub(super) fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
     let identity = match (&args.target.identity, &reference) {
         (Some(identity), _) => identity.clone(),
         (None, ImageRef::Docker(docker)) => docker.repo_name(),
-        (None, ImageRef::DockerArchive { .. }) => {
+        (None, reference) if !reference.holds_signatures() => {
             return Err(Error::Usage(format!("{reference} cannot hold signatures")));
         }
         (None, _) => {

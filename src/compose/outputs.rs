@@ -51,7 +51,8 @@ pub(super) fn never_copied(targets: &[Target], store: &Path) -> Vec<PathBuf> {
     let locals = targets.iter().flat_map(|t| &t.destinations).filter_map(|d| match &d.reference {
         ImageRef::Oci { dir: path, .. }
         | ImageRef::OciArchive { file: path, .. }
-        | ImageRef::DockerArchive { file: path } => Some(path.as_path()),
+        | ImageRef::DockerArchive { file: path, .. }
+        | ImageRef::Dir { dir: path } => Some(path.as_path()),
         _ => None,
     });
     let mut paths: Vec<PathBuf> = std::iter::once(store).chain(locals).map(absolute).collect();
@@ -92,9 +93,10 @@ pub(super) fn targets(graph: &RecipeGraph, units: &Units, request: &BuildRequest
         .map(|&recipe| Target { recipe, destinations: destinations(&graph.recipes[recipe], &request.outputs) })
         .collect();
     if request.sign_key.is_some()
-        && let Some(archive) = targets.iter().find_map(Target::docker_archive)
+        && let Some(place) = targets.iter().flat_map(|t| &t.destinations).find(|d| !d.reference.holds_signatures())
     {
-        return Err(ComposeError::Usage(format!("{archive} cannot hold signatures: drop --sign-key or the output")));
+        let place = &place.reference;
+        return Err(ComposeError::Usage(format!("{place} cannot hold signatures: drop --sign-key or the output")));
     }
     for target in &targets {
         let platforms = units.of_recipe[target.recipe].len();
@@ -147,7 +149,9 @@ pub(super) fn write(
         blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
         store.record_output(&shown, &blobs)?;
         progress.finished(Finished::Output { reference: shown.clone() });
-        written.push(WrittenOutput { reference: shown, push: result.push });
+        // What to paste into compose-img, skopeo or podman: with its tag.
+        let pasted = tags.first().map_or(shown, |tag| reference.with_tag(tag).to_string());
+        written.push(WrittenOutput { reference: pasted, push: result.push });
     }
     Ok(BuiltReport { manifest: tagged.root.digest.clone(), outputs: written })
 }

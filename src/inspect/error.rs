@@ -22,6 +22,11 @@ pub(crate) enum InspectError {
         offered.iter().map(Platform::to_string).collect::<Vec<_>>().join(", ")
     )]
     NoSuchPlatform { reference: String, wanted: Box<Platform>, offered: Vec<Platform> },
+    /// A manifest that is not an image: only its raw documents can be shown.
+    #[error(
+        "{reference} is an artifact, not an image (its config has media type {config_type}): inspect --raw or --config shows it, copy copies it"
+    )]
+    Artifact { reference: String, config_type: String },
     /// `ls PATH` of a path the image does not have.
     #[error("/{path} does not exist in {reference}")]
     NoSuchPath { path: String, reference: String },

@@ -38,6 +38,12 @@ fn kind_name(kind: &Kind) -> &'static str {
     }
 }
 
+/// The mode a user sees: a symlink's is always 0777 (what the kernel and
+/// umoci show), whatever its tar header says.
+fn shown_mode(entry: &Entry) -> u32 {
+    if matches!(entry.kind, Kind::Symlink(_)) { 0o777 } else { entry.mode }
+}
+
 fn row(entry: &Entry, layer: usize) -> FileRow {
     let link = match &entry.kind {
         Kind::Symlink(target) => Some(target.clone()),
@@ -47,7 +53,7 @@ fn row(entry: &Entry, layer: usize) -> FileRow {
     FileRow {
         path: format!("/{}", entry.path),
         kind: kind_name(&entry.kind),
-        mode: entry.mode,
+        mode: shown_mode(entry),
         uid: entry.uid,
         gid: entry.gid,
         size: entry.size,
@@ -152,7 +158,7 @@ pub(crate) fn diff(a: &Opened, b: &Opened, store: &Store) -> Result<Difference, 
                 if old.kind == Kind::File && new.kind == Kind::File && content(&left, old) != content(&right, new) {
                     what.push("content");
                 }
-                if old.mode != new.mode {
+                if shown_mode(old) != shown_mode(new) {
                     what.push("mode");
                 }
                 if (old.uid, old.gid) != (new.uid, new.gid) {

@@ -60,23 +60,28 @@ pub(crate) fn open(
     options: &ClientOptions,
 ) -> Result<Opened, InspectError> {
     let tagged = transport::fetch(reference, &Want::All, store, options)?;
+    choose(reference, tagged, platform)
+}
+
+/// The image of `tagged` for `platform` (default linux/amd64); the one
+/// image whatever its platform.
+fn choose(reference: &ImageRef, tagged: Tagged, platform: Option<&Platform>) -> Result<Opened, InspectError> {
+    if tagged.is_artifact() {
+        let config = tagged.extras.first().and_then(|e| e.blobs.first());
+        return Err(InspectError::Artifact {
+            reference: reference.to_string(),
+            config_type: config.map_or_else(String::new, |c| c.media_type.clone()),
+        });
+    }
     let wanted = platform.cloned().unwrap_or_else(default_platform);
     let image = if tagged.images.len() == 1 {
         0
     } else {
-        tagged
-            .images
-            .iter()
-            .position(|i| {
-                i.platform.os == wanted.os
-                    && i.platform.architecture == wanted.architecture
-                    && (wanted.variant.is_none() || wanted.variant == i.platform.variant)
-            })
-            .ok_or_else(|| InspectError::NoSuchPlatform {
-                reference: reference.to_string(),
-                offered: tagged.images.iter().map(|i| i.platform.clone()).collect(),
-                wanted: Box::new(wanted),
-            })?
+        tagged.images.iter().position(|i| wanted.matches(&i.platform)).ok_or_else(|| InspectError::NoSuchPlatform {
+            reference: reference.to_string(),
+            offered: tagged.images.iter().map(|i| i.platform.clone()).collect(),
+            wanted: Box::new(wanted),
+        })?
     };
     Ok(Opened { reference: reference.to_string(), tagged, image })
 }
@@ -149,8 +154,8 @@ pub(crate) fn inspect(opened: &Opened, store: &Store) -> Result<Inspection, Insp
     let mut layers = Vec::new();
     for ((layer, created_by), media_type) in image.layers.iter().zip(layer_history(image)).zip(media_types) {
         let blob = store.blob_path(&layer.digest);
-        let uncompressed_size =
-            layerfs::uncompressed_size(&blob, layer.media_type).map_err(layer_err(&layer.digest))?;
+        let uncompressed_size = layerfs::uncompressed_size(&blob, layer.media_type, Some(&layer.diff_id))
+            .map_err(layer_err(&layer.digest))?;
         layers.push(LayerRow {
             digest: layer.digest.to_string(),
             media_type,
@@ -216,8 +221,10 @@ pub(crate) fn history(opened: &Opened, store: &Store) -> Result<Vec<HistoryRow>,
     for entry in &history {
         let layer = if entry.empty_layer().unwrap_or(false) { None } else { layers.next() };
         let size = match layer {
-            Some(layer) => layerfs::uncompressed_size(&store.blob_path(&layer.digest), layer.media_type)
-                .map_err(layer_err(&layer.digest))?,
+            Some(layer) => {
+                layerfs::uncompressed_size(&store.blob_path(&layer.digest), layer.media_type, Some(&layer.diff_id))
+                    .map_err(layer_err(&layer.digest))?
+            }
             None => 0,
         };
         rows.push(HistoryRow {
@@ -241,4 +248,26 @@ fn read_blob(store: &Store, digest: &Digest) -> Result<Vec<u8>, InspectError> {
 pub(crate) fn raw(opened: &Opened, store: &Store, config: bool) -> Result<Vec<u8>, InspectError> {
     let digest = if config { &opened.image().config.digest } else { &opened.tagged.root.digest };
     read_blob(store, digest)
+}
+
+/// The bytes of the manifest or index `reference` names (`inspect --raw`),
+/// or of its config (`--config`: the chosen platform's, from an index):
+/// for any manifest, an artifact's too.
+pub(crate) fn raw_document(
+    reference: &ImageRef,
+    platform: Option<&Platform>,
+    config: bool,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Vec<u8>, InspectError> {
+    let tagged = transport::fetch(reference, &Want::All, store, options)?;
+    if tagged.is_artifact() {
+        let artifact_config = tagged.extras.first().and_then(|a| a.blobs.first());
+        let digest = match (config, artifact_config) {
+            (true, Some(config)) => &config.digest,
+            _ => &tagged.root.digest,
+        };
+        return read_blob(store, digest);
+    }
+    raw(&choose(reference, tagged, platform)?, store, config)
 }

@@ -30,8 +30,8 @@ impl Compression {
 /// A reader of the uncompressed tar of a layer blob of `media_type`.
 pub(crate) fn decoder<'a>(media_type: &str, input: impl io::BufRead + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
     Ok(match media_type {
-        media::LAYER_GZIP => Box::new(flate2::bufread::GzDecoder::new(input)),
-        media::LAYER_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        media::LAYER_GZIP | media::NONDIST_GZIP => Box::new(flate2::bufread::GzDecoder::new(input)),
+        media::LAYER_ZSTD | media::NONDIST_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
         _ => Box::new(input),
     })
 }

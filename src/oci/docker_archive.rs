@@ -1,13 +1,14 @@
-//! `docker-archive:FILE`, as `docker save` and `podman save` write it:
+//! `docker-archive:FILE[:NAME:TAG|:@N]`, as `docker save`, `podman save`
+//! and Jib write it, plain or compressed whole (gzip, zstd, bzip2, xz):
 //! `manifest.json` naming a config file and layer tars. Reading puts every
-//! member in the store and describes the image as an OCI manifest (layer
-//! media types from their first bytes); writing stores layers uncompressed,
+//! member in the store and describes the chosen image as an OCI manifest
+//! (layer media types from their first bytes); writing stores layers uncompressed,
 //! named by their diff_id, which `docker load` and `podman load` accept
 //! whatever the image's compression.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -17,32 +18,81 @@ use super::archive::write_tar;
 use super::image::BuiltImage;
 use super::layout::LayoutError;
 use super::media;
+use super::reference::ArchiveImage;
+use super::registry_reference::Reference;
 use super::tar_entries::each_entry;
 use crate::digest::{Digest, HashingWriter};
 use crate::oci::compress::decoder;
 use crate::store::{Store, WrittenBlob};
 
+/// One image of `manifest.json`. Docker and podman write the keys
+/// capitalised; Jib writes them in lower case, which skopeo and podman
+/// read too.
 #[derive(Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ManifestEntry {
+    #[serde(alias = "config")]
     config: String,
-    #[serde(default)]
+    #[serde(default, alias = "repoTags")]
     repo_tags: Option<Vec<String>>,
+    #[serde(alias = "layers")]
     layers: Vec<String>,
 }
 
+/// The most an xz archive's decoder may use, in KiB: 256 MiB.
+const XZ_MEMORY_KIB: u32 = 256 << 10;
+
+/// An xz decoder whose errors say what they mean.
+struct Xz<R: Read>(lzma_rust2::XzReader<R>);
+
+impl<R: Read> Read for Xz<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.to_string().contains("mem_limit") {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("an xz block needs more than {} MiB to decode", XZ_MEMORY_KIB >> 10),
+                )
+            } else {
+                io::Error::new(e.kind(), format!("xz: {e}"))
+            }
+        })
+    }
+}
+
+/// How a whole archive is compressed (`docker save | gzip`), from its
+/// first bytes: skopeo reads these, whatever the file is named.
+fn decompressed(file: &Path) -> Result<Box<dyn Read>, LayoutError> {
+    let io_err = |action| move |source| LayoutError::Io { action, path: file.to_owned(), source };
+    let (input, _) = crate::files::open_regular(file).map_err(io_err("cannot open"))?;
+    let mut input = BufReader::new(input);
+    let head = input.fill_buf().map_err(io_err("cannot read"))?;
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(input))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(io_err("cannot decompress"))?)
+    } else if head.starts_with(b"BZh") {
+        Box::new(bzip2::bufread::MultiBzDecoder::new(input))
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        // A block whose dictionary needs more than XZ_MEMORY is refused
+        // (xz -9 needs 65 MiB).
+        Box::new(Xz(lzma_rust2::XzReader::new_mem_limit(input, true, XZ_MEMORY_KIB)))
+    } else {
+        Box::new(input)
+    })
+}
+
 /// Reads the archive at `file` into the store and returns the bytes of an
-/// OCI manifest describing its one image.
-pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
+/// OCI manifest describing the image `image` chooses (without a choice,
+/// the archive must hold one image).
+pub(crate) fn ingest(file: &Path, store: &Store, image: Option<&ArchiveImage>) -> Result<Vec<u8>, LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
-    let input = crate::files::open_regular(file)
-        .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
-        .0;
+    let input = decompressed(file)?;
     let mut members: BTreeMap<PathBuf, WrittenBlob> = BTreeMap::new();
     let mut links: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     let mut manifest = None;
     let tar_error = |e| invalid(format!("not a valid tar archive: {e}"));
-    each_entry(BufReader::new(input), tar_error, |entry| {
+    each_entry(input, tar_error, |entry| {
         let path = normalise(&entry.path().map_err(|e| invalid(e.to_string()))?);
         let kind = entry.header().entry_type();
         if kind.is_symlink() {
@@ -62,12 +112,9 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
         Ok(())
     })?;
     let manifest = manifest.ok_or_else(|| invalid("not a docker archive: it has no manifest.json".into()))?;
-    let mut entries: Vec<ManifestEntry> =
+    let entries: Vec<ManifestEntry> =
         serde_json::from_slice(&manifest).map_err(|e| invalid(format!("manifest.json: {e}")))?;
-    if entries.len() != 1 {
-        return Err(invalid(format!("the archive holds {} images; compose-img reads archives of one", entries.len())));
-    }
-    let entry = entries.remove(0);
+    let entry = choose(entries, image).map_err(invalid)?;
     let member = |name: &str| -> Result<&WrittenBlob, LayoutError> {
         let mut path = normalise(Path::new(name));
         for _ in 0..8 {
@@ -99,6 +146,40 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
         "layers": layers,
     });
     super::json::canonical(&manifest).map_err(|e| invalid(e.to_string()))
+}
+
+/// The entry of `manifest.json` that `image` names, as containers/image
+/// chooses: `@N` by position, a name by `RepoTags` (normalised, so
+/// `busybox:1` is `docker.io/library/busybox:1`); none, the only one.
+fn choose(mut entries: Vec<ManifestEntry>, image: Option<&ArchiveImage>) -> Result<ManifestEntry, String> {
+    let count = entries.len();
+    let names = |entries: &[ManifestEntry]| {
+        let tags: Vec<&str> = entries.iter().flat_map(|e| e.repo_tags.iter().flatten()).map(String::as_str).collect();
+        if tags.is_empty() { "none".to_owned() } else { tags.join(", ") }
+    };
+    match image {
+        None if count == 1 => Ok(entries.remove(0)),
+        None if count == 0 => Err("manifest.json lists no image".to_owned()),
+        None => Err(format!(
+            "the archive holds {count} images: name one with :NAME:TAG or :@N (RepoTags: {})",
+            names(&entries)
+        )),
+        Some(ArchiveImage::Index(n)) if *n < count => Ok(entries.swap_remove(*n)),
+        Some(ArchiveImage::Index(n)) => {
+            Err(format!("@{n} names no image: the archive holds {count} (@0 to @{})", count.max(1) - 1))
+        }
+        Some(ArchiveImage::Named(wanted)) => {
+            let same = |tag: &String| {
+                Reference::parse(tag).is_ok_and(|r| {
+                    (&r.registry, &r.repository, &r.tag) == (&wanted.registry, &wanted.repository, &wanted.tag)
+                })
+            };
+            match entries.iter().position(|e| e.repo_tags.iter().flatten().any(same)) {
+                Some(found) => Ok(entries.swap_remove(found)),
+                None => Err(format!("no image is named {wanted} (RepoTags: {})", names(&entries))),
+            }
+        }
+    }
 }
 
 /// `./a/../b` → `b`; names that climb out stay as they are (and match nothing).

@@ -319,9 +319,21 @@ pub(crate) fn read_content(blob: &Path, media_type: &str, offset: u64, size: u64
     Ok(bytes)
 }
 
-/// The size of a layer blob uncompressed.
-pub(crate) fn uncompressed_size(blob: &Path, media_type: &str) -> io::Result<u64> {
-    io::copy(&mut decoder(media_type, BufReader::new(File::open(blob)?))?, &mut io::sink())
+/// The size of a layer blob uncompressed; with `diff_id`, the layer must
+/// have it (as in [`read_layer`]).
+pub(crate) fn uncompressed_size(blob: &Path, media_type: &str, diff_id: Option<&Digest>) -> io::Result<u64> {
+    let mut stream = HashingReader::new(decoder(media_type, BufReader::new(File::open(blob)?))?);
+    let size = io::copy(&mut stream, &mut io::sink())?;
+    let actual = stream.finish()?;
+    if let Some(expected) = diff_id
+        && actual != *expected
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("its content has diff_id {actual}, not {expected} as the image's config says"),
+        ));
+    }
+    Ok(size)
 }
 
 #[cfg(test)]

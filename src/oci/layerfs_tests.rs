@@ -186,7 +186,7 @@ fn content_is_found_again_at_its_offset_in_every_compression() {
                 assert_eq!(entry.content, hash.then(|| ContentHash::of(content)), "{} hashed: {hash}", entry.path);
             }
         }
-        assert_eq!(uncompressed_size(file.path(), media_type).unwrap(), layer.len() as u64, "{media_type}");
+        assert_eq!(uncompressed_size(file.path(), media_type, None).unwrap(), layer.len() as u64, "{media_type}");
     }
 }
 

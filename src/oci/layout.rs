@@ -145,10 +145,20 @@ pub(crate) fn find_in_index(bytes: &[u8], tag: Option<&str>, path: &Path) -> Res
                 tags: if tags.is_empty() { "none".into() } else { tags.join(", ") },
             })
         }
-        None if entries.len() == 1 => Ok(entries[0].clone()),
-        None if entries.is_empty() => Err(invalid("the layout holds no image".into())),
         None => {
-            Err(invalid(format!("the layout holds several images: name one with :TAG (tags: {})", tags.join(", "))))
+            // Signatures and other artifacts never count: the layout names
+            // one image when every other entry is that image's digest.
+            let images: Vec<&IndexEntry> = entries.iter().filter(|e| e.may_be_image()).collect();
+            match images.first() {
+                None if entries.len() == 1 => Ok(entries[0].clone()),
+                None => Err(invalid("the layout holds no image".into())),
+                Some(first) if images.iter().all(|e| e.desc.digest == first.desc.digest) => Ok((*first).clone()),
+                Some(_) => {
+                    let tags: Vec<&str> = images.iter().filter_map(|e| e.ref_name.as_deref()).collect();
+                    let tags = if tags.is_empty() { "none".to_owned() } else { tags.join(", ") };
+                    Err(invalid(format!("the layout holds several images: name one with :TAG (tags: {tags})")))
+                }
+            }
         }
     }
 }
@@ -158,7 +168,7 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
 }
 
 /// Replaces `path` with `bytes` through a temp file in the same directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("cannot create a file in", dir))?;
     tmp.write_all(bytes).map_err(io_err("cannot write", path))?;

@@ -29,6 +29,33 @@ pub(crate) struct IndexEntry {
     pub platform: Option<Platform>,
     /// `org.opencontainers.image.ref.name` (tags in a layout's index).
     pub ref_name: Option<String>,
+    /// The descriptor's `artifactType`: set for artifacts, never for images.
+    pub artifact_type: Option<String>,
+}
+
+impl IndexEntry {
+    /// Whether the entry can be an image: a manifest or index, not a
+    /// signature (`sha256-<hex>.sig` and cosign's other attachment tags)
+    /// nor an artifact.
+    pub(crate) fn may_be_image(&self) -> bool {
+        is_manifest_or_index(&self.desc.media_type)
+            && self.artifact_type.is_none()
+            && !self.ref_name.as_deref().is_some_and(is_attachment_tag)
+    }
+}
+
+/// Whether `media_type` is one of the manifest and index types read.
+pub(crate) fn is_manifest_or_index(media_type: &str) -> bool {
+    matches!(media_type, media::MANIFEST | media::DOCKER_MANIFEST | media::INDEX | media::DOCKER_LIST)
+}
+
+/// cosign's tags for what it attaches to an image: `sha256-<hex>.sig`,
+/// `.att`, `.sbom`.
+pub(crate) fn is_attachment_tag(tag: &str) -> bool {
+    let Some((digest, suffix)) = tag.strip_prefix("sha256-").and_then(|rest| rest.split_once('.')) else {
+        return false;
+    };
+    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(suffix, "sig" | "att" | "sbom")
 }
 
 /// A document that is not a manifest or index compose-img reads.
@@ -49,6 +76,8 @@ pub(crate) enum ManifestError {
     Digest(#[from] ParseDigestError),
     #[error("media type `{0}` is not an image manifest or index")]
     MediaType(String),
+    #[error("its descriptor says {declared}, but the document is {actual}")]
+    Disagrees { declared: String, actual: String },
 }
 
 #[derive(Deserialize)]
@@ -68,6 +97,7 @@ struct RawDesc {
     digest: String,
     size: u64,
     platform: Option<RawPlatform>,
+    artifact_type: Option<String>,
     #[serde(default)]
     annotations: std::collections::BTreeMap<String, String>,
 }
@@ -112,13 +142,35 @@ pub(crate) fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed)
                         variant: p.variant.filter(|v| !v.is_empty()),
                     });
                     let ref_name = raw.annotations.remove(ANNOTATION_REF_NAME);
-                    Ok(IndexEntry { desc: desc(raw)?, platform, ref_name })
+                    let artifact_type = raw.artifact_type.take();
+                    Ok(IndexEntry { desc: desc(raw)?, platform, ref_name, artifact_type })
                 })
                 .collect::<Result<_, ManifestError>>()?;
             Ok((media_type, Parsed::Index(entries)))
         }
         other => Err(ManifestError::MediaType(other.to_owned())),
     }
+}
+
+/// Parses `bytes` that a descriptor of `declared` named: the document
+/// must be of that type (skopeo and podman refuse a descriptor that
+/// disagrees with what it points at, and so does compose-img).
+pub(crate) fn parse_declared(bytes: &[u8], declared: &str) -> Result<(String, Parsed), ManifestError> {
+    let (actual, parsed) = parse(bytes, Some(declared))?;
+    let structure = match parsed {
+        Parsed::Manifest { .. } => "a manifest",
+        Parsed::Index(_) => "an index",
+    };
+    if !is_manifest_or_index(declared) {
+        return Err(ManifestError::Disagrees {
+            declared: declared.to_owned(),
+            actual: format!("{structure} ({actual})"),
+        });
+    }
+    if actual != declared {
+        return Err(ManifestError::Disagrees { declared: declared.to_owned(), actual });
+    }
+    Ok((actual, parsed))
 }
 
 #[cfg(test)]

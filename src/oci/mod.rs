@@ -6,9 +6,12 @@
 //! - [`manifest`]: reading manifests and indexes (OCI and Docker schema 2);
 //! - [`tagged`]: what a tag points at (a manifest, or an index and its manifests);
 //! - [`layerfs`]: layers read back: each one's changes, and the merged file system;
+//! - [`convert`]: Docker schema 2 manifests and lists rewritten with OCI
+//!   media types (for OCI layouts older tools read);
 //! - [`compress`]: compression kinds, their media types, and the decoder;
 //! - [`layout`]: the OCI image layout (`oci:DIR[:TAG]`);
 //! - [`archive`]: the layout as one tar (`oci-archive:FILE[:TAG]`);
+//! - [`dir`]: skopeo's directory format (`dir:PATH`);
 //! - [`docker_archive`]: `docker save` archives (`docker-archive:FILE`);
 //! - [`tar_entries`]: reading any tar of these, the headers of each entry bounded;
 //! - [`reference`](mod@reference): parsing transport references (`oci:`, `docker://`, ...);
@@ -20,6 +23,8 @@
 
 pub(crate) mod archive;
 pub(crate) mod compress;
+pub(crate) mod convert;
+pub(crate) mod dir;
 pub(crate) mod docker_archive;
 pub(crate) mod image;
 pub(crate) mod json;

@@ -22,6 +22,29 @@ impl fmt::Display for Platform {
     }
 }
 
+impl Platform {
+    /// Whether an image of `offered` is one of `self`: a platform asked
+    /// for without a variant matches any variant.
+    pub(crate) fn matches(&self, offered: &Platform) -> bool {
+        self.os == offered.os
+            && self.architecture == offered.architecture
+            && (self.variant.is_none() || self.variant == offered.variant)
+    }
+
+    /// The platform of the machine compose-img runs on, in Go's names
+    /// (what skopeo picks from an index by default).
+    pub(crate) fn host() -> Platform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "x86" => "386",
+            "aarch64" => "arm64",
+            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+            other => other,
+        };
+        Platform { os: std::env::consts::OS.to_owned(), architecture: architecture.to_owned(), variant: None }
+    }
+}
+
 /// Text that is not `os/arch[/variant]`, or not in the spelling images use.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub(crate) enum InvalidPlatform {

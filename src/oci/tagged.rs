@@ -12,7 +12,8 @@ pub(crate) struct Tagged {
     pub media_type: String,
     /// The manifest (one image) or the index.
     pub root: WrittenBlob,
-    /// The images, one per platform (one for a plain manifest).
+    /// The images, one per platform (one for a plain manifest, none for
+    /// an artifact).
     pub images: Vec<BuiltImage>,
     /// Other manifests an index lists (attestations), kept byte for byte.
     pub extras: Vec<Extra>,
@@ -36,8 +37,16 @@ impl Tagged {
         }
     }
 
+    /// Whether the root is an index (else a manifest: an image's, or an
+    /// artifact's, held in `extras`).
     pub(crate) fn is_index(&self) -> bool {
-        self.images.len() != 1 || self.images[0].manifest != self.root
+        matches!(self.media_type.as_str(), super::media::INDEX | super::media::DOCKER_LIST)
+    }
+
+    /// A manifest that is not an image (a Helm chart, an SBOM): its bytes
+    /// can be copied and shown, never opened.
+    pub(crate) fn is_artifact(&self) -> bool {
+        self.images.is_empty() && !self.is_index()
     }
 
     /// Every blob it needs, each once, the root last.

@@ -101,7 +101,7 @@ pub(crate) fn fetch_attachment(
     store: &Store,
     options: &ClientOptions,
 ) -> Result<Option<Tagged>, SignError> {
-    if let ImageRef::DockerArchive { .. } = place {
+    if !place.holds_signatures() {
         return Ok(None);
     }
     match transport::fetch(&place.with_tag(&artifact::tag(digest)), &Want::All, store, options) {

@@ -46,6 +46,10 @@ pub(crate) struct Root {
     pub media_type: Option<String>,
     /// The digest it must have, if the reference pins one.
     pub pinned: Option<Digest>,
+    /// Whether `media_type` is what a descriptor (a layout's `index.json`)
+    /// declares, which the document must then be; a registry's
+    /// `Content-Type` is only a hint.
+    pub declared: bool,
 }
 
 /// Reads a whole document of at most 4 MiB and checks it against `desc`.
@@ -89,6 +93,19 @@ pub(crate) fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<
     let desc = Desc { media_type: media_type.clone(), digest: root.digest.clone(), size: root.size };
     match parsed {
         Parsed::Manifest { config, layers } => {
+            if let Some(why) = not_an_image_manifest(&config, &layers) {
+                if let Want::Platform(platform) = want {
+                    return Err(TransportError::image(&name, format!("not an image for {platform}: {why}")));
+                }
+                // An artifact (a Helm chart, an SBOM): copied byte for
+                // byte, its raw documents shown, never opened.
+                for blob in [&config].into_iter().chain(&layers) {
+                    fetch_blob(source, blob, store)?;
+                }
+                let blobs = [&config].into_iter().chain(&layers).cloned().collect();
+                let extras = vec![Extra { manifest: desc, blobs }];
+                return Ok(Tagged { media_type, root, images: Vec::new(), extras });
+            }
             let image = import_image(source, &desc, config, layers, store)?;
             if let Want::Platform(platform) = want
                 && !platform_matches(platform, &image.platform)
@@ -102,11 +119,18 @@ pub(crate) fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<
         }
         Parsed::Index(entries) => {
             let chosen = choose(entries, want, &name)?;
+            let unlabelled = chosen.iter().all(|e| e.platform.is_none());
             let (images, extras) = import_entries(source, chosen, want, store)?;
             if let Want::Platform(platform) = want {
                 let Some(image) = images.into_iter().next() else {
                     return Err(TransportError::image(&name, format!("the index has no image for {platform}")));
                 };
+                if unlabelled && !platform_matches(platform, &image.platform) {
+                    return Err(TransportError::image(
+                        &name,
+                        format!("the index's one image is for {}, not {platform}", image.platform),
+                    ));
+                }
                 return Ok(Tagged::single(image));
             }
             Ok(Tagged { media_type, root, images, extras })
@@ -118,7 +142,7 @@ pub(crate) fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<
 /// it pins (if any) and parsed: its bytes, media type and content.
 pub(super) fn read_root(source: &dyn Source) -> Result<(Vec<u8>, String, Parsed), TransportError> {
     let name = source.name();
-    let Root { bytes, media_type: hint, pinned } = source.root()?;
+    let Root { bytes, media_type: hint, pinned, declared } = source.root()?;
     if bytes.len() as u64 > MAX_DOCUMENT {
         return Err(TransportError::image(&name, "the manifest is over the 4 MiB limit"));
     }
@@ -128,8 +152,13 @@ pub(super) fn read_root(source: &dyn Source) -> Result<(Vec<u8>, String, Parsed)
     {
         return Err(TransportError::image(&name, format!("the manifest has digest {root_digest}, not {pinned}")));
     }
-    let (media_type, parsed) =
-        manifest::parse(&bytes, hint.as_deref()).map_err(|e| TransportError::image(&name, e.to_string()))?;
+    let parsed = match hint.as_deref() {
+        Some(declared_type) if declared => {
+            manifest::parse_declared(&bytes, declared_type).map_err(|e| format!("{root_digest}: {e}"))
+        }
+        hint => manifest::parse(&bytes, hint).map_err(|e| e.to_string()),
+    };
+    let (media_type, parsed) = parsed.map_err(|e| TransportError::image(&name, e))?;
     Ok((bytes, media_type, parsed))
 }
 
@@ -147,18 +176,37 @@ pub(super) fn choose(entries: Vec<IndexEntry>, want: &Want, name: &str) -> Resul
             Ok(entries)
         }
         Want::Platform(platform) => {
-            let found = entries
+            let matching = entries.iter().find(|e| e.platform.as_ref().is_some_and(|p| platform_matches(platform, p)));
+            if let Some(found) = matching {
+                if !is_manifest(&found.desc) {
+                    return Err(TransportError::image(
+                        name,
+                        format!(
+                            "index entry {} for {platform} is a {}, not an image manifest",
+                            found.desc.digest, found.desc.media_type
+                        ),
+                    ));
+                }
+                return Ok(vec![found.clone()]);
+            }
+            // `platform` is optional in an index: its one image entry
+            // without one is the image, for every command (as skopeo and
+            // podman take it); its config must then be for the platform.
+            let unlabelled: Vec<&IndexEntry> =
+                entries.iter().filter(|e| e.platform.is_none() && is_manifest(&e.desc)).collect();
+            if let [only] = unlabelled[..]
+                && entries.iter().all(|e| e.platform.as_ref().is_none_or(|p| p.os == "unknown"))
+            {
+                return Ok(vec![only.clone()]);
+            }
+            let offered: Vec<String> = entries
                 .iter()
-                .find(|e| is_manifest(&e.desc) && e.platform.as_ref().is_some_and(|p| platform_matches(platform, p)));
-            let Some(found) = found else {
-                let offered: Vec<String> =
-                    entries.iter().filter_map(|e| e.platform.as_ref()).map(|p| p.to_string()).collect();
-                return Err(TransportError::image(
-                    name,
-                    format!("the index has no manifest for {platform} (it has: {})", offered.join(", ")),
-                ));
-            };
-            Ok(vec![found.clone()])
+                .map(|e| e.platform.as_ref().map_or("no platform".to_owned(), |p| p.to_string()))
+                .collect();
+            Err(TransportError::image(
+                name,
+                format!("the index has no manifest for {platform} (it has: {})", offered.join(", ")),
+            ))
         }
     }
 }
@@ -176,13 +224,13 @@ fn import_entries(
     for entry in chosen {
         let child = &entry.desc;
         let bytes = source.manifest(child)?;
-        let (_, parsed) = manifest::parse(&bytes, Some(&child.media_type))
-            .map_err(|e| TransportError::image(&name, format!("manifest {}: {e}", child.digest)))?;
+        let (_, parsed) = manifest::parse_declared(&bytes, &child.media_type)
+            .map_err(|e| TransportError::image(&name, format!("index entry {}: {e}", child.digest)))?;
         let Parsed::Manifest { config, layers } = parsed else {
             return Err(TransportError::image(&name, format!("{} is a nested index", child.digest)));
         };
         store.write_blob(&bytes)?;
-        if is_attachment(&entry, &layers) {
+        if is_attachment(&entry, &config, &layers) {
             if let Want::Platform(platform) = want {
                 // The one manifest asked for is not an image compose-img
                 // can build on.
@@ -204,9 +252,18 @@ fn import_entries(
 /// An index entry that is not an image of a platform but something
 /// attached to one (BuildKit's attestations: platform `unknown/unknown`,
 /// in-toto layers): copied verbatim, never opened.
-fn is_attachment(entry: &IndexEntry, layers: &[Desc]) -> bool {
-    entry.platform.as_ref().is_some_and(|p| p.os == "unknown")
-        || layers.iter().any(|l| media::readable_layer(&l.media_type).is_none())
+fn is_attachment(entry: &IndexEntry, config: &Desc, layers: &[Desc]) -> bool {
+    entry.platform.as_ref().is_some_and(|p| p.os == "unknown") || not_an_image_manifest(config, layers).is_some()
+}
+
+/// Why a manifest is an artifact rather than an image: its config is not
+/// an image config, or a layer is not one compose-img reads.
+fn not_an_image_manifest(config: &Desc, layers: &[Desc]) -> Option<String> {
+    if config.media_type != media::CONFIG && config.media_type != media::DOCKER_CONFIG {
+        return Some(format!("its config has media type {}", config.media_type));
+    }
+    let layer = layers.iter().find(|l| media::readable_layer(&l.media_type).is_none())?;
+    Some(format!("layer {} has media type {}, which compose-img cannot use", layer.digest, layer.media_type))
 }
 
 /// Why the manifest `child` chosen for `platform` cannot be used as an image.
@@ -310,7 +367,8 @@ mod tests {
     use super::super::sources::Stored;
     use super::*;
 
-    const FOREIGN: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    /// A layer type compose-img cannot open.
+    const ENCRYPTED: &str = "application/vnd.oci.image.layer.v1.tar+gzip+encrypted";
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -364,7 +422,7 @@ mod tests {
     }
 
     fn import_root(store: &Store, root: Vec<u8>, want: &Want) -> Result<Tagged, TransportError> {
-        import(&Stored::new(store, "test".into(), root), want, store)
+        import(&Stored::new(store, "test".into(), root, None), want, store)
     }
 
     fn platform(text: &str) -> Want {
@@ -372,9 +430,9 @@ mod tests {
     }
 
     #[test]
-    fn a_platform_whose_manifest_has_only_foreign_layers_is_an_error_not_a_panic() {
+    fn a_platform_whose_manifest_has_only_encrypted_layers_is_an_error_not_a_panic() {
         let (_dir, store) = store();
-        let windows = image(&store, "linux/amd64", FOREIGN);
+        let windows = image(&store, "linux/amd64", ENCRYPTED);
         let arm = image(&store, "linux/arm64", media::LAYER_TAR);
         let root = index(&[(&windows, Some("linux/amd64")), (&arm, Some("linux/arm64"))]);
         let error = import_root(&store, root, &platform("linux/amd64")).unwrap_err().to_string();
@@ -383,7 +441,7 @@ mod tests {
             error,
             format!(
                 "test: the index's manifest {} for linux/amd64 is not an image compose-img can use: \
-                 layer {layer} has media type {FOREIGN}, which compose-img cannot use",
+                 layer {layer} has media type {ENCRYPTED}, which compose-img cannot use",
                 windows.digest
             )
         );
@@ -442,7 +500,7 @@ mod tests {
         let (_dir, store) = store();
         let amd = image(&store, "linux/amd64", media::LAYER_TAR);
         let attestation = image(&store, "unknown/unknown", media::LAYER_TAR);
-        let foreign = image(&store, "windows/amd64", FOREIGN);
+        let foreign = image(&store, "windows/amd64", ENCRYPTED);
         let root = index(&[
             (&amd, Some("linux/amd64")),
             (&attestation, Some("unknown/unknown")),
@@ -462,6 +520,69 @@ mod tests {
         let blobs = tagged.blobs();
         assert!(
             tagged.extras.iter().flat_map(|e| e.blobs.iter().chain([&e.manifest])).all(|d| blobs.contains(&&d.digest))
+        );
+    }
+
+    #[test]
+    fn foreign_and_non_distributable_layers_are_read_when_their_blob_is_there() {
+        let (_dir, store) = store();
+        for (declared, kept) in [
+            (media::DOCKER_FOREIGN_GZIP, media::NONDIST_GZIP),
+            (media::NONDIST_TAR, media::NONDIST_TAR),
+            (media::NONDIST_ZSTD, media::NONDIST_ZSTD),
+        ] {
+            let windows = image(&store, "windows/amd64", declared);
+            let root = index(&[(&windows, Some("windows/amd64"))]);
+            let tagged = import_root(&store, root.clone(), &platform("windows/amd64")).unwrap();
+            assert_eq!(tagged.images[0].layers[0].media_type, kept);
+            let tagged = import_root(&store, root, &Want::All).unwrap();
+            assert_eq!((tagged.images.len(), tagged.extras.len()), (1, 0));
+        }
+    }
+
+    #[test]
+    fn an_index_entry_without_platform_is_the_image_for_every_command() {
+        let (_dir, store) = store();
+        let amd = image(&store, "linux/amd64", media::LAYER_TAR);
+        let attestation = image(&store, "unknown/unknown", media::LAYER_TAR);
+        let root = index(&[(&amd, None), (&attestation, Some("unknown/unknown"))]);
+        let tagged = import_root(&store, root.clone(), &platform("linux/amd64")).unwrap();
+        assert_eq!(tagged.images[0].manifest.digest, amd.digest);
+        // Its config must still be for the platform built.
+        let error = import_root(&store, root, &platform("linux/arm64")).unwrap_err().to_string();
+        assert_eq!(error, "test: the index's one image is for linux/amd64, not linux/arm64");
+        // Two entries without a platform: which one is not for us to guess.
+        let arm = image(&store, "linux/arm64", media::LAYER_TAR);
+        let error = import_root(&store, index(&[(&amd, None), (&arm, None)]), &platform("linux/amd64"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "test: the index has no manifest for linux/amd64 (it has: no platform, no platform)");
+    }
+
+    #[test]
+    fn an_index_entry_whose_type_disagrees_with_its_manifest_is_refused() {
+        let (_dir, store) = store();
+        let amd = image(&store, "linux/amd64", media::LAYER_TAR);
+        let mut docker = amd.clone();
+        docker.media_type = media::DOCKER_MANIFEST.to_owned();
+        let error = import_root(&store, index(&[(&docker, Some("linux/amd64"))]), &Want::All).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "test: index entry {}: its descriptor says {}, but the document is {}",
+                amd.digest,
+                media::DOCKER_MANIFEST,
+                media::MANIFEST
+            )
+        );
+        let mut config = amd.clone();
+        config.media_type = media::CONFIG.to_owned();
+        let error = import_root(&store, index(&[(&config, Some("linux/amd64"))]), &platform("linux/amd64"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!("test: index entry {} for linux/amd64 is a {}, not an image manifest", amd.digest, media::CONFIG)
         );
     }
 

@@ -1,6 +1,6 @@
 //! Transports: reading images from, and writing them to, every place a
 //! reference can name (containers-transports(5)): `oci:`, `oci-archive:`,
-//! `docker-archive:` and `docker://`.
+//! `docker-archive:`, `dir:` and `docker://`.
 //!
 //! - [`import`]: any [`import::Source`] → the store, every document and
 //!   blob checked against its digest and size;
@@ -24,7 +24,7 @@ use crate::oci::docker_archive;
 use crate::oci::image::BuiltImage;
 use crate::oci::layout::{LayoutError, write_layout};
 use crate::oci::platform::Platform;
-use crate::oci::reference::ImageRef;
+use crate::oci::reference::{ArchiveImage, ImageRef};
 use crate::oci::tagged::Tagged;
 use crate::registry::{self, ClientOptions, PushStats, RegistryError};
 use crate::store::{Store, StoreError};
@@ -88,12 +88,13 @@ fn with_source<T>(
             let index = archive::ingest(file, store)?;
             let entry = crate::oci::layout::find_in_index(&index, tag.as_deref(), file)?;
             let root = sources::read_stored(store, &entry.desc, &reference.to_string())?;
-            read(&sources::Stored::new(store, reference.to_string(), root))
+            read(&sources::Stored::new(store, reference.to_string(), root, Some(entry.desc.media_type)))
         }
-        ImageRef::DockerArchive { file } => {
-            let root = docker_archive::ingest(file, store)?;
-            read(&sources::Stored::new(store, reference.to_string(), root))
+        ImageRef::DockerArchive { file, image } => {
+            let root = docker_archive::ingest(file, store, image.as_ref())?;
+            read(&sources::Stored::new(store, reference.to_string(), root, None))
         }
+        ImageRef::Dir { dir } => read(&sources::Dir::new(dir, reference.to_string())),
         ImageRef::Docker(reference) => {
             let client = options.client(reference)?;
             read(&sources::Registry::new(&client, reference))
@@ -125,9 +126,15 @@ pub(crate) fn write(
     match reference {
         ImageRef::Oci { dir, .. } => write_layout(dir, store, &entries)?,
         ImageRef::OciArchive { file, .. } => archive::write(file, store, &entries)?,
-        ImageRef::DockerArchive { file } => {
+        ImageRef::DockerArchive { file, image: chosen } => {
             if !attachments.is_empty() {
                 return Err(TransportError::image(&reference.to_string(), "a docker archive cannot hold signatures"));
+            }
+            if tagged.is_artifact() {
+                return Err(TransportError::image(
+                    &reference.to_string(),
+                    "a docker archive holds images; this is an artifact (its config is not an image config)",
+                ));
             }
             let [image] = &tagged.images[..] else {
                 return Err(TransportError::image(
@@ -135,8 +142,27 @@ pub(crate) fn write(
                     "a docker archive holds one platform: pick one with --platform",
                 ));
             };
-            let repo_tags: Vec<String> = tags.iter().map(|t| format!("{repo}:{t}")).collect();
+            let repo_tags: Vec<String> = match chosen {
+                // The name the reference gives, as skopeo writes it.
+                Some(ArchiveImage::Named(named)) => tags.iter().map(|t| format!("{}:{t}", named.repo_name())).collect(),
+                Some(ArchiveImage::Index(n)) => {
+                    return Err(TransportError::image(
+                        &reference.to_string(),
+                        format!("@{n} chooses an image to read; to write, name it (docker-archive:FILE:NAME:TAG)"),
+                    ));
+                }
+                None => tags.iter().map(|t| format!("{repo}:{t}")).collect(),
+            };
             docker_archive::write(file, store, image, &repo_tags)?;
+        }
+        ImageRef::Dir { dir } => {
+            if !attachments.is_empty() {
+                return Err(TransportError::image(
+                    &reference.to_string(),
+                    "a dir: image cannot hold cosign signatures",
+                ));
+            }
+            crate::oci::dir::write(dir, store, tagged)?;
         }
         ImageRef::Docker(target) => {
             if target.digest.is_some() && !tags.is_empty() {
@@ -162,7 +188,8 @@ pub(crate) fn tag_less_name(reference: &ImageRef) -> String {
     let path = match reference {
         ImageRef::Oci { dir: path, .. }
         | ImageRef::OciArchive { file: path, .. }
-        | ImageRef::DockerArchive { file: path } => path,
+        | ImageRef::DockerArchive { file: path, .. }
+        | ImageRef::Dir { dir: path } => path,
         ImageRef::Docker(r) => return r.repository.clone(),
     };
     let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();

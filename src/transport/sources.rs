@@ -1,14 +1,15 @@
-//! The [`Source`] of each transport: an OCI layout directory, blobs already
-//! ingested into the store (from an archive), and a registry.
+//! The [`Source`] of each transport: an OCI layout directory, skopeo's
+//! `dir:` directory, blobs already ingested into the store (from an
+//! archive), and a registry.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::TransportError;
-use super::import::{Root, Source, read_document};
-use crate::oci::layout;
+use super::import::{MAX_DOCUMENT, Root, Source, read_document};
 use crate::oci::manifest::Desc;
+use crate::oci::{dir, layout};
 use crate::registry::{Client, Reference};
 use crate::store::Store;
 
@@ -34,7 +35,7 @@ impl Source for Layout {
     fn root(&self) -> Result<Root, TransportError> {
         let root = self.root.clone();
         let bytes = read_document(self.blob(&root)?, &root, &self.name)?;
-        Ok(Root { bytes, media_type: Some(root.media_type), pinned: Some(root.digest) })
+        Ok(Root { bytes, media_type: Some(root.media_type), pinned: Some(root.digest), declared: true })
     }
 
     fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
@@ -45,16 +46,61 @@ impl Source for Layout {
     }
 }
 
+/// `dir:PATH`: skopeo's directory.
+pub(super) struct Dir {
+    dir: PathBuf,
+    name: String,
+}
+
+impl Dir {
+    pub(super) fn new(dir: &Path, name: String) -> Dir {
+        Dir { dir: dir.to_owned(), name }
+    }
+
+    fn open(&self, path: &Path, what: &str) -> Result<File, TransportError> {
+        let (file, _) = crate::files::open_regular(path)
+            .map_err(|e| TransportError::image(&self.name, format!("cannot open {what} {}: {e}", path.display())))?;
+        Ok(file)
+    }
+}
+
+impl Source for Dir {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> Result<Root, TransportError> {
+        let path = dir::manifest_path(&self.dir);
+        let mut bytes = Vec::new();
+        self.open(&path, "the manifest")?
+            .take(MAX_DOCUMENT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| TransportError::image(&self.name, format!("cannot read {}: {e}", path.display())))?;
+        Ok(Root { bytes, media_type: None, pinned: None, declared: false })
+    }
+
+    fn manifest(&self, desc: &Desc) -> Result<Vec<u8>, TransportError> {
+        let file = self.open(&dir::instance_path(&self.dir, &desc.digest), "manifest")?;
+        read_document(BufReader::new(file), desc, &self.name)
+    }
+
+    fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
+        Ok(Box::new(BufReader::new(self.open(&dir::blob_path(&self.dir, &desc.digest), "blob")?)))
+    }
+}
+
 /// An image whose blobs an archive reader put in the store.
 pub(super) struct Stored<'a> {
     store: &'a Store,
     name: String,
     root: Vec<u8>,
+    /// The media type the archive's descriptor of the root declares.
+    declared: Option<String>,
 }
 
 impl<'a> Stored<'a> {
-    pub(super) fn new(store: &'a Store, name: String, root: Vec<u8>) -> Stored<'a> {
-        Stored { store, name, root }
+    pub(super) fn new(store: &'a Store, name: String, root: Vec<u8>, declared: Option<String>) -> Stored<'a> {
+        Stored { store, name, root, declared }
     }
 }
 
@@ -71,7 +117,8 @@ impl Source for Stored<'_> {
     }
 
     fn root(&self) -> Result<Root, TransportError> {
-        Ok(Root { bytes: self.root.clone(), media_type: None, pinned: None })
+        let declared = self.declared.is_some();
+        Ok(Root { bytes: self.root.clone(), media_type: self.declared.clone(), pinned: None, declared })
     }
 
     fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
@@ -101,7 +148,7 @@ impl Source for Registry<'_> {
     fn root(&self) -> Result<Root, TransportError> {
         let (bytes, media_type) =
             self.client.get_manifest(&self.reference.repository, &self.reference.manifest_ref())?;
-        Ok(Root { bytes, media_type: Some(media_type), pinned: self.reference.digest.clone() })
+        Ok(Root { bytes, media_type: Some(media_type), pinned: self.reference.digest.clone(), declared: false })
     }
 
     fn manifest(&self, desc: &Desc) -> Result<Vec<u8>, TransportError> {

@@ -161,7 +161,7 @@ fn attestation_entries_of_an_index_are_copied_verbatim() {
     std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
 
     let remote = format!("docker://{}/attested:1", registry.host);
-    let out = sandbox.cmd().args(["copy", "oci:ma:att", &remote, "--tls-verify=false"]).output().unwrap();
+    let out = sandbox.cmd().args(["copy", "--all", "oci:ma:att", &remote, "--tls-verify=false"]).output().unwrap();
     assert_success(&out);
     assert_eq!(common::first_digest(&out), index["digest"].as_str().unwrap());
     let copied = sandbox.path().join("back");

@@ -198,7 +198,7 @@ fn registry_signatures_follow_copies_and_pin_the_repository() {
 
     // Copied to another repository without re-signing: the identity no longer matches.
     let moved = format!("docker://{}/elsewhere/multi:1", registry.host);
-    let copy = sandbox.cmd().args(["copy", &target, &moved, NO_TLS]).output().unwrap();
+    let copy = sandbox.cmd().args(["copy", "--all", &target, &moved, NO_TLS]).output().unwrap();
     assert_success(&copy);
     assert!(stderr(&copy).contains("copied 3 signature manifest(s)"), "{}", stderr(&copy));
     assert_unverified(
