@@ -24,6 +24,8 @@ mod ecosystem;
 mod error_messages;
 #[path = "suite/graph_and_cache.rs"]
 mod graph_and_cache;
+#[path = "suite/gzip_layers.rs"]
+mod gzip_layers;
 #[path = "suite/hostile_images.rs"]
 mod hostile_images;
 #[path = "suite/hostile_recipes.rs"]

@@ -1,28 +1,28 @@
-//! Layer compression with pinned codecs and settings: zstd in independent
-//! frames compressed on the build's pool ([`super::zstd_frames`]), gzip by
-//! flate2's zlib-rs backend with a zeroed header time.
+//! Layer compression with pinned codecs and settings, both compressed in
+//! blocks on the build's pool ([`super::blocks`]): zstd in independent
+//! frames ([`super::zstd_frames`]), gzip as one member of deflate blocks by
+//! flate2's zlib-rs backend ([`super::gzip_blocks`]).
 
 use std::io::{self, Write};
 
-use super::zstd_frames::FramedZstd;
+use super::gzip_blocks::{GzipBlocks, ParallelGzip};
+use super::zstd_frames::{FramedZstd, ZstdFrames};
 use crate::oci::compress::Compression;
 
 /// A compressing writer for one of the [`Compression`] kinds.
 pub(crate) enum Encoder<W: Write> {
     Zstd(FramedZstd<W>),
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(ParallelGzip<W>),
     None(W),
 }
 
 impl<W: Write> Encoder<W> {
-    /// `threads` is the size of the pool zstd frames are compressed on
-    /// (the bytes do not depend on it).
+    /// `threads` is the size of the pool blocks are compressed on (the
+    /// bytes do not depend on it).
     pub(crate) fn new(out: W, compression: Compression, threads: u32) -> Encoder<W> {
         match compression {
-            Compression::Zstd { level } => Encoder::Zstd(FramedZstd::new(out, level, threads)),
-            Compression::Gzip { level } => Encoder::Gzip(
-                flate2::GzBuilder::new().mtime(0).operating_system(255).write(out, flate2::Compression::new(level)),
-            ),
+            Compression::Zstd { level } => Encoder::Zstd(FramedZstd::new(out, ZstdFrames::new(level), threads)),
+            Compression::Gzip { level } => Encoder::Gzip(ParallelGzip::new(out, GzipBlocks::new(level), threads)),
             Compression::None => Encoder::None(out),
         }
     }

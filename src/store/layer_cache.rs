@@ -1,4 +1,4 @@
-//! The layer cache: `layers-v3/<key>` maps a layer's cache key (a digest of
+//! The layer cache: `layers-v4/<key>` maps a layer's cache key (a digest of
 //! everything that determines its bytes) to the blob built for it. Each
 //! entry records a stamp of the blob file (size, mtime, ctime, inode) taken
 //! when it was written: a blob whose stamp still matches is served without

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! blobs-v1/sha256/<hex>   complete, verified blobs (read-only)
-//! layers-v3/<key>         layer cache entries ([`layer_cache`])
+//! layers-v4/<key>         layer cache entries ([`layer_cache`])
 //! inputs-v2/<id>          stat fingerprints of each layer's inputs ([`fingerprint`])
 //! outputs-v1/<id>         outputs written, with the blobs each needed ([`gc`])
 //! verified-v1/<hex>       diff_id a parent's layer blob was found to have
@@ -42,7 +42,7 @@ pub(crate) use blob_writer::{BlobWriter, WrittenBlob};
 use crate::digest::{Digest, HashingWriter};
 
 /// The layer cache ([`layer_cache`]).
-const LAYERS: &str = "layers-v3";
+const LAYERS: &str = "layers-v4";
 /// Layer blobs of other images found to match their diff_id, once each.
 const VERIFIED: &str = "verified-v1";
 
@@ -53,7 +53,7 @@ const CHECKS: &str = "checks-v1";
 const EXTRACTED: &str = "extracted-v1";
 
 /// Folders of earlier formats, never read: `store gc` removes them.
-const FORMERLY: [&str; 3] = ["layers-v1", "layers-v2", "inputs-v1"];
+const FORMERLY: [&str; 4] = ["layers-v1", "layers-v2", "layers-v3", "inputs-v1"];
 
 #[derive(Debug, Error)]
 pub(crate) enum StoreError {

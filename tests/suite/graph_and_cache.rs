@@ -455,13 +455,15 @@ fn store_gc_keeps_what_recent_use_names() {
         String::from_utf8(out.stdout).unwrap()
     };
     sandbox.write("store/layers-v1/0123", "an entry of an earlier format");
+    sandbox.write("store/layers-v3/4567", "an entry of the format before gzip in blocks");
     assert!(gc("30").starts_with("removed 0 blobs"), "nothing is old yet");
     assert!(!sandbox.store().join("layers-v1").exists(), "earlier formats are collected");
+    assert!(!sandbox.store().join("layers-v3").exists(), "earlier formats are collected");
     let ls = common::run(sandbox.cmd().args(["store", "ls"]));
     assert!(ls.contains("output oci:hello ") && ls.contains("output oci:busybox "), "{ls}");
 
     // Everything ages 40 days; then busybox is built (used) again.
-    for part in ["layers-v3", "outputs-v1", "inputs-v2"] {
+    for part in ["layers-v4", "outputs-v1", "inputs-v2"] {
         for file in walk(&sandbox.store().join(part)) {
             common::run(Command::new("touch").args(["-d", "40 days ago"]).arg(file));
         }
