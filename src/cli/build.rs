@@ -15,7 +15,7 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
         outputs: args
             .output
             .iter()
-            .map(|o| ImageRef::parse(o).map_err(|e| Error::Usage(e.to_string())))
+            .map(|o| ImageRef::parse_output(o).map_err(|e| Error::Usage(e.to_string())))
             .collect::<Result<_, _>>()?,
         store: store_dir(args.layers.store.as_ref())?,
         settings: settings(&args.layers)?,

@@ -11,7 +11,7 @@ use crate::store::Store;
 
 pub(super) fn run(args: &CommitArgs, quiet: bool) -> Result<(), Error> {
     let parent = ImageRef::parse(&args.parent).map_err(|e| Error::Usage(e.to_string()))?;
-    let output = ImageRef::parse(&args.output).map_err(|e| Error::Usage(e.to_string()))?;
+    let output = ImageRef::parse_output(&args.output).map_err(|e| Error::Usage(e.to_string()))?;
     let platforms = platforms(&args.layers)?;
     if platforms.len() > 1 {
         return Err(Error::Usage("commit takes one --platform".into()));

@@ -11,7 +11,7 @@ use crate::oci::reference::ImageRef;
 
 pub(super) fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
     let source = ImageRef::parse(&args.source).map_err(|e| Error::Usage(e.to_string()))?;
-    let destination = ImageRef::parse(&args.destination).map_err(|e| Error::Usage(e.to_string()))?;
+    let destination = ImageRef::parse_output(&args.destination).map_err(|e| Error::Usage(e.to_string()))?;
     let platforms = args
         .platforms
         .iter()

@@ -53,9 +53,9 @@ pub(crate) enum InvalidImageRef {
     )]
     BadArchiveImage(String),
     #[error(
-        "`{0}` is not an image reference: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG|:@N], dir:DIR or [docker://]HOST/REPO[:TAG|@DIGEST]"
+        "`{0}` names no registry host, and compose-img never writes to Docker Hub unasked: write `oci:{0}` for a layout, or `docker://{1}` to push there (or name a registry: `localhost:5000/{0}`, `registry.example.com/{0}`)"
     )]
-    NoTransport(String),
+    NoRegistryHost(String, String),
     #[error(
         "`{0}`: compose-img does not read or write this transport (it supports oci:, oci-archive:, docker-archive:, dir: and docker://)"
     )]
@@ -147,14 +147,28 @@ impl ImageRef {
         if OTHERS.iter().any(|t| text.starts_with(t)) {
             return Err(InvalidImageRef::Unsupported(text.to_owned()));
         }
-        let (reference, explicit) = match text.strip_prefix("docker://") {
-            Some(rest) => (rest, true),
-            None => (text, false),
-        };
-        if !explicit && !reference.contains('/') {
-            return Err(InvalidImageRef::NoTransport(text.to_owned()));
-        }
+        // Without `docker://`, a registry reference as Docker and podman
+        // read it: `alpine:3.20` is docker.io/library/alpine:3.20.
+        let reference = text.strip_prefix("docker://").unwrap_or(text);
         Ok(ImageRef::Docker(Reference::parse(reference)?))
+    }
+
+    /// An image to write to: as [`ImageRef::parse`], but a registry
+    /// reference written without `docker://` must name its registry (a
+    /// `.`, a port or `localhost` in its first part): `out/foo` is more
+    /// likely a directory than a push to Docker Hub.
+    pub(crate) fn parse_output(text: &str) -> Result<ImageRef, InvalidImageRef> {
+        let parsed = ImageRef::parse(text)?;
+        if let ImageRef::Docker(reference) = &parsed
+            && !text.starts_with("docker://")
+        {
+            let first = text.split('/').next().unwrap_or("");
+            let hosted = text.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+            if !hosted {
+                return Err(InvalidImageRef::NoRegistryHost(text.to_owned(), reference.to_string()));
+            }
+        }
+        Ok(parsed)
     }
 }
 
@@ -209,9 +223,23 @@ mod tests {
             ImageRef::parse("localhost:5000/a:1").unwrap(),
             ImageRef::Docker(Reference::parse("localhost:5000/a:1").unwrap())
         );
-        for bad in ["oci:", "oci::x", "nothing", "oci:x:"] {
+        for bad in ["oci:", "oci::x", "oci:x:", "Upper/x"] {
             assert!(ImageRef::parse(bad).is_err(), "{bad}");
         }
+        // Bare names read as Docker and podman read them.
+        assert_eq!(ImageRef::parse("alpine:3.20").unwrap().to_string(), "docker://docker.io/library/alpine:3.20");
+        assert_eq!(ImageRef::parse("org/app").unwrap().to_string(), "docker://docker.io/org/app");
+        // An output must name its registry unless it says docker://.
+        for bare in ["out/foo", "hello", "org/app:1"] {
+            assert!(matches!(ImageRef::parse_output(bare), Err(InvalidImageRef::NoRegistryHost(..))), "{bare}");
+        }
+        for hosted in ["localhost/a", "localhost:5000/a:1", "r.example.com/a", "docker://org/app", "oci:out/foo"] {
+            assert!(ImageRef::parse_output(hosted).is_ok(), "{hosted}");
+        }
+        assert_eq!(
+            ImageRef::parse_output("out/foo").unwrap_err().to_string(),
+            "`out/foo` names no registry host, and compose-img never writes to Docker Hub unasked: write `oci:out/foo` for a layout, or `docker://docker.io/out/foo` to push there (or name a registry: `localhost:5000/out/foo`, `registry.example.com/out/foo`)"
+        );
         assert_eq!(ImageRef::parse("oci:").unwrap_err().to_string(), "`oci:` names no path");
         assert_eq!(ImageRef::parse("oci:x:").unwrap_err().to_string(), "`oci:x:` has an empty or invalid tag");
         assert_eq!(ImageRef::parse("oci:a:b").unwrap().to_string(), "oci:a:b");

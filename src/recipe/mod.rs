@@ -120,10 +120,49 @@ pub(crate) fn syntax_error(file: &Arc<SourceFile>, error: &toml::de::Error) -> L
         "here"
     };
     let error = loc.error(in_toml_words(raw), label);
-    match did_you_mean(raw) {
+    match fix_for(&file.text, error.first_offset(), raw).or_else(|| did_you_mean(raw)) {
         Some(help) => error.with_help(help),
         None => error,
     }
+}
+
+/// Keys a `[[layer]]` table has, which TOML puts in a sub-table when they
+/// are written after one of its `[[layer.KIND]]` headers.
+const LAYER_KEYS: [&str; 8] = ["name", "copy", "file", "dir", "symlink", "hardlink", "plugin", "remove"];
+
+/// How to fix the mistakes people make most, from the text around it: a
+/// mode written as a TOML number, a table header with one pair of
+/// brackets where an array of tables is needed, an array where a table
+/// is, a layer's key written after one of its entries.
+fn fix_for(text: &str, offset: usize, raw: &str) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let key = line.split('=').next().unwrap_or("").trim();
+    if (key == "mode" || key == "dir_mode") && (raw.contains("leading zero") || raw.contains("integer")) {
+        return Some(format!("a mode is a string of octal digits: write `{key} = \"0755\"`"));
+    }
+    if let Some(table) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']'))
+        && !table.starts_with('[')
+        && (raw.contains("expected a sequence") || raw.contains("expected an array"))
+    {
+        return Some(format!(
+            "write `[[{table}]]`: each `[[{table}]]` header starts one more entry (an array of tables)"
+        ));
+    }
+    if (key == "env" || key == "labels") && raw.contains("invalid type: sequence") {
+        return Some(format!("`{key}` is a table of names and values: write `{key} = {{ A = \"b\" }}`"));
+    }
+    if let Some(unknown) = raw.strip_prefix("unknown field `").and_then(|r| r.split('`').next())
+        && LAYER_KEYS.contains(&unknown)
+        && let Some(header) = text[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('['))
+        && header.starts_with("[[layer.")
+    {
+        return Some(format!(
+            "TOML puts every key after `{header}` into that entry: move `{unknown}` above the layer's first `[[layer.…]]` line"
+        ));
+    }
+    None
 }
 
 /// serde speaks of fields, sequences and maps; a recipe author writes keys,

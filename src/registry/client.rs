@@ -561,6 +561,13 @@ impl Client {
     fn transport_error(&self, target: &str, url: &str, error: &ureq::Error, within: Duration) -> RegistryError {
         match error {
             ureq::Error::Timeout(kind) => RegistryError::new(target, self.timed_out(url, *kind, within)),
+            error if self.base.starts_with("https://") && looks_like_plain_http(error) => RegistryError::new(
+                target,
+                format!(
+                    "cannot reach the registry at {}: it answered TLS with something else, as a plain-HTTP registry does ({error}); for a registry without TLS, pass --tls-verify=false",
+                    self.base
+                ),
+            ),
             error => RegistryError::new(target, format!("cannot reach the registry at {}: {error}", self.base)),
         }
     }
@@ -705,6 +712,13 @@ fn push(repo: &str) -> String {
 
 fn header(response: &Response<Body>, name: &str) -> Option<String> {
     response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Whether a failed TLS handshake is what a plain-HTTP server's answer
+/// gives (rustls: "received corrupt message of type InvalidContentType").
+fn looks_like_plain_http(error: &ureq::Error) -> bool {
+    let text = error.to_string();
+    text.contains("InvalidContentType") || text.contains("corrupt message")
 }
 
 #[cfg(test)]

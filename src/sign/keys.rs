@@ -209,6 +209,12 @@ pub(crate) fn decrypt(pem: &[u8], password: &[u8], path: &Path) -> Result<Signin
 pub(crate) fn open_private(path: &Path) -> Result<EncryptedKey, SignError> {
     let (pem, meta) = limits::read_regular(path, MAX_KEY_FILE)
         .map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
+    if pem.windows(26).any(|w| w == b"-----BEGIN PUBLIC KEY-----") {
+        return Err(SignError::Key(format!(
+            "{} is a public key: signing needs the private key (the .key file `compose-img keygen` wrote beside it)",
+            path.display()
+        )));
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SignError::Key(format!(
@@ -226,6 +232,12 @@ pub(crate) fn load_public(path: &Path) -> Result<VerifyingKey, SignError> {
         .map_err(|e| SignError::Key(format!("cannot read {}: {e}", path.display())))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| SignError::Key(format!("{} is not a PEM ECDSA P-256 public key: not text", path.display())))?;
+    if text.contains(&format!("-----BEGIN {LABEL}-----")) || text.contains(&format!("-----BEGIN {OLD_LABEL}-----")) {
+        return Err(SignError::Key(format!(
+            "{} is a private key: verifying needs the public key (the .pub file beside it)",
+            path.display()
+        )));
+    }
     VerifyingKey::from_public_key_pem(&text)
         .map_err(|e| SignError::Key(format!("{} is not a PEM ECDSA P-256 public key: {e}", path.display())))
 }

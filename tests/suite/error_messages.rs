@@ -210,3 +210,13 @@ fn undeclared_variable_given() {
     assert_eq!(out.status.code(), Some(2));
     insta::assert_snapshot!("built_in_variable_given", String::from_utf8(out.stderr).unwrap());
 }
+
+// The mistakes people make most say how to fix them.
+case!(mode_as_a_number, format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/d\"\nmode = 0755\n"));
+case!(mode_as_an_octal_number, format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/d\"\nmode = 0o755\n"));
+case!(layer_with_one_pair_of_brackets, format!("{HEAD}[layer]\nname = \"x\"\n"));
+case!(env_as_an_array, format!("{HEAD}[config]\nenv = [\"A=b\"]\n"));
+case!(
+    layer_key_after_an_entry,
+    format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/a\"\ncontent = \"x\"\nname = \"late\"\n")
+);

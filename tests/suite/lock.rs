@@ -323,7 +323,7 @@ fn a_hand_edited_bad_digest_is_located() {
 #[test]
 fn malformed_lock_entries_are_located() {
     let lock = format!(
-        "version = 2\n\n[[image]]\nreference = \"nothing\"\ndigest = \"md5:00\"\n\n[image.platforms]\n\
+        "version = 2\n\n[[image]]\nreference = \"oci:\"\ndigest = \"md5:00\"\n\n[image.platforms]\n\
          \"linux\" = \"{GOOD}\"\n\n[[image]]\nreference = \"oci:base\"\ndigest = \"{GOOD}\"\n"
     );
     insta::assert_snapshot!(bad_lock(&lock));

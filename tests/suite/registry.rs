@@ -351,3 +351,16 @@ fn bearer_tokens_from_the_realm_the_registry_names() {
     assert_eq!(anonymous.status.code(), Some(1));
     assert!(stderr(&anonymous).contains("authentication required (401)"), "{}", stderr(&anonymous));
 }
+
+/// A plain-HTTP registry reached without --tls-verify=false: the error
+/// says what it looks like and which flag to pass.
+#[test]
+fn a_plain_http_registry_without_the_flag_names_the_flag() {
+    let registry = common::Registry::start();
+    let sandbox = Sandbox::new();
+    let out = sandbox.cmd().args(["inspect", &format!("docker://{}/nothing:1", registry.host)]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("as a plain-HTTP registry does"), "{stderr}");
+    assert!(stderr.contains("pass --tls-verify=false"), "{stderr}");
+}

@@ -530,3 +530,17 @@ fn signing_escapes_control_characters_from_signatures_in_human_output() {
     let payload = json_blob(&layout, layer["digest"].as_str().unwrap());
     assert_eq!(payload["critical"]["identity"]["docker-reference"], identity);
 }
+
+/// The keys swapped: each error says which key the command wants.
+#[test]
+fn a_public_key_to_sign_and_a_private_key_to_verify_say_so() {
+    let sandbox = Sandbox::new();
+    keygen(&sandbox, "k");
+    let sign = cmd(&sandbox).args(["sign", "oci:none:latest", "--key", "k.pub", "--identity", "r.io/x"]).output();
+    let sign = sign.unwrap();
+    assert_eq!(sign.status.code(), Some(1), "{}", stderr(&sign));
+    assert!(stderr(&sign).contains("k.pub is a public key: signing needs the private key"), "{}", stderr(&sign));
+    let verify = verify(&sandbox, &["oci:none:latest", "--key", "k.key"]);
+    assert_eq!(verify.status.code(), Some(1), "{}", stderr(&verify));
+    assert!(stderr(&verify).contains("k.key is a private key: verifying needs the public key"), "{}", stderr(&verify));
+}
