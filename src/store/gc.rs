@@ -86,6 +86,10 @@ impl Store {
                 fs::remove_dir_all(&dir).map_err(io_err("cannot remove", &dir))?;
             }
         }
+        // Link records: at worst, a blob is read once more.
+        for path in super::fsck::files_in(&self.root.join(super::RELINKED))? {
+            fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
+        }
         // Parts of images extracted for copies: a build extracts them again.
         let extracted = self.root.join(super::EXTRACTED);
         if extracted.is_dir() {

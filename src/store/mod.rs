@@ -10,6 +10,7 @@
 //! outputs-v1/<id>         outputs written, with the blobs each needed ([`gc`])
 //! verified-v1/<hex>       diff_id a parent's layer blob was found to have
 //! checks-v1/<hex>         what the checks of an assembled image found (`assemble`)
+//! relinked-v1/<hex>       a blob's stamp before and after an output linked it ([`layer_cache`])
 //! extracted-v1/<hex>/     files a copy takes from an image (`compose`), by image and path
 //! tmp/                    files being written
 //! lock                    shared by builds, exclusive for gc
@@ -45,6 +46,9 @@ use crate::digest::{Digest, HashingWriter};
 const LAYERS: &str = "layers-v4";
 /// Layer blobs of other images found to match their diff_id, once each.
 const VERIFIED: &str = "verified-v1";
+
+/// Blobs an output linked: their stamps before and after.
+const RELINKED: &str = "relinked-v1";
 
 /// Results of checks on assembled images, by a key of what they read.
 const CHECKS: &str = "checks-v1";
@@ -94,7 +98,7 @@ impl Store {
     }
 
     fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
-        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, CHECKS, EXTRACTED, "tmp"]
+        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, CHECKS, EXTRACTED, RELINKED, "tmp"]
             .map(|d| root.join(d));
         for dir in &dirs {
             fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
@@ -197,7 +201,13 @@ impl Store {
             return Ok(());
         }
         let src = self.blob_path(digest);
+        let before = self.blob_stamp(digest);
         if fs::hard_link(&src, dest).is_ok() {
+            // The link moved the blob's ctime: say so, or the next build
+            // would read the blob again to trust it.
+            if let (Some(before), Some(after)) = (before, self.blob_stamp(digest)) {
+                self.record_relink(digest, before, after)?;
+            }
             return Ok(());
         }
         let dir = dest.parent().unwrap_or(Path::new("."));
