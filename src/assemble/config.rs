@@ -85,13 +85,12 @@ fn unset(config: &mut Config, patch: &ConfigPatch, remarks: &mut Vec<LocatedErro
         remarks.push(loc.error(message, "nothing to unset").into_warning());
     };
     for (name, loc) in &unset.env {
-        let mut env = config.env().clone().unwrap_or_default();
-        let before = env.len();
-        env.retain(|entry| entry.split_once('=').map_or(entry.as_str(), |(k, _)| k) != name);
-        if env.len() == before {
+        let is_it = |entry: &String| entry.split_once('=').map_or(entry.as_str(), |(k, _)| k) == name;
+        if !drop_from(config.env().clone(), is_it, |env| {
+            config.set_env(env);
+        }) {
             missing("env", name, loc);
         }
-        config.set_env((!env.is_empty()).then_some(env));
     }
     for (name, loc) in &unset.labels {
         let mut labels = config.labels().clone().unwrap_or_default();
@@ -101,23 +100,42 @@ fn unset(config: &mut Config, patch: &ConfigPatch, remarks: &mut Vec<LocatedErro
         config.set_labels((!labels.is_empty()).then_some(labels));
     }
     for (port, loc) in &unset.exposed_ports {
-        let mut ports = config.exposed_ports().clone().unwrap_or_default();
-        let before = ports.len();
-        ports.retain(|p| p != port);
-        if ports.len() == before {
+        if !drop_from(
+            config.exposed_ports().clone(),
+            |p| p == port,
+            |ports| {
+                config.set_exposed_ports(ports);
+            },
+        ) {
             missing("port", port, loc);
         }
-        config.set_exposed_ports((!ports.is_empty()).then_some(ports));
     }
     for (volume, loc) in &unset.volumes {
-        let mut volumes = config.volumes().clone().unwrap_or_default();
-        let before = volumes.len();
-        volumes.retain(|v| v != volume);
-        if volumes.len() == before {
+        if !drop_from(
+            config.volumes().clone(),
+            |v| v == volume,
+            |volumes| {
+                config.set_volumes(volumes);
+            },
+        ) {
             missing("volume", volume, loc);
         }
-        config.set_volumes((!volumes.is_empty()).then_some(volumes));
     }
+}
+
+/// `list` without the items `matches`, handed to `set` (`None` when none
+/// is left); whether anything was dropped.
+fn drop_from(
+    list: Option<Vec<String>>,
+    matches: impl Fn(&String) -> bool,
+    set: impl FnOnce(Option<Vec<String>>),
+) -> bool {
+    let mut list = list.unwrap_or_default();
+    let before = list.len();
+    list.retain(|item| !matches(item));
+    let dropped = list.len() != before;
+    set((!list.is_empty()).then_some(list));
+    dropped
 }
 
 /// Sets `name` in a `KEY=VALUE` list: in place when it is there, else at

@@ -209,3 +209,18 @@ impl<C: BlockCodec> Slot<C> {
         }
     }
 }
+
+/// Test data for the block codecs: a third compressible letters, the rest
+/// noise, the same on every run.
+#[cfg(test)]
+pub(super) fn sample(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            if i % 3 == 0 { b'a' + (state % 4) as u8 } else { (state >> 56) as u8 }
+        })
+        .collect()
+}

@@ -1,18 +1,7 @@
 use std::io::{Read, Write};
 
 use super::{BLOCK, GzipBlocks, ParallelGzip};
-
-fn sample(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    (0..len)
-        .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            if i % 3 == 0 { b'a' + (state % 4) as u8 } else { (state >> 56) as u8 }
-        })
-        .collect()
-}
+use crate::layer::blocks::sample;
 
 fn gzip(data: &[u8], threads: usize, write_size: usize) -> Vec<u8> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();

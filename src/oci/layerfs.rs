@@ -139,14 +139,7 @@ pub(crate) fn read_layer(
         },
     )?;
     let actual = stream.finish()?;
-    if let Some(expected) = diff_id
-        && actual != *expected
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("its content has diff_id {actual}, not {expected} as the image's config says"),
-        ));
-    }
+    check_diff_id(&actual, diff_id)?;
     Ok(changes)
 }
 
@@ -319,20 +312,25 @@ pub(crate) fn read_content(blob: &Path, media_type: &str, offset: u64, size: u64
     Ok(bytes)
 }
 
+/// An error unless a layer whose content hashes to `actual` has the
+/// `expected` diff_id (when one is given).
+fn check_diff_id(actual: &Digest, expected: Option<&Digest>) -> io::Result<()> {
+    match expected {
+        Some(expected) if actual != expected => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("its content has diff_id {actual}, not {expected} as the image's config says"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The size of a layer blob uncompressed; with `diff_id`, the layer must
 /// have it (as in [`read_layer`]).
 pub(crate) fn uncompressed_size(blob: &Path, media_type: &str, diff_id: Option<&Digest>) -> io::Result<u64> {
     let mut stream = HashingReader::new(decoder(media_type, BufReader::new(File::open(blob)?))?);
     let size = io::copy(&mut stream, &mut io::sink())?;
     let actual = stream.finish()?;
-    if let Some(expected) = diff_id
-        && actual != *expected
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("its content has diff_id {actual}, not {expected} as the image's config says"),
-        ));
-    }
+    check_diff_id(&actual, diff_id)?;
     Ok(size)
 }
 
