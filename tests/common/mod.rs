@@ -122,6 +122,14 @@ pub fn tool(name: &str) -> PathBuf {
     panic!("{name} is not installed: run scripts/test, which installs every tool the tests need");
 }
 
+/// The Python of the test tools' virtual environment (`target/pytools`,
+/// from `tests/requirements.txt`); panics (never skips) when it is missing.
+pub fn python() -> PathBuf {
+    let path = repo().join("target/pytools/bin/python");
+    assert!(path.exists(), "{} is missing: run scripts/test, which installs the Python test tools", path.display());
+    path
+}
+
 /// Runs an external command, asserting success; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
