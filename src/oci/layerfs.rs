@@ -144,7 +144,7 @@ pub(crate) fn read_layer(
 }
 
 /// The merged file system of layers applied in order.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Merged {
     /// Each path with its entry and the index of the layer it comes from.
     pub entries: BTreeMap<String, (Entry, usize)>,

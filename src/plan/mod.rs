@@ -3,6 +3,8 @@
 //! - [`tree`]: one layer's sorted entries and the collision rules;
 //! - [`copy`]: `copy` sources on the host (metadata only), walked by [`walk`];
 //! - [`links`]: grouping hard links so each names an earlier entry;
+//! - [`pending`]: what a plugin sees of the entries above it in its layer,
+//!   and how what it writes replaces them;
 //! - [`inputs`]: content digests of host files, through the input index;
 //! - [`graph`]: recipes and their `from.recipe` parents, cycles refused.
 //!
@@ -18,6 +20,7 @@ pub(crate) mod copy;
 pub(crate) mod graph;
 pub(crate) mod inputs;
 pub(crate) mod links;
+mod pending;
 pub(crate) mod tree;
 pub(crate) mod walk;
 
@@ -274,6 +277,12 @@ fn plan_layer(
                 remarks.extend(copy::remarks(c, &entry.loc, &walked));
                 copy::add_walked(&mut plan.tree, c, &entry.loc, walked)?;
             }
+            // A plugin after one that reads the layers below runs after it,
+            // when the layer is built, so that it sees what that one wrote.
+            EntryKind::Plugin(plugin) if plan.reads_lower() => {
+                plan.salt.push(plugins::load(plugin)?.key(&plugin.with));
+                plan.deferred.push(plugin.clone());
+            }
             EntryKind::Plugin(plugin) => {
                 let setting = Setting {
                     recipe_dir: recipe.dir.clone(),
@@ -322,9 +331,23 @@ fn run_layer_plugin(
     result.map_err(|e| entry.loc.error(e.0, "layer plugin"))?;
     plan.salt.push(plugin.key(&entry.with));
     for kind in std::mem::take(&mut state.ops) {
+        forget_replaced(&mut plan.tree, &kind, &entry.loc);
         add_entry(&mut plan.tree, &Entry { loc: entry.loc.clone(), kind }, host, &platform)?;
     }
     Ok(true)
+}
+
+/// A plugin's entry replaces what the entries above it in its layer wrote
+/// at its path ([`tree::Tree::forget_earlier`]).
+fn forget_replaced(tree: &mut Tree, kind: &EntryKind, plugin: &crate::recipe::Loc) {
+    match kind {
+        EntryKind::File { path, .. } | EntryKind::Symlink { path, .. } | EntryKind::Hardlink { path, .. } => {
+            tree.forget_earlier(path, plugin, false, false);
+        }
+        EntryKind::Dir { path, .. } => tree.forget_earlier(path, plugin, true, false),
+        EntryKind::Remove { path, .. } => tree.forget_earlier(path, plugin, true, true),
+        EntryKind::Copy(_) | EntryKind::Plugin(_) => {}
+    }
 }
 
 /// Completes a layer that reads the layers below, once they are built:
@@ -348,11 +371,12 @@ pub(crate) fn complete(
     };
     plan.salt.extend(lower_ids.iter().map(|id| format!("lower {id}")));
     for entry in &layer.deferred {
+        let view = pending::view(&lower, &plan.tree, &entry.loc).map(Arc::new);
         let setting = Setting {
             recipe_dir: recipe.dir.clone(),
             platform: platform.clone(),
             source_date_epoch: epoch,
-            lower: Some(Arc::clone(&lower)),
+            lower: Some(view.unwrap_or_else(|| Arc::clone(&lower))),
         };
         run_layer_plugin(&mut plan, entry, setting, Host::of(recipe))?;
         plan.salt.pop();

@@ -188,6 +188,38 @@ impl Tree {
         Err(collision(slot.key(), existing, &node))
     }
 
+    /// Takes out what entries above `before` in the recipe wrote at `path`,
+    /// so that a plugin's entry there replaces it: the node itself (a
+    /// directory only by a directory), and a whiteout of `path` that a
+    /// non-directory makes needless. With `below` (a plugin's `remove`),
+    /// what they wrote inside `path` too.
+    pub(super) fn forget_earlier(&mut self, path: &ImagePath, before: &Loc, dir: bool, below: bool) {
+        let earlier = |node: &Node| node.loc.is_before(before);
+        if below {
+            let inside: Vec<ImagePath> = self
+                .nodes
+                .range(path.clone()..)
+                .take_while(|(p, _)| *p == path || p.is_inside(path))
+                .filter(|(_, node)| earlier(node))
+                .map(|(p, _)| p.clone())
+                .collect();
+            for p in inside {
+                self.nodes.remove(&p);
+            }
+            return;
+        }
+        if self.nodes.get(path).is_some_and(|node| earlier(node) && (dir || node.kind != NodeKind::Dir)) {
+            self.nodes.remove(path);
+        }
+        if !dir && !path.is_root() {
+            let parent = path.parent().unwrap_or_else(ImagePath::root);
+            let whiteout = parent.join(&format!("{WHITEOUT_PREFIX}{}", path.file_name()));
+            if self.nodes.get(&whiteout).is_some_and(earlier) {
+                self.nodes.remove(&whiteout);
+            }
+        }
+    }
+
     /// Leaves out the directories no entry declares (parents implied by an
     /// entry below them, and the destination of a directory `copy`), so a
     /// layer stacked on others never changes the metadata of a directory

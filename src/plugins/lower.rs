@@ -7,17 +7,22 @@
 //! root. A read takes the file's bytes at its offset in its layer's tar: an
 //! uncompressed layer is read in place, a compressed one is decompressed
 //! once, on its first read, into an unnamed temporary file beside its blob.
+//!
+//! A plugin of a layer sees what the entries above it in its own layer
+//! wrote laid over the layers below ([`LowerFs::with_pending`]): the
+//! pending entries are one more layer of the index, whose files are read
+//! from the recipe's inline content or the host file a `copy` names.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use thiserror::Error;
 
 use crate::digest::Digest;
-use crate::oci::layerfs::{self, Entry, Kind, Merged};
+use crate::oci::layerfs::{self, Change, Entry, Kind, Merged};
 
 /// Symlinks followed while resolving one path, as Linux's `ELOOP` limit.
 pub(crate) const MAX_SYMLINKS: usize = 40;
@@ -75,10 +80,32 @@ pub(crate) struct Stat {
 }
 
 pub(crate) struct LowerFs {
-    layers: Vec<LowerLayer>,
+    layers: Arc<[LowerLayer]>,
     /// Each layer's uncompressed tar, opened on its first read.
-    plain: Vec<OnceLock<Result<File, String>>>,
+    plain: Arc<[OnceLock<Result<File, String>>]>,
     merged: Merged,
+    /// The content of the pending layer's files (index `layers.len()`), by
+    /// the offset its entries record.
+    pending: Vec<Pending>,
+}
+
+/// Where a file written by an earlier entry of the same layer comes from.
+#[derive(Clone, Debug)]
+pub(crate) enum Pending {
+    Inline(Arc<[u8]>),
+    Host(PathBuf),
+}
+
+/// One entry written by an earlier entry of the same layer.
+#[derive(Clone, Debug)]
+pub(crate) enum PendingEntry {
+    /// A file, directory, symlink or hard link (path without a leading
+    /// `/`); `content` for a regular file.
+    Add { entry: Entry, content: Option<Pending> },
+    /// The path and all below it are gone.
+    Whiteout(String),
+    /// What the layers below hold in this directory is gone.
+    Opaque(String),
 }
 
 impl LowerFs {
@@ -90,12 +117,36 @@ impl LowerFs {
             merged.apply(index, changes);
         }
         let plain = layers.iter().map(|_| OnceLock::new()).collect();
-        Ok(LowerFs { layers, plain, merged })
+        Ok(LowerFs { layers: layers.into(), plain, merged, pending: Vec::new() })
     }
 
     /// No layers: every path is missing (`plugin test` without `--lower`).
     pub(crate) fn empty() -> LowerFs {
-        LowerFs { layers: Vec::new(), plain: Vec::new(), merged: Merged::default() }
+        LowerFs { layers: Arc::new([]), plain: Arc::new([]), merged: Merged::default(), pending: Vec::new() }
+    }
+
+    /// These layers with `entries` laid over them: what a plugin sees when
+    /// earlier entries of its layer wrote them. The tars opened so far are
+    /// shared; the index is copied.
+    pub(crate) fn with_pending(&self, entries: Vec<PendingEntry>) -> LowerFs {
+        let mut pending = Vec::new();
+        let changes = entries
+            .into_iter()
+            .map(|entry| match entry {
+                PendingEntry::Add { mut entry, content } => {
+                    if let Some(content) = content {
+                        entry.offset = pending.len() as u64;
+                        pending.push(content);
+                    }
+                    Change::Add(entry)
+                }
+                PendingEntry::Whiteout(path) => Change::Whiteout(path),
+                PendingEntry::Opaque(dir) => Change::Opaque(dir),
+            })
+            .collect();
+        let mut merged = self.merged.clone();
+        merged.apply(self.layers.len(), changes);
+        LowerFs { layers: Arc::clone(&self.layers), plain: Arc::clone(&self.plain), merged, pending }
     }
 
     /// `path` with every symlink followed; the last component too when
@@ -237,22 +288,51 @@ impl LowerFs {
             return Err(LowerError::TooLarge { path: key, size: entry.size, limit, what });
         }
         let mut bytes = vec![0; usize::try_from(entry.size).unwrap_or(usize::MAX)];
-        self.plain(*layer)
-            .and_then(|file| file.read_exact_at(&mut bytes, entry.offset))
-            .map_err(|error| LowerError::Read { path: key, layer: self.layers[*layer].path.clone(), error })?;
+        let read = match self.pending_content(*layer, entry) {
+            Some(Pending::Inline(content)) => {
+                bytes = content.to_vec();
+                Ok(())
+            }
+            Some(Pending::Host(host)) => File::open(host).and_then(|file| file.read_exact_at(&mut bytes, 0)),
+            None => self.plain(*layer).and_then(|file| file.read_exact_at(&mut bytes, entry.offset)),
+        };
+        read.map_err(|error| LowerError::Read { path: key, layer: self.source(*layer, entry), error })?;
         Ok(bytes)
+    }
+
+    /// The content of a file of the pending layer; `None` for a layer below.
+    fn pending_content(&self, layer: usize, entry: &Entry) -> Option<&Pending> {
+        if layer < self.layers.len() {
+            return None;
+        }
+        usize::try_from(entry.offset).ok().and_then(|at| self.pending.get(at))
+    }
+
+    /// What an error reading `entry` of `layer` names: the layer's blob, or
+    /// the host file of a pending copy.
+    fn source(&self, layer: usize, entry: &Entry) -> PathBuf {
+        match self.pending_content(layer, entry) {
+            Some(Pending::Host(host)) => host.clone(),
+            Some(Pending::Inline(_)) => PathBuf::from("the recipe"),
+            None => self.layers[layer].path.clone(),
+        }
     }
 
     /// The SHA-256 of the regular file at `path`, read in pieces.
     pub(crate) fn sha256(&self, path: &str) -> Result<Digest, LowerError> {
         let (key, (entry, layer)) = self.file(path)?;
         let read = || -> io::Result<Digest> {
-            let file = self.plain(*layer)?;
-            let reader = io::Read::take(PositionedReader { file, at: entry.offset }, entry.size);
-            let (digest, size) = Digest::of_reader(reader)?;
+            let (digest, size) = match self.pending_content(*layer, entry) {
+                Some(Pending::Inline(content)) => Digest::of_reader(&content[..])?,
+                Some(Pending::Host(host)) => Digest::of_reader(io::Read::take(File::open(host)?, entry.size))?,
+                None => {
+                    let reader = PositionedReader { file: self.plain(*layer)?, at: entry.offset };
+                    Digest::of_reader(io::Read::take(reader, entry.size))?
+                }
+            };
             if size == entry.size { Ok(digest) } else { Err(io::ErrorKind::UnexpectedEof.into()) }
         };
-        read().map_err(|error| LowerError::Read { path: key, layer: self.layers[*layer].path.clone(), error })
+        read().map_err(|error| LowerError::Read { path: key, layer: self.source(*layer, entry), error })
     }
 
     /// Layer `index`'s uncompressed tar.

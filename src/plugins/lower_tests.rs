@@ -129,3 +129,32 @@ fn walks_match_globs_below_a_directory_and_stop_at_the_limit() {
     assert!(fs.walk("/", "[", 2).unwrap_err().to_string().starts_with("`[` is not a glob pattern"));
     assert_eq!(fs.walk("/etc/abs", "", 2).unwrap_err().to_string(), "/etc/abs is not a directory in the layers below");
 }
+
+fn pending_file(path: &str, content: Pending, size: u64) -> PendingEntry {
+    let entry =
+        Entry { path: path.into(), kind: Kind::File, mode: 0o600, uid: 7, gid: 8, size, offset: 0, content: None };
+    PendingEntry::Add { entry, content: Some(content) }
+}
+
+#[test]
+fn pending_entries_of_the_layer_lie_over_the_layers_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = image(dir.path(), media::LAYER_GZIP);
+    let host = dir.path().join("host-file");
+    std::fs::write(&host, b"from the host").unwrap();
+    let view = fs.with_pending(vec![
+        pending_file("usr/lib/os-release", Pending::Inline(Arc::from(&b"ID=mine\n"[..])), 8),
+        pending_file("usr/bin/copied", Pending::Host(host.clone()), 13),
+        PendingEntry::Whiteout("usr/bin/other".into()),
+    ]);
+    assert_eq!(view.read("/etc/os-release", MAX_READ, "read_lower").unwrap(), b"ID=mine\n", "through the symlink");
+    assert_eq!(view.sha256("/usr/bin/copied").unwrap(), Digest::of(b"from the host"));
+    assert_eq!(view.read("/usr/bin/tool", MAX_READ, "read_lower").unwrap(), [0, 159, 146, 150, 1]);
+    assert!(!view.exists("/usr/bin/other").unwrap());
+    let stat = view.stat("/usr/lib/os-release").unwrap();
+    assert_eq!((stat.mode, stat.uid, stat.gid, stat.size), (0o600, 7, 8, 8));
+    assert_eq!(fs.read("/etc/os-release", MAX_READ, "read_lower").unwrap(), b"ID=test\n", "the layers below unchanged");
+    std::fs::remove_file(&host).unwrap();
+    let error = view.read("/usr/bin/copied", MAX_READ, "read_lower").unwrap_err().to_string();
+    assert!(error.starts_with(&format!("cannot read /usr/bin/copied from {}", host.display())), "{error}");
+}

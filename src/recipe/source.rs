@@ -35,6 +35,12 @@ impl Loc {
         format!("{}:{line}:{column}", self.file.name)
     }
 
+    /// Whether this span comes before `other` in the same file (an entry
+    /// above another).
+    pub(crate) fn is_before(&self, other: &Loc) -> bool {
+        self.file.name == other.file.name && self.span.start < other.span.start
+    }
+
     /// An error pointing at this span.
     pub(crate) fn error(&self, message: impl Into<String>, label: impl Into<String>) -> LocatedError {
         LocatedError::new(&self.file, message, vec![(self.span.clone(), label.into())])

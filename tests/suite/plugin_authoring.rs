@@ -372,3 +372,53 @@ fn a_template_mistake_names_its_line() {
         "fn layer(ctx, args) {\n  ctx.file(\"/etc/x\", render(\"a\\n{{ port }}\", #{}));\n}\n"
     ));
 }
+
+/// Appends a line to a file as the layers below and the entries above it
+/// in its own layer left it.
+const APPEND: &str = r#"
+fn args() {
+    #{ path: #{ type: "string" }, line: #{ type: "string" } }
+}
+
+fn layer(ctx, args) {
+    let text = if ctx.exists_lower(args.path) { ctx.read_lower(args.path) } else { "" };
+    ctx.file(args.path, text + args.line + "\n", #{ mode: "0640" });
+}
+"#;
+
+/// Two runs of the shipped users plugin in one layer, then a plugin that
+/// extends a file an entry above it wrote: each sees what the entries
+/// above it in the layer wrote and replaces it; podman runs the result.
+/// An entry below a plugin writing the same path is still a collision.
+#[test]
+fn plugins_of_one_layer_build_on_the_entries_above_them() {
+    let sandbox = Sandbox::new();
+    skopeo_parent(&sandbox);
+    std::fs::copy(common::repo().join("plugins/users.rhai"), sandbox.path().join("users.rhai")).unwrap();
+    sandbox.write("append.rhai", APPEND);
+    let layer = "[image]\nname = \"localhost/accounts\"\n[from]\nimage = \"oci:parent:latest\"\n\
+                 [[layer]]\nname = \"accounts\"\n\
+                 [[layer.plugin]]\nscript = \"users.rhai\"\nwith = { users = [{ name = \"app\", uid = 1000, shell = \"/bin/sh\" }] }\n\
+                 [[layer.file]]\npath = \"/etc/motd\"\ncontent = \"one\\n\"\n\
+                 [[layer.plugin]]\nscript = \"users.rhai\"\nwith = { users = [{ name = \"web\", uid = 1001 }] }\n\
+                 [[layer.plugin]]\nscript = \"append.rhai\"\nwith = { path = \"/etc/motd\", line = \"two\" }\n";
+    sandbox.write("a.toml", layer);
+    let layout = common::lowercase_tempdir("accounts");
+    sandbox.build(&["a.toml", "--output", &format!("oci:{}", layout.path().display())]);
+    let image = format!("oci:{}:latest", layout.path().display());
+    let podman = Podman::new(sandbox.path());
+    let script = "id app; id web; cat /etc/motd; stat -c %a /etc/motd";
+    let out =
+        run(podman.cmd().args(Podman::RUN_FLAGS).args(["--entrypoint", "/bin/busybox", &image, "sh", "-c", script]));
+    assert_eq!(
+        out,
+        "uid=1000(app) gid=1000(app) groups=1000(app)\nuid=1001(web) gid=1001(web) groups=1001(web)\n\
+         one\ntwo\n640\n"
+    );
+
+    sandbox.write("b.toml", &format!("{layer}[[layer.file]]\npath = \"/etc/motd\"\ncontent = \"three\\n\"\n"));
+    let out = sandbox.cmd().args(["build", "b.toml", "--output", "oci:b"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("two entries of this layer write /etc/motd"), "{err}");
+}
