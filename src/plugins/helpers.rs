@@ -146,6 +146,7 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("parse_toml", parse_toml);
     engine.register_fn("to_toml", to_toml);
     engine.register_fn("render", super::template::render);
+    engine.register_fn("format", super::format::format);
 }
 
 #[cfg(test)]
