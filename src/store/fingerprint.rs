@@ -51,12 +51,13 @@ impl InputIndex {
     pub(crate) fn load(store: &Store, id: &Digest) -> InputIndex {
         let file = store.inputs_dir().join(id.hex());
         let mut index = InputIndex { file, ..InputIndex::default() };
-        let (Ok(text), Ok(meta)) = (fs::read_to_string(&index.file), fs::metadata(&index.file)) else {
+        let (Ok(file), Ok(meta)) = (fs::File::open(&index.file), fs::metadata(&index.file)) else {
             return index;
         };
         let written = (meta.mtime(), meta.mtime_nsec());
-        for line in text.lines() {
-            if let Some((path, fingerprint, digest)) = parse_line(line)
+        // Line by line: the index of a large tree is never held whole.
+        for line in std::io::BufRead::lines(std::io::BufReader::new(file)).map_while(Result::ok) {
+            if let Some((path, fingerprint, digest)) = parse_line(&line)
                 && fingerprint.mtime < written
             {
                 index.entries.insert(path.into_os_string(), (fingerprint, digest));
@@ -95,22 +96,24 @@ impl InputIndex {
             }
             return Ok(());
         }
-        let mut text = String::new();
-        for (path, (f, digest)) in &self.entries {
-            let Some(path) = path.to_str().filter(|p| !p.contains('\n')) else { continue };
-            text.push_str(&format!(
-                "{} {} {} {} {} {} {} {} {path}\n",
-                f.size,
-                f.mtime.0,
-                f.mtime.1,
-                f.ctime.0,
-                f.ctime.1,
-                f.ino,
-                f.dev,
-                digest.hex()
-            ));
-        }
-        store.replace_file(&self.file, text.as_bytes())
+        store.replace_file_with(&self.file, |out| {
+            for (path, (f, digest)) in &self.entries {
+                let Some(path) = path.to_str().filter(|p| !p.contains('\n')) else { continue };
+                writeln!(
+                    out,
+                    "{} {} {} {} {} {} {} {} {path}",
+                    f.size,
+                    f.mtime.0,
+                    f.mtime.1,
+                    f.ctime.0,
+                    f.ctime.1,
+                    f.ino,
+                    f.dev,
+                    digest.hex()
+                )?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -231,9 +231,20 @@ impl Store {
     /// Replaces a store file (cache entry, index) with `bytes` through a
     /// temp file, so readers see the old or the new content, never a part.
     fn replace_file(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err("cannot create a file in", path))?;
-        tmp.write_all(bytes).map_err(io_err("cannot write", path))?;
+        self.replace_file_with(path, |file| file.write_all(bytes))
+    }
+
+    /// Replaces `path` atomically with what `write` writes (through a
+    /// buffer), so a large file is never held in memory whole.
+    fn replace_file_with(
+        &self,
+        path: &Path,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err("cannot create a file in", path))?;
+        let mut buffered = std::io::BufWriter::new(tmp);
+        write(&mut buffered).map_err(io_err("cannot write", path))?;
+        let tmp = buffered.into_inner().map_err(|e| io_err("cannot write", path)(e.into_error()))?;
         tmp.persist(path).map_err(|e| io_err("cannot write", path)(e.error))?;
         Ok(())
     }
