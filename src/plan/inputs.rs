@@ -31,33 +31,44 @@ pub(crate) fn digest_inputs(
     defer: bool,
 ) -> Result<(), LocatedError> {
     let mut index = InputIndex::load(store, &index_id(recipe, layer, platform));
-    let mut unknown: Vec<(ImagePath, std::path::PathBuf, Fingerprint)> = Vec::new();
     let (mut total, mut missing) = (0u64, 0u64);
-    for (path, node) in tree.iter_mut() {
+    for (_, node) in tree.iter_mut() {
         if let NodeKind::File(FileSource::Host { path: host, fingerprint, content, .. }) = &mut node.kind {
             total += fingerprint.size;
             match index.lookup(host, fingerprint) {
                 Some(digest) => *content = Some(*digest),
-                None => {
-                    missing += fingerprint.size;
-                    unknown.push((path.clone(), host.clone(), *fingerprint));
-                }
+                None => missing += fingerprint.size,
             }
         }
     }
     if defer && missing > 0 && missing * 2 >= total {
         return Ok(());
     }
-    let hashed: Vec<(ImagePath, Result<ContentHash, io::Error>)> =
-        unknown.par_iter().map(|(path, host, fingerprint)| (path.clone(), hash_file(host, fingerprint))).collect();
-    for ((path, result), (_, host, fingerprint)) in hashed.into_iter().zip(unknown) {
-        let Some(node) = tree.get_mut(&path) else { continue };
-        let digest =
-            result.map_err(|e| node.loc.error(format!("cannot read {}: {e}", host.display()), "copied here"))?;
-        if let NodeKind::File(FileSource::Host { content, .. }) = &mut node.kind {
+    // The files still unknown, by reference (a large tree is not copied),
+    // hashed in parallel; the results come back in tree order.
+    let hashed: Vec<Result<ContentHash, io::Error>> = {
+        let unknown: Vec<(&std::path::Path, &Fingerprint)> = tree
+            .iter()
+            .filter_map(|(_, node)| match &node.kind {
+                NodeKind::File(FileSource::Host { path, fingerprint, content: None, .. }) => {
+                    Some((path.as_path(), fingerprint))
+                }
+                _ => None,
+            })
+            .collect();
+        unknown.par_iter().map(|(host, fingerprint)| hash_file(host, fingerprint)).collect()
+    };
+    let mut results = hashed.into_iter();
+    for (_, node) in tree.iter_mut() {
+        if let NodeKind::File(FileSource::Host { path: host, fingerprint, content: content @ None, .. }) =
+            &mut node.kind
+        {
+            let Some(result) = results.next() else { break };
+            let digest =
+                result.map_err(|e| node.loc.error(format!("cannot read {}: {e}", host.display()), "copied here"))?;
             *content = Some(digest);
+            index.record(host.clone(), *fingerprint, digest);
         }
-        index.record(host, fingerprint, digest);
     }
     save(index, tree, store);
     Ok(())
