@@ -422,7 +422,7 @@ pub(super) struct LayerArgs {
     /// Layer compression
     #[arg(long, value_enum, default_value_t = CompressionArg::Zstd)]
     pub compression: CompressionArg,
-    /// Compression level [default: 3 for zstd (1-19), 6 for gzip (1-9)]
+    /// Compression level [default: 3 for zstd (1-19), 2 for gzip (1-9)]
     #[arg(long, value_name = "N")]
     pub level: Option<i32>,
     /// Build only this platform of multi-platform recipes (repeatable)

@@ -16,7 +16,7 @@ pub(crate) enum Compression {
 
 impl Compression {
     pub(crate) const DEFAULT_ZSTD_LEVEL: i32 = 3;
-    pub(crate) const DEFAULT_GZIP_LEVEL: u32 = 6;
+    pub(crate) const DEFAULT_GZIP_LEVEL: u32 = 2;
 
     pub(crate) fn media_type(self) -> &'static str {
         match self {

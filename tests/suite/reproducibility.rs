@@ -12,7 +12,7 @@ use common::{Sandbox, bin, json_blob, layout_digest};
 /// Manifest digests of `recipes/hello.toml` with SOURCE_DATE_EPOCH unset (0).
 /// A change here is a format change: call it out in the changelog.
 const HELLO_ZSTD: &str = "sha256:268ac9185c1cf776e034ba9632bd7bc498f3815be853674bfe2e9fd5dea670f1";
-const HELLO_GZIP: &str = "sha256:156ed5c6f91eb1a454db34a4a50f6f1c2eac83e181b68e7030b411ff7fb6a63c";
+const HELLO_GZIP: &str = "sha256:acbdace43de3f57e81d8fb8f29e2aa1e98dc52d1ece5cb7c86df1322d5e8d476";
 
 /// Copies the recipes under `umask`, then builds hello.toml there with
 /// `extra` arguments and environment; returns the manifest digest.
