@@ -10,7 +10,7 @@
 //!   resolved through symlinks, files read at their offsets;
 //! - [`reads`]: the `ctx` functions over them (`*_lower`, `chmod`, `chown`);
 //! - [`helpers`]: hashing, globs, regexes, TOML; [`template`]: `render`;
-//!   [`format`]: printf's conversions;
+//!   [`format`](mod@format): printf's conversions;
 //! - [`args`]: `fn args()` declarations, `with` checked against them, and
 //!   the `Args` value hooks get;
 //! - here: loading (each script compiled once into an AST) and running the
