@@ -4,6 +4,7 @@
 
 use thiserror::Error;
 
+use crate::attest::AttestError;
 use crate::commit::CommitError;
 use crate::compose::ComposeError;
 use crate::copy::CopyError;
@@ -38,6 +39,9 @@ pub(crate) enum Error {
     /// Keys, signing and verification.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// `attestations`, `sbom`, `verify --attestations`.
+    #[error(transparent)]
+    Attest(#[from] AttestError),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
     /// `plugin test`: the script, its arguments or its hook failed, located

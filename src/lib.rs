@@ -38,6 +38,7 @@
 //! - `text`: text from outside made safe for a terminal.
 
 pub(crate) mod assemble;
+pub(crate) mod attest;
 pub mod cli;
 pub(crate) mod commit;
 pub(crate) mod compose;

@@ -54,6 +54,8 @@ mod registry;
 mod reproducibility;
 #[path = "suite/signing.rs"]
 mod signing;
+#[path = "suite/supply_chain.rs"]
+mod supply_chain;
 
 /// A file under `tests/suite/` without its line above would never be
 /// compiled: its tests would silently not run.

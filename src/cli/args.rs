@@ -63,6 +63,13 @@ pub(super) enum Command {
     Sign(SignArgs),
     /// Check an image's signatures; exit 1 unless each manifest has a valid one
     Verify(VerifyArgs),
+    /// List the attestations attached to an image: type, signer key id, digest
+    Attestations(AttestationsArgs),
+    /// Print the SBOM attached to an image (SPDX or CycloneDX JSON)
+    #[command(after_help = "Examples:\n  \
+        compose-img sbom oci:out/app:latest\n  \
+        compose-img sbom --format cyclonedx docker://registry.example.com/app:1.0")]
+    Sbom(SbomArgs),
     /// Copy an image between any two transports (pull, push, export)
     #[command(after_help = "Examples:\n  \
         compose-img copy oci:out/hello:latest docker://registry.example.com/hello:1.0\n  \
@@ -166,8 +173,34 @@ pub(super) struct VerifyArgs {
     /// Public key (PKIX PEM, as keygen or cosign generate-key-pair write)
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
+    /// Also check every attestation: its DSSE signature by --key and that
+    /// it is about the image
+    #[arg(long)]
+    pub attestations: bool,
     #[command(flatten)]
     pub target: SignatureArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct AttestationsArgs {
+    /// The image (oci:, oci-archive:, docker://)
+    pub image: String,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SbomArgs {
+    /// The image (oci:, oci-archive:, docker://)
+    pub image: String,
+    /// Which SBOM
+    #[arg(long, value_name = "FORMAT", default_value = "spdx", value_parser = ["spdx", "cyclonedx"])]
+    pub format: String,
+    /// The platform's SBOM, from an image index [default: linux/amd64]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 /// Whose signatures, and where the image is read from.
@@ -347,6 +380,10 @@ pub(super) struct BuildArgs {
     /// (cosign format; password from $COSIGN_PASSWORD or the terminal)
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Attach SBOMs of each image as in-toto attestations (signed with
+    /// --sign-key, else unsigned) [default: the recipe's `sbom`, else none]
+    #[arg(long, value_name = "FORMAT", value_parser = ["spdx", "cyclonedx", "both", "none"])]
+    pub sbom: Option<String>,
     /// Refuse a parent image the recipe's lock file lacks instead of
     /// locking it (for CI and release builds)
     #[arg(long)]

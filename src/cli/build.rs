@@ -25,6 +25,7 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
         vars: vars(&args.vars)?,
         deny_warnings: args.deny_warnings,
         sign_key: args.sign_key.as_deref().map(super::keys::private_key).transpose()?,
+        sbom: args.sbom.as_deref().and_then(crate::recipe::SbomFormat::parse_setting),
         locked: args.locked,
         stages: Vec::new(),
     };

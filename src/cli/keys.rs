@@ -83,5 +83,11 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<(), Error> {
     for verified in sign::verify(&reference, &key, args.target.identity.as_deref(), &store, &options)? {
         println!("verified {} {} (identity {})", escape(&shown), verified.digest, escape(&verified.identity));
     }
+    if args.attestations {
+        for verified in crate::attest::attached::verify(&reference, &key, &store, &options)? {
+            let kind = escape(&verified.predicate_type);
+            println!("verified attestation {} {kind} of {}", verified.digest, verified.manifest);
+        }
+    }
     Ok(())
 }

@@ -13,7 +13,8 @@
 //! - `copy`: the `copy` command;
 //! - `plugin`: `plugin test`, a layer hook run without a build;
 //! - `inspect`: `inspect`, `history`, `ls`, `diff`, `du` as tables or JSON, and `unpack`;
-//! - `keys`: `keygen`, `sign`, `verify`, and the key password;
+//! - `keys`: `keygen`, `sign`, `verify` (with `--attestations`), and the key password;
+//! - `attest`: `attestations` and `sbom`;
 //! - `store`: the `store` commands.
 //!
 //! What they share, each file importing none of the commands:
@@ -29,6 +30,7 @@
 
 mod access;
 mod args;
+mod attest;
 mod build;
 mod commit;
 mod copy;
@@ -90,6 +92,8 @@ pub fn run() -> ExitCode {
         Command::Keygen(args) => keys::keygen(args),
         Command::Sign(args) => keys::sign(args, cli.quiet),
         Command::Verify(args) => keys::verify(args),
+        Command::Attestations(args) => attest::list(args),
+        Command::Sbom(args) => attest::sbom(args),
         Command::Plugin(args::PluginCommand::Test(args)) => plugin::test(args),
     };
     match result {

@@ -3,6 +3,7 @@
 use thiserror::Error;
 
 use crate::assemble::AssembleError;
+use crate::attest::AttestError;
 use crate::layer::BuildError;
 use crate::lock::LockError;
 use crate::recipe::{LocatedError, RecipeError};
@@ -56,6 +57,20 @@ pub(crate) enum ComposeError {
         output: String,
         #[source]
         source: TransportError,
+    },
+    /// The SBOMs or provenance of a recipe's images.
+    #[error("attesting {recipe}")]
+    Attest {
+        recipe: String,
+        #[source]
+        source: AttestError,
+    },
+    /// The attestations to write beside an output.
+    #[error("attaching attestations to {output}")]
+    Attach {
+        output: String,
+        #[source]
+        source: AttestError,
     },
     /// Signing an output (`--sign-key`).
     #[error(transparent)]

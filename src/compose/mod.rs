@@ -12,7 +12,9 @@
 //! 6. `nodes`: the build graph (parent fetches, layers, images) run on the
 //!    ready-queue executor;
 //! 7. assemble: the index of a multi-platform recipe;
-//! 8. `outputs`: each destination written, signed if asked;
+//! 8. `attestations`: the SBOMs and provenance of each image, when the
+//!    build signs or is asked for SBOMs; `outputs`: each destination
+//!    written, signed and attested if asked;
 //! 9. the lock files that gained references written (`locks`);
 //! 10. `summary`: what was built, reused and written.
 //!
@@ -22,6 +24,7 @@
 //! is `compose-img lock` (`lock_command`). Every failure is a
 //! [`ComposeError`] (`error`).
 
+mod attestations;
 mod error;
 mod lock_command;
 mod locks;
@@ -75,8 +78,12 @@ pub(crate) struct BuildRequest {
     /// `--deny-warnings`: a warning fails the build before any output is
     /// written.
     pub deny_warnings: bool,
-    /// `--sign-key`: sign every manifest and index written.
+    /// `--sign-key`: sign every manifest and index written (and the
+    /// attestations).
     pub sign_key: Option<SigningKey>,
+    /// `--sbom`: the SBOMs to attach, overriding each recipe's `sbom`
+    /// (`None`: the recipe's).
+    pub sbom: Option<Vec<crate::recipe::SbomFormat>>,
     /// `--locked`: refuse a parent image its recipe's lock file lacks
     /// instead of locking it.
     pub locked: bool,
@@ -123,7 +130,8 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
     for target in &targets {
         let recipe = &graph.recipes[target.recipe];
         let tagged = built.tagged(recipe, &units.of_recipe[target.recipe], &context)?;
-        reports.push(outputs::write(recipe, target, &tagged, &context)?);
+        let statements = attestations::statements(&graph, &units, target.recipe, &built, &context)?;
+        reports.push(outputs::write(recipe, target, &tagged, &statements, &context)?);
     }
     let notes = locks.save()?;
     Ok(BuildSummary::new(&built, reports, notes, remarks))
@@ -266,6 +274,7 @@ impl Stages<'_> {
             vars: Given { for_stage: true, ..r.vars.clone() },
             deny_warnings: false,
             sign_key: None,
+            sbom: Some(Vec::new()),
             locked: r.locked,
             stages: r.stages.iter().cloned().chain([canonical]).collect(),
         };

@@ -326,6 +326,14 @@ impl Built<'_> {
         })
     }
 
+    /// The image of `unit`.
+    pub(super) fn image(&self, unit: usize) -> Option<&BuiltImage> {
+        match self.products.get(self.graph.image_nodes[unit]) {
+            Some(Product::Image(image)) => Some(image.as_ref()),
+            _ => None,
+        }
+    }
+
     /// What `recipe` is: the image of its one unit, else an index of the
     /// images of its `units`.
     pub(super) fn tagged(&self, recipe: &Recipe, units: &[usize], context: &Context) -> Result<Tagged, ComposeError> {

@@ -1,5 +1,6 @@
 //! Where each named recipe goes: its destinations, checked before anything
-//! is built, and written (signed if asked) once every image is.
+//! is built, and written (signed and attested if asked) once every image
+//! is.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use crate::recipe::Recipe;
 use crate::sign;
 use crate::transport;
 
+use super::attestations::Statements;
 use super::summary::{BuiltReport, WrittenOutput};
 use super::units::Units;
 use super::{BuildRequest, ComposeError, Context};
@@ -99,6 +101,19 @@ pub(super) fn targets(graph: &RecipeGraph, units: &Units, request: &BuildRequest
         return Err(ComposeError::Usage(format!("{place} cannot hold signatures: drop --sign-key or the output")));
     }
     for target in &targets {
+        let recipe = &graph.recipes[target.recipe];
+        if super::attestations::wanted(recipe, request.sbom.as_deref(), false)
+            && let Some(place) = target.destinations.iter().find(|d| !d.reference.holds_signatures())
+        {
+            let place = &place.reference;
+            let why = if request.sbom.is_some() { "--sbom" } else { "the recipe's `sbom`" };
+            return Err(ComposeError::Usage(format!(
+                "{place} cannot hold attestations ({} asks for SBOMs through {why}): use --sbom none or another output",
+                recipe.file.name
+            )));
+        }
+    }
+    for target in &targets {
         let platforms = units.of_recipe[target.recipe].len();
         if platforms > 1
             && let Some(archive) = target.docker_archive()
@@ -135,13 +150,15 @@ pub(super) fn write(
     recipe: &Recipe,
     target: &Target,
     tagged: &Tagged,
+    statements: &Statements,
     context: &Context,
 ) -> Result<BuiltReport, ComposeError> {
     let Context { request, store, progress, .. } = context;
     let mut written = Vec::new();
     for Destination { reference, tags } in &target.destinations {
         let shown = reference.to_string();
-        let attachments = signatures(recipe, reference, tagged, context)?;
+        let mut attachments = signatures(recipe, reference, tagged, context)?;
+        attachments.extend(super::attestations::attachments(statements, reference, context)?);
         let result =
             transport::write(reference, tagged, tags, &attachments, &recipe.image.name, store, &request.registry)
                 .map_err(|source| ComposeError::Output { output: shown.clone(), source })?;

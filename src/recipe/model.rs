@@ -74,6 +74,36 @@ pub(crate) struct Image {
     pub name: String,
     pub tags: Vec<String>,
     pub platforms: Vec<Platform>,
+    /// `sbom`: the SBOMs a build attaches (`--sbom` overrides it).
+    pub sbom: Vec<SbomFormat>,
+}
+
+/// An SBOM format (`sbom` in `[image]`, `build --sbom`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SbomFormat {
+    Spdx,
+    CycloneDx,
+}
+
+impl SbomFormat {
+    /// The formats a setting names: `spdx`, `cyclonedx`, `both`, `none`.
+    pub(crate) fn parse_setting(text: &str) -> Option<Vec<SbomFormat>> {
+        Some(match text {
+            "spdx" => vec![SbomFormat::Spdx],
+            "cyclonedx" => vec![SbomFormat::CycloneDx],
+            "both" => vec![SbomFormat::Spdx, SbomFormat::CycloneDx],
+            "none" => Vec::new(),
+            _ => return None,
+        })
+    }
+
+    /// As settings and `--format` name it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SbomFormat::Spdx => "spdx",
+            SbomFormat::CycloneDx => "cyclonedx",
+        }
+    }
 }
 
 impl Image {

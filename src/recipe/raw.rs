@@ -32,6 +32,8 @@ pub(super) struct RawImage {
     pub name: S<String>,
     pub tags: Option<Vec<S<String>>>,
     pub platforms: Option<S<Vec<S<String>>>>,
+    /// `spdx`, `cyclonedx`, `both` or `none`.
+    pub sbom: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

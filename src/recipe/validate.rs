@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::image_path::ImagePath;
 use super::model::{
     Base, ConfigPatch, Copy, Entry, EntryKind, EnvSet, Globs, Image, ImageSource, Layer, Owner, PluginUse, Recipe,
-    Unset,
+    SbomFormat, Unset,
 };
 use super::names;
 use super::raw::{RawConfig, RawCopy, RawFrom, RawImage, RawLayer, RawPlugin, RawRecipe, RawUnset};
@@ -195,7 +195,21 @@ impl Cx {
             }
             None => vec![crate::oci::platform::parse_platform("linux/amd64").ok()?],
         };
-        Some(Image { name: name?, tags, platforms })
+        let sbom = match &raw.sbom {
+            Some(value) => match SbomFormat::parse_setting(value.get_ref()) {
+                Some(formats) => formats,
+                None => {
+                    self.err(
+                        value.span(),
+                        format!("`sbom = \"{}\"` is not an SBOM setting", value.get_ref()),
+                        "expected \"spdx\", \"cyclonedx\", \"both\" or \"none\"",
+                    );
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        Some(Image { name: name?, tags, platforms, sbom })
     }
 
     fn duplicate(&mut self, first: Range<usize>, again: Range<usize>, message: &str) {

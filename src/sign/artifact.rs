@@ -60,6 +60,43 @@ struct RawLayer {
     annotations: BTreeMap<String, String>,
 }
 
+/// The layers of a cosign attachment manifest (signatures or
+/// attestations) already in the store (`tagged` as fetched, `name` its
+/// reference for messages), in order. A manifest of more than
+/// [`MAX_SIGNATURES`] layers is refused.
+pub(crate) fn read_layers(tagged: &Tagged, store: &Store, name: &str) -> Result<Vec<Layer>, SignError> {
+    let digest = &tagged.root.digest;
+    let (bytes, _) = limits::read_regular(&store.blob_path(digest), MAX_MANIFEST)
+        .map_err(|e| SignError::Invalid(format!("{name}: cannot read the manifest {digest}: {e}")))?;
+    let manifest: RawManifest = serde_json::from_slice(&bytes)
+        .map_err(|e| SignError::Invalid(format!("{name}: the manifest {digest} is not a manifest: {e}")))?;
+    drop(bytes);
+    if manifest.layers.len() > MAX_SIGNATURES {
+        return Err(SignError::Invalid(format!(
+            "{name}: the manifest {digest} has {} layers; compose-img reads at most {MAX_SIGNATURES} \
+             signatures or attestations per manifest",
+            manifest.layers.len()
+        )));
+    }
+    let mut layers = Vec::new();
+    for layer in manifest.layers {
+        let digest = Digest::parse(&layer.digest)
+            .map_err(|e| SignError::Invalid(format!("{name}: {}", super::payload::printable(&e.to_string()))))?;
+        layers.push(Layer { media_type: layer.media_type, digest, size: layer.size, annotations: layer.annotations });
+    }
+    Ok(layers)
+}
+
+/// One layer of a cosign attachment manifest: a blob in the store and its
+/// annotations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layer {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub annotations: BTreeMap<String, String>,
+}
+
 /// The signatures of a signature manifest already in the store (`tagged`
 /// as fetched, `name` its reference for messages): its simple-signing
 /// layers with their annotations, in order. Payloads are not read (see
@@ -67,32 +104,19 @@ struct RawLayer {
 /// naming a payload over [`MAX_PAYLOAD`] bytes, is refused.
 pub(crate) fn read(tagged: &Tagged, store: &Store, name: &str) -> Result<Vec<Signature>, SignError> {
     let digest = &tagged.root.digest;
-    let (bytes, _) = limits::read_regular(&store.blob_path(digest), MAX_MANIFEST)
-        .map_err(|e| SignError::Invalid(format!("{name}: cannot read the signature manifest {digest}: {e}")))?;
-    let manifest: RawManifest = serde_json::from_slice(&bytes)
-        .map_err(|e| SignError::Invalid(format!("{name}: the signature manifest is not a manifest: {e}")))?;
-    drop(bytes);
-    if manifest.layers.len() > MAX_SIGNATURES {
-        return Err(SignError::Invalid(format!(
-            "{name}: the signature manifest {digest} has {} layers; compose-img reads at most {MAX_SIGNATURES} \
-             signatures per manifest",
-            manifest.layers.len()
-        )));
-    }
     let mut signatures = Vec::new();
-    for layer in manifest.layers.into_iter().filter(|l| l.media_type == media::SIMPLESIGNING) {
-        let payload = Digest::parse(&layer.digest)
-            .map_err(|e| SignError::Invalid(format!("{name}: {}", super::payload::printable(&e.to_string()))))?;
+    for layer in read_layers(tagged, store, name)?.into_iter().filter(|l| l.media_type == media::SIMPLESIGNING) {
         if layer.size > MAX_PAYLOAD {
             return Err(SignError::Invalid(format!(
-                "{name}: the signature manifest {digest} names a payload {payload} of {} bytes, over the {} limit \
+                "{name}: the signature manifest {digest} names a payload {} of {} bytes, over the {} limit \
                  for a payload",
+                layer.digest,
                 layer.size,
                 limits::shown(MAX_PAYLOAD)
             )));
         }
         let signature = layer.annotations.get(ANNOTATION).cloned().unwrap_or_default();
-        signatures.push(Signature { payload, size: layer.size, signature });
+        signatures.push(Signature { payload: layer.digest, size: layer.size, signature });
     }
     Ok(signatures)
 }
@@ -119,21 +143,38 @@ pub(crate) fn store_payload(payload: &[u8], signature: String, store: &Store) ->
 /// Writes a signature manifest holding `signatures` (their payloads in the
 /// store already) to the store.
 pub(crate) fn write(signatures: &[Signature], store: &Store) -> Result<Tagged, SignError> {
-    let mut layers = Vec::new();
+    let layers: Vec<Layer> = signatures
+        .iter()
+        .map(|signature| Layer {
+            media_type: media::SIMPLESIGNING.to_owned(),
+            digest: signature.payload.clone(),
+            size: signature.size,
+            annotations: BTreeMap::from([(ANNOTATION.to_owned(), signature.signature.clone())]),
+        })
+        .collect();
+    write_layers(&layers, "signature", store)
+}
+
+/// Writes a cosign attachment manifest holding `layers` (their blobs in
+/// the store already) to the store: cosign's config, with the layer
+/// digests as diff_ids. `what` names the layers in the image compose-img
+/// keeps of it.
+pub(crate) fn write_layers(layers: &[Layer], what: &str, store: &Store) -> Result<Tagged, SignError> {
+    let mut descriptors = Vec::new();
     let mut built = Vec::new();
-    for signature in signatures {
-        layers.push(json!({
-            "mediaType": media::SIMPLESIGNING,
-            "size": signature.size,
-            "digest": signature.payload.as_str(),
-            "annotations": { ANNOTATION: signature.signature },
+    for layer in layers {
+        descriptors.push(json!({
+            "mediaType": layer.media_type,
+            "size": layer.size,
+            "digest": layer.digest.as_str(),
+            "annotations": layer.annotations,
         }));
         built.push(BuiltLayer {
             reused: true,
-            name: "signature".into(),
-            digest: signature.payload.clone(),
-            size: signature.size,
-            diff_id: signature.payload.clone(),
+            name: what.to_owned(),
+            digest: layer.digest.clone(),
+            size: layer.size,
+            diff_id: layer.digest.clone(),
             media_type: media::SIMPLESIGNING,
         });
     }
@@ -153,7 +194,7 @@ pub(crate) fn write(signatures: &[Signature], store: &Store) -> Result<Tagged, S
         "schemaVersion": 2,
         "mediaType": media::MANIFEST,
         "config": { "mediaType": media::CONFIG, "size": config_blob.size, "digest": config_blob.digest.as_str() },
-        "layers": layers,
+        "layers": descriptors,
     });
     let manifest_blob = store.write_blob(&canonical(&manifest).map_err(|e| SignError::Invalid(e.to_string()))?)?;
     Ok(Tagged::single(BuiltImage {

@@ -101,10 +101,21 @@ pub(crate) fn fetch_attachment(
     store: &Store,
     options: &ClientOptions,
 ) -> Result<Option<Tagged>, SignError> {
+    fetch_tagged(place, &artifact::tag(digest), store, options)
+}
+
+/// The attachment manifest (signatures, attestations) tagged `tag` beside
+/// the image at `place`, if there is one.
+pub(crate) fn fetch_tagged(
+    place: &ImageRef,
+    tag: &str,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Option<Tagged>, SignError> {
     if !place.holds_signatures() {
         return Ok(None);
     }
-    match transport::fetch(&place.with_tag(&artifact::tag(digest)), &Want::All, store, options) {
+    match transport::fetch(&place.with_tag(tag), &Want::All, store, options) {
         Ok(tagged) => Ok(Some(tagged)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
