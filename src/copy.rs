@@ -55,6 +55,8 @@ pub(crate) struct Copied {
     pub written: Written,
     /// Signature manifests carried along.
     pub signatures: usize,
+    /// Attestation manifests (`sha256-<hex>.att`) carried along.
+    pub attestations: usize,
     /// The destination with the tag written: what to paste into skopeo,
     /// podman or compose-img to read the copy.
     pub reference: ImageRef,
@@ -104,10 +106,18 @@ pub(crate) fn copy(
         transport::verify_layers(image, &source.to_string(), store)?;
     }
     let mut attachments = Vec::new();
+    let mut attestations = 0;
     if destination.holds_signatures() {
         for digest in sign::signed_digests(&tagged) {
             if let Some(signatures) = sign::fetch_attachment(source, digest, store, client)? {
                 attachments.push((signatures, sign::artifact::tag(digest)));
+            }
+        }
+        for digest in sign::signed_digests(&tagged) {
+            let tag = crate::attest::attached::tag(digest);
+            if let Some(attached) = sign::fetch_tagged(source, &tag, store, client)? {
+                attachments.push((attached, tag));
+                attestations += 1;
             }
         }
     }
@@ -132,7 +142,8 @@ pub(crate) fn copy(
     blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
     store.record_output(&destination.to_string(), &blobs)?;
     let reference = destination.with_tag(&tag);
-    Ok(Copied { tagged, written, signatures: attachments.len(), reference, narrowed_from })
+    let signatures = attachments.len() - attestations;
+    Ok(Copied { tagged, written, signatures, attestations, reference, narrowed_from })
 }
 
 /// The images of `tagged` for `platforms` (each must have one): the one

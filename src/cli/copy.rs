@@ -34,6 +34,9 @@ pub(super) fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
         if copied.signatures > 0 {
             eprintln!("copied {} signature manifest(s)", copied.signatures);
         }
+        if copied.attestations > 0 {
+            eprintln!("copied {} attestation manifest(s)", copied.attestations);
+        }
     }
     Ok(())
 }

@@ -420,3 +420,45 @@ layer["digest"], layer["size"] = put(json.dumps(envelope).encode())
 entry["digest"], entry["size"] = put(json.dumps(manifest).encode())
 open(os.path.join(layout, "index.json"), "w").write(json.dumps(index))
 "#;
+
+#[test]
+fn attestations_go_to_registries_and_archives_and_are_copied_along() {
+    let registry = common::Registry::start();
+    let sandbox = Sandbox::new();
+    assert_success(&cmd(&sandbox).args(["keygen", "--output-prefix", "k"]).output().unwrap());
+    let multiarch = common::repo().join("recipes/multiarch.toml").display().to_string();
+    let target = format!("docker://{}/attested/multi:1", registry.host);
+    let build = ["build", &multiarch, "--sbom", "spdx", "--sign-key", "k.key", "--output", &target, NO_TLS];
+    assert_success(&cmd(&sandbox).args(build).output().unwrap());
+    // Each platform image: its SBOM and its provenance.
+    let listing = ok(cmd(&sandbox).args(["attestations", &target, NO_TLS]).output().unwrap());
+    assert_eq!(listing.lines().count(), 5, "{listing}");
+    assert_eq!(listing.matches("linux/arm64").count(), 2, "{listing}");
+    let verified =
+        ok(cmd(&sandbox).args(["verify", "--key", "k.pub", "--attestations", &target, NO_TLS]).output().unwrap());
+    assert_eq!(verified.matches("verified attestation").count(), 4, "{verified}");
+    let arm = ok(cmd(&sandbox).args(["sbom", "--platform", "linux/arm64", &target, NO_TLS]).output().unwrap());
+    let arm: serde_json::Value = serde_json::from_str(&arm).unwrap();
+    assert!(arm["packages"][0]["comment"].as_str().unwrap().ends_with("platform linux/arm64"), "{arm}");
+
+    // skopeo reads the attestation manifest cosign's way.
+    let manifest = arm["packages"][0]["versionInfo"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    let att = format!("{}:sha256-{manifest}.att", target.rsplit_once(':').unwrap().0);
+    let raw = common::run(Command::new(common::tool("skopeo")).args(["inspect", "--raw", "--tls-verify=false", &att]));
+    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let types: Vec<&str> =
+        raw["layers"].as_array().unwrap().iter().map(|l| l["annotations"]["predicateType"].as_str().unwrap()).collect();
+    assert_eq!(types, ["https://spdx.dev/Document", "https://slsa.dev/provenance/v1"]);
+
+    // Copied to an archive, the attestations come along and still verify.
+    let copy = cmd(&sandbox).args(["copy", "--all", &target, "oci-archive:multi.tar", NO_TLS]).output().unwrap();
+    assert_success(&copy);
+    assert!(String::from_utf8_lossy(&copy.stderr).contains("copied 2 attestation manifest(s)"));
+    let verified = ok(cmd(&sandbox)
+        .args(["verify", "--key", "k.pub", "--attestations", "oci-archive:multi.tar"])
+        .output()
+        .unwrap());
+    assert_eq!(verified.matches("verified attestation").count(), 4, "{verified}");
+}
+
+const NO_TLS: &str = "--tls-verify=false";
