@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use p256::ecdsa::{SigningKey, VerifyingKey};
 
 use super::dsse::{self, Rejected};
-use super::{AttestError, predicate_type};
+use super::{AttestError, Statements, predicate_type};
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
@@ -40,7 +40,7 @@ pub(crate) fn tag(digest: &Digest) -> String {
 /// attestations already there plus a DSSE envelope per statement (signed
 /// with `key` if there is one; kept once if the same is there already).
 pub(crate) fn attachments(
-    statements: &[(Digest, Vec<(&'static str, Vec<u8>)>)],
+    statements: &Statements,
     destination: &ImageRef,
     key: Option<&SigningKey>,
     store: &Store,
@@ -172,13 +172,13 @@ pub(crate) fn sbom(
     })?;
     // A single image is chosen whatever its platform, as `inspect` does.
     let single = found.iter().all(|f| f.manifest == found[0].manifest);
-    let chosen = found.iter().filter(|f| single || platform.is_none_or(|p| f.platform == *p));
+    let mut chosen = found.iter().filter(|f| single || platform.is_none_or(|p| f.platform == *p));
     let no_sbom = || AttestError::NoSbom {
         reference: reference.to_string(),
         format: format.name(),
         predicate: predicate_type(format),
     };
-    let envelope = chosen.filter(|f| f.predicate_type == predicate_type(format)).last().ok_or_else(no_sbom)?;
+    let envelope = chosen.rfind(|f| f.predicate_type == predicate_type(format)).ok_or_else(no_sbom)?;
     let (_, statement) = dsse::open(&envelope.bytes).map_err(|reason| AttestError::Malformed {
         name: format!("{reference}: attestation {}", envelope.digest),
         reason: reason.to_string(),

@@ -181,6 +181,10 @@ fn image_purl(repository: &str, digest: &Digest) -> String {
     format!("pkg:oci/{name}@sha256%3A{}?repository_url={repo}", digest.hex())
 }
 
+/// By platform manifest: the statements to attach to it, as (predicate
+/// type, statement bytes).
+pub(crate) type Statements = Vec<(Digest, Vec<(&'static str, Vec<u8>)>)>;
+
 /// The statements a build attaches to `subject`: each SBOM asked for and
 /// the provenance, as (predicate type, statement bytes).
 pub(crate) fn statements(

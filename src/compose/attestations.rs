@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use crate::attest::{self, Flags, Made, Parent, Subject};
-use crate::digest::Digest;
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
 use crate::plan::graph::RecipeGraph;
@@ -16,9 +15,7 @@ use super::nodes::Built;
 use super::units::Units;
 use super::{ComposeError, Context};
 
-/// By platform manifest: the statements to attach, as (predicate type,
-/// statement).
-pub(super) type Statements = Vec<(Digest, Vec<(&'static str, Vec<u8>)>)>;
+pub(super) use crate::attest::Statements;
 
 /// The SBOM formats a build of `recipe` attaches.
 pub(super) fn formats(recipe: &Recipe, context: &Context) -> Vec<SbomFormat> {
