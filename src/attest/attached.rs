@@ -137,6 +137,11 @@ pub(crate) fn list(reference: &ImageRef, store: &Store, options: &ClientOptions)
     Ok(found)
 }
 
+/// The statement of an attestation found (its signature not checked).
+pub(crate) fn statement(found: &Found) -> Result<dsse::Statement, Rejected> {
+    dsse::open(&found.bytes).map(|(_, statement)| statement)
+}
+
 /// The envelope blob of `layer`, read from the store within
 /// [`MAX_ENVELOPE`] bytes and checked against its digest.
 fn read_envelope(store: &Store, layer: &Layer, name: &str) -> Result<Vec<u8>, AttestError> {

@@ -70,6 +70,11 @@ pub(super) enum Command {
         compose-img sbom oci:out/app:latest\n  \
         compose-img sbom --format cyclonedx docker://registry.example.com/app:1.0")]
     Sbom(SbomArgs),
+    /// Rebuild a recipe in a scratch store and compare it with a published image
+    #[command(after_help = "Exit status: 0 when every digest matches, 1 when one differs (the first differing\n\
+        layer and its files are named), 2 usage error. The epoch, compression and variables come\n\
+        from the image's provenance when it has one, else from the flags.")]
+    Reproduce(ReproduceArgs),
     /// Copy an image between any two transports (pull, push, export)
     #[command(after_help = "Examples:\n  \
         compose-img copy oci:out/hello:latest docker://registry.example.com/hello:1.0\n  \
@@ -187,6 +192,21 @@ pub(super) struct AttestationsArgs {
     pub image: String,
     #[command(flatten)]
     pub access: AccessArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ReproduceArgs {
+    /// The recipe (TOML) the image was built from
+    pub recipe: PathBuf,
+    /// The published image (oci:, oci-archive:, docker://)
+    #[arg(long, value_name = "REF")]
+    pub against: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub layers: LayerArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
-//! `attestations` (what is attached to an image) and `sbom` (the SBOM
-//! document attached to it).
+//! `attestations` (what is attached to an image), `sbom` (the SBOM
+//! document attached to it) and `reproduce` (a rebuild compared with a
+//! published image).
 
-use super::args::{AttestationsArgs, SbomArgs};
+use super::args::{AttestationsArgs, ReproduceArgs, SbomArgs};
 use crate::Error;
 use crate::attest::attached;
 use crate::oci::platform::parse_platform;
@@ -50,4 +51,36 @@ pub(super) fn sbom(args: &SbomArgs) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(&document).map_err(|e| Error::Failed(e.to_string()))?;
     println!("{text}");
     Ok(())
+}
+
+/// Rebuilds and compares: `reproduced REF DIGEST` on stdout, or exit 1
+/// with what differs.
+pub(super) fn reproduce(args: &ReproduceArgs, quiet: bool) -> Result<(), Error> {
+    let against = ImageRef::parse(&args.against).map_err(|e| Error::Usage(e.to_string()))?;
+    if !args.layers.platforms.is_empty() {
+        return Err(Error::Usage("--platform: reproduce rebuilds the platforms the published image has".into()));
+    }
+    let request = crate::compose::ReproduceRequest {
+        recipe: args.recipe.clone(),
+        against,
+        settings: super::settings::settings(&args.layers)?,
+        vars: super::settings::vars(&args.vars)?,
+        registry: super::access::registry_options(&args.registry),
+    };
+    let reproduced = crate::compose::reproduce(&request)?;
+    if !quiet && !reproduced.taken.is_empty() {
+        eprintln!("from the provenance: {}", escape(&reproduced.taken.join(", ")));
+    }
+    if reproduced.differences.is_empty() {
+        println!("reproduced {} {}", escape(&args.against), reproduced.published);
+        return Ok(());
+    }
+    let differences: Vec<String> = reproduced.differences.iter().map(|d| escape(d).into_owned()).collect();
+    Err(Error::Failed(format!(
+        "{} does not reproduce: published {}, rebuilt {}\n  {}",
+        escape(&args.against),
+        reproduced.published,
+        reproduced.rebuilt,
+        differences.join("\n  ")
+    )))
 }

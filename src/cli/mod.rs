@@ -14,7 +14,7 @@
 //! - `plugin`: `plugin test`, a layer hook run without a build;
 //! - `inspect`: `inspect`, `history`, `ls`, `diff`, `du` as tables or JSON, and `unpack`;
 //! - `keys`: `keygen`, `sign`, `verify` (with `--attestations`), and the key password;
-//! - `attest`: `attestations` and `sbom`;
+//! - `attest`: `attestations`, `sbom` and `reproduce`;
 //! - `store`: the `store` commands.
 //!
 //! What they share, each file importing none of the commands:
@@ -94,6 +94,7 @@ pub fn run() -> ExitCode {
         Command::Verify(args) => keys::verify(args),
         Command::Attestations(args) => attest::list(args),
         Command::Sbom(args) => attest::sbom(args),
+        Command::Reproduce(args) => attest::reproduce(args, cli.quiet),
         Command::Plugin(args::PluginCommand::Test(args)) => plugin::test(args),
     };
     match result {

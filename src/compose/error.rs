@@ -81,6 +81,26 @@ pub(crate) enum ComposeError {
     Lock(Box<LockError>),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
+    /// `reproduce`: the published image.
+    #[error("cannot read the published image {reference}")]
+    Against {
+        reference: String,
+        #[source]
+        source: TransportError,
+    },
+    /// `reproduce`: the scratch directory of the rebuild.
+    #[error("cannot make a scratch directory for the rebuild")]
+    Scratch {
+        #[source]
+        source: std::io::Error,
+    },
+    /// `reproduce`: a layer of the published or rebuilt image.
+    #[error("cannot read the layer {digest} to compare it")]
+    Compare {
+        digest: crate::digest::Digest,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start {0} worker threads")]
     Workers(u32),
 }

@@ -21,7 +21,9 @@
 //! Everything that can be refused is refused before the first blob is
 //! written; outputs are written only once every image is built.
 //! [`plan_only`] stops after the plan and reports it (`planned`); [`lock`]
-//! is `compose-img lock` (`lock_command`). Every failure is a
+//! is `compose-img lock` (`lock_command`); [`reproduce`] rebuilds a recipe
+//! in a scratch store and compares it with a published image
+//! (`reproduce`). Every failure is a
 //! [`ComposeError`] (`error`).
 
 mod attestations;
@@ -32,6 +34,7 @@ mod nodes;
 mod outputs;
 mod planned;
 mod prepare;
+mod reproduce;
 mod sources;
 mod summary;
 mod units;
@@ -55,6 +58,7 @@ use crate::store::Store;
 pub(crate) use error::ComposeError;
 pub(crate) use lock_command::{ChangeKind, LockAction, LockChange, LockRequest, lock};
 pub(crate) use planned::{PlannedImage, PlannedLayer};
+pub(crate) use reproduce::{ReproduceRequest, reproduce};
 pub(crate) use summary::BuildSummary;
 
 use locks::Locks;

@@ -462,3 +462,37 @@ fn attestations_go_to_registries_and_archives_and_are_copied_along() {
 }
 
 const NO_TLS: &str = "--tls-verify=false";
+
+#[test]
+fn reproduce_confirms_a_published_image_and_names_what_differs() {
+    let registry = common::Registry::start();
+    let sandbox = tool_sandbox();
+    let target = format!("docker://{}/released/tool:1", registry.host);
+    // Published with signed provenance at the fixed epoch and gzip level 9.
+    assert_success(&cmd(&sandbox).args(["keygen", "--output-prefix", "k"]).output().unwrap());
+    let build = ["build", "tool.toml", "--sign-key", "k.key", "--compression", "gzip", "--level", "9"];
+    assert_success(&cmd(&sandbox).args(build).args(["--output", &target, NO_TLS]).output().unwrap());
+    // From a clean environment: the epoch and compression come from the
+    // provenance.
+    let again = |sandbox: &Sandbox| {
+        sandbox.cmd().args(["reproduce", "tool.toml", "--against", &target, NO_TLS]).output().unwrap()
+    };
+    let out = again(&sandbox);
+    let stdout = ok(out);
+    assert!(stdout.starts_with(&format!("reproduced {target} sha256:")), "{stdout}");
+
+    // One source file changed: exit 1, naming the layer and the file.
+    sandbox.write("conf/tool.conf", "verbose = false\n");
+    let stderr = fails(again(&sandbox));
+    assert!(stderr.contains("does not reproduce"), "{stderr}");
+    assert!(stderr.contains("first differing layer: 1 (published diff_id"), "{stderr}");
+    assert!(stderr.contains("content: /etc/tool/tool.conf"), "{stderr}");
+    assert!(!stderr.contains("/usr/bin/tool"), "{stderr}");
+    // A changed recipe is named as a changed input.
+    sandbox.write("conf/tool.conf", "verbose = true\n");
+    sandbox.write("tool.toml", &TOOL.replace("echo tool", "echo tool 2"));
+    let stderr = fails(again(&sandbox));
+    assert!(stderr.contains("content: /usr/bin/tool"), "{stderr}");
+    assert!(stderr.contains("input changed: tool.toml (recipe) was sha256:"), "{stderr}");
+    insta::assert_snapshot!("reproduce_differs", redacted(&stderr).replace(&registry.host, "REGISTRY"));
+}
