@@ -21,7 +21,7 @@
 //! Everything that can be refused is refused before the first blob is
 //! written; outputs are written only once every image is built.
 //! [`plan_only`] stops after the plan and reports it (`planned`); [`lock`]
-//! is `compose-img lock` (`lock_command`); [`reproduce`] rebuilds a recipe
+//! is `compose-img lock` (`lock_command`); [`reproduce()`] rebuilds a recipe
 //! in a scratch store and compares it with a published image
 //! (`reproduce`). Every failure is a
 //! [`ComposeError`] (`error`).
