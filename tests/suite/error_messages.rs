@@ -47,6 +47,7 @@ case!(wrong_type, "[image]\nname = \"localhost/t\"\ntags = \"latest\"\n[from]\ns
 case!(wrong_type_uid, format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/d\"\nuid = -1\n"));
 case!(two_from_kinds, "[image]\nname = \"localhost/t\"\n[from]\nscratch = true\nrecipe = \"base.toml\"\n");
 case!(no_from, "[image]\nname = \"localhost/t\"\n");
+case!(bad_sbom_setting, "[image]\nname = \"localhost/t\"\nsbom = \"spdx-json\"\n[from]\nscratch = true\n");
 case!(no_image, "[from]\nscratch = true\n");
 case!(empty_from, "[image]\nname = \"localhost/t\"\n[from]\n");
 case!(missing_src, format!("{HEAD}[[layer]]\n[[layer.copy]]\ndest = \"/x/\"\n"));
