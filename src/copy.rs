@@ -1,9 +1,10 @@
 //! One `compose-img copy`: the platforms asked for of an image (every one
 //! by default, or the machine's own into a docker archive, which holds one),
-//! with the signatures stored beside it (`sha256-<hex>.sig`, byte for
-//! byte), from any transport to any other; every layer verified against
+//! with the signatures and attestations stored beside it
+//! (`sha256-<hex>.sig`, `sha256-<hex>.att`, byte for byte), from any
+//! transport to any other; every layer verified against
 //! its diff_id once per blob. A docker archive or a `dir:` holds no
-//! signatures: they are dropped. Into an OCI layout or archive, Docker
+//! signatures nor attestations: they are dropped. Into an OCI layout or archive, Docker
 //! manifests and lists are rewritten with OCI media types (new digests)
 //! unless the digests are to be preserved.
 

@@ -8,6 +8,10 @@
 //! Reading one is bounded: at most [`MAX_SIGNATURES`] layers, payloads of
 //! at most [`MAX_PAYLOAD`] bytes, each read only when needed and one at a
 //! time.
+//!
+//! The same manifest with other layers is how cosign attaches anything
+//! else: [`write_layers`] and [`read_layers`] write and read any list of
+//! annotated layers (the attestations of `attest::attached`).
 
 use std::collections::BTreeMap;
 

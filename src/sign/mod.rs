@@ -2,7 +2,9 @@
 //!
 //! - [`keys`]: cosign's encrypted private keys and PKIX public keys;
 //! - [`payload`]: the simple-signing payload (which digest, which repository);
-//! - [`artifact`]: signature manifests (`sha256-<hex>.sig`), read and written;
+//! - [`artifact`]: signature manifests (`sha256-<hex>.sig`), and any cosign
+//!   attachment manifest, read and written; [`fetch_tagged`] fetches one
+//!   from beside an image;
 //! - [`limits`]: how much is read: key files, signature manifests and
 //!   payloads are regular files read within limits;
 //! - [`attachments`] signs what a tag points at (the index and every
