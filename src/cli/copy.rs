@@ -34,6 +34,9 @@ pub(super) fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
         if copied.signatures > 0 {
             eprintln!("copied {} signature manifest(s)", copied.signatures);
         }
+        if copied.referrers > 0 {
+            eprintln!("copied {} referrer(s)", copied.referrers);
+        }
     }
     Ok(())
 }

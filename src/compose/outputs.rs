@@ -146,7 +146,7 @@ pub(super) fn write(
             transport::write(reference, tagged, tags, &attachments, &recipe.image.name, store, &request.registry)
                 .map_err(|source| ComposeError::Output { output: shown.clone(), source })?;
         let mut blobs = tagged.blobs();
-        blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
+        blobs.extend(attachments.iter().flat_map(|a| a.manifest().blobs()));
         store.record_output(&shown, &blobs)?;
         progress.finished(Finished::Output { reference: shown.clone() });
         // What to paste into compose-img, skopeo or podman: with its tag.
@@ -162,7 +162,7 @@ fn signatures(
     reference: &ImageRef,
     tagged: &Tagged,
     context: &Context,
-) -> Result<Vec<(Tagged, String)>, ComposeError> {
+) -> Result<Vec<transport::Attachment>, ComposeError> {
     let Some(key) = &context.request.sign_key else { return Ok(Vec::new()) };
     let identity = match reference {
         ImageRef::Docker(docker) => docker.repo_name(),
