@@ -36,6 +36,8 @@ pub(crate) const EMPTY_JSON: &[u8] = b"{}";
 pub(crate) enum ReferrersError {
     #[error("not a referrers index: {0}")]
     NotAnIndex(serde_json::Error),
+    #[error("not a referrers index: it is a {0}")]
+    OtherType(String),
     #[error("not an artifact manifest: {0}")]
     NotAManifest(serde_json::Error),
     #[error(
@@ -112,11 +114,19 @@ struct RawEntry {
 /// The referrers an index lists, in order (at most [`MAX_REFERRERS`]).
 pub(crate) fn parse_index(bytes: &[u8]) -> Result<Vec<Referrer>, ReferrersError> {
     #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
     struct Count {
-        manifests: Vec<serde::de::IgnoredAny>,
+        media_type: Option<String>,
+        manifests: Option<Vec<serde::de::IgnoredAny>>,
     }
     // Counted before anything is kept: a huge index costs no memory.
-    let count = serde_json::from_slice::<Count>(bytes).map_err(ReferrersError::NotAnIndex)?.manifests.len();
+    let counted = serde_json::from_slice::<Count>(bytes).map_err(ReferrersError::NotAnIndex)?;
+    match (counted.media_type, &counted.manifests) {
+        (Some(other), _) if other != media::INDEX => return Err(ReferrersError::OtherType(other)),
+        (_, None) => return Err(ReferrersError::OtherType("document without `manifests`".into())),
+        _ => {}
+    }
+    let count = counted.manifests.map_or(0, |m| m.len());
     if count > MAX_REFERRERS {
         return Err(ReferrersError::TooMany(count));
     }
@@ -275,5 +285,10 @@ mod tests {
         let entry = referrer(1).to_json().to_string();
         let many = format!(r#"{{"schemaVersion":2,"manifests":[{}]}}"#, vec![entry; MAX_REFERRERS + 1].join(","));
         assert!(matches!(parse_index(many.as_bytes()), Err(ReferrersError::TooMany(n)) if n == MAX_REFERRERS + 1));
+        let manifest = format!(r#"{{"schemaVersion":2,"mediaType":"{}","config":{{}},"layers":[]}}"#, media::MANIFEST);
+        assert_eq!(
+            parse_index(manifest.as_bytes()).unwrap_err().to_string(),
+            format!("not a referrers index: it is a {}", media::MANIFEST)
+        );
     }
 }

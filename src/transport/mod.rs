@@ -142,7 +142,8 @@ impl Attachment {
 /// archive's `RepoTags` (`REPO:TAG`).
 ///
 /// An `oci-archive:` is written whole: the referrers it already holds for
-/// the image's manifests are kept.
+/// the image's manifests are kept (a file that is not an OCI archive is
+/// replaced).
 pub(crate) fn write(
     reference: &ImageRef,
     tagged: &Tagged,
@@ -153,9 +154,14 @@ pub(crate) fn write(
     options: &ClientOptions,
 ) -> Result<Written, TransportError> {
     let mut kept = Vec::new();
-    if let ImageRef::OciArchive { .. } = reference {
+    // The referrers an OCI archive already holds for these manifests; a
+    // file that is no OCI archive is replaced, as before.
+    if let ImageRef::OciArchive { file, .. } = reference
+        && let Ok(index) = archive::ingest(file, store)
+    {
         for subject in subjects(tagged) {
-            kept.extend(referrers::fetch(reference, &subject, store, options)?.into_iter().map(Attachment::Referrer));
+            let found = referrers::in_archive(file, &index, &subject, store, &reference.to_string())?;
+            kept.extend(found.into_iter().map(Attachment::Referrer));
         }
     }
     let attachments: Vec<&Attachment> = kept.iter().chain(attachments).collect();

@@ -64,19 +64,30 @@ pub(crate) fn fetch(
             if !file.exists() {
                 return Ok(Vec::new());
             }
-            let index = archive::ingest(file, store)?;
-            let found = scan(&index, subject, |desc| sources::read_stored(store, desc, &name), &name, file)?;
-            found
-                .into_iter()
-                .map(|desc| {
-                    let bytes = sources::read_stored(store, &desc, &name)?;
-                    let source = Stored::new(store, name.clone(), bytes, Some(desc.media_type));
-                    artifact(&import::import(&source, &Want::All, store)?, subject, store, &name)
-                })
-                .collect()
+            in_archive(file, &archive::ingest(file, store)?, subject, store, &name)
         }
         ImageRef::DockerArchive { .. } | ImageRef::Dir { .. } => Ok(Vec::new()),
     }
+}
+
+/// The artifacts attached to `subject` in the `oci-archive:` `file`, whose
+/// blobs and `index.json` (`index`) are in the store already.
+pub(crate) fn in_archive(
+    file: &Path,
+    index: &[u8],
+    subject: &Desc,
+    store: &Store,
+    name: &str,
+) -> Result<Vec<Artifact>, TransportError> {
+    let found = scan(index, subject, |desc| sources::read_stored(store, desc, name), name, file)?;
+    found
+        .into_iter()
+        .map(|desc| {
+            let bytes = sources::read_stored(store, &desc, name)?;
+            let source = Stored::new(store, name.to_owned(), bytes, Some(desc.media_type));
+            artifact(&import::import(&source, &Want::All, store)?, subject, store, name)
+        })
+        .collect()
 }
 
 /// The untagged artifact entries of a layout's `index.json` (`bytes`, of

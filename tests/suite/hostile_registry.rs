@@ -193,10 +193,15 @@ impl Image {
         }
     }
 
-    /// `GET .../manifests/...` and `GET .../blobs/DIGEST` of this image.
+    /// `GET .../manifests/...` and `GET .../blobs/DIGEST` of this image;
+    /// nothing is attached to it (its `sha256-<hex>` tags are unknown).
     fn serve(&self, request: &Request, stream: &mut TcpStream) -> bool {
         if request.method != "GET" {
             return false;
+        }
+        if request.path.contains("/manifests/sha256-") {
+            respond(stream, "404 Not Found", &[], b"");
+            return true;
         }
         if request.path.contains("/manifests/") {
             respond(stream, "200 OK", &[("Content-Type", MANIFEST)], &self.manifest);

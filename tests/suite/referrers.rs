@@ -164,7 +164,7 @@ fn the_bundle_checks_with_independent_python_tools() {
     assert_eq!(entry["artifactType"], BUNDLE);
     let artifact = common::json_blob(&layout, entry["digest"].as_str().unwrap());
     assert_eq!(artifact["subject"]["digest"], digest.as_str());
-    let bundle = layout.join("blobs/sha256").join(artifact["layers"][0]["digest"].as_str().unwrap()[7..].to_owned());
+    let bundle = layout.join("blobs/sha256").join(&artifact["layers"][0]["digest"].as_str().unwrap()[7..]);
     let script = sandbox.write("check.py", CHECK_BUNDLE);
     let out = Command::new(common::python())
         .arg(&script)
