@@ -1,10 +1,11 @@
 //! One `compose-img copy`: the platforms asked for of an image (every one
 //! by default, or the machine's own into a docker archive, which holds one),
-//! with the signatures and attestations stored beside it
-//! (`sha256-<hex>.sig`, `sha256-<hex>.att`, byte for byte), from any
+//! with what is attached to it, byte for byte: cosign's `sha256-<hex>.sig`,
+//! `.att` and `.sbom` manifests and the OCI 1.1 referrers of each of its
+//! manifests (signature bundles, attestations, any artifact), from any
 //! transport to any other; every layer verified against
 //! its diff_id once per blob. A docker archive or a `dir:` holds no
-//! signatures nor attestations: they are dropped. Into an OCI layout or archive, Docker
+//! attachments: they are dropped. Into an OCI layout or archive, Docker
 //! manifests and lists are rewritten with OCI media types (new digests)
 //! unless the digests are to be preserved.
 
@@ -20,7 +21,7 @@ use crate::oci::tagged::Tagged;
 use crate::registry::ClientOptions;
 use crate::sign::{self, SignError};
 use crate::store::{Store, StoreError};
-use crate::transport::{self, TransportError, Want, Written};
+use crate::transport::{self, Attachment, TransportError, Want, Written};
 
 #[derive(Debug, Error)]
 pub(crate) enum CopyError {
@@ -54,10 +55,12 @@ pub(crate) struct CopyOptions {
 pub(crate) struct Copied {
     pub tagged: Tagged,
     pub written: Written,
-    /// Signature manifests carried along.
+    /// Manifests carried along under cosign's tags (`.sig`, `.att`, `.sbom`).
     pub signatures: usize,
     /// Attestation manifests (`sha256-<hex>.att`) carried along.
     pub attestations: usize,
+    /// OCI 1.1 referrers carried along.
+    pub referrers: usize,
     /// The destination with the tag written: what to paste into skopeo,
     /// podman or compose-img to read the copy.
     pub reference: ImageRef,
@@ -106,22 +109,8 @@ pub(crate) fn copy(
     for image in &tagged.images {
         transport::verify_layers(image, &source.to_string(), store)?;
     }
-    let mut attachments = Vec::new();
-    let mut attestations = 0;
-    if destination.holds_signatures() {
-        for digest in sign::signed_digests(&tagged) {
-            if let Some(signatures) = sign::fetch_attachment(source, digest, store, client)? {
-                attachments.push((signatures, sign::artifact::tag(digest)));
-            }
-        }
-        for digest in sign::signed_digests(&tagged) {
-            let tag = crate::attest::attached::tag(digest);
-            if let Some(attached) = sign::fetch_tagged(source, &tag, store, client)? {
-                attachments.push((attached, tag));
-                attestations += 1;
-            }
-        }
-    }
+    let attachments =
+        if destination.holds_signatures() { attached(source, &tagged, store, client)? } else { Vec::new() };
     let to_oci = matches!(destination, ImageRef::Oci { .. } | ImageRef::OciArchive { .. });
     if to_oci && !options.preserve_digests && convert::has_docker_types(&tagged) {
         if !attachments.is_empty() {
@@ -140,11 +129,37 @@ pub(crate) fn copy(
     let written =
         transport::write(destination, &tagged, std::slice::from_ref(&tag), &attachments, &repo, store, client)?;
     let mut blobs = tagged.blobs();
-    blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
+    blobs.extend(attachments.iter().flat_map(|a| a.manifest().blobs()));
     store.record_output(&destination.to_string(), &blobs)?;
     let reference = destination.with_tag(&tag);
-    let signatures = attachments.len() - attestations;
-    Ok(Copied { tagged, written, signatures, attestations, reference, narrowed_from })
+    let tagged_as = |suffix: &str| {
+        attachments.iter().filter(|a| matches!(a, Attachment::Tagged(_, tag) if tag.ends_with(suffix))).count()
+    };
+    let referrers = attachments.iter().filter(|a| matches!(a, Attachment::Referrer(_))).count();
+    let (signatures, attestations) = (tagged_as(".sig") + tagged_as(".sbom"), tagged_as(".att"));
+    Ok(Copied { tagged, written, signatures, attestations, referrers, reference, narrowed_from })
+}
+
+/// Everything attached to the manifests of `tagged` at `source`: cosign's
+/// `sha256-<hex>.sig`, `.att` and `.sbom` manifests, and the OCI 1.1
+/// referrers of each manifest.
+fn attached(
+    source: &ImageRef,
+    tagged: &Tagged,
+    store: &Store,
+    client: &ClientOptions,
+) -> Result<Vec<Attachment>, CopyError> {
+    let mut attachments = Vec::new();
+    for subject in transport::subjects(tagged) {
+        for suffix in ["sig", "att", "sbom"] {
+            if let Some(manifest) = sign::fetch_tagged(source, &subject.digest, suffix, store, client)? {
+                attachments.push(Attachment::Tagged(manifest, format!("sha256-{}.{suffix}", subject.digest.hex())));
+            }
+        }
+        let referrers = transport::referrers::fetch(source, &subject, store, client)?;
+        attachments.extend(referrers.into_iter().map(Attachment::Referrer));
+    }
+    Ok(attachments)
 }
 
 /// The images of `tagged` for `platforms` (each must have one): the one

@@ -19,9 +19,10 @@ use crate::oci::tagged::Tagged;
 use crate::recipe::SbomFormat;
 use crate::registry::ClientOptions;
 use crate::sign::artifact::{self, Layer};
+use crate::sign::bundle;
 use crate::sign::limits::MAX_SIGNATURES;
 use crate::store::Store;
-use crate::transport::{self, Want};
+use crate::transport::{self, Attachment, Want};
 
 /// The media type of a DSSE envelope layer.
 pub(crate) const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
@@ -41,20 +42,30 @@ pub(crate) fn tag(digest: &Digest) -> String {
 /// with `key` if there is one; kept once if the same is there already).
 pub(crate) fn attachments(
     statements: &Statements,
+    tagged: &Tagged,
     destination: &ImageRef,
     key: Option<&SigningKey>,
     store: &Store,
     options: &ClientOptions,
-) -> Result<Vec<(Tagged, String)>, AttestError> {
+) -> Result<Vec<Attachment>, AttestError> {
     let mut out = Vec::new();
+    let subjects = transport::subjects(tagged);
     for (digest, statements) in statements {
+        let subject = subjects.iter().find(|s| s.digest == *digest);
         let tag = tag(digest);
-        let mut layers = match crate::sign::fetch_tagged(destination, &tag, store, options)? {
+        let mut layers = match crate::sign::fetch_tagged(destination, digest, "att", store, options)? {
             Some(tagged) => artifact::read_layers(&tagged, store, &destination.with_tag(&tag).to_string())?,
             None => Vec::new(),
         };
         for (predicate_type, statement) in statements {
             let envelope = dsse::envelope(statement, key);
+            // Signed, it is also a Sigstore bundle referrer, as cosign 3
+            // attaches attestations (a bundle must carry a signature).
+            if let (Some(key), Some(subject)) = (key, subject) {
+                let value = serde_json::to_value(&envelope).map_err(AttestError::json("DSSE envelope"))?;
+                let bundle = bundle::attestation_artifact(value, predicate_type, key.verifying_key(), subject, store)?;
+                out.push(Attachment::Referrer(bundle));
+            }
             let bytes = serde_json::to_vec(&envelope).map_err(AttestError::json("DSSE envelope"))?;
             let blob = store.write_blob(&bytes)?;
             if layers.iter().any(|l| l.digest == blob.digest) {
@@ -76,7 +87,7 @@ pub(crate) fn attachments(
                 ]),
             });
         }
-        out.push((artifact::write_layers(&layers, "attestation", store)?, tag));
+        out.push(Attachment::Tagged(artifact::write_layers(&layers, "attestation", store)?, tag));
     }
     Ok(out)
 }
@@ -107,7 +118,7 @@ pub(crate) fn list(reference: &ImageRef, store: &Store, options: &ClientOptions)
         let digest = &image.manifest.digest;
         let tag = tag(digest);
         let name = reference.with_tag(&tag).to_string();
-        let Some(attached) = crate::sign::fetch_tagged(reference, &tag, store, options)? else {
+        let Some(attached) = crate::sign::fetch_tagged(reference, digest, "att", store, options)? else {
             missing.push(tag);
             continue;
         };

@@ -37,6 +37,9 @@ pub(super) fn run(args: &CopyArgs, quiet: bool) -> Result<(), Error> {
         if copied.attestations > 0 {
             eprintln!("copied {} attestation manifest(s)", copied.attestations);
         }
+        if copied.referrers > 0 {
+            eprintln!("copied {} referrer(s)", copied.referrers);
+        }
     }
     Ok(())
 }

@@ -64,7 +64,13 @@ pub(super) fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
     let store = args.target.access.open_store()?;
     let tagged = transport::fetch(&reference, &transport::Want::All, &store, &options)?;
     let attachments = sign::attachments(&tagged, &reference, &identity, &key, &store, &options)?;
-    let tags: Vec<String> = reference.tag().map(str::to_owned).into_iter().collect();
+    let mut tags: Vec<String> = reference.tag().map(str::to_owned).into_iter().collect();
+    if let ImageRef::OciArchive { file, tag: None } = &reference {
+        // An archive is written whole: its one image keeps the tag it has.
+        let index = crate::oci::archive::ingest(file, &store).map_err(transport::TransportError::from)?;
+        let entry = crate::oci::layout::find_in_index(&index, None, file).map_err(transport::TransportError::from)?;
+        tags.extend(entry.ref_name);
+    }
     transport::write(&reference, &tagged, &tags, &attachments, &identity, &store, &options)?;
     if !quiet {
         for digest in sign::signed_digests(&tagged) {
@@ -81,7 +87,14 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<(), Error> {
     let store = args.target.access.open_store()?;
     let shown = reference.to_string();
     for verified in sign::verify(&reference, &key, args.target.identity.as_deref(), &store, &options)? {
-        println!("verified {} {} (identity {})", escape(&shown), verified.digest, escape(&verified.identity));
+        let formats: Vec<String> = verified.formats.iter().map(ToString::to_string).collect();
+        println!(
+            "verified {} {} (identity {}; {})",
+            escape(&shown),
+            verified.digest,
+            escape(&verified.identity),
+            formats.join(", ")
+        );
     }
     if args.attestations {
         for verified in crate::attest::attached::verify(&reference, &key, &store, &options)? {

@@ -103,14 +103,15 @@ fn lineage<'a>(
 /// The attestation manifests to write beside `tagged` at `reference`.
 pub(super) fn attachments(
     statements: &Statements,
+    tagged: &Tagged,
     reference: &ImageRef,
     context: &Context,
-) -> Result<Vec<(Tagged, String)>, ComposeError> {
+) -> Result<Vec<crate::transport::Attachment>, ComposeError> {
     if statements.is_empty() {
         return Ok(Vec::new());
     }
     let key = context.request.sign_key.as_ref();
     let output = reference.to_string();
-    attest::attached::attachments(statements, reference, key, context.store, &context.request.registry)
+    attest::attached::attachments(statements, tagged, reference, key, context.store, &context.request.registry)
         .map_err(|source| ComposeError::Attach { output, source })
 }

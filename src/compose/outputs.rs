@@ -158,12 +158,12 @@ pub(super) fn write(
     for Destination { reference, tags } in &target.destinations {
         let shown = reference.to_string();
         let mut attachments = signatures(recipe, reference, tagged, context)?;
-        attachments.extend(super::attestations::attachments(statements, reference, context)?);
+        attachments.extend(super::attestations::attachments(statements, tagged, reference, context)?);
         let result =
             transport::write(reference, tagged, tags, &attachments, &recipe.image.name, store, &request.registry)
                 .map_err(|source| ComposeError::Output { output: shown.clone(), source })?;
         let mut blobs = tagged.blobs();
-        blobs.extend(attachments.iter().flat_map(|(a, _)| a.blobs()));
+        blobs.extend(attachments.iter().flat_map(|a| a.manifest().blobs()));
         store.record_output(&shown, &blobs)?;
         progress.finished(Finished::Output { reference: shown.clone() });
         // What to paste into compose-img, skopeo or podman: with its tag.
@@ -179,7 +179,7 @@ fn signatures(
     reference: &ImageRef,
     tagged: &Tagged,
     context: &Context,
-) -> Result<Vec<(Tagged, String)>, ComposeError> {
+) -> Result<Vec<transport::Attachment>, ComposeError> {
     let Some(key) = &context.request.sign_key else { return Ok(Vec::new()) };
     let identity = match reference {
         ImageRef::Docker(docker) => docker.repo_name(),

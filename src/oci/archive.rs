@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::store::Store;
 
 use super::layout::{LayoutError, OCI_LAYOUT, index_json};
+use super::referrers::Referrer;
 use super::tagged::Tagged;
 use super::tar_entries::each_entry;
 
@@ -54,10 +55,16 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
     index.ok_or_else(|| invalid("not an OCI archive: it has no index.json".into()))
 }
 
-/// Writes each image of `entries` under its tags as an OCI archive at
+/// Writes each image of `entries` under its tags, and `referrers`
+/// untagged (their manifests among `entries`), as an OCI archive at
 /// `file`, replacing it.
-pub(crate) fn write(file: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Result<(), LayoutError> {
-    let index = index_json(Vec::new(), entries, file)?;
+pub(crate) fn write(
+    file: &Path,
+    store: &Store,
+    entries: &[(&Tagged, &[String])],
+    referrers: &[&Referrer],
+) -> Result<(), LayoutError> {
+    let index = index_json(Vec::new(), entries, referrers, file)?;
     write_tar(file, |out| {
         out.file("index.json", &index)?;
         out.file("oci-layout", OCI_LAYOUT)?;

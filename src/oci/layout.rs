@@ -14,8 +14,9 @@ use super::image::descriptor;
 use super::json::canonical;
 use super::manifest::{self, IndexEntry, Parsed};
 use super::media;
+use super::referrers::Referrer;
 use super::tagged::Tagged;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, WrittenBlob};
 
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -59,7 +60,14 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> L
 }
 
 /// Writes each image of `entries` into the layout at `dir` under each of its tags.
-pub(crate) fn write_layout(dir: &Path, store: &Store, entries: &[(&Tagged, &[String])]) -> Result<(), LayoutError> {
+/// Each of `referrers` is an untagged entry with its `artifactType` (its
+/// manifest, with its blobs, among `entries`, under no tag).
+pub(crate) fn write_layout(
+    dir: &Path,
+    store: &Store,
+    entries: &[(&Tagged, &[String])],
+    referrers: &[&Referrer],
+) -> Result<(), LayoutError> {
     let layout_file = dir.join("oci-layout");
     #[allow(clippy::disallowed_methods, reason = "only asks whether the directory is empty")]
     let is_empty_dir = fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
@@ -86,14 +94,17 @@ pub(crate) fn write_layout(dir: &Path, store: &Store, entries: &[(&Tagged, &[Str
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_err("cannot read", &index_path)(e)),
     };
-    write_atomic(&index_path, &index_json(existing, entries, &index_path)?)
+    write_atomic(&index_path, &index_json(existing, entries, referrers, &index_path)?)
 }
 
 /// The `index.json` of a layout holding `manifests` (those with a tag
-/// being written are replaced) and each image of `entries` under its tags.
+/// being written are replaced) and each image of `entries` under its tags,
+/// and each of `referrers` untagged with its `artifactType` and
+/// annotations (once: an entry of the same digest is replaced).
 pub(crate) fn index_json(
     mut manifests: Vec<Descriptor>,
     entries: &[(&Tagged, &[String])],
+    referrers: &[&Referrer],
     path: &Path,
 ) -> Result<Vec<u8>, LayoutError> {
     let bad = |e: &dyn std::fmt::Display| LayoutError::BadIndex { path: path.to_owned(), message: e.to_string() };
@@ -104,6 +115,16 @@ pub(crate) fn index_json(
             entry.set_annotations(Some([(ANNOTATION_REF_NAME.to_owned(), tag.clone())].into_iter().collect()));
             manifests.push(entry);
         }
+    }
+    for referrer in referrers {
+        manifests.retain(|m| m.digest().as_ref() != referrer.desc.digest.as_str() || ref_name(m).is_some());
+        let blob = WrittenBlob { digest: referrer.desc.digest.clone(), size: referrer.desc.size };
+        let mut entry = descriptor(media::MANIFEST, &blob);
+        entry.set_artifact_type(Some(MediaType::Other(referrer.artifact_type.clone())));
+        if !referrer.annotations.is_empty() {
+            entry.set_annotations(Some(referrer.annotations.clone().into_iter().collect()));
+        }
+        manifests.push(entry);
     }
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)

@@ -49,13 +49,15 @@ pub(crate) fn is_manifest_or_index(media_type: &str) -> bool {
     matches!(media_type, media::MANIFEST | media::DOCKER_MANIFEST | media::INDEX | media::DOCKER_LIST)
 }
 
-/// cosign's tags for what it attaches to an image: `sha256-<hex>.sig`,
-/// `.att`, `.sbom`.
+/// The tags of what is attached to an image: cosign's `sha256-<hex>.sig`,
+/// `.att`, `.sbom`, and the referrers tag `sha256-<hex>` of registries
+/// without the referrers API (an index of artifacts).
 pub(crate) fn is_attachment_tag(tag: &str) -> bool {
-    let Some((digest, suffix)) = tag.strip_prefix("sha256-").and_then(|rest| rest.split_once('.')) else {
+    let Some(rest) = tag.strip_prefix("sha256-") else {
         return false;
     };
-    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(suffix, "sig" | "att" | "sbom")
+    let (digest, suffix) = rest.split_once('.').unwrap_or((rest, ""));
+    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(suffix, "" | "sig" | "att" | "sbom")
 }
 
 /// A document that is not a manifest or index compose-img reads.

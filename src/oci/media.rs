@@ -53,3 +53,9 @@ pub(crate) const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning
 pub(crate) fn readable_layer(media_type: &str) -> Option<&'static str> {
     oci_layer(media_type).or((media_type == SIMPLESIGNING).then_some(SIMPLESIGNING))
 }
+/// The empty descriptor's media type: the config of an artifact manifest
+/// (image-spec 1.1), whose blob is `{}`.
+pub(crate) const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// A Sigstore bundle v0.3 (cosign 3's signatures): the artifact type of
+/// its referrer manifest and the media type of its one layer.
+pub(crate) const SIGSTORE_BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";

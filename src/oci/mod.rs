@@ -5,6 +5,8 @@
 //!   writing manifest and index documents;
 //! - [`manifest`]: reading manifests and indexes (OCI and Docker schema 2);
 //! - [`tagged`]: what a tag points at (a manifest, or an index and its manifests);
+//! - [`referrers`]: OCI 1.1 artifacts attached to a manifest (`subject`),
+//!   their listing as an index and the referrers tag `sha256-<hex>`;
 //! - [`layerfs`]: layers read back: each one's changes, and the merged file system;
 //! - [`convert`]: Docker schema 2 manifests and lists rewritten with OCI
 //!   media types (for OCI layouts older tools read);
@@ -35,6 +37,7 @@ pub(crate) mod media;
 pub(crate) mod names;
 pub(crate) mod platform;
 pub(crate) mod reference;
+pub(crate) mod referrers;
 pub(crate) mod registry_reference;
 pub(crate) mod tagged;
 pub(crate) mod tar_entries;

@@ -256,6 +256,42 @@ impl Client {
         Ok((bytes, media_type))
     }
 
+    /// What the referrers API (`GET /v2/REPO/referrers/DIGEST`) lists for
+    /// the manifest `digest`: the index's bytes, or `None` when the
+    /// registry does not answer that API (404; it then keeps no referrers
+    /// and clients keep the referrers tag `sha256-<hex>` instead).
+    pub(crate) fn get_referrers(&self, repo: &str, digest: &Digest) -> Result<Option<Vec<u8>>, RegistryError> {
+        let target = format!("{}/{repo}@{digest} (referrers)", self.registry);
+        let url = format!("{}/v2/{repo}/referrers/{digest}", self.base);
+        let mut response = self.call_allowing(
+            Call {
+                method: http::Method::GET,
+                url: url.clone(),
+                scopes: vec![pull(repo)],
+                headers: vec![("Accept", media::INDEX.to_owned())],
+                payload: Payload::Empty,
+                carries: 0,
+                target: target.clone(),
+            },
+            &[404],
+        )?;
+        // A registry answers the API with an index; anything else (an
+        // error document, a page) means it has none.
+        let is_index = header(&response, "content-type").is_some_and(|t| t.starts_with(media::INDEX));
+        if response.status() == 404 || !is_index {
+            return Ok(None);
+        }
+        let bytes = response.body_mut().with_config().limit(MAX_MANIFEST).read_to_vec().map_err(|e| {
+            let message = match e {
+                ureq::Error::BodyExceedsLimit(_) => format!("the referrers index at {url} is over the 4 MiB limit"),
+                ureq::Error::Timeout(kind) => self.timed_out(&url, kind, deadline(0)),
+                e => format!("cannot read the referrers index at {url}: {e}"),
+            };
+            RegistryError::new(&target, message)
+        })?;
+        Ok(Some(bytes))
+    }
+
     pub(crate) fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
         let response = self.call_allowing(
             Call {

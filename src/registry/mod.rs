@@ -5,7 +5,9 @@
 //! - [`auth`]: credential files and `WWW-Authenticate` challenges;
 //! - [`client`]: requests, auth, retries, manifests and blobs;
 //! - [`push`](mod@push): an image from the store to a repository, skipping blobs the
-//!   registry has and mounting those another repository of it holds.
+//!   registry has and mounting those another repository of it holds;
+//! - [`referrers`]: OCI 1.1 referrers, through the referrers API or the
+//!   referrers tag `sha256-<hex>` kept up to date.
 //!
 //! Pulling goes through [`crate::transport::import`], which checks every
 //! document and blob the client returns.
@@ -13,6 +15,7 @@
 pub(crate) mod auth;
 mod client;
 mod push;
+pub(crate) mod referrers;
 
 use thiserror::Error;
 

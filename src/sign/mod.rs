@@ -5,6 +5,8 @@
 //! - [`artifact`]: signature manifests (`sha256-<hex>.sig`), and any cosign
 //!   attachment manifest, read and written; [`fetch_tagged`] fetches one
 //!   from beside an image;
+//! - [`bundle`]: the same signatures as cosign 3 writes them, Sigstore
+//!   bundles attached as OCI 1.1 referrers;
 //! - [`limits`]: how much is read: key files, signature manifests and
 //!   payloads are regular files read within limits;
 //! - [`attachments`] signs what a tag points at (the index and every
@@ -12,6 +14,7 @@
 //!   destination; [`verify`] checks them.
 
 pub(crate) mod artifact;
+pub(crate) mod bundle;
 pub(crate) mod keys;
 pub(crate) mod limits;
 pub(crate) mod payload;
@@ -26,11 +29,13 @@ use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use thiserror::Error;
 
 use crate::digest::Digest;
+use crate::oci::media;
 use crate::oci::reference::ImageRef;
+use crate::oci::referrers::Artifact;
 use crate::oci::tagged::Tagged;
 use crate::registry::ClientOptions;
 use crate::store::{Store, StoreError};
-use crate::transport::{self, TransportError, Want};
+use crate::transport::{self, Attachment, TransportError, Want};
 use artifact::Signature;
 
 #[derive(Debug, Error)]
@@ -66,9 +71,10 @@ pub(crate) fn sign(key: &SigningKey, identity: &str, digest: &Digest, store: &St
     artifact::store_payload(&payload, keys::signature_b64(signature.as_bytes()), store)
 }
 
-/// The signature manifests to write beside `tagged` at `destination`
-/// (each with its tag): the signatures already there plus a new one per
-/// manifest (kept once if the same signature is there already).
+/// The signatures to write beside `tagged` at `destination`, in both
+/// formats: per manifest, the signature manifest `sha256-<hex>.sig` (the
+/// signatures already there plus a new one, kept once if the same
+/// signature is there already), and a Sigstore bundle as a referrer.
 pub(crate) fn attachments(
     tagged: &Tagged,
     destination: &ImageRef,
@@ -76,9 +82,10 @@ pub(crate) fn attachments(
     key: &SigningKey,
     store: &Store,
     options: &ClientOptions,
-) -> Result<Vec<(Tagged, String)>, SignError> {
+) -> Result<Vec<Attachment>, SignError> {
     let mut out = Vec::new();
-    for digest in signed_digests(tagged) {
+    for subject in transport::subjects(tagged) {
+        let digest = &subject.digest;
         let mut signatures = existing(destination, digest, store, options)?;
         let new = sign(key, identity, digest, store)?;
         if !signatures.contains(&new) {
@@ -91,9 +98,30 @@ pub(crate) fn attachments(
             }
             signatures.push(new);
         }
-        out.push((artifact::write(&signatures, store)?, artifact::tag(digest)));
+        out.push(Attachment::Tagged(artifact::write(&signatures, store)?, artifact::tag(digest)));
+        out.push(Attachment::Referrer(bundle::artifact(key, identity, &subject, store)?));
     }
     Ok(out)
+}
+
+/// The manifest cosign tags `sha256-<hex>.SUFFIX` beside `digest` at
+/// `place` (`sig`: signatures, `att`: attestations), if there is one.
+pub(crate) fn fetch_tagged(
+    place: &ImageRef,
+    digest: &Digest,
+    suffix: &str,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Option<Tagged>, SignError> {
+    if !place.holds_signatures() {
+        return Ok(None);
+    }
+    let tag = format!("sha256-{}.{suffix}", digest.hex());
+    match transport::fetch(&place.with_tag(&tag), &Want::All, store, options) {
+        Ok(tagged) => Ok(Some(tagged)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The signature manifest of `digest` stored at `place`, if there is one.
@@ -103,25 +131,7 @@ pub(crate) fn fetch_attachment(
     store: &Store,
     options: &ClientOptions,
 ) -> Result<Option<Tagged>, SignError> {
-    fetch_tagged(place, &artifact::tag(digest), store, options)
-}
-
-/// The attachment manifest (signatures, attestations) tagged `tag` beside
-/// the image at `place`, if there is one.
-pub(crate) fn fetch_tagged(
-    place: &ImageRef,
-    tag: &str,
-    store: &Store,
-    options: &ClientOptions,
-) -> Result<Option<Tagged>, SignError> {
-    if !place.holds_signatures() {
-        return Ok(None);
-    }
-    match transport::fetch(&place.with_tag(tag), &Want::All, store, options) {
-        Ok(tagged) => Ok(Some(tagged)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    fetch_tagged(place, digest, "sig", store, options)
 }
 
 /// The signature manifest of `digest` at `place`, as messages name it.
@@ -143,17 +153,37 @@ pub(crate) fn existing(
     }
 }
 
-/// One verified manifest.
+/// A signature format `verify` checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// cosign's signature manifest `sha256-<hex>.sig` (cosign 2, podman).
+    Sig,
+    /// A Sigstore bundle v0.3 referrer (cosign 3).
+    Bundle,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Sig => ".sig",
+            Format::Bundle => "bundle",
+        })
+    }
+}
+
+/// One verified manifest: in which formats a signature by the key verified.
 #[derive(Debug)]
 pub(crate) struct Verified {
     pub digest: Digest,
     pub identity: String,
+    pub formats: Vec<Format>,
 }
 
 /// Checks that every manifest `reference` names (the index and each
-/// platform manifest) has a signature by `key` for its digest and for
-/// `identity` (default: a registry reference's repository; for files any
-/// identity is accepted and reported). Each failure says why.
+/// platform manifest) has a signature by `key`, in either format, for its
+/// digest and for `identity` (default: a registry reference's repository;
+/// for files any identity is accepted and reported). Each failure says
+/// why; a signature bundle that cannot be read is an error.
 pub(crate) fn verify(
     reference: &ImageRef,
     key: &VerifyingKey,
@@ -168,42 +198,43 @@ pub(crate) fn verify(
     });
     let mut verified = Vec::new();
     let mut failures = Vec::new();
-    for digest in signed_digests(&tagged) {
+    for subject in transport::subjects(&tagged) {
+        let digest = &subject.digest;
+        let mut formats = Vec::new();
+        let mut identities = Vec::new();
+        let mut reasons = Vec::new();
         let signatures = existing(reference, digest, store, options)?;
-        if signatures.is_empty() {
-            failures.push(format!("{digest}: no signature ({} not found)", artifact::tag(digest)));
-            continue;
-        }
-        // Each distinct signature is checked once, its payload read only
-        // when the signature matches; the same reason is reported once.
-        let mut seen = BTreeSet::new();
-        let mut reasons: Vec<(String, usize)> = Vec::new();
-        let mut found = None;
-        for signature in &signatures {
-            if !seen.insert((&signature.payload, &signature.signature)) {
-                continue;
-            }
-            match check(signature, key, digest, expected.as_deref(), store)? {
+        if !signatures.is_empty() {
+            match check_all(&signatures, key, digest, expected.as_deref(), store)? {
                 Ok(identity) => {
-                    found = Some(identity);
-                    break;
+                    formats.push(Format::Sig);
+                    identities.push(identity);
                 }
-                Err(reason) => {
-                    let reason = reason.to_string();
-                    match reasons.iter_mut().find(|(r, _)| *r == reason) {
-                        Some((_, count)) => *count += 1,
-                        None => reasons.push((reason, 1)),
-                    }
-                }
+                Err(why) => reasons.push(why),
             }
         }
-        let reasons: Vec<String> = reasons
+        let bundles: Vec<Artifact> = transport::referrers::fetch(reference, &subject, store, options)?
             .into_iter()
-            .map(|(reason, count)| if count == 1 { reason } else { format!("{reason} ({count} signatures)") })
+            .filter(bundle::is_signature)
             .collect();
-        match found {
-            Some(identity) => verified.push(Verified { digest: digest.clone(), identity }),
-            None => failures.push(format!("{digest}: {}", reasons.join("; "))),
+        if !bundles.is_empty() {
+            match check_bundles(&bundles, reference, key, digest, expected.as_deref(), store)? {
+                Ok(identity) => {
+                    formats.push(Format::Bundle);
+                    identities.push(identity);
+                }
+                Err(why) => reasons.push(format!("bundle: {why}")),
+            }
+        }
+        if let Some(identity) = identities.into_iter().next() {
+            verified.push(Verified { digest: digest.clone(), identity, formats });
+        } else if signatures.is_empty() && bundles.is_empty() {
+            failures.push(format!(
+                "{digest}: no signature ({} not found, nor a signature bundle among its referrers)",
+                artifact::tag(digest)
+            ));
+        } else {
+            failures.push(format!("{digest}: {}", reasons.join("; ")));
         }
     }
     if failures.is_empty() {
@@ -213,9 +244,98 @@ pub(crate) fn verify(
     }
 }
 
+/// The identity of the first of `signatures` (a `.sig` manifest's) that
+/// verifies, or why none does. Each distinct signature is checked once,
+/// its payload read only when the signature matches; the same reason is
+/// reported once, with a count.
+fn check_all(
+    signatures: &[Signature],
+    key: &VerifyingKey,
+    digest: &Digest,
+    expected: Option<&str>,
+    store: &Store,
+) -> Result<Result<String, String>, SignError> {
+    let mut seen = BTreeSet::new();
+    let mut reasons = Reasons::default();
+    for signature in signatures {
+        if !seen.insert((&signature.payload, &signature.signature)) {
+            continue;
+        }
+        match check(signature, key, digest, expected, store)? {
+            Ok(identity) => return Ok(Ok(identity)),
+            Err(reason) => reasons.add(reason.to_string()),
+        }
+    }
+    Ok(Err(reasons.to_string()))
+}
+
+/// The identity of the first of `bundles` (referrers of `digest` at
+/// `place`) that verifies, or why none does; an error for a bundle that
+/// cannot be read as one.
+fn check_bundles(
+    bundles: &[Artifact],
+    place: &ImageRef,
+    key: &VerifyingKey,
+    digest: &Digest,
+    expected: Option<&str>,
+    store: &Store,
+) -> Result<Result<String, String>, SignError> {
+    let mut reasons = Reasons::default();
+    let mut found = None;
+    for artifact in bundles {
+        let name = &artifact.referrer.desc.digest;
+        let corrupt =
+            |why: String| SignError::Invalid(format!("{place}: the signature bundle {name} of {digest}: {why}"));
+        let layers =
+            artifact.manifest.extras.iter().flat_map(|e| &e.blobs).filter(|b| b.media_type == media::SIGSTORE_BUNDLE);
+        let [layer] = layers.collect::<Vec<_>>()[..] else {
+            return Err(corrupt("it does not hold exactly one bundle layer".into()));
+        };
+        if layer.size > limits::MAX_PAYLOAD {
+            return Err(corrupt(format!(
+                "its bundle is {} bytes, over the {} limit",
+                layer.size,
+                limits::shown(limits::MAX_PAYLOAD)
+            )));
+        }
+        let (bytes, _) = limits::read_regular(&store.blob_path(&layer.digest), limits::MAX_PAYLOAD)
+            .map_err(|e| corrupt(format!("cannot read its bundle {}: {e}", layer.digest)))?;
+        // Every bundle is read, so that a corrupted one is never skipped.
+        match bundle::check(&bytes, key, digest, expected).map_err(|e| corrupt(e.to_string()))? {
+            Ok(identity) => found = found.or(Some(identity)),
+            Err(reason) => reasons.add(reason.to_string()),
+        }
+    }
+    Ok(found.ok_or_else(|| reasons.to_string()))
+}
+
+/// Reasons signatures do not verify, each kept once with its count.
+#[derive(Default)]
+struct Reasons(Vec<(String, usize)>);
+
+impl Reasons {
+    fn add(&mut self, reason: String) {
+        match self.0.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += 1,
+            None => self.0.push((reason, 1)),
+        }
+    }
+}
+
+impl std::fmt::Display for Reasons {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self
+            .0
+            .iter()
+            .map(|(reason, count)| if *count == 1 { reason.clone() } else { format!("{reason} ({count} signatures)") })
+            .collect();
+        f.write_str(&shown.join("; "))
+    }
+}
+
 /// Why one signature does not verify.
 #[derive(Debug, Error)]
-enum Rejected {
+pub(crate) enum Rejected {
     #[error("the signature annotation is not base64")]
     NotBase64,
     #[error("the signature is not a DER ECDSA signature")]
@@ -226,6 +346,8 @@ enum Rejected {
     Payload(#[from] payload::PayloadError),
     #[error("digest mismatch: the signature is for {}", payload::printable(.0))]
     Digest(String),
+    #[error("not an image signature: its predicate type is {}", payload::printable(.0))]
+    NotASignature(String),
     #[error("identity mismatch: signed for {}, expected {}", payload::printable(.signed), payload::printable(.expected))]
     Identity { signed: String, expected: String },
 }

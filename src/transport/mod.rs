@@ -7,12 +7,16 @@
 //! - [`sources`]: the source of each transport;
 //! - [`fetch`] and [`write`](fn@write) pick the transport a reference names;
 //! - [`resolve`](mod@resolve): what a reference names now, as digests,
-//!   without fetching the image (lock files).
+//!   without fetching the image (lock files);
+//! - [`referrers`](mod@referrers): the OCI 1.1 referrers of a manifest at
+//!   any place, fetched; [`write`](fn@write) attaches them
+//!   ([`Attachment::Referrer`]).
 //!
 //! The formats themselves live in [`crate::oci`] (layouts, archives) and
 //! [`crate::registry`] (the distribution API).
 
 pub(crate) mod import;
+pub(crate) mod referrers;
 pub(crate) mod resolve;
 mod sources;
 
@@ -23,8 +27,10 @@ use crate::oci::archive;
 use crate::oci::docker_archive;
 use crate::oci::image::BuiltImage;
 use crate::oci::layout::{LayoutError, write_layout};
+use crate::oci::manifest::Desc;
 use crate::oci::platform::Platform;
 use crate::oci::reference::{ArchiveImage, ImageRef};
+use crate::oci::referrers::{Artifact, Referrer};
 use crate::oci::tagged::Tagged;
 use crate::registry::{self, ClientOptions, PushStats, RegistryError};
 use crate::store::{Store, StoreError};
@@ -108,24 +114,76 @@ pub(crate) struct Written {
     pub push: Option<PushStats>,
 }
 
+/// What is written beside an image.
+#[derive(Clone, Debug)]
+pub(crate) enum Attachment {
+    /// A manifest under a tag of its own (cosign's `sha256-<hex>.sig`).
+    Tagged(Tagged, String),
+    /// An OCI 1.1 referrer: an artifact manifest about one of the image's
+    /// manifests, found through its subject.
+    Referrer(Artifact),
+}
+
+impl Attachment {
+    /// The manifest written.
+    pub(crate) fn manifest(&self) -> &Tagged {
+        match self {
+            Attachment::Tagged(tagged, _) => tagged,
+            Attachment::Referrer(artifact) => &artifact.manifest,
+        }
+    }
+}
+
 /// Writes `tagged` to `reference` under `tags`, and beside it each of
-/// `attachments` (signature manifests) under its tag. `repo` names the
-/// image in a docker archive's `RepoTags` (`REPO:TAG`).
+/// `attachments`: tagged ones under their tag, referrers as the place
+/// keeps them (a layout's or archive's untagged `index.json` entries with
+/// their `artifactType`; at a registry, pushed by digest and listed by the
+/// referrers API or the referrers tag). `repo` names the image in a docker
+/// archive's `RepoTags` (`REPO:TAG`).
+///
+/// An `oci-archive:` is written whole: the referrers it already holds for
+/// the image's manifests are kept (a file that is not an OCI archive is
+/// replaced).
 pub(crate) fn write(
     reference: &ImageRef,
     tagged: &Tagged,
     tags: &[String],
-    attachments: &[(Tagged, String)],
+    attachments: &[Attachment],
     repo: &str,
     store: &Store,
     options: &ClientOptions,
 ) -> Result<Written, TransportError> {
-    let attached: Vec<[String; 1]> = attachments.iter().map(|(_, tag)| [tag.clone()]).collect();
+    let mut kept = Vec::new();
+    // The referrers an OCI archive already holds for these manifests; a
+    // file that is no OCI archive is replaced, as before.
+    if let ImageRef::OciArchive { file, .. } = reference
+        && let Ok(index) = archive::ingest(file, store)
+    {
+        for subject in subjects(tagged) {
+            let found = referrers::in_archive(file, &index, &subject, store, &reference.to_string())?;
+            kept.extend(found.into_iter().map(Attachment::Referrer));
+        }
+    }
+    let attachments: Vec<&Attachment> = kept.iter().chain(attachments).collect();
+    let attached: Vec<Vec<String>> = attachments
+        .iter()
+        .map(|a| match a {
+            Attachment::Tagged(_, tag) => vec![tag.clone()],
+            Attachment::Referrer(_) => Vec::new(),
+        })
+        .collect();
     let mut entries: Vec<(&Tagged, &[String])> = vec![(tagged, tags)];
-    entries.extend(attachments.iter().zip(&attached).map(|((t, _), tag)| (t, &tag[..])));
+    entries.extend(attachments.iter().zip(&attached).map(|(a, tags)| (a.manifest(), &tags[..])));
+    let referrers: Vec<&Referrer> = attachments
+        .iter()
+        .filter_map(|a| match a {
+            Attachment::Referrer(artifact) => Some(&artifact.referrer),
+            Attachment::Tagged(..) => None,
+        })
+        .collect();
     match reference {
-        ImageRef::Oci { dir, .. } => write_layout(dir, store, &entries)?,
-        ImageRef::OciArchive { file, .. } => archive::write(file, store, &entries)?,
+        ImageRef::Oci { dir, .. } => write_layout(dir, store, &entries, &referrers)?,
+        ImageRef::OciArchive { file, .. } => archive::write(file, store, &entries, &referrers)?,
         ImageRef::DockerArchive { file, image: chosen } => {
             if !attachments.is_empty() {
                 return Err(TransportError::image(&reference.to_string(), "a docker archive cannot hold signatures"));
@@ -173,13 +231,38 @@ pub(crate) fn write(
             }
             let client = options.client(target)?;
             let mut stats = registry::push(&client, target, tagged, tags, store)?;
-            for (attachment, tag) in attachments {
-                stats += registry::push(&client, target, attachment, std::slice::from_ref(tag), store)?;
+            let mut artifacts = Vec::new();
+            for attachment in &attachments {
+                match attachment {
+                    Attachment::Tagged(manifest, tag) => {
+                        stats += registry::push(&client, target, manifest, std::slice::from_ref(tag), store)?;
+                    }
+                    Attachment::Referrer(artifact) => artifacts.push(artifact),
+                }
             }
+            stats += registry::referrers::attach(&client, target, &artifacts, store)?;
             return Ok(Written { push: Some(stats) });
         }
     }
     Ok(Written::default())
+}
+
+/// The descriptor of every manifest of `tagged` that can be a subject:
+/// the root, and each platform manifest of an index.
+pub(crate) fn subjects(tagged: &Tagged) -> Vec<Desc> {
+    let mut subjects = vec![Desc {
+        media_type: tagged.media_type.clone(),
+        digest: tagged.root.digest.clone(),
+        size: tagged.root.size,
+    }];
+    if tagged.is_index() {
+        subjects.extend(tagged.images.iter().map(|i| Desc {
+            media_type: i.media_type.clone(),
+            digest: i.manifest.digest.clone(),
+            size: i.manifest.size,
+        }));
+    }
+    subjects
 }
 
 /// A repository name for an image that has none: the destination file's

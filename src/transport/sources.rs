@@ -25,6 +25,11 @@ impl Layout {
         let entry = layout::find(dir, tag)?;
         Ok(Layout { dir: dir.to_owned(), root: entry.desc, name })
     }
+
+    /// The manifest `root` of the layout at `dir` (an untagged entry).
+    pub(super) fn at(dir: &Path, root: Desc, name: String) -> Layout {
+        Layout { dir: dir.to_owned(), root, name }
+    }
 }
 
 impl Source for Layout {

@@ -622,7 +622,14 @@ fn an_untagged_layout_names_its_one_image_and_printed_references_paste_into_skop
         .unwrap();
     assert_success(&sign);
     let index: Value = serde_json::from_slice(&std::fs::read(sandbox.path().join("bb/index.json")).unwrap()).unwrap();
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 3, "{index}");
+    // Two tags, the `.sig` tag and the signature bundle (an untagged
+    // referrer with its artifactType).
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{index}");
+    assert_eq!(
+        entries.iter().filter(|e| e["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json").count(),
+        1
+    );
     let ours: Value = serde_json::from_slice(&ok(&sandbox, &["inspect", "--json", "oci:bb"])).unwrap();
     assert_eq!(ours["digest"], digest);
     let line = String::from_utf8(ok(&sandbox, &["copy", "oci:bb", "oci-archive:bb.tar"])).unwrap();

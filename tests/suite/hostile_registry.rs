@@ -193,10 +193,15 @@ impl Image {
         }
     }
 
-    /// `GET .../manifests/...` and `GET .../blobs/DIGEST` of this image.
+    /// `GET .../manifests/...` and `GET .../blobs/DIGEST` of this image;
+    /// nothing is attached to it (its `sha256-<hex>` tags are unknown).
     fn serve(&self, request: &Request, stream: &mut TcpStream) -> bool {
         if request.method != "GET" {
             return false;
+        }
+        if request.path.contains("/manifests/sha256-") {
+            respond(stream, "404 Not Found", &[], b"");
+            return true;
         }
         if request.path.contains("/manifests/") {
             respond(stream, "200 OK", &[("Content-Type", MANIFEST)], &self.manifest);
@@ -474,4 +479,88 @@ fn an_endless_or_oversized_blob_stops_at_its_size_and_leaves_no_temp_file() {
         assert!(!sandbox.path().join("out").exists());
         eprintln!("{}: failed after {took:?}: {}", server.host(), message.trim());
     }
+}
+
+/// A registry that answers the referrers API (`GET /v2/x/referrers/DIGEST`,
+/// which docker-registry 2.8 lacks) serving a signed layout: `verify`
+/// finds the bundle through the API, and a push of a signed image keeps no
+/// referrers tag there (the registry lists the pushed referrer itself).
+#[test]
+fn a_registry_with_the_referrers_api_is_asked_and_no_referrers_tag_is_kept() {
+    let sandbox = Sandbox::new();
+    let cmd = || {
+        let mut cmd = sandbox.cmd();
+        cmd.env("COSIGN_PASSWORD", "pw");
+        cmd
+    };
+    assert_success(&cmd().args(["keygen", "--output-prefix", "k"]).output().unwrap());
+    let hello = common::repo().join("recipes/hello.toml");
+    let out = cmd().arg("build").arg(&hello).args(["--sign-key", "k.key", "--output", "oci:src:1"]).output().unwrap();
+    assert_success(&out);
+    let digest = common::first_digest(&out);
+    let layout = sandbox.path().join("src");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let referrers: Vec<serde_json::Value> =
+        index["manifests"].as_array().unwrap().iter().filter(|e| e.get("artifactType").is_some()).cloned().collect();
+    // The signature's bundle and the provenance's.
+    assert_eq!(referrers.len(), 2, "{index}");
+    let listed = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": referrers,
+    }))
+    .unwrap();
+    let image = common::blob(&layout, &digest);
+    let (blobs, subject) = (layout.join("blobs/sha256"), format!("/v2/x/referrers/{digest}"));
+    let registry = Server::start(move |request, stream| {
+        let path = request.path.as_str();
+        let stored = |d: &str| std::fs::read(blobs.join(d.trim_start_matches("sha256:"))).ok();
+        let found = path.rsplit('/').next().and_then(stored);
+        match (request.method.as_str(), found) {
+            (_, _) if path == "/v2/" => respond(stream, "200 OK", &[], b"{}"),
+            ("GET", _) if path == subject => {
+                respond(stream, "200 OK", &[("Content-Type", "application/vnd.oci.image.index.v1+json")], &listed);
+            }
+            ("GET", _) if path.starts_with("/v2/x/referrers/") => {
+                let empty =
+                    br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+                respond(stream, "200 OK", &[("Content-Type", "application/vnd.oci.image.index.v1+json")], empty);
+            }
+            ("GET", _) if path == "/v2/x/manifests/1" => {
+                respond(stream, "200 OK", &[("Content-Type", MANIFEST)], &image)
+            }
+            ("GET", Some(bytes)) if path.contains("/manifests/") => {
+                respond(stream, "200 OK", &[("Content-Type", MANIFEST)], &bytes);
+            }
+            ("GET" | "HEAD", Some(bytes)) => respond(stream, "200 OK", &[], &bytes),
+            ("PUT", _) if path.contains("/manifests/") => respond(stream, "201 Created", &[], b""),
+            _ => respond(stream, "404 Not Found", &[], b""),
+        }
+    });
+    let target = format!("docker://{}/x:1", registry.host());
+    let out =
+        sandbox.cmd().args(["verify", &target, "--key", "k.pub", "--identity", "localhost/hello", NO_TLS]).output();
+    let out = out.unwrap();
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(identity localhost/hello; bundle)"), "{out:?}");
+    let asked = registry.requests();
+    assert!(asked.iter().any(|r| r.path == format!("/v2/x/referrers/{digest}")), "{asked:?}");
+
+    // Pushed: the referrer by its digest, the registry asked, no
+    // `sha256-<hex>` index written (the image's `.sig` tag is).
+    let copy = sandbox.cmd().args(["copy", "oci:src:1", &target, NO_TLS]).output().unwrap();
+    assert_success(&copy);
+    let puts: Vec<String> = registry.requests().into_iter().filter(|r| r.method == "PUT").map(|r| r.path).collect();
+    let hex = digest.trim_start_matches("sha256:");
+    let referrer = referrers_digest(&index);
+    assert!(puts.contains(&format!("/v2/x/manifests/{referrer}")), "{puts:?}");
+    assert!(puts.contains(&format!("/v2/x/manifests/sha256-{hex}.sig")), "{puts:?}");
+    assert!(!puts.contains(&format!("/v2/x/manifests/sha256-{hex}")), "{puts:?}");
+}
+
+/// The digest of the one artifact entry of a layout's `index.json`.
+fn referrers_digest(index: &serde_json::Value) -> String {
+    let entries = index["manifests"].as_array().unwrap();
+    let entry = entries.iter().find(|e| e.get("artifactType").is_some()).unwrap();
+    entry["digest"].as_str().unwrap().to_owned()
 }

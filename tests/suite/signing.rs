@@ -102,7 +102,9 @@ fn signed_builds_verify_and_resigning_adds_a_signature() {
 
     let out = verify(&sandbox, &["oci:out/hello:latest", "--key", "k.pub"]);
     assert_success(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{digest} (identity localhost/hello)")));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{digest} (identity localhost/hello; .sig, bundle)"))
+    );
     assert_success(&verify(&sandbox, &["oci:out/hello:1.0", "--key", "k.pub", "--identity", "localhost/hello"]));
     assert_unverified(
         &verify(&sandbox, &["oci:out/hello:1.0", "--key", "k.pub", "--identity", "r.io/x"]),
@@ -436,7 +438,7 @@ fn signing_refuses_hostile_signature_manifests_fast_in_bounded_memory() {
     put_tag(&signed, &sig_tag(&digest), &put_signature_manifest(&signed, &layers));
     let (out, took) = bounded(&sandbox, &["verify", "oci:signed:latest", "--key", "k.pub"]);
     assert_success(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{digest} (identity r.io/x)")));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{digest} (identity r.io/x; .sig, bundle)")));
     assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
     // Signing again appends nothing (the same signature is there); one
     // more signature would pass the limit.
@@ -521,7 +523,7 @@ fn signing_escapes_control_characters_from_signatures_in_human_output() {
     let out = verify(&sandbox, &["oci:img:latest", "--key", "k.pub"]);
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout, format!("verified oci:img:latest {digest} (identity {escaped})\n"));
+    assert_eq!(stdout, format!("verified oci:img:latest {digest} (identity {escaped}; .sig, bundle)\n"));
     let other = verify(&sandbox, &["oci:img:latest", "--key", "k.pub", "--identity", "r.io/y"]);
     assert_unverified(&other, &format!("identity mismatch: signed for {escaped}, expected r.io/y"));
     assert!(!other.stderr.iter().any(|b| *b == 0x1b || *b == b'\r'), "{}", stderr(&other));
