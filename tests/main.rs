@@ -54,6 +54,8 @@ mod referrers;
 mod registry;
 #[path = "suite/reproducibility.rs"]
 mod reproducibility;
+#[path = "suite/shared_cache.rs"]
+mod shared_cache;
 #[path = "suite/signing.rs"]
 mod signing;
 #[path = "suite/supply_chain.rs"]

@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{AccessArgs, RegistryArgs};
+use super::args::{AccessArgs, CacheArgs, RegistryArgs};
 use crate::Error;
+use crate::compose::CacheOptions;
+use crate::oci::reference::ImageRef;
+use crate::registry::Reference;
 use crate::registry::{ClientOptions, Timeouts};
 use crate::store::Store;
 
@@ -48,4 +51,42 @@ pub(super) fn store_dir(flag: Option<&PathBuf>) -> Result<PathBuf, Error> {
         Some(home) => Ok(PathBuf::from(home).join(".cache").join("compose-img")),
         None => Err(Error::Usage("no store: set --store, $COMPOSE_IMG_STORE, $XDG_CACHE_HOME or $HOME".into())),
     }
+}
+
+/// `--cache` (else `$COMPOSE_IMG_CACHE`), `--cache-from` and
+/// `--cache-required`; each a `docker://HOST/REPO` without tag or digest.
+pub(super) fn cache_options(args: &CacheArgs) -> Result<CacheOptions, Error> {
+    let write = match &args.cache {
+        Some(text) => Some(cache_repository("--cache", text)?),
+        None => {
+            non_empty_env("COMPOSE_IMG_CACHE").map(|text| cache_repository("$COMPOSE_IMG_CACHE", &text)).transpose()?
+        }
+    };
+    let read = args.cache_from.iter().map(|text| cache_repository("--cache-from", text)).collect::<Result<_, _>>()?;
+    let options = CacheOptions { write, read, required: args.cache_required };
+    if options.required && !options.is_set() {
+        return Err(Error::Usage("--cache-required needs --cache, --cache-from or $COMPOSE_IMG_CACHE".into()));
+    }
+    Ok(options)
+}
+
+/// A cache repository: `docker://HOST/REPO`, no tag, no digest.
+fn cache_repository(flag: &str, text: &str) -> Result<Reference, Error> {
+    let shown = crate::text::escape(text);
+    let usage = |why: String| Error::Usage(format!("{flag} `{shown}`: {why}"));
+    if !text.starts_with("docker://") {
+        return Err(usage("a shared cache is a registry repository: write docker://HOST/REPO".into()));
+    }
+    let reference = match ImageRef::parse_output(text) {
+        Ok(ImageRef::Docker(reference)) => reference,
+        Ok(_) => return Err(usage("a shared cache is a registry repository: write docker://HOST/REPO".into())),
+        Err(e) => return Err(usage(e.to_string())),
+    };
+    if let Some(tag) = &reference.tag {
+        return Err(usage(format!("a cache is a whole repository, its entries are tagged by key: drop `:{tag}`")));
+    }
+    if let Some(digest) = &reference.digest {
+        return Err(usage(format!("a cache is a whole repository: drop `@{digest}`")));
+    }
+    Ok(reference)
 }

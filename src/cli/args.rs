@@ -409,7 +409,27 @@ pub(super) struct BuildArgs {
     #[arg(long)]
     pub locked: bool,
     #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// The shared layer cache in a registry (docs/cache.md).
+#[derive(Debug, Args)]
+pub(super) struct CacheArgs {
+    /// Share layers through this registry repository (docker://HOST/REPO):
+    /// look every layer up there before building, write the ones built
+    /// [default: $COMPOSE_IMG_CACHE]
+    #[arg(long, value_name = "REF")]
+    pub cache: Option<String>,
+    /// Also look layers up in this repository, never writing to it
+    /// (repeatable; for pull requests and forks)
+    #[arg(long, value_name = "REF")]
+    pub cache_from: Vec<String>,
+    /// Fail (exit 1) when a cache repository cannot be reached or refuses
+    /// the credentials, instead of building without it
+    #[arg(long)]
+    pub cache_required: bool,
 }
 
 #[derive(Debug, Args)]
@@ -449,6 +469,8 @@ pub(super) struct PlanArgs {
     /// Refuse a parent image the recipe's lock file lacks (for CI)
     #[arg(long)]
     pub locked: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -1,7 +1,7 @@
 //! `compose-img build`: flags and environment → a build request; results
 //! printed one line per output (`REF DIGEST`) on stdout.
 
-use super::access::{registry_options, store_dir};
+use super::access::{cache_options, registry_options, store_dir};
 use super::args::BuildArgs;
 use super::human::{human_bytes, push_line};
 use super::settings::{platforms, settings, vars};
@@ -27,6 +27,7 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
         sign_key: args.sign_key.as_deref().map(super::keys::private_key).transpose()?,
         sbom: args.sbom.as_deref().and_then(crate::recipe::SbomFormat::parse_setting),
         locked: args.locked,
+        cache: cache_options(&args.cache)?,
         stages: Vec::new(),
     };
     let started = std::time::Instant::now();
@@ -40,6 +41,9 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
             }
         }
     }
+    for warning in &summary.cache_warnings {
+        eprintln!("warning: {}", crate::text::escape(warning));
+    }
     for note in &summary.lock_notes {
         eprintln!("note: {}", crate::text::escape(note));
     }
@@ -47,8 +51,12 @@ pub(super) fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<(), Er
         for line in &summary.plugin_log {
             eprintln!("plugin {}", crate::text::escape(line));
         }
+        let shared = match (summary.layers_from_cache, summary.cache_published) {
+            (0, 0) => String::new(),
+            (found, written) => format!(" ({found} from the shared cache, {written} written to it)"),
+        };
         eprintln!(
-            "layers: {} built, {} reused; {} written in {:.2}s",
+            "layers: {} built, {} reused{shared}; {} written in {:.2}s",
             summary.layers_built,
             summary.layers_reused,
             human_bytes(summary.bytes_written),

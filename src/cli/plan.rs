@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::access::{registry_options, store_dir};
+use super::access::{cache_options, registry_options, store_dir};
 use super::args::PlanArgs;
 use super::settings::{platforms, settings, vars};
 use crate::Error;
@@ -19,8 +19,12 @@ pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
         platforms: &platforms(&args.layers)?,
         registry: &registry_options(&args.registry),
         locked: args.locked,
+        cache: &cache_options(&args.cache)?,
     };
-    let compose::Planned { images, notes, remarks } = compose::plan_only(&request)?;
+    let compose::Planned { images, notes, remarks, cache_warnings } = compose::plan_only(&request)?;
+    for warning in &cache_warnings {
+        eprintln!("warning: {}", crate::text::escape(warning));
+    }
     for note in &notes {
         eprintln!("note: {}", crate::text::escape(note));
     }
@@ -36,11 +40,14 @@ pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where a build would get the layer: the store (`cached`), the shared
+/// cache (`remote`), or neither (`build`).
 fn state(layer: &PlannedLayer) -> &'static str {
-    match (layer.reads_lower, layer.cached) {
-        (true, _) => "reads layers below",
-        (false, true) => "cached",
-        (false, false) => "build",
+    match (layer.reads_lower, layer.cached, layer.remote) {
+        (true, ..) => "reads layers below",
+        (false, true, _) => "cached",
+        (false, false, Some(true)) => "remote",
+        (false, false, _) => "build",
     }
 }
 
@@ -87,6 +94,7 @@ fn json(images: &[PlannedImage]) -> String {
                     "entries": l.entries,
                     "key": l.key.to_string(),
                     "cached": l.cached,
+                    "remote": l.remote,
                     "reads_lower": l.reads_lower,
                 })).collect::<Vec<_>>(),
             })

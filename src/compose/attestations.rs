@@ -19,7 +19,12 @@ pub(super) use crate::attest::Statements;
 
 /// The SBOM formats a build of `recipe` attaches.
 pub(super) fn formats(recipe: &Recipe, context: &Context) -> Vec<SbomFormat> {
-    context.request.sbom.clone().unwrap_or_else(|| recipe.image.sbom.clone())
+    formats_of(recipe, context.request)
+}
+
+/// The SBOM formats `request` attaches to `recipe`.
+pub(super) fn formats_of(recipe: &Recipe, request: &super::BuildRequest) -> Vec<SbomFormat> {
+    request.sbom.clone().unwrap_or_else(|| recipe.image.sbom.clone())
 }
 
 /// Whether a build of `recipe` attaches attestations at all.

@@ -79,6 +79,9 @@ pub(crate) enum ComposeError {
     /// under `--locked`, or records what an image no longer is.
     #[error(transparent)]
     Lock(Box<LockError>),
+    /// The shared cache could not be reached (`--cache-required`).
+    #[error(transparent)]
+    Cache(#[from] super::CacheError),
     #[error("cannot use the store")]
     Store(#[from] StoreError),
     /// `reproduce`: the published image.

@@ -35,18 +35,23 @@ mod outputs;
 mod planned;
 mod prepare;
 mod reproduce;
+mod shared_cache;
 mod sources;
 mod summary;
 mod units;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use p256::ecdsa::SigningKey;
 
+use crate::digest::Digest;
 use crate::layer::BuildSettings;
 use crate::layer::progress::Progress;
 use crate::lock::Pin;
+use crate::oci::image::BuiltLayer;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::plan::graph::{self, RecipeGraph};
@@ -59,11 +64,13 @@ pub(crate) use error::ComposeError;
 pub(crate) use lock_command::{ChangeKind, LockAction, LockChange, LockRequest, lock};
 pub(crate) use planned::{PlannedImage, PlannedLayer};
 pub(crate) use reproduce::{ReproduceRequest, reproduce};
+pub(crate) use shared_cache::{CacheError, CacheOptions};
 pub(crate) use summary::BuildSummary;
 
 use locks::Locks;
 use nodes::BuildGraph;
 use prepare::{Prepared, Purpose, prepare};
+use shared_cache::SharedCache;
 use units::Units;
 
 pub(crate) struct BuildRequest {
@@ -91,6 +98,8 @@ pub(crate) struct BuildRequest {
     /// `--locked`: refuse a parent image its recipe's lock file lacks
     /// instead of locking it.
     pub locked: bool,
+    /// The shared layer cache in a registry (`--cache`, `--cache-from`).
+    pub cache: CacheOptions,
     /// The recipes (canonical) whose images this build is making for a
     /// copy to take files from, outermost first: a recipe that needs its
     /// own image through copies is a cycle.
@@ -106,6 +115,17 @@ struct Context<'a> {
     pins: &'a [Option<Pin>],
     /// Warnings and notes found while building (planning's come first).
     remarks: Mutex<Vec<LocatedError>>,
+    /// What the shared cache has, and what to publish to it.
+    shared: &'a SharedCache,
+    /// By unit and layer: the content key known before building.
+    keys: &'a [Vec<Option<Digest>>],
+    /// The registry every output goes to, when nothing of the build reads
+    /// layer bytes: a layer the shared cache has there is never fetched.
+    mount_only: Option<String>,
+    /// The layers built or reused here, by content key (to publish).
+    built_keys: Mutex<BTreeMap<Digest, BuiltLayer>>,
+    /// Layers taken from the shared cache.
+    from_cache: AtomicUsize,
 }
 
 pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildSummary, ComposeError> {
@@ -118,14 +138,38 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
     let stages = Stages { request: StageRequest::of(request), progress };
     copy_sources(&graph, &units, &request.store, &request.registry, &mut locks, &stages)?;
     let pool = pool(request.settings.jobs)?;
-    let purpose = Purpose::Build { reuse: request.reuse };
+    let keyed = request.reuse && request.cache.is_set();
+    let purpose = Purpose::Build { reuse: request.reuse, keyed };
     let Prepared { units: mut planned, store } =
         prepare(&graph, &units, &request.store, &pool, &request.settings, purpose)?;
     let pins = locks.pin(&graph, &units, &store, &request.registry)?;
     let remarks = Mutex::new(plan_remarks(&mut planned));
-    let context = Context { request, store: &store, progress, pins: &pins, remarks };
+    let keys = if keyed { prepare::content_keys(&planned, &store, &request.settings) } else { Vec::new() };
+    let shared = if keyed {
+        let all = keys.iter().flatten().flatten().cloned().collect();
+        pool.install(|| SharedCache::look_up(&request.cache, &request.registry, &all))?
+    } else {
+        SharedCache::off()
+    };
+    // An SBOM reads the image's files: then every layer's bytes are needed.
+    let sboms = targets.iter().any(|t| !attestations::formats_of(&graph.recipes[t.recipe], request).is_empty());
+    let mount_only = if sboms { None } else { outputs::mount_only(&targets, &planned) };
+    let context = Context {
+        request,
+        store: &store,
+        progress,
+        pins: &pins,
+        remarks,
+        shared: &shared,
+        keys: &keys,
+        mount_only,
+        built_keys: Mutex::new(BTreeMap::new()),
+        from_cache: AtomicUsize::new(0),
+    };
     let build_graph = BuildGraph::new(&units, &planned);
     let built = build_graph.run(&planned, &context, &pool)?;
+    let built_keys = std::mem::take(&mut *context.built_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let published = pool.install(|| shared.publish(&built_keys, &store));
     let remarks = std::mem::take(&mut *context.remarks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     if request.deny_warnings && remarks.iter().any(LocatedError::is_warning) {
         return Err(ComposeError::Warnings(remarks.into_iter().filter(LocatedError::is_warning).collect()));
@@ -138,7 +182,11 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
         reports.push(outputs::write(recipe, target, &tagged, &statements, &context)?);
     }
     let notes = locks.save()?;
-    Ok(BuildSummary::new(&built, reports, notes, remarks))
+    let mut summary = BuildSummary::new(&built, reports, notes, remarks);
+    summary.layers_from_cache = context.from_cache.load(Ordering::Relaxed);
+    summary.cache_published = published;
+    summary.cache_warnings = shared.take_warnings();
+    Ok(summary)
 }
 
 /// The warnings and notes of every unit's plan, each once (the units of
@@ -161,6 +209,8 @@ pub(crate) struct PlanRequest<'a> {
     pub registry: &'a ClientOptions,
     /// `--locked`: refuse what a lock file lacks instead.
     pub locked: bool,
+    /// The shared cache to look each layer up in.
+    pub cache: &'a CacheOptions,
 }
 
 /// The resolved graph of `recipes` without building: every recipe (parents
@@ -169,7 +219,7 @@ pub(crate) struct PlanRequest<'a> {
 /// notes say what was added to lock files; the remarks are the warnings
 /// and notes about the recipes.
 pub(crate) fn plan_only(request: &PlanRequest) -> Result<Planned, ComposeError> {
-    let PlanRequest { recipes, vars, store, settings, platforms, registry, locked } = *request;
+    let PlanRequest { recipes, vars, store, settings, platforms, registry, locked, cache } = *request;
     let graph = load(recipes, vars)?;
     let units = Units::of(&graph, platforms)?;
     graph.never_copy(outputs::never_copied(&outputs::targets_by_default(&graph), store).into());
@@ -183,13 +233,25 @@ pub(crate) fn plan_only(request: &PlanRequest) -> Result<Planned, ComposeError> 
     let notes = locks.save()?;
     let remarks = plan_remarks(&mut planned);
     let parents = units.units.iter().map(|unit| unit.parent);
-    let images = planned
+    let mut images: Vec<PlannedImage> = planned
         .iter()
         .zip(parents)
         .zip(&pins)
         .map(|((unit, parent), pin)| PlannedImage::new(unit, parent, pin.as_ref(), &store, settings))
         .collect::<Result<_, _>>()?;
-    Ok(Planned { images, notes, remarks })
+    let mut cache_warnings = Vec::new();
+    if cache.is_set() {
+        let layers = || images.iter().flat_map(|image| &image.layers).filter(|layer| !layer.reads_lower);
+        let keys = layers().map(|layer| layer.key.clone()).collect();
+        let shared = pool(settings.jobs)?.install(|| SharedCache::look_up(cache, registry, &keys))?;
+        cache_warnings = shared.take_warnings();
+        let answered = cache_warnings.is_empty();
+        for layer in images.iter_mut().flat_map(|image| &mut image.layers).filter(|layer| !layer.reads_lower) {
+            let found = shared.hit(&layer.key).is_some();
+            layer.remote = (found || answered).then_some(found);
+        }
+    }
+    Ok(Planned { images, notes, remarks, cache_warnings })
 }
 
 /// What [`plan_only`] found.
@@ -199,6 +261,8 @@ pub(crate) struct Planned {
     pub notes: Vec<String>,
     /// Warnings and notes about the recipes.
     pub remarks: Vec<LocatedError>,
+    /// What went wrong with the shared cache.
+    pub cache_warnings: Vec<String>,
 }
 
 /// Extracts what copies take from other images, pinned by the lock files,
@@ -280,6 +344,8 @@ impl Stages<'_> {
             sign_key: None,
             sbom: Some(Vec::new()),
             locked: r.locked,
+            // The images copies take files from are built without the shared cache.
+            cache: CacheOptions::default(),
             stages: r.stages.iter().cloned().chain([canonical]).collect(),
         };
         build(&request, self.progress)?;

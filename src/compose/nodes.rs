@@ -122,7 +122,7 @@ impl Builder<'_> {
         match self.graph.nodes[node] {
             Node::Parent { unit } => self.fetch_parent(unit),
             Node::Layer { unit, layer } => {
-                self.layer(&self.planned[unit], layer, || self.graph.layers_below(node, done))
+                self.layer(&self.planned[unit], unit, layer, || self.graph.layers_below(node, done))
             }
             Node::Image { unit } => self.image(&self.planned[unit].plan, node, done),
         }
@@ -166,10 +166,12 @@ impl Builder<'_> {
     }
 
     /// Layer `index` of `unit`: reused from the cache by its walk key, else
-    /// arranged (its deferred plugins run on the layers `below`) and written.
+    /// taken from the shared cache, else arranged (its deferred plugins run
+    /// on the layers `below`) and written.
     fn layer(
         &self,
         unit: &PlannedUnit,
+        unit_index: usize,
         index: usize,
         below: impl FnOnce() -> Vec<BuiltLayer>,
     ) -> Result<Product, ComposeError> {
@@ -183,6 +185,12 @@ impl Builder<'_> {
                 return Ok(self.layer_done(plan, planned.name(), built, Vec::new()));
             }
         }
+        let key = self.context.keys.get(unit_index).and_then(|keys| keys.get(index)).cloned().flatten();
+        if let Some(key) = key
+            && let Some(built) = self.from_shared_cache(plan, planned.name(), key, stat.clone())?
+        {
+            return Ok(self.layer_done(plan, planned.name(), built, Vec::new()));
+        }
         let arranged = planned.arranged().map_err(|e| plan_error(plan, vec![e]))?;
         if arranged.reads_lower() {
             let completed = self.complete(plan, &arranged, below())?;
@@ -190,6 +198,40 @@ impl Builder<'_> {
         } else {
             self.write_layer(plan, &arranged, stat)
         }
+    }
+
+    /// Layer `name` keyed `key` from the local cache, else from the shared
+    /// cache when it has it: mounted by the push when the build needs no
+    /// bytes of it there, else fetched and checked. None when neither has
+    /// it, or the shared cache's entry cannot be used (a warning).
+    fn from_shared_cache(
+        &self,
+        plan: &ImagePlan,
+        name: &str,
+        key: Digest,
+        stat: Option<Digest>,
+    ) -> Result<Option<LayerBuild>, ComposeError> {
+        let Context { store, shared, mount_only, .. } = self.context;
+        let Some(hit) = shared.hit(&key) else { return Ok(None) };
+        let keys = LayerKeys { content: Some(key.clone()), stat: stat.clone() };
+        if let Some(local) = reuse_cached(name, &keys, store).map_err(|e| build_error(plan, e))? {
+            return Ok(Some(local));
+        }
+        let layer = if mount_only.as_ref() == Some(&hit.repository.registry) {
+            shared.mount_later(hit, store)
+        } else {
+            let filed: Vec<&Digest> = std::iter::once(&key).chain(&stat).collect();
+            match shared.fetch(hit, &filed, store) {
+                Ok(layer) => layer,
+                Err(error) => {
+                    shared.warn(format!("{error}; building {name} locally"));
+                    return Ok(None);
+                }
+            }
+        };
+        self.context.from_cache.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let layer = BuiltLayer { name: name.to_owned(), reused: true, ..layer };
+        Ok(Some(LayerBuild { layer, key, hashed: Vec::new() }))
     }
 
     /// Runs the deferred plugins of `layer` on the layers `below` it.
@@ -227,6 +269,10 @@ impl Builder<'_> {
     }
 
     fn layer_done(&self, plan: &ImagePlan, name: &str, built: LayerBuild, log: Vec<String>) -> Product {
+        if self.context.shared.missed(&built.key) {
+            let mut keys = self.context.built_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            keys.insert(built.key.clone(), built.layer.clone());
+        }
         self.context.progress.finished(Finished::Layer {
             recipe: plan.recipe.file.name.clone(),
             layer: name.to_owned(),
@@ -283,7 +329,7 @@ fn build_error(plan: &ImagePlan, source: crate::layer::BuildError) -> ComposeErr
 }
 
 /// Whether the content of every host input of `tree` is known.
-fn inputs_known(tree: &Tree) -> bool {
+pub(super) fn inputs_known(tree: &Tree) -> bool {
     tree.iter().all(|(_, n)| !matches!(&n.kind, NodeKind::File(FileSource::Host { content: None, .. })))
 }
 

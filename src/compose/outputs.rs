@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use crate::layer::progress::Finished;
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
+use crate::plan::Planned;
 use crate::plan::graph::RecipeGraph;
-use crate::recipe::Recipe;
+use crate::recipe::{EntryKind, Recipe};
 use crate::sign;
 use crate::transport;
 
 use super::attestations::Statements;
+use super::prepare::PlannedUnit;
 use super::summary::{BuiltReport, WrittenOutput};
 use super::units::Units;
 use super::{BuildRequest, ComposeError, Context};
@@ -186,4 +188,27 @@ fn signatures(
         _ => recipe.image.name.clone(),
     };
     Ok(sign::attachments(tagged, reference, &identity, key, context.store, &context.request.registry)?)
+}
+
+/// The registry every output of the build goes to, when nothing of the
+/// build reads the bytes of its layers (no plugin reading the layers
+/// below, no image plugin, no check of `remove` entries or `config.user`):
+/// then a layer the shared cache has in that registry is mounted by the
+/// push, never fetched.
+pub(super) fn mount_only(targets: &[Target], planned: &[PlannedUnit]) -> Option<String> {
+    let mut registries = targets.iter().flat_map(|t| &t.destinations).map(|d| match &d.reference {
+        ImageRef::Docker(reference) => Some(reference.registry.clone()),
+        _ => None,
+    });
+    let first = registries.next()??;
+    if !registries.all(|r| r.as_ref() == Some(&first)) {
+        return None;
+    }
+    let reads_layers = |recipe: &Recipe| {
+        let removes = recipe.layers.iter().flat_map(|l| &l.entries).any(|e| matches!(e.kind, EntryKind::Remove { .. }));
+        !recipe.plugins.is_empty() || recipe.config.user.is_some() || removes
+    };
+    let reads =
+        planned.iter().any(|unit| unit.plan.layers.iter().any(Planned::reads_lower) || reads_layers(&unit.plan.recipe));
+    (!reads).then_some(first)
 }

@@ -1,5 +1,6 @@
 //! What `compose-img plan` reports: every unit with its layers, each with
-//! its cache key and whether a build would reuse it.
+//! its cache key and whether a build would reuse it from the store or
+//! find it in the shared cache.
 
 use crate::digest::Digest;
 use crate::layer::BuildSettings;
@@ -37,6 +38,9 @@ pub(crate) struct PlannedLayer {
     pub key: Digest,
     /// A build would reuse it.
     pub cached: bool,
+    /// Whether the shared cache has it: none when no cache was asked for,
+    /// or it could not be looked up.
+    pub remote: Option<bool>,
 }
 
 impl PlannedImage {
@@ -85,6 +89,7 @@ impl PlannedLayer {
             reads_lower: layer.reads_lower(),
             key,
             cached: cached && !layer.reads_lower(),
+            remote: None,
         })
     }
 }

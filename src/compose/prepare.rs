@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::digest::Digest;
 use crate::layer::BuildSettings;
-use crate::layer::cache::{stat_key, walk_key};
+use crate::layer::cache::{layer_key, stat_key, walk_key};
 use crate::oci::platform::Platform;
 use crate::plan::graph::RecipeGraph;
 use crate::plan::{self, ImagePlan, Planned, Walk};
@@ -29,14 +29,21 @@ use super::units::Units;
 pub(super) enum Purpose {
     /// `compose-img plan`, which shows every cache key: all inputs hashed.
     Plan,
-    /// A build: mostly unknown inputs are left to the layer writer, and
-    /// with `reuse` a layer found under its stat key needs no input hashed.
-    Build { reuse: bool },
+    /// A build: mostly unknown inputs are left to the layer writer (unless
+    /// `keyed`: a shared cache is looked up by every layer's key before any
+    /// is built), and with `reuse` a layer found under its stat key needs
+    /// no input hashed.
+    Build { reuse: bool, keyed: bool },
 }
 
 impl Purpose {
     fn reuse(self) -> bool {
-        self == Purpose::Build { reuse: true }
+        matches!(self, Purpose::Build { reuse: true, .. })
+    }
+
+    /// Whether unknown inputs may be left for the layer writer to hash.
+    fn defer(self) -> bool {
+        matches!(self, Purpose::Build { keyed: false, .. })
     }
 }
 
@@ -144,5 +151,36 @@ fn digest_inputs(unit: &mut PlannedUnit, store: &Store, purpose: Purpose) -> Res
             Planned::Tree(_) => purpose.reuse() && key.as_ref().is_some_and(|key| store.cached_layer(key).is_some()),
         })
         .collect();
-    plan::digest_inputs(&mut unit.plan, store, purpose != Purpose::Plan, &found)
+    plan::digest_inputs(&mut unit.plan, store, purpose.defer(), &found)
+}
+
+/// By unit and layer: the layer's content key when it is known before
+/// building: from the store's entry for a layer it has under its stat key,
+/// else from the layer's tree when every input's content is known; none for
+/// a layer whose plugins read the layers below (its key needs them).
+pub(super) fn content_keys(
+    planned: &[PlannedUnit],
+    store: &Store,
+    settings: &BuildSettings,
+) -> Vec<Vec<Option<Digest>>> {
+    planned
+        .iter()
+        .map(|unit| {
+            let layers = unit.plan.layers.par_iter().zip(&unit.stat_keys);
+            layers
+                .map(|(layer, stat)| {
+                    let local = stat.as_ref().and_then(|stat| store.cached_layer(stat));
+                    if let Some(key) = local.and_then(|entry| Digest::parse(&entry.key).ok()) {
+                        return Some(key);
+                    }
+                    match layer {
+                        Planned::Tree(tree) if !tree.reads_lower() && super::nodes::inputs_known(&tree.tree) => {
+                            Some(layer_key(&tree.tree, &tree.salt, settings))
+                        }
+                        _ => None,
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }

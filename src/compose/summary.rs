@@ -26,6 +26,12 @@ pub(crate) struct BuildSummary {
     pub images: Vec<BuiltReport>,
     pub layers_built: usize,
     pub layers_reused: usize,
+    /// Of those reused, the layers found in the shared cache (`--cache`).
+    pub layers_from_cache: usize,
+    /// Entries written to the shared cache.
+    pub cache_published: usize,
+    /// What went wrong with the shared cache (the build went on without it).
+    pub cache_warnings: Vec<String>,
     /// Compressed bytes of the layers built (not reused).
     pub bytes_written: u64,
     /// What plugins printed (`print`, `debug`), each line prefixed with the

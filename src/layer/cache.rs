@@ -27,7 +27,7 @@ use crate::recipe::{Copy, EntryKind, ImagePath, Owner};
 use crate::store::fingerprint::Fingerprint;
 
 /// Bumped whenever the tar writer, JSON or codec settings change bytes.
-const LAYER_FORMAT: u32 = 4;
+pub(crate) const LAYER_FORMAT: u32 = 4;
 
 /// How long after a change a file's fingerprint is trusted for a stat key:
 /// within it, a later write could keep the same timestamps (coarse file

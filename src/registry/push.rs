@@ -1,6 +1,7 @@
 //! Pushing an image from the store: blobs first (skipped when the registry
-//! has them, mounted when another repository of the same registry does,
-//! uploaded otherwise), then the manifests with their exact bytes (the
+//! has them, mounted when another repository of the same registry has
+//! them: the image's origin or where the store saw them, `store::origins`;
+//! uploaded otherwise), every repository pushed to recorded as an origin, then the manifests with their exact bytes (the
 //! platform images' and the index's other entries, such as attestations),
 //! the index last, under each tag.
 
@@ -45,9 +46,10 @@ pub(crate) fn push(
     store: &Store,
 ) -> Result<PushStats, RegistryError> {
     let repo = target.repository.as_str();
-    let mut blobs: Vec<(&Digest, u64, Option<&Reference>)> = Vec::new();
+    let mut blobs: Vec<(&Digest, u64, Option<&str>)> = Vec::new();
     for image in &tagged.images {
         let origin = image.origin.as_ref().filter(|o| o.registry == target.registry && o.repository != repo);
+        let origin = origin.map(|o| o.repository.as_str());
         for layer in &image.layers {
             blobs.push((&layer.digest, layer.size, origin));
         }
@@ -61,16 +63,10 @@ pub(crate) fn push(
     let sent: Vec<Sent> = blobs
         .par_iter()
         .map(|&(digest, size, origin)| {
-            if client.blob_exists(repo, digest)? {
-                return Ok(Sent::Present);
-            }
-            if let Some(origin) = origin
-                && client.mount_blob(repo, &origin.repository, digest)?
-            {
-                return Ok(Sent::Mounted);
-            }
-            client.upload_blob(repo, digest, &store.blob_path(digest), size)?;
-            Ok(Sent::Uploaded(size))
+            let sent = send_blob(client, target, digest, size, origin, store)?;
+            // A hint for later pushes; failing to write it fails nothing.
+            let _ = store.record_origin(digest, &target.registry, repo);
+            Ok(sent)
         })
         .collect::<Result<_, RegistryError>>()?;
     let mut stats = PushStats::default();
@@ -110,4 +106,41 @@ pub(crate) fn push(
         client.put_manifest(repo, tag, &tagged.media_type, &root)?;
     }
     Ok(stats)
+}
+
+/// Sends one blob: nothing if the repository has it, else mounted from
+/// `origin` or a repository of the same registry the store saw it in, else
+/// uploaded from the store.
+fn send_blob(
+    client: &Client,
+    target: &Reference,
+    digest: &Digest,
+    size: u64,
+    origin: Option<&str>,
+    store: &Store,
+) -> Result<Sent, RegistryError> {
+    let repo = target.repository.as_str();
+    if client.blob_exists(repo, digest)? {
+        return Ok(Sent::Present);
+    }
+    let seen = store.origins(digest);
+    let seen = seen.iter().filter(|o| o.registry == target.registry).map(|o| o.repository.as_str());
+    let mut tried: Vec<&str> = Vec::new();
+    for from in origin.into_iter().chain(seen).filter(|&from| from != repo) {
+        if tried.contains(&from) {
+            continue;
+        }
+        tried.push(from);
+        // A repository that refuses (no pull right there) is one less hint.
+        if matches!(client.mount_blob(repo, from, digest), Ok(true)) {
+            return Ok(Sent::Mounted);
+        }
+    }
+    let path = store.blob_path(digest);
+    if !path.is_file() {
+        let message = format!("blob {digest} is neither in the store nor in a repository of this registry to mount");
+        return Err(RegistryError::new(&target.to_string(), message));
+    }
+    client.upload_blob(repo, digest, &path, size)?;
+    Ok(Sent::Uploaded(size))
 }

@@ -90,6 +90,12 @@ impl Store {
         for path in super::fsck::files_in(&self.root.join(super::RELINKED))? {
             fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
         }
+        // Where blobs were seen: hints, kept as long as a cache entry.
+        for path in super::fsck::files_in(&self.root.join(super::SEEN))? {
+            if stale(&path) {
+                fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
+            }
+        }
         // Parts of images extracted for copies: a build extracts them again.
         let extracted = self.root.join(super::EXTRACTED);
         if extracted.is_dir() {

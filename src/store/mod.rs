@@ -12,6 +12,7 @@
 //! checks-v1/<hex>         what the checks of an assembled image found (`assemble`)
 //! relinked-v1/<hex>       a blob's stamp before and after an output linked it ([`layer_cache`])
 //! extracted-v1/<hex>/     files a copy takes from an image (`compose`), by image and path
+//! seen-v1/<hex>           the registry repositories a blob was seen in ([`origins`])
 //! tmp/                    files being written
 //! lock                    shared by builds, exclusive for gc
 //! ```
@@ -30,6 +31,7 @@ pub(crate) mod fingerprint;
 pub(crate) mod fsck;
 pub(crate) mod gc;
 pub(crate) mod layer_cache;
+pub(crate) mod origins;
 
 use std::fs;
 use std::io::{self, Write};
@@ -55,6 +57,9 @@ const CHECKS: &str = "checks-v1";
 
 /// Parts of images extracted for `copy.image`, by image digest and path.
 const EXTRACTED: &str = "extracted-v1";
+
+/// Where blobs were seen, by registry and repository ([`origins`]).
+const SEEN: &str = "seen-v1";
 
 /// Folders of earlier formats, never read: `store gc` removes them.
 const FORMERLY: [&str; 4] = ["layers-v1", "layers-v2", "layers-v3", "inputs-v1"];
@@ -98,8 +103,9 @@ impl Store {
     }
 
     fn open_locked(root: &Path, exclusive: bool) -> Result<Store, StoreError> {
-        let dirs = ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, CHECKS, EXTRACTED, RELINKED, "tmp"]
-            .map(|d| root.join(d));
+        let dirs =
+            ["blobs-v1/sha256", LAYERS, "inputs-v2", "outputs-v1", VERIFIED, CHECKS, EXTRACTED, RELINKED, SEEN, "tmp"]
+                .map(|d| root.join(d));
         for dir in &dirs {
             fs::create_dir_all(dir).map_err(io_err("cannot create store directory", dir))?;
         }

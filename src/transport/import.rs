@@ -4,6 +4,7 @@
 //! digest and size its parent names before it is used; documents over
 //! 4 MiB are refused.
 
+use rayon::prelude::*;
 use std::io::{self, Read};
 
 use oci_spec::image::ImageConfiguration;
@@ -22,7 +23,7 @@ use crate::store::{Store, WrittenBlob};
 pub(crate) const MAX_DOCUMENT: u64 = 4 << 20;
 
 /// Where an image's documents and blobs are read from.
-pub(crate) trait Source {
+pub(crate) trait Source: Sync {
     /// How errors and `base.name` name the image.
     fn name(&self) -> String;
     /// The manifest or index the reference names.
@@ -316,7 +317,6 @@ fn import_image(
             )
         })?;
         let diff_id = Digest::parse(diff_id).map_err(|e| TransportError::image(&name, format!("config: {e}")))?;
-        fetch_blob(source, layer, store)?;
         built.push(BuiltLayer {
             reused: true,
             name: String::new(),
@@ -325,6 +325,14 @@ fn import_image(
             diff_id,
             media_type,
         });
+    }
+    // Downloads in parallel, on the pool of the command (`--jobs` for a build).
+    layers.par_iter().try_for_each(|layer| fetch_blob(source, layer, store))?;
+    if let Some(origin) = source.origin() {
+        for layer in &layers {
+            // A hint for pushes to mount from; failing to write it fails nothing.
+            let _ = store.record_origin(&layer.digest, &origin.registry, &origin.repository);
+        }
     }
     let platform = Platform {
         os: config_json.os().to_string(),

@@ -298,6 +298,43 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Completed GETs of blob `digest` (any repository), from the log.
+    pub fn blob_gets(&self, digest: &str) -> usize {
+        let path = format!("/blobs/{digest}\"");
+        self.log()
+            .lines()
+            .filter(|l| l.contains("response completed") && l.contains("http.request.method=GET") && l.contains(&path))
+            .count()
+    }
+
+    /// Completed cross-repository mounts into `repo` (answered 201), from the log.
+    pub fn mounts(&self, repo: &str) -> usize {
+        let prefix = format!("http.request.uri=\"/v2/{repo}/blobs/uploads/?mount=");
+        self.log()
+            .lines()
+            .filter(|l| {
+                l.contains("response completed")
+                    && l.contains("http.request.method=POST")
+                    && l.contains(&prefix)
+                    && l.contains("http.response.status=201")
+            })
+            .count()
+    }
+
+    /// The file the registry keeps blob `digest` in.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir.path().join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
+    }
+
+    /// Stops the registry (it refuses connections from then on).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,416 @@
+//! The shared layer cache in a registry (`--cache`, `--cache-from`;
+//! docs/cache.md): entries are OCI artifacts in one repository, tagged
+//! `layer-<hex of the content key>`: a manifest whose config is a small
+//! JSON ([`EntryJson`]: the key, its format, the layer's diff_id) and whose
+//! one layer is the layer blob. The key is the layer's content key
+//! ([`crate::layer::cache::layer_key`]), never a stat key: it means the
+//! same on every machine.
+//!
+//! [`SharedCache::look_up`] asks for every key of a build in parallel
+//! before any layer is built; a registry that cannot be reached or refuses
+//! the credentials is a warning (an error with `--cache-required`), and the
+//! build goes on locally. A hit is fetched into the store and checked
+//! (digest, size and diff_id) before use ([`SharedCache::fetch`]), or, when
+//! nothing of the build needs its bytes, only recorded as seen in the
+//! cache's repository so a push mounts it from there. A miss built locally
+//! is published afterwards ([`SharedCache::publish`]); failing to write is
+//! a warning. A blob without its manifest is never a hit: the tag is what
+//! is looked up, and a registry accepts a manifest only once its blobs are
+//! there.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Digest, HashingReader};
+use crate::layer::cache::LAYER_FORMAT;
+use crate::oci::image::BuiltLayer;
+use crate::oci::manifest::{self, Parsed};
+use crate::oci::media;
+use crate::registry::{Client, ClientOptions, Reference, RegistryError};
+use crate::store::layer_cache::CachedLayer;
+use crate::store::{Store, StoreError};
+
+/// The media type of an entry's config and its artifact type.
+pub(crate) const ENTRY_TYPE: &str = "application/vnd.compose-img.layer-cache.v1+json";
+/// The version of [`EntryJson`] and of the tag scheme.
+const ENTRY_VERSION: u32 = 1;
+/// An entry's JSON is refused beyond this size.
+const MAX_ENTRY_JSON: u64 = 4096;
+
+/// Where the shared cache is (`--cache`, `--cache-from`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CacheOptions {
+    /// Read and written (`--cache`, `$COMPOSE_IMG_CACHE`).
+    pub write: Option<Reference>,
+    /// Only read (`--cache-from`, repeatable), after `write`.
+    pub read: Vec<Reference>,
+    /// `--cache-required`: a cache that cannot be reached fails the build.
+    pub required: bool,
+}
+
+impl CacheOptions {
+    pub(crate) fn is_set(&self) -> bool {
+        self.write.is_some() || !self.read.is_empty()
+    }
+
+    fn repositories(&self) -> impl Iterator<Item = &Reference> {
+        self.write.iter().chain(&self.read)
+    }
+}
+
+/// The config blob of an entry.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct EntryJson {
+    version: u32,
+    /// `LAYER_FORMAT` of the key.
+    layer_format: u32,
+    key: String,
+    diff_id: String,
+}
+
+/// A layer the shared cache has.
+#[derive(Clone, Debug)]
+pub(crate) struct Hit {
+    /// The repository it was found in.
+    pub repository: Reference,
+    pub layer: BuiltLayer,
+}
+
+/// A cache that could not be reached or refused us, or an entry that could
+/// not be used: `--cache-required` makes the first an error.
+#[derive(Debug, thiserror::Error)]
+#[error("shared cache docker://{reference}: {source}")]
+pub(crate) struct CacheError {
+    pub reference: String,
+    #[source]
+    pub source: RegistryError,
+}
+
+/// The shared cache of one build: what the lookups found, and what to
+/// publish once layers are built.
+pub(crate) struct SharedCache {
+    options: CacheOptions,
+    registry: ClientOptions,
+    /// By content key: where the layer was found.
+    hits: BTreeMap<Digest, Hit>,
+    /// Keys looked up in the writable cache and not found there.
+    misses: BTreeSet<Digest>,
+    /// Whether the writable cache answered the lookups.
+    writable: bool,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl SharedCache {
+    /// A cache that is not used.
+    pub(crate) fn off() -> SharedCache {
+        SharedCache {
+            options: CacheOptions::default(),
+            registry: ClientOptions::default(),
+            hits: BTreeMap::new(),
+            misses: BTreeSet::new(),
+            writable: false,
+            warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Looks up every one of `keys` in every cache repository, in parallel
+    /// (on the current pool). A repository that fails is a warning, or with
+    /// `--cache-required` the error returned.
+    pub(crate) fn look_up(
+        options: &CacheOptions,
+        registry: &ClientOptions,
+        keys: &BTreeSet<Digest>,
+    ) -> Result<SharedCache, CacheError> {
+        let mut cache = SharedCache { options: options.clone(), registry: registry.clone(), ..SharedCache::off() };
+        let mut hits = BTreeMap::new();
+        for (index, repository) in options.repositories().enumerate() {
+            let wanted: Vec<&Digest> = keys.iter().filter(|k| !hits.contains_key(*k)).collect();
+            let found = match look_up_in(repository, registry, &wanted) {
+                Ok(found) => found,
+                Err(error) if options.required => return Err(error),
+                Err(error) => {
+                    cache.warn(format!("{error}; building without it"));
+                    continue;
+                }
+            };
+            for (key, layer) in found {
+                match layer {
+                    Ok(Some(layer)) => {
+                        hits.insert(key.clone(), Hit { repository: repository.clone(), layer });
+                    }
+                    Ok(None) if index == 0 && options.write.is_some() => {
+                        cache.misses.insert(key.clone());
+                    }
+                    Ok(None) => {}
+                    Err(message) => cache.warn(format!("docker://{repository}: entry for {key} unusable: {message}")),
+                }
+            }
+            cache.writable |= index == 0 && options.write.is_some();
+        }
+        cache.misses.retain(|key| !hits.contains_key(key));
+        cache.hits = hits;
+        Ok(cache)
+    }
+
+    pub(crate) fn hit(&self, key: &Digest) -> Option<&Hit> {
+        self.hits.get(key)
+    }
+
+    /// Whether `key` was looked up and not found (in the writable cache).
+    pub(crate) fn missed(&self, key: &Digest) -> bool {
+        self.misses.contains(key)
+    }
+
+    pub(crate) fn warn(&self, message: String) {
+        self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(message);
+    }
+
+    pub(crate) fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Fetches the layer of `hit` into the store, checked against its
+    /// digest, size and diff_id, and files it in the local layer cache
+    /// under `keys`. A blob already in the store is checked, not fetched.
+    pub(crate) fn fetch(&self, hit: &Hit, keys: &[&Digest], store: &Store) -> Result<BuiltLayer, CacheError> {
+        let layer = &hit.layer;
+        let fail = |message: String| CacheError {
+            reference: hit.repository.to_string(),
+            source: RegistryError::new(&format!("{}@{}", hit.repository.repo_name(), layer.digest), message),
+        };
+        if !store.has_blob(&layer.digest) {
+            let client = self
+                .registry
+                .client(&hit.repository)
+                .map_err(|source| CacheError { reference: hit.repository.to_string(), source })?;
+            let body = client
+                .get_blob(&hit.repository.repository, &layer.digest, layer.size)
+                .map_err(|source| CacheError { reference: hit.repository.to_string(), source })?;
+            let mut writer = store.blob_writer().map_err(|e| fail(e.to_string()))?;
+            io::copy(&mut body.take(layer.size.saturating_add(1)), &mut writer)
+                .map_err(|e| fail(format!("cannot download: {e}")))?;
+            writer
+                .complete_if(|digest, size| {
+                    if *digest != layer.digest || size != layer.size {
+                        return Err(Refusal::Sent(format!(
+                            "refused: the registry sent {size} bytes with digest {digest}"
+                        )));
+                    }
+                    Ok(())
+                })
+                .map_err(|refusal| match refusal {
+                    Refusal::Sent(message) => fail(message),
+                    Refusal::Store(e) => fail(e.to_string()),
+                })?;
+        }
+        if !store.is_verified(&layer.digest, &layer.diff_id) {
+            let path = store.blob_path(&layer.digest);
+            let diff_id = uncompressed_digest(&path, layer.media_type).map_err(|e| fail(e.to_string()))?;
+            if diff_id != layer.diff_id {
+                return Err(fail(format!(
+                    "refused: it uncompresses to {diff_id}, not to the diff_id {}",
+                    layer.diff_id
+                )));
+            }
+            store.mark_verified(&layer.digest, &layer.diff_id).map_err(|e| fail(e.to_string()))?;
+        }
+        let _ = store.record_origin(&layer.digest, &hit.repository.registry, &hit.repository.repository);
+        if let (Some(stamp), Some(key)) = (store.blob_stamp(&layer.digest), keys.first()) {
+            let entry = CachedLayer {
+                key: key.to_string(),
+                digest: layer.digest.to_string(),
+                size: layer.size,
+                diff_id: layer.diff_id.to_string(),
+                media_type: layer.media_type.to_owned(),
+                stamp,
+            };
+            for key in keys {
+                store.put_cached_layer(key, &entry).map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        Ok(layer.clone())
+    }
+
+    /// Records that the layer of `hit` is in its repository, for a push to
+    /// the same registry to mount it: its bytes are never fetched.
+    pub(crate) fn mount_later(&self, hit: &Hit, store: &Store) -> BuiltLayer {
+        let (registry, repository) = (&hit.repository.registry, &hit.repository.repository);
+        if let Err(e) = store.record_origin(&hit.layer.digest, registry, repository) {
+            self.warn(format!("cannot record where {} is: {e}", hit.layer.digest));
+        }
+        hit.layer.clone()
+    }
+
+    /// Publishes the `built` layers (by content key) that the writable cache
+    /// missed, in parallel (on the current pool); every failure a warning.
+    /// Returns how many entries were written.
+    pub(crate) fn publish(&self, built: &BTreeMap<Digest, BuiltLayer>, store: &Store) -> usize {
+        let Some(repository) = self.options.write.as_ref().filter(|_| self.writable) else { return 0 };
+        let todo: Vec<(&Digest, &BuiltLayer)> =
+            built.iter().filter(|(key, layer)| self.missed(key) && store.has_blob(&layer.digest)).collect();
+        if todo.is_empty() {
+            return 0;
+        }
+        let client = match self.registry.client(repository) {
+            Ok(client) => client,
+            Err(source) => {
+                let error = CacheError { reference: repository.to_string(), source };
+                self.warn(format!("{error}; no entry written"));
+                return 0;
+            }
+        };
+        let written: Vec<bool> = todo
+            .par_iter()
+            .map(|(key, layer)| match publish_one(&client, repository, key, layer, store) {
+                Ok(()) => true,
+                Err(source) => {
+                    let error = CacheError { reference: repository.to_string(), source };
+                    self.warn(format!("{error}; entry for {key} not written"));
+                    false
+                }
+            })
+            .collect();
+        written.into_iter().filter(|&w| w).count()
+    }
+}
+
+/// Why a fetched blob is not kept.
+enum Refusal {
+    Store(StoreError),
+    /// Not the blob the entry names.
+    Sent(String),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Refusal {
+        Refusal::Store(error)
+    }
+}
+
+/// The tag of the entry of `key`.
+pub(crate) fn entry_tag(key: &Digest) -> String {
+    format!("layer-{}", key.hex())
+}
+
+/// Looks up `keys` in `repository`: by key, the layer, none (no entry), or
+/// why its entry cannot be used. Connecting or a failed lookup is an error.
+#[allow(clippy::type_complexity, reason = "one result per key, said above")]
+fn look_up_in<'k>(
+    repository: &Reference,
+    registry: &ClientOptions,
+    keys: &[&'k Digest],
+) -> Result<Vec<(&'k Digest, Result<Option<BuiltLayer>, String>)>, CacheError> {
+    let error = |source| CacheError { reference: repository.to_string(), source };
+    let client = registry.client(repository).map_err(error)?;
+    let results: Vec<Result<(&Digest, Result<Option<BuiltLayer>, String>), RegistryError>> =
+        keys.par_iter().map(|&key| Ok((key, look_up_one(&client, &repository.repository, key)?))).collect();
+    results.into_iter().collect::<Result<_, _>>().map_err(error)
+}
+
+/// The entry of `key` in `repo`: none on 404; an entry that is not ours or
+/// not for this key is unusable (the reason), never an error.
+fn look_up_one(client: &Client, repo: &str, key: &Digest) -> Result<Result<Option<BuiltLayer>, String>, RegistryError> {
+    let (bytes, media_type) = match client.get_manifest(repo, &entry_tag(key)) {
+        Ok(found) => found,
+        Err(e) if e.not_found => return Ok(Ok(None)),
+        Err(e) => return Err(e),
+    };
+    let declared = (!media_type.is_empty()).then_some(media_type.as_str());
+    let (config, layer) = match manifest::parse(&bytes, declared) {
+        Ok((_, Parsed::Manifest { config, layers })) if config.media_type == ENTRY_TYPE && layers.len() == 1 => {
+            (config, layers.into_iter().next().unwrap_or_else(|| unreachable!("one layer")))
+        }
+        Ok(_) => return Ok(Err("not a compose-img cache entry".to_owned())),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if config.size > MAX_ENTRY_JSON {
+        return Ok(Err(format!("its JSON has {} bytes", config.size)));
+    }
+    let mut json = Vec::new();
+    client
+        .get_blob(repo, &config.digest, config.size)?
+        .take(MAX_ENTRY_JSON + 1)
+        .read_to_end(&mut json)
+        .map_err(|e| RegistryError::new(&format!("{repo}@{}", config.digest), format!("cannot read the entry: {e}")))?;
+    if Digest::of(&json) != config.digest {
+        return Ok(Err(format!("its JSON does not match its digest {}", config.digest)));
+    }
+    let Ok(entry) = serde_json::from_slice::<EntryJson>(&json) else {
+        return Ok(Err("its JSON is not an entry".to_owned()));
+    };
+    if entry.version != ENTRY_VERSION || entry.layer_format != LAYER_FORMAT || entry.key != key.as_str() {
+        return Ok(Err(format!("it is for key {} (format {}/{})", entry.key, entry.version, entry.layer_format)));
+    }
+    let media_type = match layer.media_type.as_str() {
+        media::LAYER_ZSTD => media::LAYER_ZSTD,
+        media::LAYER_GZIP => media::LAYER_GZIP,
+        media::LAYER_TAR => media::LAYER_TAR,
+        other => return Ok(Err(format!("its layer has media type {other}"))),
+    };
+    let Ok(diff_id) = Digest::parse(&entry.diff_id) else { return Ok(Err("its diff_id is not a digest".to_owned())) };
+    Ok(Ok(Some(BuiltLayer {
+        reused: true,
+        name: String::new(),
+        digest: layer.digest,
+        size: layer.size,
+        diff_id,
+        media_type,
+    })))
+}
+
+/// Writes the entry of `key` for `layer` (whose blob is in the store): the
+/// layer blob (skipped when there, mounted when seen in another repository
+/// of the registry), the JSON, then the manifest under the key's tag. The
+/// bytes are a function of the key and the layer alone, so writers of the
+/// same key at once write the same documents.
+fn publish_one(
+    client: &Arc<Client>,
+    repository: &Reference,
+    key: &Digest,
+    layer: &BuiltLayer,
+    store: &Store,
+) -> Result<(), RegistryError> {
+    let repo = repository.repository.as_str();
+    let target = repository.to_string();
+    let json = serde_json::to_vec(&EntryJson {
+        version: ENTRY_VERSION,
+        layer_format: LAYER_FORMAT,
+        key: key.to_string(),
+        diff_id: layer.diff_id.to_string(),
+    })
+    .map_err(|e| RegistryError::new(&target, e.to_string()))?;
+    let json_digest = Digest::of(&json);
+    if !client.blob_exists(repo, &layer.digest)? {
+        let seen = store.origins(&layer.digest);
+        let mut from = seen.iter().filter(|o| o.registry == repository.registry && o.repository != repo);
+        let mounted = from.any(|o| matches!(client.mount_blob(repo, &o.repository, &layer.digest), Ok(true)));
+        if !mounted {
+            client.upload_blob(repo, &layer.digest, &store.blob_path(&layer.digest), layer.size)?;
+        }
+    }
+    let _ = store.record_origin(&layer.digest, &repository.registry, repo);
+    if !client.blob_exists(repo, &json_digest)? {
+        let file = store.write_blob(&json).map_err(|e| RegistryError::new(&target, e.to_string()))?;
+        client.upload_blob(repo, &json_digest, &store.blob_path(&file.digest), file.size)?;
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "artifactType": ENTRY_TYPE,
+        "config": { "mediaType": ENTRY_TYPE, "digest": json_digest.as_str(), "size": json.len() },
+        "layers": [{ "mediaType": layer.media_type, "digest": layer.digest.as_str(), "size": layer.size }],
+    });
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::new(&target, e.to_string()))?;
+    client.put_manifest(repo, &entry_tag(key), media::MANIFEST, &bytes)
+}
+
+/// The sha256 of the uncompressed content of the layer blob at `path`.
+fn uncompressed_digest(path: &std::path::Path, media_type: &str) -> io::Result<Digest> {
+    let file = std::fs::File::open(path)?;
+    let stream = crate::oci::compress::decoder(media_type, io::BufReader::new(file))?;
+    HashingReader::new(stream).finish()
+}
