@@ -77,6 +77,14 @@ fn cache_repository(flag: &str, text: &str) -> Result<Reference, Error> {
     if !text.starts_with("docker://") {
         return Err(usage("a shared cache is a registry repository: write docker://HOST/REPO".into()));
     }
+    let rest = &text["docker://".len()..];
+    let host = rest.split_once('/').map(|(host, _)| host);
+    if !host.is_some_and(|h| h.contains(['.', ':']) || h == "localhost") {
+        return Err(usage(
+            "names no registry host: write docker://HOST/REPO (localhost:5000/cache, registry.example.com/team/cache)"
+                .into(),
+        ));
+    }
     let reference = match ImageRef::parse_output(text) {
         Ok(ImageRef::Docker(reference)) => reference,
         Ok(_) => return Err(usage("a shared cache is a registry repository: write docker://HOST/REPO".into())),

@@ -17,6 +17,7 @@ use crate::layer::progress::{Finished, LayerProgress, Progress};
 use crate::layer::write::{LayerBuild, LayerKeys, build_layer, reuse_cached};
 use crate::lock::LockError;
 use crate::oci::image::BuiltImage;
+use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
 use crate::plan::tree::{FileSource, NodeKind, Tree};
 use crate::plan::{self, ImagePlan, LayerPlan, Planned};
@@ -139,7 +140,16 @@ impl Builder<'_> {
         let Some(pin) = &pins[unit] else { unreachable!("every parent image is pinned before the build runs") };
         let want = Want::Platform(plan.platform.clone());
         let parent_error = |source| ComposeError::Parent { recipe: plan.recipe.file.name.clone(), source };
-        let tagged = transport::fetch(&pin.fetch, &want, store, &request.registry).map_err(parent_error)?;
+        // Pushed to the parent's registry with nothing reading its layers:
+        // they are mounted there, never downloaded.
+        let documents_only = matches!(&pin.fetch, ImageRef::Docker(parent)
+            if self.context.mount_only.as_ref() == Some(&parent.registry));
+        let tagged = if documents_only {
+            transport::fetch_documents(&pin.fetch, &want, store, &request.registry)
+        } else {
+            transport::fetch(&pin.fetch, &want, store, &request.registry)
+        };
+        let tagged = tagged.map_err(parent_error)?;
         let Some(mut image) = tagged.images.into_iter().next() else {
             let message = format!("no image for {}", plan.platform);
             return Err(parent_error(transport::TransportError::image(&reference.to_string(), message)));
@@ -156,7 +166,9 @@ impl Builder<'_> {
             .into());
         }
         image.name.clone_from(name);
-        transport::verify_layers(&image, name, store).map_err(parent_error)?;
+        if !documents_only {
+            transport::verify_layers(&image, name, store).map_err(parent_error)?;
+        }
         progress.finished(Finished::Parent {
             recipe: plan.recipe.file.name.clone(),
             reference: name.clone(),

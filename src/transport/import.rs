@@ -38,6 +38,41 @@ pub(crate) trait Source: Sync {
     fn origin(&self) -> Option<Reference> {
         None
     }
+    /// Whether the images' layer blobs are fetched; without them (only a
+    /// registry source, see [`Documents`]) they stay in the repository of
+    /// [`Source::origin`], recorded there for a push to mount.
+    fn layers_wanted(&self) -> bool {
+        true
+    }
+}
+
+/// A registry source read for its documents only: manifests and configs.
+pub(crate) struct Documents<'a>(pub &'a dyn Source);
+
+impl Source for Documents<'_> {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn root(&self) -> Result<Root, TransportError> {
+        self.0.root()
+    }
+
+    fn manifest(&self, desc: &Desc) -> Result<Vec<u8>, TransportError> {
+        self.0.manifest(desc)
+    }
+
+    fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
+        self.0.blob(desc)
+    }
+
+    fn origin(&self) -> Option<Reference> {
+        self.0.origin()
+    }
+
+    fn layers_wanted(&self) -> bool {
+        self.0.origin().is_none()
+    }
 }
 
 /// The document a reference names.
@@ -327,7 +362,9 @@ fn import_image(
         });
     }
     // Downloads in parallel, on the pool of the command (`--jobs` for a build).
-    layers.par_iter().try_for_each(|layer| fetch_blob(source, layer, store))?;
+    if source.layers_wanted() {
+        layers.par_iter().try_for_each(|layer| fetch_blob(source, layer, store))?;
+    }
     if let Some(origin) = source.origin() {
         for layer in &layers {
             // A hint for pushes to mount from; failing to write it fails nothing.

@@ -81,6 +81,19 @@ pub(crate) fn fetch(
     with_source(reference, store, options, |source| import::import(source, want, store))
 }
 
+/// Reads the manifest and config of the image `reference` names into the
+/// store; from a registry, its layer blobs stay there (recorded as seen in
+/// its repository, for a push to the same registry to mount them); from
+/// any other transport, they are read as by [`fetch`].
+pub(crate) fn fetch_documents(
+    reference: &ImageRef,
+    want: &Want,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Tagged, TransportError> {
+    with_source(reference, store, options, |source| import::import(&import::Documents(source), want, store))
+}
+
 /// Calls `read` with the source of `reference`'s transport.
 fn with_source<T>(
     reference: &ImageRef,

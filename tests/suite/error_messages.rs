@@ -151,6 +151,24 @@ fn usage_errors() {
         usage(&["build", "recipe.toml", "other.toml", "--output", "oci:x"], &[])
     );
     insta::assert_snapshot!("bad_output_ref", usage(&["build", "recipe.toml", "--output", "nothing"], &[]));
+    // The shared cache is a registry repository, nothing else.
+    for (name, args) in [
+        ("cache_not_a_registry", &["build", "recipe.toml", "--cache", "oci:cache"][..]),
+        ("cache_with_a_tag", &["build", "recipe.toml", "--cache", "docker://localhost:5000/cache:v1"]),
+        (
+            "cache_from_with_a_digest",
+            &["plan", "recipe.toml", "--cache-from", &format!("docker://localhost:5000/c@sha256:{}", "a".repeat(64))],
+        ),
+        ("cache_without_a_host", &["build", "recipe.toml", "--cache", "docker://cache"]),
+        ("cache_bad_reference", &["build", "recipe.toml", "--cache", "docker://localhost:5000/Cache"]),
+        ("cache_required_without_a_cache", &["build", "recipe.toml", "--cache-required"]),
+    ] {
+        insta::assert_snapshot!(name, usage(args, &[]));
+    }
+    insta::assert_snapshot!(
+        "cache_env_not_a_registry",
+        usage(&["build", "recipe.toml"], &[("COMPOSE_IMG_CACHE", "/tmp/cache")])
+    );
     let unknown = usage(&["build", "recipe.toml", "--frobnicate"], &[]);
     assert!(unknown.contains("--frobnicate"), "{unknown}");
     let no_recipe = usage(&["build"], &[]);

@@ -338,3 +338,115 @@ fn a_push_mounts_layers_another_repository_of_the_registry_has() {
     assert_eq!(registry.uploads("two/app"), 0);
     assert_eq!(registry.mounts("two/app"), 4);
 }
+
+#[test]
+fn a_child_of_a_registry_parent_pushed_there_downloads_no_parent_layer() {
+    let registry = Registry::start();
+    let (a, b) = (Sandbox::new(), Sandbox::new());
+    let parent = format!("docker://{}/base:1", registry.host);
+    build(&a, &recipe(&a, "base", 13), &["--output", &parent]);
+    let parent_layers = layer_digests(&parent);
+    let child = b.write(
+        "child.toml",
+        &format!(
+            "[image]\nname = \"localhost/child\"\n[from]\nimage = \"{}/base:1\"\n\
+             [[layer]]\nname = \"extra\"\n[[layer.file]]\npath = \"/etc/child\"\ncontent = \"x\"\n",
+            registry.host
+        ),
+    );
+    let child = child.display().to_string();
+    let pushed = format!("docker://{}/child:1", registry.host);
+    let out = build(&b, &child, &["--output", &pushed]);
+    let gets: usize = parent_layers.iter().map(|l| registry.blob_gets(l)).sum();
+    assert_eq!(gets, 0, "a parent layer was downloaded: {}", stderr(&out));
+    assert!(stderr(&out).contains("3 mounted"), "{}", stderr(&out));
+    let layers = layer_digests(&pushed);
+    assert_eq!(layers[..3], parent_layers[..]);
+    // podman runs it: every layer is in the child's repository.
+    let podman = common::Podman::new(b.path());
+    let image = pushed.trim_start_matches("docker://");
+    run(podman.cmd().args(["pull", "-q", NO_TLS, image]));
+    assert_eq!(podman.run(image, &[]), "from base\n");
+
+    // The same child to a layout needs the parent's bytes (podman pulled
+    // them once already).
+    let layout = b.path().join("layout");
+    let before: Vec<usize> = parent_layers.iter().map(|l| registry.blob_gets(l)).collect();
+    let out = build(&b, &child, &["--output", &format!("oci:{}:1", layout.display())]);
+    for (layer, before) in parent_layers.iter().zip(before) {
+        assert_eq!(registry.blob_gets(layer), before + 1, "{}", stderr(&out));
+        assert_eq!(format!("sha256:{}", sha256_hex(&common::blob(&layout, layer))), *layer);
+    }
+}
+
+/// Four machines (empty stores) build six recipes that share layers, at
+/// the same time, each its own order, against one cache.
+#[test]
+fn a_fleet_builds_each_shared_layer_far_fewer_times() {
+    let registry = Registry::start();
+    let cache = format!("docker://{}/fleet/cache", registry.host);
+    let recipes = Sandbox::new();
+    // busybox: all six; noise: pairs (seeds 0..3); motd: each its own.
+    let paths: Vec<String> = (0..6).map(|r| recipe(&recipes, &format!("app{r}"), r % 3)).collect();
+    let machines: Vec<Sandbox> = (0..4).map(|_| Sandbox::new()).collect();
+    let results: Vec<Vec<(usize, String, Vec<String>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = machines
+            .iter()
+            .enumerate()
+            .map(|(m, machine)| {
+                let (paths, cache) = (&paths, &cache);
+                scope.spawn(move || {
+                    (0..6)
+                        .map(|step| {
+                            let r = (m + step) % 6;
+                            let layout = machine.path().join(format!("out{r}"));
+                            let out = machine
+                                .cmd()
+                                .args(["build", &paths[r], "--verbose", "--cache", cache, NO_TLS, "--output"])
+                                .arg(format!("oci:{}:1", layout.display()))
+                                .output()
+                                .unwrap();
+                            assert_success(&out);
+                            let built: Vec<String> = stderr(&out)
+                                .lines()
+                                .filter(|l| l.starts_with("built layer "))
+                                .map(|l| l.rsplit(" key ").next().unwrap().to_owned())
+                                .collect();
+                            (r, common::first_digest(&out), built)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Every image is the one a build without the cache makes.
+    let alone = Sandbox::new();
+    let expected: Vec<String> = (0..6)
+        .map(|r| {
+            let out = build(
+                &alone,
+                &paths[r],
+                &["--output", &format!("oci:{}:1", alone.path().join(format!("o{r}")).display())],
+            );
+            common::first_digest(&out)
+        })
+        .collect();
+    let mut builds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for (machine, steps) in results.iter().enumerate() {
+        for (r, digest, built) in steps {
+            assert_eq!(*digest, expected[*r], "machine {machine}, recipe app{r}");
+            for key in built {
+                *builds.entry(key.clone()).or_default() += 1;
+            }
+        }
+        let fsck = machines[machine].cmd().args(["store", "fsck"]).output().unwrap();
+        assert_success(&fsck);
+    }
+    let total: usize = builds.values().sum();
+    // Without the cache each machine builds each of the 10 distinct layers once.
+    let without = 4 * 10;
+    eprintln!("fleet: {total} layer builds with the shared cache, {without} without; per layer: {builds:?}");
+    assert!(builds.len() <= 10, "{builds:?}");
+    assert!(total * 2 <= without, "{total} builds with the cache, {without} without: {builds:?}");
+}
