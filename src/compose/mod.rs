@@ -9,8 +9,14 @@
 //! 5. `prepare`: every unit planned, the store opened, inputs digested;
 //!    then what the lock files lack resolved, and each `from.image` parent
 //!    pinned to its locked digest (`locks`);
+//!    `shared_cache`: with `--cache`, every layer's content key looked up
+//!    in the registry cache at once;
 //! 6. `nodes`: the build graph (parent fetches, layers, images) run on the
-//!    ready-queue executor;
+//!    ready-queue executor; a layer the shared cache has is fetched and
+//!    checked, or left in the registry for the push to mount when every
+//!    output goes there and nothing reads layer bytes (`outputs::mount_only`,
+//!    which also spares a registry parent's layers); the layers the shared
+//!    cache missed are published once built;
 //! 7. assemble: the index of a multi-platform recipe;
 //! 8. `attestations`: the SBOMs and provenance of each image, when the
 //!    build signs or is asked for SBOMs; `outputs`: each destination
