@@ -199,7 +199,7 @@ impl Builder<'_> {
         }
         let key = self.context.keys.get(unit_index).and_then(|keys| keys.get(index)).cloned().flatten();
         if let Some(key) = key
-            && let Some(built) = self.from_shared_cache(plan, planned.name(), key, stat.clone())?
+            && let Some(built) = self.shared_cache_layer(plan, planned.name(), key, stat.clone())?
         {
             return Ok(self.layer_done(plan, planned.name(), built, Vec::new()));
         }
@@ -216,7 +216,7 @@ impl Builder<'_> {
     /// cache when it has it: mounted by the push when the build needs no
     /// bytes of it there, else fetched and checked. None when neither has
     /// it, or the shared cache's entry cannot be used (a warning).
-    fn from_shared_cache(
+    fn shared_cache_layer(
         &self,
         plan: &ImagePlan,
         name: &str,
