@@ -192,7 +192,8 @@ fn signatures(
 
 /// The registry every output of the build goes to, when nothing of the
 /// build reads the bytes of its layers (no plugin reading the layers
-/// below, no image plugin, no check of `remove` entries or `config.user`):
+/// below, no image plugin, no check of `remove` entries or `config.user`;
+/// the caller rules out SBOMs):
 /// then a layer the shared cache has in that registry is mounted by the
 /// push, never fetched.
 pub(super) fn mount_only(targets: &[Target], planned: &[PlannedUnit]) -> Option<String> {

@@ -75,6 +75,8 @@ pub(crate) fn reproduce(request: &ReproduceRequest) -> Result<Reproduced, Compos
         sign_key: None,
         sbom: Some(Vec::new()),
         locked: true,
+        // A rebuild from the recipe's inputs, never from a shared cache.
+        cache: super::CacheOptions::default(),
         stages: Vec::new(),
     };
     build(&rebuild, &Silent)?;
