@@ -137,10 +137,34 @@ fn send_blob(
         }
     }
     let path = store.blob_path(digest);
-    if !path.is_file() {
-        let message = format!("blob {digest} is neither in the store nor in a repository of this registry to mount");
+    if !path.is_file() && !tried.iter().any(|from| fetch_into_store(client, from, digest, size, store).is_ok()) {
+        let message = format!(
+            "blob {digest} is neither in the store nor in a repository of this registry to mount or download from"
+        );
         return Err(RegistryError::new(&target.to_string(), message));
     }
     client.upload_blob(repo, digest, &path, size)?;
     Ok(Sent::Uploaded(size))
+}
+
+/// Downloads `digest` from repository `from` into the store, checked
+/// against its digest and size (a blob the registry refused to mount
+/// elsewhere: the push then uploads it). A failure only means this
+/// repository cannot give it.
+fn fetch_into_store(client: &Client, from: &str, digest: &Digest, size: u64, store: &Store) -> Result<(), Unusable> {
+    let body = client.get_blob(from, digest, size).map_err(|_| Unusable)?;
+    let mut writer = store.blob_writer()?;
+    std::io::copy(&mut std::io::Read::take(body, size.saturating_add(1)), &mut writer).map_err(|_| Unusable)?;
+    writer.complete_if(|got, got_size| if got == digest && got_size == size { Ok(()) } else { Err(Unusable) })?;
+    Ok(())
+}
+
+/// A repository that could not give a blob (unreachable, refused, other
+/// bytes, or the store could not keep it).
+struct Unusable;
+
+impl From<crate::store::StoreError> for Unusable {
+    fn from(_: crate::store::StoreError) -> Unusable {
+        Unusable
+    }
 }

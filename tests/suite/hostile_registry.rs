@@ -564,3 +564,62 @@ fn referrers_digest(index: &serde_json::Value) -> String {
     let entry = entries.iter().find(|e| e.get("artifactType").is_some()).unwrap();
     entry["digest"].as_str().unwrap().to_owned()
 }
+
+/// A registry that refuses every cross-repository mount (it answers with
+/// an upload session, as registries without mounts do): a child of its
+/// `base` image pushed to `child` in it, whose parent layer the build did
+/// not download (only documents are fetched for a push to the parent's
+/// registry), gets the layer downloaded once, checked, and uploaded.
+#[test]
+fn a_refused_mount_falls_back_to_download_and_upload() {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(5);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, "etc/base", &b"base\n"[..]).unwrap();
+    let layer = tar.into_inner().unwrap();
+    let layer_digest = Digest::of(&layer).to_string();
+    let image = Image::new(&[&layer]);
+    let registry = fake_registry(image, |request, stream| {
+        let path = request.path.as_str();
+        match request.method.as_str() {
+            "HEAD" if path.starts_with("/v2/child/blobs/") => respond(stream, "404 Not Found", &[], b""),
+            "POST" if path.starts_with("/v2/child/blobs/uploads/") => {
+                let location =
+                    if path.contains("mount=") { "/v2/child/blobs/uploads/m" } else { "/v2/child/blobs/uploads/u" };
+                respond(stream, "202 Accepted", &[("Location", location)], b"");
+            }
+            "PATCH" if path.starts_with("/v2/child/blobs/uploads/") => {
+                respond(stream, "202 Accepted", &[("Location", "/v2/child/blobs/uploads/u")], b"");
+            }
+            "PUT" if path.starts_with("/v2/child/") => respond(stream, "201 Created", &[], b""),
+            "GET" if path.starts_with("/v2/child/manifests/") => respond(stream, "404 Not Found", &[], b""),
+            _ => return false,
+        }
+        true
+    });
+    let sandbox = Sandbox::new();
+    let host = registry.host();
+    sandbox.write(
+        "child.toml",
+        &format!(
+            "[image]\nname = \"{host}/child\"\n[from]\nimage = \"{host}/base:1\"\n\
+             [[layer]]\nname = \"app\"\n[[layer.file]]\npath = \"/etc/app\"\ncontent = \"app\\n\"\n"
+        ),
+    );
+    let target = format!("docker://{host}/child:1");
+    let out = sandbox.cmd().args(["build", "child.toml", "--output", &target, NO_TLS]).output().unwrap();
+    assert_success(&out);
+    let requests = registry.requests();
+    let count = |method: &str, path: &str| requests.iter().filter(|r| r.method == method && r.path == path).count();
+    assert_eq!(count("GET", &format!("/v2/base/blobs/{layer_digest}")), 1, "downloaded once: {requests:#?}");
+    let mounts = requests.iter().filter(|r| r.method == "POST" && r.path.contains("mount=")).count();
+    assert!(mounts >= 1, "a mount was tried first: {requests:#?}");
+    let uploaded = requests
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.starts_with("/v2/child/blobs/uploads/"))
+        .any(|r| r.path.contains(&layer_digest.replace(':', "%3A")) || r.path.contains(&layer_digest));
+    assert!(uploaded, "the parent layer was uploaded: {requests:#?}");
+    assert_eq!(count("PUT", "/v2/child/manifests/1"), 1);
+}
