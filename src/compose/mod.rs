@@ -180,13 +180,17 @@ pub(crate) fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<B
     if request.deny_warnings && remarks.iter().any(LocatedError::is_warning) {
         return Err(ComposeError::Warnings(remarks.into_iter().filter(LocatedError::is_warning).collect()));
     }
-    let mut reports = Vec::new();
-    for target in &targets {
-        let recipe = &graph.recipes[target.recipe];
-        let tagged = built.tagged(recipe, &units.of_recipe[target.recipe], &context)?;
-        let statements = attestations::statements(&graph, &units, target.recipe, &built, &context)?;
-        reports.push(outputs::write(recipe, target, &tagged, &statements, &context)?);
-    }
+    // On the build's pool: blob uploads of a push are bounded by `--jobs`.
+    let reports = pool.install(|| -> Result<Vec<_>, ComposeError> {
+        let mut reports = Vec::new();
+        for target in &targets {
+            let recipe = &graph.recipes[target.recipe];
+            let tagged = built.tagged(recipe, &units.of_recipe[target.recipe], &context)?;
+            let statements = attestations::statements(&graph, &units, target.recipe, &built, &context)?;
+            reports.push(outputs::write(recipe, target, &tagged, &statements, &context)?);
+        }
+        Ok(reports)
+    })?;
     let notes = locks.save()?;
     let mut summary = BuildSummary::new(&built, reports, notes, remarks);
     summary.layers_from_cache = context.from_cache.load(Ordering::Relaxed);

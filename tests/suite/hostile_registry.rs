@@ -623,3 +623,39 @@ fn a_refused_mount_falls_back_to_download_and_upload() {
     assert!(uploaded, "the parent layer was uploaded: {requests:#?}");
     assert_eq!(count("PUT", "/v2/child/manifests/1"), 1);
 }
+
+/// A registry that counts the uploads it serves at once (each held a
+/// while): a push of four layers has at most `--jobs` in flight.
+#[test]
+fn blob_uploads_of_a_push_are_bounded_by_jobs() {
+    let most_in_flight = |jobs: &str| -> usize {
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (seen_now, seen_most) = (Arc::clone(&now), Arc::clone(&most));
+        let registry = Server::start(move |request, stream| {
+            let path = request.path.as_str();
+            match request.method.as_str() {
+                _ if path == "/v2/" => respond(stream, "200 OK", &[], b"{}"),
+                "POST" if path.contains("/blobs/uploads/") => {
+                    let in_flight = seen_now.fetch_add(1, Ordering::SeqCst) + 1;
+                    seen_most.fetch_max(in_flight, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(300));
+                    seen_now.fetch_sub(1, Ordering::SeqCst);
+                    respond(stream, "202 Accepted", &[("Location", "/v2/m/blobs/uploads/u")], b"");
+                }
+                "PUT" | "PATCH" => respond(stream, "201 Created", &[], b""),
+                _ => respond(stream, "404 Not Found", &[], b""),
+            }
+        });
+        let sandbox = Sandbox::new();
+        let layers: String = (0..4)
+            .map(|i| format!("[[layer]]\nname = \"l{i}\"\n[[layer.file]]\npath = \"/f{i}\"\ncontent = \"{i}\"\n"))
+            .collect();
+        sandbox.write("m.toml", &format!("[image]\nname = \"localhost/m\"\n[from]\nscratch = true\n{layers}"));
+        let target = format!("docker://{}/m:1", registry.host());
+        let out = sandbox.cmd().args(["build", "m.toml", "--jobs", jobs, "--output", &target, NO_TLS]).output();
+        assert_success(&out.unwrap());
+        most.load(Ordering::SeqCst)
+    };
+    assert_eq!(most_in_flight("1"), 1);
+    assert!(most_in_flight("4") >= 2, "uploads run in parallel with more jobs");
+}
