@@ -1,6 +1,8 @@
 //! Recipe stage: a TOML file → a validated [`Recipe`].
 //!
 //! - [`raw`]: the schema as serde types, spans kept (docs/recipes.md);
+//! - [`lenient`]: TOML → raw, each table on its own, so that the type
+//!   errors and unknown keys of every table are reported together;
 //! - [`validate`]: raw → [`model`], collecting every mistake;
 //! - [`ignore`]: `.composeignore` beside the recipe;
 //! - [`image_path`], [`names`]: the small grammars (paths, names, modes);
@@ -11,6 +13,7 @@
 
 pub(crate) mod ignore;
 pub(crate) mod image_path;
+mod lenient;
 pub(crate) mod model;
 pub(crate) mod names;
 mod raw;
@@ -75,8 +78,16 @@ pub(crate) fn load(path: &Path, given: &vars::Given, platform: Option<&Platform>
         errors.sort_by_key(|e| e.first_offset());
         RecipeError::Invalid { file: file.name.clone(), errors }
     };
-    let mut raw = toml::from_str::<raw::RawRecipe>(&file.text).map_err(|e| invalid(vec![syntax_error(&file, &e)]))?;
-    let (declared, mut errors) = validate::declared(&raw.vars, &file, given);
+    let parsed = lenient::parse(&file.text);
+    let mut errors: Vec<LocatedError> = parsed.errors.iter().map(|e| syntax_error(&file, e)).collect();
+    if parsed.syntax {
+        // What TOML's parser made of the rest is a guess: its types and
+        // keys are checked, not its meaning.
+        return Err(invalid(errors));
+    }
+    let mut raw = parsed.recipe;
+    let (declared, more) = validate::declared(&raw.vars, &file, given);
+    errors.extend(more);
     let platform = platform.cloned().or_else(|| validate::first_platform(&raw));
     let fixed = vars::Values { declared: declared.clone(), platform: None };
     let values = vars::Values { declared, platform };
@@ -88,7 +99,7 @@ pub(crate) fn load(path: &Path, given: &vars::Given, platform: Option<&Platform>
         Err(ignore::IgnoreError::Read { path, source }) => return Err(RecipeError::Read { path, source }),
         Err(ignore::IgnoreError::Invalid { file, errors }) => return Err(RecipeError::Invalid { file, errors }),
     };
-    match validate::validate(raw, Arc::clone(&file), canonical, dir) {
+    match validate::validate(raw, Arc::clone(&file), canonical, dir, &parsed.dropped) {
         Ok(mut recipe) if errors.is_empty() => {
             recipe.per_platform = substituted.per_platform;
             recipe.vars = values;

@@ -33,8 +33,9 @@ pub(super) fn validate(
     file: Arc<SourceFile>,
     path: PathBuf,
     dir: PathBuf,
+    dropped: &[String],
 ) -> Result<Recipe, Vec<LocatedError>> {
-    let mut cx = Cx { file, errors: Vec::new(), unlisted: 0 };
+    let mut cx = Cx { file, errors: Vec::new(), unlisted: 0, dropped: dropped.to_vec() };
     let image = cx.image(raw.image);
     let from = cx.from(raw.from, &dir);
     let config = raw.config.map(|c| cx.config(c)).unwrap_or_default();
@@ -109,6 +110,8 @@ struct Cx {
     errors: Vec<LocatedError>,
     /// Mistakes found and not kept.
     unlisted: usize,
+    /// Top-level tables left out for a TOML mistake already reported.
+    dropped: Vec<String>,
 }
 
 impl Cx {
@@ -155,6 +158,9 @@ impl Cx {
 
     fn image(&mut self, raw: Option<Spanned<RawImage>>) -> Option<Image> {
         let Some(raw) = raw else {
+            if self.dropped.iter().any(|t| t == "image") {
+                return None;
+            }
             self.push(
                 self.loc(0..0)
                     .error("the recipe has no [image] table", "expected [image] with a name")
@@ -220,6 +226,9 @@ impl Cx {
     fn from(&mut self, raw: Option<Spanned<RawFrom>>, dir: &std::path::Path) -> Option<Base> {
         let help = "set exactly one of: scratch = true, image = \"TRANSPORT:REF\", recipe = \"FILE.toml\"";
         let Some(raw) = raw else {
+            if self.dropped.iter().any(|t| t == "from") {
+                return None;
+            }
             self.push(self.loc(0..0).error("the recipe has no [from] table", "expected [from]").with_help(help));
             return None;
         };

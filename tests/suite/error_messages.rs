@@ -239,3 +239,21 @@ case!(
     layer_key_after_an_entry,
     format!("{HEAD}[[layer]]\n[[layer.file]]\npath = \"/a\"\ncontent = \"x\"\nname = \"late\"\n")
 );
+
+// Mistakes of different tables, a missing source with them: all in one run.
+case!(
+    mistakes_of_every_table_together,
+    "[image]\nname = \"localhost/t\"\ntags = \"latest\"\n[from]\nscratch = true\n[config]\nuser = 5\nenvv = { A = \"b\" }\n\
+     [[layer]]\n[[layer.copy]]\ndest = \"/x/\"\n[[layer.dir]]\npath = \"/d\"\nuid = \"10\"\n\
+     [[layer.file]]\npath = \"/f\"\ncontent = \"x\"\nnmae = 1\n[[plugin]]\nscript = 1\n"
+);
+// A syntax error does not hide the type errors after it.
+case!(
+    syntax_and_type_errors_together,
+    format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"/d\"\nmode = 0755\n[[layer.file]]\npath = \"/f\"\ncontent = 1\n")
+);
+// Type errors beside the mistakes only validation finds.
+case!(
+    type_and_validation_errors_together,
+    format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"tmp\"\n[[layer.dir]]\npath = \"/x\"\nuid = \"1\"\n")
+);
