@@ -276,6 +276,19 @@ fn plugin_test_prints_what_a_hook_would_add() {
     insta::assert_snapshot!("plugin_test_bad_argument", String::from_utf8(out.stderr).unwrap());
 }
 
+/// The users plugin names the key that is wrong: `uid` given as a string.
+#[test]
+fn users_plugin_names_a_uid_given_as_a_string() {
+    let sandbox = Sandbox::new();
+    std::fs::copy(common::repo().join("plugins/users.rhai"), sandbox.path().join("users.rhai")).unwrap();
+    let with = r#"users=[{ name = "app", uid = "10001" }]"#;
+    let out = sandbox.cmd().args(["plugin", "test", "users.rhai", "--with", with]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("gid"), "{stderr}");
+    insta::assert_snapshot!("users_uid_as_a_string", stderr);
+}
+
 /// The ```rhai blocks of the plugin guide and reference, each run: `//
 /// with:` lines are its arguments, each `// expect:` line must appear in
 /// what `plugin test --content` prints (a layer hook) or in the config and
