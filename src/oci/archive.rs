@@ -55,6 +55,35 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
     index.ok_or_else(|| invalid("not an OCI archive: it has no index.json".into()))
 }
 
+/// Reads the members of the archive at `file` that hold `digests` and
+/// checks each against its name (not trusting a copy in the store): a
+/// member that is missing or corrupted is an error naming it.
+pub(crate) fn check_blobs(file: &Path, digests: &[&Digest]) -> Result<(), LayoutError> {
+    let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
+    let input = crate::files::open_regular(file)
+        .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
+        .0;
+    let mut unseen: Vec<&Digest> = digests.to_vec();
+    let tar_error = |e| invalid(format!("not a valid tar archive: {e}"));
+    each_entry(io::BufReader::new(input), tar_error, |entry| {
+        let path = entry.path().map_err(|e| invalid(e.to_string()))?.into_owned();
+        let name = path.to_string_lossy().trim_start_matches("./").to_owned();
+        let Some(at) = unseen.iter().position(|d| name == format!("blobs/sha256/{}", d.hex())) else {
+            return Ok(());
+        };
+        let expected = unseen.swap_remove(at);
+        let actual = crate::digest::HashingReader::new(entry).finish().map_err(|e| invalid(format!("{name}: {e}")))?;
+        if actual != *expected {
+            return Err(invalid(format!("blob {name} does not match its name: its content has digest {actual}")));
+        }
+        Ok(())
+    })?;
+    match unseen.first() {
+        Some(missing) => Err(invalid(format!("the archive lacks blob {missing}"))),
+        None => Ok(()),
+    }
+}
+
 /// Writes each image of `entries` under its tags, and `referrers`
 /// untagged (their manifests among `entries`), as an OCI archive at
 /// `file`, replacing it.

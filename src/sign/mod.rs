@@ -29,6 +29,7 @@ use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use thiserror::Error;
 
 use crate::digest::Digest;
+use crate::oci::manifest::Desc;
 use crate::oci::media;
 use crate::oci::reference::ImageRef;
 use crate::oci::referrers::Artifact;
@@ -205,6 +206,14 @@ pub(crate) fn verify(
         let mut reasons = Vec::new();
         let signatures = existing(reference, digest, store, options)?;
         if !signatures.is_empty() {
+            // The payloads as they are where the signatures were found,
+            // not the store's copies: a payload corrupted there must not
+            // verify.
+            let payloads: Vec<Desc> = signatures
+                .iter()
+                .map(|s| Desc { media_type: media::SIMPLESIGNING.to_owned(), digest: s.payload.clone(), size: s.size })
+                .collect();
+            transport::check_blobs(&reference.with_tag(&artifact::tag(digest)), &payloads, options)?;
             match check_all(&signatures, key, digest, expected.as_deref(), store)? {
                 Ok(identity) => {
                     formats.push(Format::Sig);

@@ -105,7 +105,7 @@ pub(crate) fn read_document(reader: impl Read, desc: &Desc, name: &str) -> Resul
     Ok(bytes)
 }
 
-fn check(actual: &Digest, size: u64, desc: &Desc, name: &str) -> Result<(), TransportError> {
+pub(super) fn check(actual: &Digest, size: u64, desc: &Desc, name: &str) -> Result<(), TransportError> {
     if *actual != desc.digest {
         return Err(TransportError::image(
             name,

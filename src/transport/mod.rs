@@ -321,3 +321,56 @@ pub(crate) fn verify_layers(image: &BuiltImage, name: &str, store: &Store) -> Re
     }
     Ok(())
 }
+
+/// Reads each of `blobs` again from where `reference` names, never from
+/// the store (which may hold a good copy of a blob that is corrupted
+/// there), and checks its digest and size: `verify` checks the bytes it
+/// was given.
+pub(crate) fn check_blobs(reference: &ImageRef, blobs: &[Desc], options: &ClientOptions) -> Result<(), TransportError> {
+    let name = reference.to_string();
+    if let ImageRef::OciArchive { file, .. } = reference {
+        let digests: Vec<&crate::digest::Digest> = blobs.iter().map(|b| &b.digest).collect();
+        return Ok(archive::check_blobs(file, &digests)?);
+    }
+    for desc in blobs {
+        let reader: Box<dyn std::io::Read> = match reference {
+            ImageRef::Oci { dir, .. } => {
+                let path = dir.join("blobs").join("sha256").join(desc.digest.hex());
+                let (file, _) = crate::files::open_regular(&path)
+                    .map_err(|e| TransportError::image(&name, format!("cannot open blob {}: {e}", path.display())))?;
+                Box::new(std::io::BufReader::new(file))
+            }
+            ImageRef::Docker(r) => {
+                let client = options.client(r)?;
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(client.get_blob(&r.repository, &desc.digest, desc.size)?, desc.size + 1),
+                    &mut bytes,
+                )
+                .map_err(|e| TransportError::image(&name, format!("cannot read blob {}: {e}", desc.digest)))?;
+                Box::new(std::io::Cursor::new(bytes))
+            }
+            ImageRef::OciArchive { .. } | ImageRef::DockerArchive { .. } | ImageRef::Dir { .. } => continue,
+        };
+        let mut counted = CountingReader { inner: std::io::Read::take(reader, desc.size.saturating_add(1)), read: 0 };
+        let actual = HashingReader::new(&mut counted)
+            .finish()
+            .map_err(|e| TransportError::image(&name, format!("cannot read blob {}: {e}", desc.digest)))?;
+        import::check(&actual, counted.read, desc, &name)?;
+    }
+    Ok(())
+}
+
+/// Counts the bytes read through it.
+struct CountingReader<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}

@@ -74,11 +74,8 @@ fn keys_are_private_encrypted_and_never_overwritten() {
     assert!(stderr(&open).contains("is readable by others (mode 0644)"), "{}", stderr(&open));
     assert!(stderr(&open).contains("chmod 600"), "{}", stderr(&open));
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let wrong = cmd(&sandbox)
-        .env("COSIGN_PASSWORD", "wrong")
-        .args(["build", &hello(), "--sign-key", "k.key"])
-        .output()
-        .unwrap();
+    let wrong =
+        cmd(&sandbox).env("COSIGN_PASSWORD", "wrong").args(["build", &hello(), "--key", "k.key"]).output().unwrap();
     assert_eq!(wrong.status.code(), Some(1));
     assert!(stderr(&wrong).contains("wrong password"), "{}", stderr(&wrong));
     assert!(!sandbox.path().join("out").exists(), "a build with a bad key wrote an output");
@@ -89,8 +86,7 @@ fn signed_builds_verify_and_resigning_adds_a_signature() {
     let sandbox = Sandbox::new();
     keygen(&sandbox, "k");
     keygen(&sandbox, "other");
-    let digest =
-        common::first_digest(&cmd(&sandbox).args(["build", &hello(), "--sign-key", "k.key"]).output().unwrap());
+    let digest = common::first_digest(&cmd(&sandbox).args(["build", &hello(), "--key", "k.key"]).output().unwrap());
     let layout = sandbox.path().join("out/hello");
     let manifest = signature_manifest(&layout, &digest);
     let layer = &manifest["layers"][0];
@@ -125,7 +121,7 @@ fn signed_builds_verify_and_resigning_adds_a_signature() {
     assert_success(&verify(&sandbox, &["oci:out/hello:latest", "--key", "other.pub"]));
     assert_success(&verify(&sandbox, &["oci:out/hello:latest", "--key", "k.pub"]));
     // Rebuilding signed keeps earlier signatures too.
-    assert_success(&cmd(&sandbox).args(["build", &hello(), "--sign-key", "k.key"]).output().unwrap());
+    assert_success(&cmd(&sandbox).args(["build", &hello(), "--key", "k.key"]).output().unwrap());
     assert_eq!(signature_manifest(&layout, &digest)["layers"].as_array().unwrap().len(), 2);
 
     let unsigned = sandbox.build(&[&hello(), "--output", "oci:plain"]);
@@ -137,7 +133,7 @@ fn tampering_is_caught_with_its_reason() {
     let sandbox = Sandbox::new();
     keygen(&sandbox, "k");
     let a = common::first_digest(
-        &cmd(&sandbox).args(["build", &hello(), "--sign-key", "k.key", "--output", "oci:img:a"]).output().unwrap(),
+        &cmd(&sandbox).args(["build", &hello(), "--key", "k.key", "--output", "oci:img:a"]).output().unwrap(),
     );
     let busybox = common::repo().join("recipes/busybox.toml").display().to_string();
     let b = common::first_digest(&cmd(&sandbox).args(["build", &busybox, "--output", "oci:img:b"]).output().unwrap());
@@ -177,6 +173,32 @@ fn tampering_is_caught_with_its_reason() {
         .output()
         .unwrap();
     assert_unverified(&out, "does not match its digest");
+    // On the machine that signed it too: the store's good copy is not
+    // what verify was given.
+    let here = verify(&sandbox, &["oci:img:a", "--key", "k.pub"]);
+    assert_unverified(
+        &here,
+        &format!("blob {} does not match its digest", manifest["layers"][0]["digest"].as_str().unwrap()),
+    );
+}
+
+/// An `oci-archive:` whose signature payload was corrupted fails to
+/// verify, even where the store holds the payload as it was signed.
+#[test]
+fn a_corrupted_payload_in_an_archive_fails_where_it_was_signed() {
+    let sandbox = Sandbox::new();
+    keygen(&sandbox, "k");
+    let built = cmd(&sandbox).args(["build", &hello(), "--key", "k.key", "--output", "oci-archive:m.tar"]).output();
+    let digest = common::first_digest(&built.unwrap());
+    assert_success(&verify(&sandbox, &["oci-archive:m.tar", "--key", "k.pub"]));
+    // The payload names the image; flip one byte of that name in the tar.
+    let mut bytes = std::fs::read(sandbox.path().join("m.tar")).unwrap();
+    let needle = format!("\"docker-manifest-digest\":\"{digest}\"");
+    let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()).expect("payload in the archive");
+    bytes[at + needle.len() - 2] ^= 1;
+    std::fs::write(sandbox.path().join("m.tar"), bytes).unwrap();
+    let out = verify(&sandbox, &["oci-archive:m.tar", "--key", "k.pub"]);
+    assert_unverified(&out, "does not match its name");
 }
 
 #[test]
@@ -187,7 +209,7 @@ fn registry_signatures_follow_copies_and_pin_the_repository() {
     let multiarch = common::repo().join("recipes/multiarch.toml").display().to_string();
     let target = format!("docker://{}/signed/multi:1", registry.host);
     let out =
-        cmd(&sandbox).args(["build", &multiarch, "--sign-key", "k.key", "--output", &target, NO_TLS]).output().unwrap();
+        cmd(&sandbox).args(["build", &multiarch, "--key", "k.key", "--output", &target, NO_TLS]).output().unwrap();
     assert_success(&out);
     // The index and both platform manifests are signed and verified, over
     // one connection to the repository (a single ping of `/v2/`).
@@ -217,10 +239,8 @@ fn registry_signatures_follow_copies_and_pin_the_repository() {
     // And to a layout: the signatures come along.
     assert_success(&sandbox.cmd().args(["copy", &target, "oci:local", NO_TLS]).output().unwrap());
     assert_success(&verify(&sandbox, &["oci:local:1", "--key", "k.pub"]));
-    let archive = cmd(&sandbox)
-        .args(["build", &hello(), "--sign-key", "k.key", "--output", "docker-archive:x.tar"])
-        .output()
-        .unwrap();
+    let archive =
+        cmd(&sandbox).args(["build", &hello(), "--key", "k.key", "--output", "docker-archive:x.tar"]).output().unwrap();
     assert_eq!(archive.status.code(), Some(2));
     assert!(stderr(&archive).contains("cannot hold signatures"), "{}", stderr(&archive));
 }
@@ -247,16 +267,14 @@ fn passwords_are_asked_twice_on_a_terminal_and_old_headers_load() {
     let matched = keygen_on_tty("s3cret\ns3cret\n");
     assert!(String::from_utf8_lossy(&matched.stdout).contains("Enter password for private key again:"));
     assert!(sandbox.path().join("tty.key").exists());
-    let signed =
-        sandbox.cmd().env("COSIGN_PASSWORD", "s3cret").args(["build", &hello(), "--sign-key", "tty.key"]).output();
+    let signed = sandbox.cmd().env("COSIGN_PASSWORD", "s3cret").args(["build", &hello(), "--key", "tty.key"]).output();
     assert_success(&signed.unwrap());
 
     // Keys written by older cosign versions carry another PEM label.
     let old = std::fs::read_to_string(sandbox.path().join("tty.key")).unwrap().replace("SIGSTORE", "COSIGN");
     std::fs::write(sandbox.path().join("old.key"), old).unwrap();
     std::fs::set_permissions(sandbox.path().join("old.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let signed =
-        sandbox.cmd().env("COSIGN_PASSWORD", "s3cret").args(["build", &hello(), "--sign-key", "old.key"]).output();
+    let signed = sandbox.cmd().env("COSIGN_PASSWORD", "s3cret").args(["build", &hello(), "--key", "old.key"]).output();
     assert_success(&signed.unwrap());
     assert_success(&verify(&sandbox, &["oci:out/hello:latest", "--key", "tty.pub"]));
 }
