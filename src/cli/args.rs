@@ -396,9 +396,10 @@ pub(super) struct BuildArgs {
     /// Fail (exit 1) on any warning, before writing an output: for CI
     #[arg(long)]
     pub deny_warnings: bool,
-    /// Sign every manifest and index written with this private key
-    /// (cosign format; password from $COSIGN_PASSWORD or the terminal)
-    #[arg(long, value_name = "FILE")]
+    /// Sign every manifest and index written with this private key, as
+    /// `sign --key` does (cosign format; password from $COSIGN_PASSWORD or
+    /// the terminal); `--sign-key` is the old name
+    #[arg(long = "key", alias = "sign-key", value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
     /// Attach SBOMs of each image as in-toto attestations (signed with
     /// --sign-key, else unsigned) [default: the recipe's `sbom`, else none]

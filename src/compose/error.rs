@@ -72,7 +72,7 @@ pub(crate) enum ComposeError {
         #[source]
         source: AttestError,
     },
-    /// Signing an output (`--sign-key`).
+    /// Signing an output (`build --key`).
     #[error(transparent)]
     Sign(#[from] SignError),
     /// A lock file that cannot be read, is invalid, lacks a reference

@@ -95,7 +95,7 @@ pub(crate) struct BuildRequest {
     /// `--deny-warnings`: a warning fails the build before any output is
     /// written.
     pub deny_warnings: bool,
-    /// `--sign-key`: sign every manifest and index written (and the
+    /// `build --key` (old name `--sign-key`): sign every manifest and index written (and the
     /// attestations).
     pub sign_key: Option<SigningKey>,
     /// `--sbom`: the SBOMs to attach, overriding each recipe's `sbom`

@@ -100,7 +100,7 @@ pub(super) fn targets(graph: &RecipeGraph, units: &Units, request: &BuildRequest
         && let Some(place) = targets.iter().flat_map(|t| &t.destinations).find(|d| !d.reference.holds_signatures())
     {
         let place = &place.reference;
-        return Err(ComposeError::Usage(format!("{place} cannot hold signatures: drop --sign-key or the output")));
+        return Err(ComposeError::Usage(format!("{place} cannot hold signatures: drop --key or the output")));
     }
     for target in &targets {
         let recipe = &graph.recipes[target.recipe];
@@ -175,7 +175,7 @@ pub(super) fn write(
     Ok(BuiltReport { manifest: tagged.root.digest.clone(), outputs: written })
 }
 
-/// The signatures to write beside `tagged` at `reference`, with `--sign-key`.
+/// The signatures to write beside `tagged` at `reference`, with `build --key`.
 fn signatures(
     recipe: &Recipe,
     reference: &ImageRef,

@@ -502,7 +502,7 @@ fn dir_round_trips_with_skopeo_both_ways() {
     let signed = sandbox
         .cmd()
         .env("COSIGN_PASSWORD", "pw")
-        .args(["build", "recipes/busybox.toml", "--sign-key", "k.key", "--output", "dir:signed"])
+        .args(["build", "recipes/busybox.toml", "--key", "k.key", "--output", "dir:signed"])
         .output()
         .unwrap();
     assert_eq!(signed.status.code(), Some(2), "{}", String::from_utf8_lossy(&signed.stderr));

@@ -28,7 +28,7 @@ fn build_signed(sandbox: &Sandbox, key: &str, output: &str) -> String {
     let out = sandbox
         .cmd()
         .env("COSIGN_PASSWORD", PASSWORD)
-        .args(["build", &hello(), "--sign-key", key, "--output", output, "--tls-verify=false"])
+        .args(["build", &hello(), "--key", key, "--output", output, "--tls-verify=false"])
         .output()
         .unwrap();
     assert_success(&out);
