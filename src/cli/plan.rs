@@ -43,11 +43,11 @@ pub(super) fn run(args: &PlanArgs) -> Result<(), Error> {
 /// Where a build would get the layer: the store (`cached`), the shared
 /// cache (`remote`), or neither (`build`).
 fn state(layer: &PlannedLayer) -> &'static str {
-    match (layer.reads_lower, layer.cached, layer.remote) {
-        (true, ..) => "reads layers below",
-        (false, true, _) => "cached",
-        (false, false, Some(true)) => "remote",
-        (false, false, _) => "build",
+    match (layer.key_known, layer.cached, layer.remote) {
+        (false, ..) => "reads layers below",
+        (true, true, _) => "cached",
+        (true, false, Some(true)) => "remote",
+        (true, false, _) => "build",
     }
 }
 
@@ -96,6 +96,7 @@ fn json(images: &[PlannedImage]) -> String {
                     "cached": l.cached,
                     "remote": l.remote,
                     "reads_lower": l.reads_lower,
+                    "key_known": l.key_known,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -125,6 +126,8 @@ fn dot(images: &[PlannedImage]) -> String {
                 }
                 if let Some(parent) = image.parent {
                     let _ = writeln!(out, "  image{parent} -> layer{i}_{j} [style=dotted];");
+                } else if image.parent_image.is_some() {
+                    let _ = writeln!(out, "  parent{i} -> layer{i}_{j} [style=dotted];");
                 }
             }
         }

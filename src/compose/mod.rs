@@ -242,21 +242,31 @@ pub(crate) fn plan_only(request: &PlanRequest) -> Result<Planned, ComposeError> 
     let pins = locks.pin(&graph, &units, &store, registry)?;
     let notes = locks.save()?;
     let remarks = plan_remarks(&mut planned);
-    let parents = units.units.iter().map(|unit| unit.parent);
-    let mut images: Vec<PlannedImage> = planned
-        .iter()
-        .zip(parents)
-        .zip(&pins)
-        .map(|((unit, parent), pin)| PlannedImage::new(unit, parent, pin.as_ref(), &store, settings))
-        .collect::<Result<_, _>>()?;
+    // Units come parents first: each image's layers, when the store has
+    // them all, are the base of the units built on it.
+    let mut stacks: Vec<Option<Vec<crate::oci::image::BuiltLayer>>> = Vec::new();
+    let mut images = Vec::new();
+    for ((unit, plan_unit), pin) in units.units.iter().zip(&planned).zip(&pins) {
+        let base = match (unit.parent, pin, &plan_unit.plan.recipe.from) {
+            (Some(parent), _, _) => stacks[parent].clone(),
+            (None, Some(pin), _) => {
+                crate::transport::stored_image(&store, &pin.manifest, &plan_unit.plan.platform).map(|i| i.layers)
+            }
+            (None, None, crate::recipe::Base::Scratch) => Some(Vec::new()),
+            (None, None, _) => None,
+        };
+        let (image, stack) = PlannedImage::new(plan_unit, unit.parent, pin.as_ref(), base, &store, settings)?;
+        images.push(image);
+        stacks.push(stack);
+    }
     let mut cache_warnings = Vec::new();
     if cache.is_set() {
-        let layers = || images.iter().flat_map(|image| &image.layers).filter(|layer| !layer.reads_lower);
+        let layers = || images.iter().flat_map(|image| &image.layers).filter(|layer| layer.key_known);
         let keys = layers().map(|layer| layer.key.clone()).collect();
         let shared = pool(settings.jobs)?.install(|| SharedCache::look_up(cache, registry, &keys))?;
         cache_warnings = shared.take_warnings();
         let answered = cache_warnings.is_empty();
-        for layer in images.iter_mut().flat_map(|image| &mut image.layers).filter(|layer| !layer.reads_lower) {
+        for layer in images.iter_mut().flat_map(|image| &mut image.layers).filter(|layer| layer.key_known) {
             let found = shared.hit(&layer.key).is_some();
             layer.remote = (found || answered).then_some(found);
         }

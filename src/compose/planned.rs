@@ -2,11 +2,16 @@
 //! its cache key and whether a build would reuse it from the store or
 //! find it in the shared cache.
 
+use std::sync::Arc;
+
 use crate::digest::Digest;
 use crate::layer::BuildSettings;
 use crate::layer::cache::layer_key;
 use crate::lock::Pin;
-use crate::plan::Planned;
+use crate::oci::image::BuiltLayer;
+use crate::oci::media;
+use crate::plan::{ImagePlan, LayerPlan, Planned};
+use crate::plugins::lower::{LowerFs, LowerLayer};
 use crate::recipe::Base;
 use crate::store::Store;
 
@@ -33,8 +38,11 @@ pub(crate) struct PlannedLayer {
     pub name: String,
     pub entries: usize,
     /// A plugin of it reads the layers below: it waits for them, and its
-    /// key (here without them) is only known once they are built.
+    /// key is only known once they are (or, for `plan`, are in the store).
     pub reads_lower: bool,
+    /// `key` is the key a build would use: false for a layer that reads
+    /// the layers below when the store does not have them all.
+    pub key_known: bool,
     pub key: Digest,
     /// A build would reuse it.
     pub cached: bool,
@@ -44,16 +52,35 @@ pub(crate) struct PlannedLayer {
 }
 
 impl PlannedImage {
+    /// `base` is the parent's layers, when the store has them all (none
+    /// for scratch): a layer that reads the layers below is then completed
+    /// on them, as a build would, and keyed and looked up as a build would.
+    /// Also returns this image's layers when the store has them all.
     pub(super) fn new(
         unit: &PlannedUnit,
         parent: Option<usize>,
         pin: Option<&Pin>,
+        base: Option<Vec<BuiltLayer>>,
         store: &Store,
         settings: &BuildSettings,
-    ) -> Result<PlannedImage, ComposeError> {
+    ) -> Result<(PlannedImage, Option<Vec<BuiltLayer>>), ComposeError> {
         let recipe = &unit.plan.recipe;
-        let layers = unit.plan.layers.iter().zip(&unit.stat_keys);
-        Ok(PlannedImage {
+        let error = |e| ComposeError::Plan { recipe: recipe.file.name.clone(), errors: vec![e] };
+        let mut stack = base;
+        let mut layers = Vec::new();
+        for (layer, stat_key) in unit.plan.layers.iter().zip(&unit.stat_keys) {
+            let below = Below { layers: stack.as_deref(), plan: &unit.plan, store };
+            let (planned, built) = PlannedLayer::new(layer, stat_key.as_ref(), &below, settings).map_err(error)?;
+            layers.push(planned);
+            stack = match (stack, built) {
+                (Some(mut stack), Some(built)) => {
+                    stack.push(built);
+                    Some(stack)
+                }
+                _ => None,
+            };
+        }
+        let image = PlannedImage {
             recipe: recipe.file.name.clone(),
             image: recipe.image.name.clone(),
             platform: unit.plan.platform.to_string(),
@@ -63,40 +90,80 @@ impl PlannedImage {
                 _ => None,
             },
             parent_digest: pin.map(|pin| pin.manifest.clone()),
-            layers: layers
-                .map(|(layer, stat_key)| {
-                    PlannedLayer::new(layer, stat_key.as_ref(), store, settings)
-                        .map_err(|e| ComposeError::Plan { recipe: recipe.file.name.clone(), errors: vec![e] })
-                })
-                .collect::<Result<_, _>>()?,
-        })
+            layers,
+        };
+        Ok((image, stack))
     }
+}
+
+/// The layers below one layer, when the store has them all.
+struct Below<'a> {
+    layers: Option<&'a [BuiltLayer]>,
+    plan: &'a ImagePlan,
+    store: &'a Store,
 }
 
 impl PlannedLayer {
+    /// The layer as a build would find it, and the cached layer itself.
     fn new(
         layer: &Planned,
         stat_key: Option<&Digest>,
-        store: &Store,
+        below: &Below,
         settings: &BuildSettings,
-    ) -> Result<PlannedLayer, crate::recipe::LocatedError> {
-        let layer = layer.arranged()?;
-        let key = layer_key(&layer.tree, &layer.salt, settings);
-        let cached = cached(store, &key) || stat_key.is_some_and(|key| cached(store, key));
-        Ok(PlannedLayer {
-            name: layer.name.clone(),
-            entries: layer.tree.len(),
-            reads_lower: layer.reads_lower(),
+    ) -> Result<(PlannedLayer, Option<BuiltLayer>), crate::recipe::LocatedError> {
+        let store = below.store;
+        let arranged = layer.arranged()?;
+        let reads_lower = arranged.reads_lower();
+        let (key, known) = match (reads_lower, below.layers) {
+            (false, _) => (layer_key(&arranged.tree, &arranged.salt, settings), true),
+            (true, Some(lower)) => match complete(&arranged, lower, below.plan, store, settings)? {
+                Some(completed) => (layer_key(&completed.tree, &completed.salt, settings), true),
+                None => (layer_key(&arranged.tree, &arranged.salt, settings), false),
+            },
+            (true, None) => (layer_key(&arranged.tree, &arranged.salt, settings), false),
+        };
+        let found = if known { cached(store, &key).or_else(|| stat_key.and_then(|k| cached(store, k))) } else { None };
+        let planned = PlannedLayer {
+            name: arranged.name.clone(),
+            entries: arranged.tree.len(),
+            reads_lower,
+            key_known: known,
             key,
-            cached: cached && !layer.reads_lower(),
+            cached: found.is_some(),
             remote: None,
-        })
+        };
+        Ok((planned, found))
     }
 }
 
-/// Whether the store has a layer cached under `key`, with its blob.
-fn cached(store: &Store, key: &Digest) -> bool {
-    store
-        .cached_layer(key)
-        .is_some_and(|entry| Digest::parse(&entry.digest).is_ok_and(|d| store.blob_stamp(&d).is_some()))
+/// `layer` completed on `lower` as a build completes it (its deferred
+/// plugins run on the merged layers below); `None` if a layer below cannot
+/// be read.
+fn complete(
+    layer: &LayerPlan,
+    lower: &[BuiltLayer],
+    plan: &ImagePlan,
+    store: &Store,
+    settings: &BuildSettings,
+) -> Result<Option<LayerPlan>, crate::recipe::LocatedError> {
+    let lower_ids: Vec<String> = lower.iter().map(|l| l.diff_id.to_string()).collect();
+    let layers = lower.iter().map(|l| LowerLayer {
+        path: store.blob_path(&l.digest),
+        media_type: l.media_type,
+        diff_id: l.diff_id.clone(),
+    });
+    let Ok(fs) = LowerFs::open(layers.collect()) else { return Ok(None) };
+    let epoch = settings.source_date_epoch;
+    crate::plan::complete(layer, &plan.recipe, &plan.platform, epoch, Arc::new(fs), &lower_ids, store).map(Some)
+}
+
+/// The layer the store has cached under `key`, with its blob.
+fn cached(store: &Store, key: &Digest) -> Option<BuiltLayer> {
+    let entry = store.cached_layer(key)?;
+    let digest = Digest::parse(&entry.digest).ok()?;
+    store.blob_stamp(&digest)?;
+    let media_type =
+        [media::LAYER_ZSTD, media::LAYER_GZIP, media::LAYER_TAR].into_iter().find(|m| *m == entry.media_type)?;
+    let diff_id = Digest::parse(&entry.diff_id).ok()?;
+    Some(BuiltLayer { reused: true, name: String::new(), digest, size: entry.size, diff_id, media_type })
 }

@@ -374,3 +374,15 @@ impl<R: std::io::Read> std::io::Read for CountingReader<R> {
         Ok(n)
     }
 }
+
+/// The image for `platform` whose manifest `manifest` the store already
+/// holds with all its blobs, read from the store alone (no transport):
+/// what `plan` knows of a parent without fetching it. `None` if anything
+/// of it is not there.
+pub(crate) fn stored_image(store: &Store, manifest: &crate::digest::Digest, platform: &Platform) -> Option<BuiltImage> {
+    let name = manifest.to_string();
+    let bytes = crate::files::read_bounded(&store.blob_path(manifest), import::MAX_DOCUMENT).ok()?;
+    let source = sources::Stored::new(store, name, bytes, None);
+    let tagged = import::import(&source, &Want::Platform(platform.clone()), store).ok()?;
+    tagged.images.into_iter().next()
+}

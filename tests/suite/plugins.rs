@@ -150,6 +150,21 @@ fn a_plugin_reading_lower_layers_waits_for_them_and_keys_on_them() {
     assert_eq!(files["etc/listing"], "[\"busybox\", \"cat\", \"id\", \"ls\", \"sh\"]");
     assert!(files["etc/passwd.copy"].starts_with("root:x:0:0:"));
 
+    // Once the layers below are built, plan completes the layer as build
+    // does: the key build reuses, and cached.
+    let rebuilt = sandbox.cmd().args(["build", &recipe, "--output", "oci:img", "-v"]).output().unwrap();
+    assert_success(&rebuilt);
+    let line = stderr(&rebuilt).lines().find(|l| l.starts_with("reused layer plugged")).map(str::to_owned);
+    let line = line.unwrap_or_else(|| panic!("plugged not reused:\n{}", stderr(&rebuilt)));
+    let build_key = line.split(" key ").nth(1).unwrap().trim().to_owned();
+    let plan: serde_json::Value = serde_json::from_str(&run(sandbox.cmd().args(["plan", &recipe, "--json"]))).unwrap();
+    let plugged = &plan[1]["layers"][0];
+    assert_eq!(plugged["name"], "plugged");
+    assert_eq!(plugged["cached"], true, "{plan}");
+    assert!(plugged["key"].as_str().unwrap().starts_with(&build_key), "plan {plugged}, build {build_key}");
+    let text = run(sandbox.cmd().args(["plan", &recipe]));
+    assert!(text.contains("plugged                   0 entries  cached"), "{text}");
+
     // A change below (the parent's /etc/passwd) rebuilds the reading layer.
     let busybox = sandbox.path().join("recipes/busybox.toml");
     let text = std::fs::read_to_string(&busybox).unwrap().replace("nobody:x:65534", "nobody:x:65533");
