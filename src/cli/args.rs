@@ -227,8 +227,8 @@ pub(super) struct SbomArgs {
 #[derive(Debug, Args)]
 pub(super) struct SignatureArgs {
     /// The repository the signatures vouch for [default: a registry
-    /// reference's HOST/REPO; for an image in a file, required to sign and
-    /// any when verifying]
+    /// reference's HOST/REPO; for a layout or oci-archive, the name it was
+    /// written under when signing, and any when verifying]
     #[arg(long, value_name = "REPO")]
     pub identity: Option<String>,
     #[command(flatten)]

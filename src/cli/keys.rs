@@ -47,21 +47,23 @@ pub(super) fn keygen(args: &KeygenArgs) -> Result<(), Error> {
 
 pub(super) fn sign(args: &SignArgs, quiet: bool) -> Result<(), Error> {
     let reference = ImageRef::parse(&args.image).map_err(|e| Error::Usage(e.to_string()))?;
+    let options = args.target.access.registry();
+    let store = args.target.access.open_store()?;
     let identity = match (&args.target.identity, &reference) {
         (Some(identity), _) => identity.clone(),
         (None, ImageRef::Docker(docker)) => docker.repo_name(),
         (None, reference) if !reference.holds_signatures() => {
             return Err(Error::Usage(format!("{reference} cannot hold signatures")));
         }
-        (None, _) => {
-            return Err(Error::Usage(
-                "--identity REPO is needed to sign an image in a file: the repository it will be pushed to".into(),
-            ));
-        }
+        // The name the image was written under, as build signs it.
+        (None, reference) => transport::recorded_name(reference, &store)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "{reference} records no image name (io.containerd.image.name): give --identity REPO, \
+                 the repository it will be pushed to"
+            ))
+        })?,
     };
     let key = private_key(&args.key)?;
-    let options = args.target.access.registry();
-    let store = args.target.access.open_store()?;
     let tagged = transport::fetch(&reference, &transport::Want::All, &store, &options)?;
     let attachments = sign::attachments(&tagged, &reference, &identity, &key, &store, &options)?;
     let mut tags: Vec<String> = reference.tag().map(str::to_owned).into_iter().collect();

@@ -92,8 +92,9 @@ pub(crate) fn write(
     store: &Store,
     entries: &[(&Tagged, &[String])],
     referrers: &[&Referrer],
+    name: &str,
 ) -> Result<(), LayoutError> {
-    let index = index_json(Vec::new(), entries, referrers, file)?;
+    let index = index_json(Vec::new(), entries, referrers, name, file)?;
     write_tar(file, |out| {
         out.file("index.json", &index)?;
         out.file("oci-layout", OCI_LAYOUT)?;

@@ -1,7 +1,9 @@
 //! Writing an image into an OCI image layout directory: `oci-layout`,
 //! `blobs/sha256/`, and `index.json` with one entry per tag (annotated
-//! `org.opencontainers.image.ref.name`). Entries of other tags already in the
-//! layout are kept; a tag written again is replaced.
+//! `org.opencontainers.image.ref.name`, and an image's also
+//! `io.containerd.image.name`: the name it was written under, which `sign`
+//! takes as its identity, [`IMAGE_NAME`]). Entries of other tags already in
+//! the layout are kept; a tag written again is replaced.
 
 use std::fs;
 use std::io::Write;
@@ -59,14 +61,19 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> L
     move |source| LayoutError::Io { action, path, source }
 }
 
-/// Writes each image of `entries` into the layout at `dir` under each of its tags.
-/// Each of `referrers` is an untagged entry with its `artifactType` (its
+/// The annotation of a layout's index entry naming the image as
+/// `NAME:TAG` (as containerd and `docker save` write it).
+pub(crate) const IMAGE_NAME: &str = "io.containerd.image.name";
+
+/// Writes each image of `entries` into the layout at `dir` under each of
+/// its tags, named `name`. Each of `referrers` is an untagged entry with its `artifactType` (its
 /// manifest, with its blobs, among `entries`, under no tag).
 pub(crate) fn write_layout(
     dir: &Path,
     store: &Store,
     entries: &[(&Tagged, &[String])],
     referrers: &[&Referrer],
+    name: &str,
 ) -> Result<(), LayoutError> {
     let layout_file = dir.join("oci-layout");
     #[allow(clippy::disallowed_methods, reason = "only asks whether the directory is empty")]
@@ -94,17 +101,19 @@ pub(crate) fn write_layout(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_err("cannot read", &index_path)(e)),
     };
-    write_atomic(&index_path, &index_json(existing, entries, referrers, &index_path)?)
+    write_atomic(&index_path, &index_json(existing, entries, referrers, name, &index_path)?)
 }
 
 /// The `index.json` of a layout holding `manifests` (those with a tag
 /// being written are replaced) and each image of `entries` under its tags,
 /// and each of `referrers` untagged with its `artifactType` and
-/// annotations (once: an entry of the same digest is replaced).
+/// annotations (once: an entry of the same digest is replaced); images
+/// named `name` (signatures and other attachments are not named).
 pub(crate) fn index_json(
     mut manifests: Vec<Descriptor>,
     entries: &[(&Tagged, &[String])],
     referrers: &[&Referrer],
+    name: &str,
     path: &Path,
 ) -> Result<Vec<u8>, LayoutError> {
     let bad = |e: &dyn std::fmt::Display| LayoutError::BadIndex { path: path.to_owned(), message: e.to_string() };
@@ -112,7 +121,14 @@ pub(crate) fn index_json(
         manifests.retain(|m| !ref_name(m).is_some_and(|name| tags.iter().any(|t| t == name)));
         for tag in *tags {
             let mut entry = descriptor(&tagged.media_type, &tagged.root);
-            entry.set_annotations(Some([(ANNOTATION_REF_NAME.to_owned(), tag.clone())].into_iter().collect()));
+            let mut annotations: std::collections::BTreeMap<String, String> =
+                [(ANNOTATION_REF_NAME.to_owned(), tag.clone())].into_iter().collect();
+            if !manifest::is_attachment_tag(tag) && !tagged.is_artifact() {
+                annotations.insert(IMAGE_NAME.to_owned(), format!("{name}:{tag}"));
+            }
+            #[allow(clippy::disallowed_types, reason = "oci-spec's type; serialised through oci::json::canonical")]
+            let annotations: std::collections::HashMap<String, String> = annotations.into_iter().collect();
+            entry.set_annotations(Some(annotations));
             manifests.push(entry);
         }
     }

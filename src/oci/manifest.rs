@@ -31,6 +31,8 @@ pub(crate) struct IndexEntry {
     pub ref_name: Option<String>,
     /// The descriptor's `artifactType`: set for artifacts, never for images.
     pub artifact_type: Option<String>,
+    /// `io.containerd.image.name`: the name (`REPO:TAG`) it was written under.
+    pub image_name: Option<String>,
 }
 
 impl IndexEntry {
@@ -145,7 +147,8 @@ pub(crate) fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed)
                     });
                     let ref_name = raw.annotations.remove(ANNOTATION_REF_NAME);
                     let artifact_type = raw.artifact_type.take();
-                    Ok(IndexEntry { desc: desc(raw)?, platform, ref_name, artifact_type })
+                    let image_name = raw.annotations.remove(super::layout::IMAGE_NAME);
+                    Ok(IndexEntry { desc: desc(raw)?, platform, ref_name, artifact_type, image_name })
                 })
                 .collect::<Result<_, ManifestError>>()?;
             Ok((media_type, Parsed::Index(entries)))

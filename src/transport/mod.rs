@@ -195,8 +195,8 @@ pub(crate) fn write(
         })
         .collect();
     match reference {
-        ImageRef::Oci { dir, .. } => write_layout(dir, store, &entries, &referrers)?,
-        ImageRef::OciArchive { file, .. } => archive::write(file, store, &entries, &referrers)?,
+        ImageRef::Oci { dir, .. } => write_layout(dir, store, &entries, &referrers, repo)?,
+        ImageRef::OciArchive { file, .. } => archive::write(file, store, &entries, &referrers, repo)?,
         ImageRef::DockerArchive { file, image: chosen } => {
             if !attachments.is_empty() {
                 return Err(TransportError::image(&reference.to_string(), "a docker archive cannot hold signatures"));
@@ -385,4 +385,22 @@ pub(crate) fn stored_image(store: &Store, manifest: &crate::digest::Digest, plat
     let source = sources::Stored::new(store, name, bytes, None);
     let tagged = import::import(&source, &Want::Platform(platform.clone()), store).ok()?;
     tagged.images.into_iter().next()
+}
+
+/// The repository an image in a file was written under (its layout's
+/// `io.containerd.image.name`, without the tag), which signing it takes as
+/// the identity; `None` if the file records none.
+pub(crate) fn recorded_name(reference: &ImageRef, store: &Store) -> Result<Option<String>, TransportError> {
+    let entry = match reference {
+        ImageRef::Oci { dir, tag } => crate::oci::layout::find(dir, tag.as_deref())?,
+        ImageRef::OciArchive { file, tag } => {
+            let index = archive::ingest(file, store)?;
+            crate::oci::layout::find_in_index(&index, tag.as_deref(), file)?
+        }
+        _ => return Ok(None),
+    };
+    Ok(entry.image_name.map(|name| match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo.to_owned(),
+        _ => name,
+    }))
 }

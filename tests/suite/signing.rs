@@ -108,17 +108,14 @@ fn signed_builds_verify_and_resigning_adds_a_signature() {
     );
     assert_unverified(&verify(&sandbox, &["oci:out/hello:latest", "--key", "other.pub"]), "wrong key");
 
-    // Re-signing with another key adds a layer; the same key again adds none.
-    let sign = |key: &str| {
-        cmd(&sandbox)
-            .args(["sign", "oci:out/hello:latest", "--key", key, "--identity", "localhost/hello"])
-            .output()
-            .unwrap()
-    };
+    // Re-signing with another key adds a layer; the same key again adds
+    // none. `sign` of a layout takes the name it was written under (the
+    // recipe's `image.name`), as build does.
+    let sign = |key: &str| cmd(&sandbox).args(["sign", "oci:out/hello:latest", "--key", key]).output().unwrap();
     assert_success(&sign("other.key"));
     assert_success(&sign("k.key"));
     assert_eq!(signature_manifest(&layout, &digest)["layers"].as_array().unwrap().len(), 2);
-    assert_success(&verify(&sandbox, &["oci:out/hello:latest", "--key", "other.pub"]));
+    assert_success(&verify(&sandbox, &["oci:out/hello:latest", "--key", "other.pub", "--identity", "localhost/hello"]));
     assert_success(&verify(&sandbox, &["oci:out/hello:latest", "--key", "k.pub"]));
     // Rebuilding signed keeps earlier signatures too.
     assert_success(&cmd(&sandbox).args(["build", &hello(), "--key", "k.key"]).output().unwrap());
@@ -126,6 +123,16 @@ fn signed_builds_verify_and_resigning_adds_a_signature() {
 
     let unsigned = sandbox.build(&[&hello(), "--output", "oci:plain"]);
     assert_unverified(&verify(&sandbox, &["oci:plain:latest", "--key", "k.pub"]), &format!("{unsigned}: no signature"));
+
+    // A layout that records no name (another tool wrote it) needs --identity.
+    let index_path = sandbox.path().join("plain/index.json");
+    let index = std::fs::read_to_string(&index_path).unwrap();
+    assert!(index.contains("\"io.containerd.image.name\":\"localhost/hello:latest\""), "{index}");
+    std::fs::write(&index_path, index.replace("\"io.containerd.image.name\":\"localhost/hello:latest\",", "")).unwrap();
+    let nameless = cmd(&sandbox).args(["sign", "oci:plain:latest", "--key", "k.key"]).output().unwrap();
+    assert_eq!(nameless.status.code(), Some(2), "{}", stderr(&nameless));
+    assert!(stderr(&nameless).contains("records no image name"), "{}", stderr(&nameless));
+    assert!(stderr(&nameless).contains("--identity REPO"), "{}", stderr(&nameless));
 }
 
 #[test]
