@@ -130,7 +130,7 @@ pub(crate) fn commit(request: &CommitRequest<'_>, store: &Store) -> Result<Commi
     let shown = request.output.to_string();
     transport::write(request.output, &tagged, &[tag], &[], &repo, store, &request.registry)
         .map_err(|source| CommitError::Output { output: shown.clone(), source })?;
-    store.record_output(&shown, &tagged.blobs())?;
+    store.record_output(&request.output.absolute().to_string(), &tagged.blobs())?;
     Ok(Committed { manifest, added, removed })
 }
 

@@ -130,7 +130,7 @@ pub(crate) fn copy(
         transport::write(destination, &tagged, std::slice::from_ref(&tag), &attachments, &repo, store, client)?;
     let mut blobs = tagged.blobs();
     blobs.extend(attachments.iter().flat_map(|a| a.manifest().blobs()));
-    store.record_output(&destination.to_string(), &blobs)?;
+    store.record_output(&destination.absolute().to_string(), &blobs)?;
     let reference = destination.with_tag(&tag);
     let tagged_as = |suffix: &str| {
         attachments.iter().filter(|a| matches!(a, Attachment::Tagged(_, tag) if tag.ends_with(suffix))).count()

@@ -359,8 +359,14 @@ pub(super) struct StoreArgs {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum StoreAction {
-    /// List the outputs written (newest first) and the blobs (digest and size)
-    Ls,
+    /// List the outputs written (newest first, absolute paths) and the
+    /// blobs (digest and size)
+    Ls {
+        /// Print JSON for tools: {"outputs": [{reference, written, blobs}],
+        /// "blobs": [{digest, size}]}
+        #[arg(long)]
+        json: bool,
+    },
     /// Disk use of each part of the store
     Du,
     /// Remove cache entries and output records unused for --keep-days, then
@@ -369,6 +375,10 @@ pub(super) enum StoreAction {
         /// Keep what was used within this many days
         #[arg(long, value_name = "DAYS", default_value_t = 30)]
         keep_days: u64,
+        /// Print what would be removed (each blob, then the totals) and
+        /// remove nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check every blob against its digest, remove corrupt ones and the
     /// leftovers of killed builds (exit 1 if a blob was corrupt)

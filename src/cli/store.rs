@@ -9,21 +9,39 @@ use crate::store::Store;
 pub(super) fn run(args: &StoreArgs) -> Result<(), Error> {
     let dir = store_dir(args.store.as_ref())?;
     match args.action {
-        StoreAction::Ls => {
+        StoreAction::Ls { json } => {
             let store = Store::open(&dir)?;
-            for output in store.outputs()? {
+            let (outputs, blobs) = (store.outputs()?, store.blobs()?);
+            if json {
+                let outputs: Vec<serde_json::Value> = outputs
+                    .iter()
+                    .map(|o| {
+                        let written = humantime::format_rfc3339_seconds(o.written).to_string();
+                        serde_json::json!({ "reference": o.reference, "written": written, "blobs": o.blobs })
+                    })
+                    .collect();
+                let blobs: Vec<serde_json::Value> =
+                    blobs.iter().map(|(digest, size)| serde_json::json!({ "digest": digest, "size": size })).collect();
+                println!("{}", serde_json::json!({ "outputs": outputs, "blobs": blobs }));
+                return Ok(());
+            }
+            for output in outputs {
                 let written = humantime::format_rfc3339_seconds(output.written);
                 println!("output {} {written} {} blobs", output.reference, output.blobs);
             }
-            for (digest, size) in store.blobs()? {
+            for (digest, size) in blobs {
                 println!("blob {digest} {size}");
             }
         }
-        StoreAction::Gc { keep_days } => {
+        StoreAction::Gc { keep_days, dry_run } => {
             let keep = std::time::Duration::from_secs(keep_days.saturating_mul(86_400));
-            let report = Store::open_exclusive(&dir)?.gc(keep)?;
+            let report = Store::open_exclusive(&dir)?.gc(keep, dry_run)?;
+            for (digest, size) in &report.would_remove {
+                println!("would remove blob {digest} {size}");
+            }
             println!(
-                "removed {} blobs ({}) and {} cache entries and records; kept {} blobs",
+                "{} {} blobs ({}) and {} cache entries and records; kept {} blobs",
+                if dry_run { "would remove" } else { "removed" },
                 report.blobs_removed,
                 human_bytes(report.bytes_removed),
                 report.entries_removed,

@@ -166,7 +166,7 @@ pub(super) fn write(
                 .map_err(|source| ComposeError::Output { output: shown.clone(), source })?;
         let mut blobs = tagged.blobs();
         blobs.extend(attachments.iter().flat_map(|a| a.manifest().blobs()));
-        store.record_output(&shown, &blobs)?;
+        store.record_output(&reference.absolute().to_string(), &blobs)?;
         progress.finished(Finished::Output { reference: shown.clone() });
         // What to paste into compose-img, skopeo or podman: with its tag.
         let pasted = tags.first().map_or(shown, |tag| reference.with_tag(tag).to_string());

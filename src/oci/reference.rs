@@ -95,6 +95,15 @@ impl ImageRef {
         !matches!(self, ImageRef::DockerArchive { .. } | ImageRef::Dir { .. })
     }
 
+    /// The same reference with its file path made absolute (from the
+    /// working directory), as `store ls` shows outputs.
+    pub(crate) fn absolute(&self) -> ImageRef {
+        match std::env::current_dir() {
+            Ok(cwd) => self.clone().relative_to(&cwd),
+            Err(_) => self.clone(),
+        }
+    }
+
     /// The same reference with a relative file path taken from `dir`.
     pub(crate) fn relative_to(self, dir: &Path) -> ImageRef {
         match self {

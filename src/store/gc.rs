@@ -23,6 +23,8 @@ struct OutputRecord {
 
 #[derive(Debug, Default)]
 pub(crate) struct GcReport {
+    /// With `dry_run`: the blobs that would be removed, with their sizes.
+    pub would_remove: Vec<(String, u64)>,
     pub blobs_removed: usize,
     pub bytes_removed: u64,
     pub blobs_kept: usize,
@@ -74,21 +76,25 @@ impl Store {
         Ok(seen)
     }
 
-    pub(crate) fn gc(&self, keep: Duration) -> Result<GcReport, StoreError> {
+    /// Removes what was not used within `keep`; with `dry_run`, removes
+    /// nothing and reports what it would remove.
+    pub(crate) fn gc(&self, keep: Duration, dry_run: bool) -> Result<GcReport, StoreError> {
         let cutoff = now().checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH);
         let mut report = GcReport::default();
+        let remove_file = |path: &Path| if dry_run { Ok(()) } else { fs::remove_file(path) };
+        let remove_dir_all = |path: &Path| if dry_run { Ok(()) } else { fs::remove_dir_all(path) };
         let mut live: BTreeSet<String> = BTreeSet::new();
         let stale = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
         for old in super::FORMERLY {
             let dir = self.root.join(old);
             if dir.is_dir() {
                 report.entries_removed += super::fsck::files_in(&dir)?.len();
-                fs::remove_dir_all(&dir).map_err(io_err("cannot remove", &dir))?;
+                remove_dir_all(&dir).map_err(io_err("cannot remove", &dir))?;
             }
         }
         // Link records: at worst, a blob is read once more.
         for path in super::fsck::files_in(&self.root.join(super::RELINKED))? {
-            fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
+            remove_file(&path).map_err(io_err("cannot remove", &path))?;
         }
         // Where blobs were seen: hints, kept as long as a cache entry.
         for path in super::fsck::files_in(&self.root.join(super::SEEN))? {
@@ -102,8 +108,10 @@ impl Store {
             #[allow(clippy::disallowed_methods, reason = "only counted")]
             let count = fs::read_dir(&extracted).map_or(0, Iterator::count);
             report.entries_removed += count;
-            fs::remove_dir_all(&extracted).map_err(io_err("cannot remove", &extracted))?;
-            fs::create_dir_all(&extracted).map_err(io_err("cannot create", &extracted))?;
+            remove_dir_all(&extracted).map_err(io_err("cannot remove", &extracted))?;
+            if !dry_run {
+                fs::create_dir_all(&extracted).map_err(io_err("cannot create", &extracted))?;
+            }
         }
         for path in super::fsck::files_in(&self.layers_dir())? {
             let entry =
@@ -113,7 +121,7 @@ impl Store {
                     live.insert(entry.digest);
                 }
                 _ => {
-                    fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
+                    remove_file(&path).map_err(io_err("cannot remove", &path))?;
                     report.entries_removed += 1;
                 }
             }
@@ -123,14 +131,14 @@ impl Store {
             match record {
                 Some(record) if !stale(&path) => live.extend(record.blobs),
                 _ => {
-                    fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
+                    remove_file(&path).map_err(io_err("cannot remove", &path))?;
                     report.entries_removed += 1;
                 }
             }
         }
         for path in super::fsck::files_in(&self.inputs_dir())? {
             if stale(&path) {
-                fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
+                remove_file(&path).map_err(io_err("cannot remove", &path))?;
                 report.entries_removed += 1;
             }
         }
@@ -140,12 +148,16 @@ impl Store {
                 report.blobs_kept += 1;
                 continue;
             }
-            report.bytes_removed += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            report.bytes_removed += size;
+            if dry_run {
+                report.would_remove.push((format!("sha256:{name}"), size));
+            }
+            remove_file(&path).map_err(io_err("cannot remove", &path))?;
             report.blobs_removed += 1;
         }
         for temp in super::fsck::files_in(&self.tmp_dir())? {
-            fs::remove_file(&temp).map_err(io_err("cannot remove", &temp))?;
+            remove_file(&temp).map_err(io_err("cannot remove", &temp))?;
         }
         Ok(report)
     }

@@ -459,8 +459,22 @@ fn store_gc_keeps_what_recent_use_names() {
     assert!(gc("30").starts_with("removed 0 blobs"), "nothing is old yet");
     assert!(!sandbox.store().join("layers-v1").exists(), "earlier formats are collected");
     assert!(!sandbox.store().join("layers-v3").exists(), "earlier formats are collected");
+    // Outputs by absolute path: `store ls` is run from anywhere.
+    let here = std::fs::canonicalize(sandbox.path()).unwrap().display().to_string();
     let ls = common::run(sandbox.cmd().args(["store", "ls"]));
-    assert!(ls.contains("output oci:hello ") && ls.contains("output oci:busybox "), "{ls}");
+    assert!(
+        ls.contains(&format!("output oci:{here}/hello ")) && ls.contains(&format!("output oci:{here}/busybox ")),
+        "{ls}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&common::run(sandbox.cmd().args(["store", "ls", "--json"]))).unwrap();
+    let outputs = json["outputs"].as_array().unwrap();
+    assert!(
+        outputs.iter().any(|o| o["reference"] == format!("oci:{here}/hello") && o["blobs"].as_u64() > Some(0)),
+        "{json}"
+    );
+    let blob_count = json["blobs"].as_array().unwrap().len();
+    assert!(json["blobs"][0]["digest"].as_str().unwrap().starts_with("sha256:") && json["blobs"][0]["size"].is_u64());
 
     // Everything ages 40 days; then busybox is built (used) again.
     for part in ["layers-v4", "outputs-v1", "inputs-v2"] {
@@ -470,6 +484,13 @@ fn store_gc_keeps_what_recent_use_names() {
     }
     let again = sandbox.cmd().args(["build", &busybox, "--output", "oci:busybox"]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stderr).contains("layers: 0 built, 2 reused"));
+    // --dry-run says what would go and removes nothing.
+    let preview = common::run(sandbox.cmd().args(["store", "gc", "--keep-days", "30", "--dry-run"]));
+    assert!(preview.lines().any(|l| l.starts_with("would remove blob sha256:")), "{preview}");
+    assert!(preview.lines().last().unwrap().starts_with("would remove "), "{preview}");
+    let json: serde_json::Value =
+        serde_json::from_str(&common::run(sandbox.cmd().args(["store", "ls", "--json"]))).unwrap();
+    assert_eq!(json["blobs"].as_array().unwrap().len(), blob_count, "the dry run removed blobs");
     let report = gc("30");
     assert!(!report.starts_with("removed 0 blobs"), "{report}");
     assert_blobs_match_names(&sandbox.store().join("blobs-v1/sha256"));
