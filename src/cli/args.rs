@@ -286,9 +286,26 @@ pub(super) struct LsArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    compose-img diff oci:out/app:1.0 oci:out/app:1.1\n  \
+    compose-img diff oci:out/multi --platform linux/amd64 --other-platform linux/arm64\n\n\
+    Lines: `~ config FIELD: OLD -> NEW`, `A PATH` added, `D PATH` removed, `C PATH (what)` changed,\n\
+    `- layer`/`+ layer` layers of only one image.\n\
+    Exit status: 0 success (with --exit-code: the images are equal), 1 the images differ (with\n\
+    --exit-code) or an image cannot be read, 2 usage error.")]
 pub(super) struct DiffArgs {
+    /// The first image (oci:, oci-archive:, docker-archive:, dir:, docker://)
     pub first: String,
-    pub second: String,
+    /// The second image [default: FIRST again, to compare two of its
+    /// platforms with --other-platform]
+    pub second: Option<String>,
+    /// The platform of the second image [default: --platform's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub other_platform: Option<String>,
+    /// Exit 1 when the images differ (config, files or layers) and 0 when
+    /// they are equal, as `git diff --exit-code`
+    #[arg(long)]
+    pub exit_code: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }

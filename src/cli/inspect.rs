@@ -219,10 +219,43 @@ pub(super) fn ls(args: &LsArgs) -> Result<(), Error> {
 
 pub(super) fn diff(args: &DiffArgs) -> Result<(), Error> {
     let store = store(&args.read)?;
-    let (first, second) = (open(&args.first, &args.read, &store)?, open(&args.second, &args.read, &store)?);
+    let second = match (&args.second, &args.other_platform) {
+        (Some(second), _) => second,
+        (None, Some(_)) => &args.first,
+        (None, None) => {
+            return Err(Error::Usage("diff: give a second image, or --other-platform to compare two platforms".into()));
+        }
+    };
+    let first = open(&args.first, &args.read, &store)?;
+    let second = match &args.other_platform {
+        None => open(second, &args.read, &store)?,
+        Some(other) => {
+            let reference = ImageRef::parse(second).map_err(|e| Error::Usage(e.to_string()))?;
+            let platform = parse_platform(other).map_err(|e| Error::Usage(format!("--other-platform: {e}")))?;
+            inspect::open(&reference, Some(&platform), &store, &args.read.access.registry()).map_err(failed)?
+        }
+    };
     let difference = files::diff(&first, &second, &store).map_err(failed)?;
+    let differs = difference.differs();
     if args.read.json {
-        return json(&difference);
+        json(&difference)?;
+    } else {
+        print_difference(&difference);
+    }
+    if args.exit_code && differs {
+        return Err(Error::Failed(format!("{} and {} differ", escape(&first.reference), escape(&second.reference))));
+    }
+    Ok(())
+}
+
+fn print_difference(difference: &files::Difference) {
+    for change in &difference.config {
+        println!(
+            "~ config {}: {} -> {}",
+            change.field,
+            escape(&change.first.to_string()),
+            escape(&change.second.to_string())
+        );
     }
     for path in &difference.added {
         println!("A {}", escape(path));
@@ -239,7 +272,6 @@ pub(super) fn diff(args: &DiffArgs) -> Result<(), Error> {
     for layer in &difference.layers_only_in_second {
         println!("+ layer {layer}");
     }
-    Ok(())
 }
 
 pub(super) fn du(args: &DuArgs) -> Result<(), Error> {

@@ -123,6 +123,9 @@ pub(crate) struct Changed {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Difference {
+    /// Config fields that differ (`Env`, `Entrypoint`, `Labels`, …, and the
+    /// platform's `architecture`, `os`, `variant`).
+    pub config: Vec<ConfigChange>,
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<Changed>,
@@ -131,9 +134,58 @@ pub(crate) struct Difference {
     pub layers_only_in_second: Vec<String>,
 }
 
+/// One config field of two images: its value in each (JSON; null when
+/// unset).
+#[derive(Debug, Serialize)]
+pub(crate) struct ConfigChange {
+    pub field: String,
+    pub first: serde_json::Value,
+    pub second: serde_json::Value,
+}
+
+impl Difference {
+    /// Whether the two images differ at all.
+    pub(crate) fn differs(&self) -> bool {
+        !(self.config.is_empty()
+            && self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.layers_only_in_first.is_empty()
+            && self.layers_only_in_second.is_empty())
+    }
+}
+
+/// The fields of the two configs' `config` object, and the platform
+/// fields, whose values differ, by name.
+fn config_changes(a: &Opened, b: &Opened) -> Vec<ConfigChange> {
+    let fields = |o: &Opened| -> serde_json::Map<String, serde_json::Value> {
+        let value = serde_json::to_value(&o.image().config_json).unwrap_or_default();
+        let mut fields = value.get("config").and_then(|c| c.as_object()).cloned().unwrap_or_default();
+        for platform in ["architecture", "os", "variant"] {
+            if let Some(v) = value.get(platform) {
+                fields.insert(platform.to_owned(), v.clone());
+            }
+        }
+        fields.retain(|_, v| !v.is_null());
+        fields
+    };
+    let (first, second) = (fields(a), fields(b));
+    let names: BTreeSet<&String> = first.keys().chain(second.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| first.get(*name) != second.get(*name))
+        .map(|name| ConfigChange {
+            field: name.clone(),
+            first: first.get(name).cloned().unwrap_or_default(),
+            second: second.get(name).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
 pub(crate) fn diff(a: &Opened, b: &Opened, store: &Store) -> Result<Difference, InspectError> {
     let (left, right) = (merged(a, store, true)?, merged(b, store, true)?);
     let mut difference = Difference {
+        config: config_changes(a, b),
         added: Vec::new(),
         removed: Vec::new(),
         changed: Vec::new(),

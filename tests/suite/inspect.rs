@@ -128,9 +128,45 @@ fn ls_and_diff_see_the_merged_file_system() {
     );
     assert_eq!(diff["layers_only_in_first"].as_array().unwrap().len(), 0);
     assert_eq!(diff["layers_only_in_second"].as_array().unwrap().len(), 3);
+    // The config too: what app.toml sets that busybox does not.
+    let config = diff["config"].as_array().unwrap();
+    let field = |name: &str| config.iter().find(|c| c["field"] == name).cloned();
+    assert_eq!(field("User").unwrap()["second"], "65532:65532", "{config:?}");
+    assert_eq!(field("WorkingDir").unwrap()["second"], "/home/app", "{config:?}");
+    assert_eq!(field("Cmd").unwrap()["second"], serde_json::json!(["id", "app"]), "{config:?}");
+    let text = run(sandbox.cmd().args(["diff", "oci:base", "oci:app"]));
+    assert!(text.contains("~ config User: null -> \"65532:65532\"\n"), "{text}");
+
+    // --exit-code: 1 when they differ, 0 when equal, as git diff.
+    let differ = sandbox.cmd().args(["diff", "oci:base", "oci:app", "--exit-code"]).output().unwrap();
+    assert_eq!(differ.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&differ.stdout).contains("~ config User"));
+    let equal = sandbox.cmd().args(["diff", "oci:app", "oci:app", "--exit-code"]).output().unwrap();
+    assert_eq!(equal.status.code(), Some(0), "{}", String::from_utf8_lossy(&equal.stderr));
+    assert!(equal.stdout.is_empty());
+    let neither = sandbox.cmd().args(["diff", "oci:app"]).output().unwrap();
+    assert_eq!(neither.status.code(), Some(2));
     let missing = sandbox.cmd().args(["ls", "oci:app", "/nope"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nope does not exist"));
+}
+
+/// Two platforms of one index: their config (architecture) and the files
+/// built per platform differ.
+#[test]
+fn diff_compares_two_platforms_of_one_index() {
+    let sandbox = Sandbox::new();
+    sandbox.build(&[&recipe("multiarch.toml"), "--output", "oci:multi"]);
+    let args = ["diff", "oci:multi", "--platform", "linux/amd64", "--other-platform", "linux/arm64"];
+    let diff = json(&sandbox, &args);
+    let config = diff["config"].as_array().unwrap();
+    let arch = config.iter().find(|c| c["field"] == "architecture").unwrap_or_else(|| panic!("{config:?}"));
+    assert_eq!((arch["first"].as_str(), arch["second"].as_str()), (Some("amd64"), Some("arm64")));
+    let out = sandbox.cmd().args(args).arg("--exit-code").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("~ config architecture: \"amd64\" -> \"arm64\""));
+    let same = sandbox.cmd().args(["diff", "oci:multi", "--other-platform", "linux/amd64", "--exit-code"]).output();
+    assert_eq!(same.unwrap().status.code(), Some(0));
 }
 
 /// What `snapshot` records of one file: relative path, type, mode, uid,
