@@ -18,50 +18,108 @@ pub(super) struct Cli {
     /// Print nothing but errors and results
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Say more: a line per build step with cache keys, also on a terminal
+    /// Say more. build: a line per finished step with its cache key, also
+    /// on a terminal; other commands print nothing more
     #[arg(long, short, global = true)]
     pub verbose: bool,
+}
+
+/// The exit codes every command shares, for the end of its `--help`.
+macro_rules! exit_status {
+    () => {
+        "\n\nExit status: 0 success, 1 the operation failed, 2 usage error (bad flags or arguments)."
+    };
+    ($one:literal) => {
+        concat!("\n\nExit status: 0 success, 1 ", $one, ", 2 usage error (bad flags or arguments).")
+    };
 }
 
 #[derive(Debug, Subcommand)]
 pub(super) enum Command {
     /// Build images from recipes into OCI layouts
-    #[command(after_help = "Examples:\n  \
-        compose-img build recipes/hello.toml\n  \
+    #[command(after_help = concat!("Examples:\n  \
+        compose-img build recipes/hello.toml     # writes oci:out/hello, from the working directory\n  \
         compose-img build recipes/busybox.toml --output oci:out/busybox:1.0\n  \
-        SOURCE_DATE_EPOCH=1700000000 compose-img build app.toml --compression gzip")]
+        SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) compose-img build app.toml --compression gzip",
+        exit_status!("a recipe mistake or a failed build (nothing is written)")))]
     Build(BuildArgs),
     /// Show the build graph without building: recipes, layers, cache state
+    #[command(after_help = concat!("Examples:\n  \
+        compose-img plan recipes/app.toml\n  \
+        compose-img plan recipes/app.toml --dot | dot -Tsvg > graph.svg",
+        exit_status!("a recipe mistake")))]
     Plan(PlanArgs),
     /// Pin every image the recipes name to its digest, in RECIPE.lock
-    #[command(after_help = "Examples:\n  \
+    #[command(after_help = concat!("Examples:\n  \
         compose-img lock app.toml                       # lock what app.toml.lock lacks\n  \
         compose-img lock app.toml --update              # resolve every tag again\n  \
         compose-img lock app.toml --update docker://registry.example.com/base:1\n  \
         compose-img lock app.toml --check               # exit 1 if a tag has moved\n\n\
-        Give the recipes before --update's references.")]
+        Give the recipes before --update's references.",
+        exit_status!("a reference cannot be resolved, or with --check one moved or is not locked")))]
     Lock(LockArgs),
     /// Manage the content store: ls, du, gc, fsck
+    #[command(after_help = concat!("Examples:\n  \
+        compose-img store ls --json\n  \
+        compose-img store gc --keep-days 7 --dry-run",
+        exit_status!("the store cannot be used, or fsck found a corrupt blob")))]
     Store(StoreArgs),
     /// Show an image: digests, platform(s), config, annotations, layers
+    #[command(after_help = concat!("Examples:\n  \
+        compose-img inspect oci:out/hello:latest\n  \
+        compose-img inspect docker://docker.io/library/busybox:1.36 --platform linux/arm64 --json",
+        exit_status!("the image cannot be read")))]
     Inspect(InspectArgs),
     /// One row per history entry, newest first (like docker history)
+    #[command(after_help = concat!("Example:\n  compose-img history oci:out/hello:latest --no-trunc",
+        exit_status!("the image cannot be read")))]
     History(HistoryArgs),
     /// Files of the merged filesystem (or of one layer, with its whiteouts)
+    #[command(after_help = concat!("Examples:\n  \
+        compose-img ls oci:out/hello:latest /etc\n  \
+        compose-img ls oci:out/hello:latest --layer 0",
+        exit_status!("the image cannot be read, or PATH is not in it")))]
     Ls(LsArgs),
-    /// Files added, removed and changed between two images, and which layers differ
+    /// Config and files added, removed and changed between two images (or
+    /// two platforms of one), and which layers differ
+    #[command(after_help = concat!("Examples:\n  \
+        compose-img diff oci:out/app:1.0 oci:out/app:1.1\n  \
+        compose-img diff oci:out/multi --platform linux/amd64 --other-platform linux/arm64\n\n\
+        Lines: `~ config FIELD: OLD -> NEW`, `A PATH` added, `D PATH` removed, `C PATH (what)` changed,\n\
+        `- layer`/`+ layer` layers of only one image.",
+        exit_status!("an image cannot be read, or with --exit-code the images differ")))]
     Diff(DiffArgs),
     /// Size and virtual size of images, and the layers they share
+    #[command(after_help = concat!("Example:\n  compose-img du oci:out/busybox:latest oci:out/hello:latest",
+        exit_status!("an image cannot be read")))]
     Du(DuArgs),
     /// Unpack the merged root filesystem of an image into a directory
+    #[command(after_help = concat!("Example:\n  compose-img unpack oci:out/hello:latest rootfs",
+        exit_status!("the image cannot be read or DIR cannot be written")))]
     Unpack(UnpackArgs),
     /// Commit the changes in a directory against a parent image as one new layer
+    #[command(after_help = concat!("Example:\n  \
+        compose-img unpack oci:out/app rootfs && echo hi > rootfs/etc/motd\n  \
+        compose-img commit rootfs --parent oci:out/app --output oci:out/app:patched --message 'motd'",
+        exit_status!("nothing changed (without --allow-empty), or reading or writing failed")))]
     Commit(CommitArgs),
     /// Write a cosign-format key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub
+    #[command(after_help = concat!("Example:\n  COSIGN_PASSWORD=… compose-img keygen --output-prefix release\n\n\
+        The password comes from $COSIGN_PASSWORD, else it is asked twice on the terminal.",
+        exit_status!("a key file exists (without --force) or cannot be written")))]
     Keygen(KeygenArgs),
     /// Sign an image already written (every manifest and index), cosign-style
+    #[command(after_help = concat!("Examples:\n  \
+        compose-img sign oci:out/hello:latest --key release.key\n  \
+        compose-img sign docker://registry.example.com/team/app:1.0 --key release.key\n\n\
+        The key's password comes from $COSIGN_PASSWORD, else it is asked on the terminal.",
+        exit_status!("the key or the image cannot be read, or the signatures cannot be written")))]
     Sign(SignArgs),
     /// Check an image's signatures; exit 1 unless each manifest has a valid one
+    #[command(after_help = concat!("Examples:\n  \
+        compose-img verify oci:out/hello:latest --key release.pub\n  \
+        compose-img verify docker://registry.example.com/team/app:1.0 --key release.pub",
+        exit_status!("a manifest has no valid signature, or the image cannot be read")))]
     Verify(VerifyArgs),
     /// List the attestations attached to an image: type, signer key id, digest
     Attestations(AttestationsArgs),
@@ -76,11 +134,12 @@ pub(super) enum Command {
         from the image's provenance when it has one, else from the flags.")]
     Reproduce(ReproduceArgs),
     /// Copy an image between any two transports (pull, push, export)
-    #[command(after_help = "Examples:\n  \
+    #[command(after_help = concat!("Examples:\n  \
         compose-img copy oci:out/hello:latest docker://registry.example.com/hello:1.0\n  \
         compose-img copy docker://docker.io/library/busybox:1.36 oci-archive:busybox.tar\n  \
         compose-img copy oci:out/hello docker-archive:hello.tar\n  \
-        compose-img copy --platform linux/arm64 docker://docker.io/library/busybox:1.36 oci:busybox-arm64")]
+        compose-img copy --platform linux/arm64 docker://docker.io/library/busybox:1.36 oci:busybox-arm64",
+        exit_status!("the image cannot be read or written")))]
     Copy(CopyArgs),
     /// Plugin authoring: run a layer hook without a build
     #[command(subcommand)]
@@ -91,9 +150,10 @@ pub(super) enum Command {
 pub(super) enum PluginCommand {
     /// Run SCRIPT's `fn layer(ctx, args)` on an image (or on nothing) and
     /// print the entries it would add, without building
-    #[command(after_help = "Examples:\n  \
+    #[command(after_help = concat!("Examples:\n  \
         compose-img plugin test plugins/users.rhai --with 'users=[{ name = \"app\", uid = 1000 }]' --lower oci:out/base\n  \
-        compose-img plugin test plugins/os-release.rhai --with id=hello --with 'name=\"Hello Linux\"'")]
+        compose-img plugin test plugins/os-release.rhai --with id=hello --with 'name=\"Hello Linux\"'",
+        exit_status!("the script, its arguments or its hook failed")))]
     Test(PluginTestArgs),
 }
 
@@ -123,8 +183,9 @@ pub(super) struct CopyArgs {
     pub source: String,
     /// Where to write it
     pub destination: String,
-    /// Only this platform of an image index (repeatable; several make a
-    /// new index of them) [default: this machine's, as skopeo]
+    /// The platform OS/ARCH[/VARIANT] of a multi-platform image to use:
+    /// here, to copy (repeatable; several make a new index of them)
+    /// [default: this machine's, as skopeo]
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all")]
     pub platforms: Vec<String>,
     /// Every platform of an image index, whatever the destination
@@ -149,7 +210,6 @@ pub(super) struct AccessArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "The password comes from $COSIGN_PASSWORD, else it is asked twice on the terminal.")]
 pub(super) struct KeygenArgs {
     /// Where to write: PREFIX.key and PREFIX.pub
     #[arg(long, value_name = "PREFIX", default_value = "cosign")]
@@ -160,7 +220,6 @@ pub(super) struct KeygenArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "The key's password comes from $COSIGN_PASSWORD, else it is asked on the terminal.")]
 pub(super) struct SignArgs {
     /// The image to sign (oci:, oci-archive:, docker://)
     pub image: String,
@@ -238,7 +297,8 @@ pub(super) struct SignatureArgs {
 /// Where an image is read from and which platform of an index.
 #[derive(Debug, Args)]
 pub(super) struct ReadArgs {
-    /// The platform to show from an image index [default: linux/amd64]
+    /// The platform OS/ARCH[/VARIANT] of a multi-platform image to use:
+    /// here, to read [default: linux/amd64]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     #[command(flatten)]
@@ -264,6 +324,7 @@ pub(super) struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct HistoryArgs {
+    /// The image (oci:, oci-archive:, docker-archive:, dir:, docker://)
     pub image: String,
     /// Do not shorten created_by
     #[arg(long)]
@@ -274,6 +335,7 @@ pub(super) struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct LsArgs {
+    /// The image (oci:, oci-archive:, docker-archive:, dir:, docker://)
     pub image: String,
     /// Only this path and what is below it
     #[arg(default_value = "/")]
@@ -286,13 +348,6 @@ pub(super) struct LsArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-    compose-img diff oci:out/app:1.0 oci:out/app:1.1\n  \
-    compose-img diff oci:out/multi --platform linux/amd64 --other-platform linux/arm64\n\n\
-    Lines: `~ config FIELD: OLD -> NEW`, `A PATH` added, `D PATH` removed, `C PATH (what)` changed,\n\
-    `- layer`/`+ layer` layers of only one image.\n\
-    Exit status: 0 success (with --exit-code: the images are equal), 1 the images differ (with\n\
-    --exit-code) or an image cannot be read, 2 usage error.")]
 pub(super) struct DiffArgs {
     /// The first image (oci:, oci-archive:, docker-archive:, dir:, docker://)
     pub first: String,
@@ -312,6 +367,7 @@ pub(super) struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct UnpackArgs {
+    /// The image (oci:, oci-archive:, docker-archive:, dir:, docker://)
     pub image: String,
     /// A new or empty directory
     pub dir: PathBuf,
@@ -320,9 +376,6 @@ pub(super) struct UnpackArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  \
-    compose-img unpack oci:out/app rootfs && echo hi > rootfs/etc/motd\n  \
-    compose-img commit rootfs --parent oci:out/app --output oci:out/app:patched --message 'motd'")]
 pub(super) struct CommitArgs {
     /// The changed root filesystem (typically made by unpack)
     pub dir: PathBuf,
@@ -346,7 +399,8 @@ pub(super) struct CommitArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct DuArgs {
-    #[arg(required = true)]
+    /// The images (oci:, oci-archive:, docker-archive:, dir:, docker://)
+    #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
     #[command(flatten)]
     pub read: ReadArgs,
@@ -532,7 +586,8 @@ pub(super) struct LayerArgs {
     /// Compression level [default: 3 for zstd (1-19), 2 for gzip (1-9)]
     #[arg(long, value_name = "N")]
     pub level: Option<i32>,
-    /// Build only this platform of multi-platform recipes (repeatable)
+    /// The platform OS/ARCH[/VARIANT] of a multi-platform image to use:
+    /// here, to build (repeatable) [default: every platform of the recipe]
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     pub platforms: Vec<String>,
 }

@@ -257,3 +257,17 @@ case!(
     type_and_validation_errors_together,
     format!("{HEAD}[[layer]]\n[[layer.dir]]\npath = \"tmp\"\n[[layer.dir]]\npath = \"/x\"\nuid = \"1\"\n")
 );
+
+/// `--help` of a few commands: every positional described, `--platform`
+/// worded alike, examples and exit codes at the end.
+#[test]
+fn help_of_commands() {
+    let sandbox = Sandbox::new();
+    for command in [&["build"][..], &["diff"], &["verify"], &["store", "gc"]] {
+        let out = sandbox.cmd().args(command).arg("--help").env("COLUMNS", "100").output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("Exit status: 0 success, 1 ") || command[0] == "store", "{text}");
+        insta::assert_snapshot!(format!("help_{}", command.join("_")), text);
+    }
+}
