@@ -48,6 +48,8 @@ mod platforms;
 mod plugin_authoring;
 #[path = "suite/plugins.rs"]
 mod plugins;
+#[path = "suite/progress.rs"]
+mod progress;
 #[path = "suite/referrers.rs"]
 mod referrers;
 #[path = "suite/registry.rs"]

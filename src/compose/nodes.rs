@@ -171,6 +171,7 @@ impl Builder<'_> {
         }
         progress.finished(Finished::Parent {
             recipe: plan.recipe.file.name.clone(),
+            platform: plan.platform.to_string(),
             reference: name.clone(),
             digest: image.manifest.digest.to_string(),
         });
@@ -267,7 +268,7 @@ impl Builder<'_> {
     fn write_layer(&self, plan: &ImagePlan, layer: &LayerPlan, stat: Option<Digest>) -> Result<Product, ComposeError> {
         let Context { request, store, progress, .. } = self.context;
         let settings = &request.settings;
-        let id = format!("{} {} ({})", plan.recipe.file.name, layer.name, plan.platform);
+        let id = layer_id(plan, &layer.name);
         let reporter = Reporter { progress: *progress, id: &id };
         let content = inputs_known(&layer.tree).then(|| layer_key(&layer.tree, &layer.salt, settings));
         let keys = LayerKeys { content, stat };
@@ -286,7 +287,9 @@ impl Builder<'_> {
             keys.insert(built.key.clone(), built.layer.clone());
         }
         self.context.progress.finished(Finished::Layer {
+            id: layer_id(plan, name),
             recipe: plan.recipe.file.name.clone(),
+            platform: plan.platform.to_string(),
             layer: name.to_owned(),
             digest: built.layer.digest.to_string(),
             size: built.layer.size,
@@ -409,4 +412,10 @@ impl Built<'_> {
         assemble_index(recipe, images, epoch, context.store)
             .map_err(|source| ComposeError::Assemble { recipe: recipe.file.name.clone(), source })
     }
+}
+
+/// How progress names layer `name` of `plan`: platform first, so that a
+/// line cut to the terminal's width keeps it.
+fn layer_id(plan: &ImagePlan, name: &str) -> String {
+    format!("({}) {} {name}", plan.platform, plan.recipe.file.name)
 }

@@ -4,10 +4,31 @@
 /// A node of the build graph that finished.
 #[derive(Debug)]
 pub(crate) enum Finished {
-    Layer { recipe: String, layer: String, digest: String, size: u64, key: String, reused: bool },
-    Parent { recipe: String, reference: String, digest: String },
-    Image { recipe: String, platform: String, digest: String },
-    Output { reference: String },
+    /// `id` is the one [`Progress::layer_started`] was given, if it was.
+    Layer {
+        id: String,
+        recipe: String,
+        platform: String,
+        layer: String,
+        digest: String,
+        size: u64,
+        key: String,
+        reused: bool,
+    },
+    Parent {
+        recipe: String,
+        platform: String,
+        reference: String,
+        digest: String,
+    },
+    Image {
+        recipe: String,
+        platform: String,
+        digest: String,
+    },
+    Output {
+        reference: String,
+    },
 }
 
 pub(crate) trait Progress: Sync {
