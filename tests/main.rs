@@ -18,6 +18,8 @@ mod common;
 mod architecture;
 #[path = "suite/docker_rules.rs"]
 mod docker_rules;
+#[path = "suite/docs_commands.rs"]
+mod docs_commands;
 #[path = "suite/ecosystem.rs"]
 mod ecosystem;
 #[path = "suite/error_messages.rs"]
