@@ -122,16 +122,22 @@ pub(super) enum Command {
         exit_status!("a manifest has no valid signature, or the image cannot be read")))]
     Verify(VerifyArgs),
     /// List the attestations attached to an image: type, signer key id, digest
+    #[command(after_help = concat!("Example:\n  compose-img attestations oci:out/app:latest",
+        exit_status!("the image or its attestations cannot be read")))]
     Attestations(AttestationsArgs),
     /// Print the SBOM attached to an image (SPDX or CycloneDX JSON)
-    #[command(after_help = "Examples:\n  \
+    #[command(after_help = concat!("Examples:\n  \
         compose-img sbom oci:out/app:latest\n  \
-        compose-img sbom --format cyclonedx docker://registry.example.com/app:1.0")]
+        compose-img sbom --format cyclonedx docker://registry.example.com/app:1.0",
+        exit_status!("the image has no such SBOM or cannot be read")))]
     Sbom(SbomArgs),
     /// Rebuild a recipe in a scratch store and compare it with a published image
-    #[command(after_help = "Exit status: 0 when every digest matches, 1 when one differs (the first differing\n\
+    #[command(
+        after_help = "Example:\n  compose-img reproduce recipes/app.toml --against docker://registry.example.com/app:1.0\n\n\
+        Exit status: 0 when every digest matches, 1 when one differs (the first differing\n\
         layer and its files are named), 2 usage error. The epoch, compression and variables come\n\
-        from the image's provenance when it has one, else from the flags.")]
+        from the image's provenance when it has one, else from the flags."
+    )]
     Reproduce(ReproduceArgs),
     /// Copy an image between any two transports (pull, push, export)
     #[command(after_help = concat!("Examples:\n  \
@@ -275,7 +281,8 @@ pub(super) struct SbomArgs {
     /// Which SBOM
     #[arg(long, value_name = "FORMAT", default_value = "spdx", value_parser = ["spdx", "cyclonedx"])]
     pub format: String,
-    /// The platform's SBOM, from an image index [default: linux/amd64]
+    /// The platform OS/ARCH[/VARIANT] of a multi-platform image to use:
+    /// here, whose SBOM to print [default: linux/amd64]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     #[command(flatten)]
@@ -483,7 +490,7 @@ pub(super) struct BuildArgs {
     #[arg(long = "key", alias = "sign-key", value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
     /// Attach SBOMs of each image as in-toto attestations (signed with
-    /// --sign-key, else unsigned) [default: the recipe's `sbom`, else none]
+    /// --key, else unsigned) [default: the recipe's `sbom`, else none]
     #[arg(long, value_name = "FORMAT", value_parser = ["spdx", "cyclonedx", "both", "none"])]
     pub sbom: Option<String>,
     /// Refuse a parent image the recipe's lock file lacks instead of
