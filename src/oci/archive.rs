@@ -63,7 +63,10 @@ pub(crate) fn check_blobs(file: &Path, digests: &[&Digest]) -> Result<(), Layout
     let input = crate::files::open_regular(file)
         .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
         .0;
+    // Signatures by several keys of one payload name the same blob.
     let mut unseen: Vec<&Digest> = digests.to_vec();
+    unseen.sort();
+    unseen.dedup();
     let tar_error = |e| invalid(format!("not a valid tar archive: {e}"));
     each_entry(io::BufReader::new(input), tar_error, |entry| {
         let path = entry.path().map_err(|e| invalid(e.to_string()))?.into_owned();
