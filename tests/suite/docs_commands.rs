@@ -104,7 +104,18 @@ fn every_command_block_of_the_readme_and_docs_runs() {
 fn run_block(block: &Block, dir: &Path, path: &str, registry: &str) {
     let prompted = block.body.iter().any(|l| l.starts_with("$ "));
     let mut last_output = String::new();
+    // A line ending in `\` goes on on the next one, as in a shell.
+    let mut lines: Vec<String> = Vec::new();
     for line in &block.body {
+        match lines.last_mut() {
+            Some(last) if last.ends_with('\\') => {
+                last.pop();
+                last.push_str(line.trim_start());
+            }
+            _ => lines.push(line.clone()),
+        }
+    }
+    for line in &lines {
         let command = match (prompted, line.strip_prefix("$ ")) {
             (true, Some(command)) => command,
             (true, None) => {
