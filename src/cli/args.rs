@@ -439,6 +439,8 @@ pub(super) struct StoreArgs {
 pub(super) enum StoreAction {
     /// List the outputs written (newest first, absolute paths) and the
     /// blobs (digest and size)
+    #[command(after_help = concat!("Examples:\n  compose-img store ls\n  compose-img store ls --json | jq '.outputs[0]'",
+        exit_status!("the store cannot be read")))]
     Ls {
         /// Print JSON for tools: {"outputs": [{reference, written, blobs}],
         /// "blobs": [{digest, size}]}
@@ -446,9 +448,14 @@ pub(super) enum StoreAction {
         json: bool,
     },
     /// Disk use of each part of the store
+    #[command(after_help = concat!("Example:\n  compose-img store du --store /var/cache/ci-store",
+        exit_status!("the store cannot be read")))]
     Du,
     /// Remove cache entries and output records unused for --keep-days, then
     /// every blob none of the rest names
+    #[command(after_help = concat!("Examples:\n  compose-img store gc --keep-days 7 --dry-run\n  \
+        compose-img store gc --keep-days 7",
+        exit_status!("the store cannot be used")))]
     Gc {
         /// Keep what was used within this many days
         #[arg(long, value_name = "DAYS", default_value_t = 30)]
@@ -460,6 +467,8 @@ pub(super) enum StoreAction {
     },
     /// Check every blob against its digest, remove corrupt ones and the
     /// leftovers of killed builds (exit 1 if a blob was corrupt)
+    #[command(after_help = concat!("Example:\n  compose-img store fsck",
+        exit_status!("a blob was corrupt (it is removed), or the store cannot be used")))]
     Fsck,
 }
 

@@ -99,6 +99,9 @@ pub(crate) fn load(path: &Path, given: &vars::Given, platform: Option<&Platform>
         Err(ignore::IgnoreError::Read { path, source }) => return Err(RecipeError::Read { path, source }),
         Err(ignore::IgnoreError::Invalid { file, errors }) => return Err(RecipeError::Invalid { file, errors }),
     };
+    // Reported only with other mistakes (planning finds them otherwise),
+    // so that one run names every mistake of the recipe.
+    let missing = missing_sources(&raw, &file, &dir);
     match validate::validate(raw, Arc::clone(&file), canonical, dir, &parsed.dropped) {
         Ok(mut recipe) if errors.is_empty() => {
             recipe.per_platform = substituted.per_platform;
@@ -106,13 +109,34 @@ pub(crate) fn load(path: &Path, given: &vars::Given, platform: Option<&Platform>
             recipe.ignore = ignore;
             Ok(recipe)
         }
-        Ok(_) => Err(invalid(errors)),
+        Ok(_) => {
+            errors.extend(missing);
+            Err(invalid(errors))
+        }
         Err(more) => {
             let repeated = |e: &LocatedError| substituted.failed.iter().any(|span| span.contains(&e.first_offset()));
             errors.extend(more.into_iter().filter(|e| !repeated(e)));
+            errors.extend(missing);
             Err(invalid(errors))
         }
     }
+}
+
+/// The `copy` entries whose host `src` does not exist (a plain path
+/// relative to the recipe's directory: no platform placeholder, not from
+/// an image or recipe), each an error at its `src`, worded as planning
+/// words it.
+fn missing_sources(raw: &raw::RawRecipe, file: &Arc<SourceFile>, dir: &Path) -> Vec<LocatedError> {
+    let copies = raw.layer.iter().flat_map(|layer| &layer.get_ref().copy).map(|copy| copy.get_ref());
+    copies
+        .filter(|copy| copy.image.is_none() && copy.recipe.is_none() && !copy.src.get_ref().contains('{'))
+        .filter_map(|copy| {
+            let path = dir.join(copy.src.get_ref());
+            let error = std::fs::symlink_metadata(&path).err().filter(|e| e.kind() == std::io::ErrorKind::NotFound)?;
+            let loc = Loc { file: Arc::clone(file), span: copy.src.span() };
+            Some(loc.error(format!("cannot read {}: {error}", path.display()), "copied here"))
+        })
+        .collect()
 }
 
 /// A TOML syntax or type error in `file`, located and in TOML words (also

@@ -115,6 +115,17 @@ struct Cx {
 }
 
 impl Cx {
+    /// Whether the table whose header is at `span` sets one of `keys` in
+    /// the lines up to the next header (a key the parse left out for its
+    /// type is still written there).
+    fn writes_key(&self, span: std::ops::Range<usize>, keys: &[&str]) -> bool {
+        let text = self.file.text.get(span.start..).unwrap_or_default();
+        let body = text.lines().skip(1).take_while(|line| !line.trim_start().starts_with('['));
+        body.filter_map(|line| line.split_once('=')).any(|(key, _)| keys.contains(&key.trim()))
+    }
+}
+
+impl Cx {
     fn push(&mut self, error: LocatedError) {
         self.errors.push(error);
         if self.errors.len() >= 2 * MAX_KEPT {
@@ -481,6 +492,8 @@ impl Cx {
                     self.err(b64.span(), "set either `content` or `content_base64`, not both", "second content");
                     None
                 }
+                // Written, but left out for a type error already reported.
+                (None, None) if self.writes_key(file.span(), &["content", "content_base64"]) => None,
                 (None, None) => {
                     self.err(file.span(), "a [[layer.file]] needs `content` or `content_base64`", "no content");
                     None
