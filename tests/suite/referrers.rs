@@ -158,18 +158,25 @@ fn two_signings_are_referrers_that_copy_carries_everywhere() {
     assert!(seen.contains("application/vnd.oci.image.config.v1+json"), "{seen}");
 }
 
+/// hello.toml built into the layout `lay` of `sandbox`, signed with a new
+/// key `k`: the layout, its `oci:` reference and the image's digest.
+fn signed_layout(sandbox: &Sandbox) -> (std::path::PathBuf, String, String) {
+    keygen(sandbox, "k");
+    let layout = sandbox.path().join("lay");
+    let oci = format!("oci:{}:1", layout.display());
+    let digest = common::first_digest(
+        &cmd(sandbox).args(["build", &hello(), "--key", "k.key", "--output", &oci]).output().unwrap(),
+    );
+    (layout, oci, digest)
+}
+
 /// The bundle parses with sigstore-protobuf-specs; its signature checks
 /// with Python `cryptography` against the cosign public key, and fails
 /// after any one byte of the payload or signature changes.
 #[test]
 fn the_bundle_checks_with_independent_python_tools() {
     let sandbox = Sandbox::new();
-    keygen(&sandbox, "k");
-    let layout = sandbox.path().join("lay");
-    let oci = format!("oci:{}:1", layout.display());
-    let digest = common::first_digest(
-        &cmd(&sandbox).args(["build", &hello(), "--sign-key", "k.key", "--output", &oci]).output().unwrap(),
-    );
+    let (layout, _, digest) = signed_layout(&sandbox);
     let referrers = layout_referrers(&layout);
     let signatures: Vec<&Value> = referrers
         .iter()
@@ -265,12 +272,7 @@ open(os.path.join(layout, "index.json"), "w").write(json.dumps(index))
 #[test]
 fn corrupted_bundles_and_huge_layouts_are_refused() {
     let sandbox = Sandbox::new();
-    keygen(&sandbox, "k");
-    let layout = sandbox.path().join("lay");
-    let oci = format!("oci:{}:1", layout.display());
-    let digest = common::first_digest(
-        &cmd(&sandbox).args(["build", &hello(), "--sign-key", "k.key", "--output", &oci]).output().unwrap(),
-    );
+    let (layout, oci, digest) = signed_layout(&sandbox);
     let pristine = std::fs::read(layout.join("index.json")).unwrap();
     let shown = |out: &Output| {
         let layout = layout.display().to_string();
