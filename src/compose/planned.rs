@@ -10,6 +10,7 @@ use crate::layer::cache::layer_key;
 use crate::lock::Pin;
 use crate::oci::image::BuiltLayer;
 use crate::oci::media;
+use crate::plan::inputs::digest_inputs;
 use crate::plan::{ImagePlan, LayerPlan, Planned};
 use crate::plugins::lower::{LowerFs, LowerLayer};
 use crate::recipe::Base;
@@ -112,7 +113,16 @@ impl PlannedLayer {
         settings: &BuildSettings,
     ) -> Result<(PlannedLayer, Option<BuiltLayer>), crate::recipe::LocatedError> {
         let store = below.store;
-        let arranged = layer.arranged()?;
+        if let Some(shown) = from_entry(layer, stat_key, store) {
+            return Ok(shown);
+        }
+        let mut arranged = layer.arranged()?;
+        if let Planned::Cached(_) = layer {
+            // Its entry went away since planning: its inputs were not hashed.
+            let plan = below.plan;
+            let tree = arranged.to_mut();
+            digest_inputs(&mut tree.tree, &plan.recipe, &tree.name, &plan.platform, store, false)?;
+        }
         let reads_lower = arranged.reads_lower();
         let (key, known) = match (reads_lower, below.layers) {
             (false, _) => (layer_key(&arranged.tree, &arranged.salt, settings), true),
@@ -132,8 +142,43 @@ impl PlannedLayer {
             cached: found.is_some(),
             remote: None,
         };
+        if found.is_some() && !reads_lower {
+            note_entries(store, std::iter::once(&planned.key).chain(stat_key), planned.entries);
+        }
         Ok((planned, found))
     }
+}
+
+/// Adds the entry count to the store's entries under `keys` that lack it
+/// (written before entries were counted), so the next `plan` shows the
+/// layer from its entry. Failing to write it costs only that.
+fn note_entries<'a>(store: &Store, keys: impl Iterator<Item = &'a Digest>, entries: usize) {
+    for key in keys {
+        if let Some(mut entry) = store.cached_layer(key).filter(|entry| entry.entries.is_none()) {
+            entry.entries = Some(entries as u64);
+            let _ = store.put_cached_layer(key, &entry);
+        }
+    }
+}
+
+/// A layer found by its walk key ([`Planned::Cached`]), shown from the
+/// store's entry as a build reuses it: its content key and entry count
+/// from the entry, its tree never built nor its inputs hashed.
+fn from_entry(layer: &Planned, stat_key: Option<&Digest>, store: &Store) -> Option<(PlannedLayer, Option<BuiltLayer>)> {
+    let Planned::Cached(walked) = layer else { return None };
+    let entry = store.cached_layer(stat_key?)?;
+    let (entries, key) = (entry.entries?, Digest::parse(&entry.key).ok()?);
+    let found = cached(store, stat_key?);
+    let planned = PlannedLayer {
+        name: walked.layer().name.clone(),
+        entries: usize::try_from(entries).ok()?,
+        reads_lower: false,
+        key_known: true,
+        key,
+        cached: found.is_some(),
+        remote: None,
+    };
+    Some((planned, found))
 }
 
 /// `layer` completed on `lower` as a build completes it (its deferred

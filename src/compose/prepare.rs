@@ -27,7 +27,9 @@ use super::units::Units;
 /// What [`prepare`] prepares for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Purpose {
-    /// `compose-img plan`, which shows every cache key: all inputs hashed.
+    /// `compose-img plan`, which shows every cache key: a layer the store
+    /// has under its walk key is shown from its entry (as a build reuses
+    /// it without building its tree), every other layer's inputs hashed.
     Plan,
     /// A build: mostly unknown inputs are left to the layer writer (unless
     /// `keyed`: a shared cache is looked up by every layer's key before any
@@ -118,6 +120,11 @@ fn plan_unit(
     let cached: Vec<bool> = early
         .iter()
         .map(|key| match key {
+            // `plan` shows such a layer from its entry: the entry must say
+            // how many entries the layer has.
+            EarlyKey::Walked(Some(key)) if purpose == Purpose::Plan => {
+                Store::cached_layer_at(root, key).is_some_and(|entry| entry.entries.is_some())
+            }
             EarlyKey::Walked(Some(key)) => purpose.reuse() && Store::has_cached_layer(root, key),
             _ => false,
         })

@@ -227,6 +227,7 @@ impl SharedCache {
                 diff_id: layer.diff_id.to_string(),
                 media_type: layer.media_type.to_owned(),
                 stamp,
+                entries: None,
             };
             for key in keys {
                 store.put_cached_layer(key, &entry).map_err(|e| fail(e.to_string()))?;

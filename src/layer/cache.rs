@@ -12,13 +12,13 @@
 //! is built (and so that an unchanged rebuild never builds it); for one
 //! whose plugins ran while planning, [`stat_key`] of the planned tree.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime};
 
 use super::{BuildSettings, Compression};
-use crate::digest::{ContentHash, Digest};
+use crate::digest::{ContentHash, Digest, HashingWriter};
 use crate::plan::WalkedLayer;
 use crate::plan::copy::Walked;
 use crate::plan::tree::{FileSource, NodeKind, Tree};
@@ -37,25 +37,39 @@ const RACY: Duration = Duration::from_secs(2);
 /// The key of a layer of `tree`; `salt` holds what else determines it
 /// (plugins, the layers below a plugin read), one line each.
 pub(crate) fn layer_key(tree: &Tree, salt: &[String], settings: &BuildSettings) -> Digest {
-    layer_key_with(tree, salt, settings, &BTreeMap::new())
+    layer_key_with(tree, salt, settings, &[])
 }
 
 /// [`layer_key`], with the content hashes of host files the plan did not
-/// know taken from `hashed` (as the layer writer found them).
+/// know taken from `hashed` (as the layer writer found them, by image
+/// path). The key's text is hashed as it is made, never held whole.
 pub(crate) fn layer_key_with(
     tree: &Tree,
     salt: &[String],
     settings: &BuildSettings,
-    hashed: &BTreeMap<&ImagePath, &ContentHash>,
+    hashed: &[(ImagePath, ContentHash)],
 ) -> Digest {
-    let mut text = header("layer", settings);
+    // The writer's order is the tree's: looked up by bisection.
+    let mut sorted: Vec<&(ImagePath, ContentHash)> = Vec::new();
+    if !hashed.is_sorted_by(|a, b| a.0 < b.0) {
+        sorted = hashed.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let written = |path: &ImagePath| {
+        if sorted.is_empty() {
+            hashed.binary_search_by(|(p, _)| p.cmp(path)).ok().map(|i| &hashed[i].1)
+        } else {
+            sorted.binary_search_by(|(p, _)| p.cmp(path)).ok().map(|i| &sorted[i].1)
+        }
+    };
+    let mut key = KeyText { text: header("layer", settings), hasher: HashingWriter::new(std::io::sink()) };
     let mut payload = String::new();
     for (path, node) in tree.iter() {
         payload.clear();
         match &node.kind {
             NodeKind::Dir => payload.push_str("dir"),
             NodeKind::File(FileSource::Host { content, .. }) => {
-                let _ = match content.as_ref().or_else(|| hashed.get(path).copied()) {
+                let _ = match content.as_ref().or_else(|| written(path)) {
                     Some(hash) => write!(payload, "file {hash}"),
                     None => write!(payload, "file ?"),
                 };
@@ -74,14 +88,37 @@ pub(crate) fn layer_key_with(
             NodeKind::Whiteout => payload.push_str("whiteout"),
             NodeKind::OpaqueWhiteout => payload.push_str("opaque"),
         }
-        push_escaped(&mut text, path.as_str().as_bytes());
-        let _ = writeln!(text, " {:o} {} {} {payload}", node.mode, node.owner.uid, node.owner.gid);
+        push_escaped(&mut key.text, path.as_str().as_bytes());
+        let _ = writeln!(key.text, " {:o} {} {} {payload}", node.mode, node.owner.uid, node.owner.gid);
+        key.flush_if_full();
     }
     for line in salt {
-        push_escaped(&mut text, line.as_bytes());
-        text.push('\n');
+        push_escaped(&mut key.text, line.as_bytes());
+        key.text.push('\n');
     }
-    Digest::of(text.as_bytes())
+    key.digest()
+}
+
+/// The text of a layer key, hashed a buffer at a time.
+struct KeyText {
+    text: String,
+    hasher: HashingWriter<std::io::Sink>,
+}
+
+impl KeyText {
+    const BUFFER: usize = 64 << 10;
+
+    fn flush_if_full(&mut self) {
+        if self.text.len() >= Self::BUFFER {
+            let _ = self.hasher.write_all(self.text.as_bytes());
+            self.text.clear();
+        }
+    }
+
+    fn digest(mut self) -> Digest {
+        let _ = self.hasher.write_all(self.text.as_bytes());
+        self.hasher.finish().1
+    }
 }
 
 /// The stat key of a layer of `tree`, whose inputs were walked after
@@ -323,7 +360,55 @@ fn push_escaped(text: &mut String, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::push_escaped;
+    use std::sync::Arc;
+
+    use super::{BuildSettings, Compression, layer_key, layer_key_with, push_escaped};
+    use crate::digest::ContentHash;
+    use crate::plan::tree::{FileSource, Node, NodeKind, Origin, Tree};
+    use crate::recipe::{ImagePath, Loc, Owner, SourceFile};
+    use crate::store::fingerprint::Fingerprint;
+
+    /// A tree of `n` host files with long names (a key text of several of
+    /// its buffers), their contents known or not.
+    fn tree(n: usize, known: bool) -> (Tree, Vec<(ImagePath, ContentHash)>) {
+        let file = Arc::new(SourceFile { name: "r.toml".into(), text: Arc::from("#") });
+        let (mut tree, mut hashed) = (Tree::default(), Vec::new());
+        let fingerprint = Fingerprint { size: 1, mtime: (0, 0), ctime: (0, 0), ino: 1, dev: 1 };
+        for i in 0..n {
+            let path = ImagePath::parse(&format!("/d/{}-{i:05}", "long-name".repeat(8))).unwrap();
+            let content = ContentHash::of(format!("{i}").as_bytes());
+            let source = FileSource::Host {
+                path: format!("/host/{i}").into(),
+                fingerprint,
+                linked: false,
+                content: known.then_some(content),
+            };
+            let node = Node {
+                kind: NodeKind::File(source),
+                mode: 0o644,
+                owner: Owner::default(),
+                loc: Loc { file: Arc::clone(&file), span: 0..1 },
+                origin: Origin::Copied,
+            };
+            tree.insert(path.clone(), node).unwrap();
+            hashed.push((path, content));
+        }
+        (tree, hashed)
+    }
+
+    #[test]
+    fn the_writers_hashes_give_the_plans_key_in_any_order() {
+        let settings = BuildSettings { source_date_epoch: 0, compression: Compression::Zstd { level: 3 }, jobs: 1 };
+        let (known, _) = tree(2000, true);
+        let (unknown, mut hashed) = tree(2000, false);
+        let key = layer_key(&known, &[], &settings);
+        assert_eq!(layer_key_with(&unknown, &[], &settings, &hashed), key);
+        hashed.reverse();
+        assert_eq!(layer_key_with(&unknown, &[], &settings, &hashed), key);
+        assert_ne!(layer_key(&unknown, &[], &settings), key, "a file of unknown content keys apart");
+        hashed.pop();
+        assert_ne!(layer_key_with(&unknown, &[], &settings, &hashed), key);
+    }
 
     #[test]
     fn escaping_leaves_no_separator_or_line_break() {

@@ -1,8 +1,6 @@
 //! Building one layer in a single streaming pass:
 //! tar writer → diff_id hasher → compressor → blob writer (digest hasher).
 
-use std::collections::BTreeMap;
-
 use super::cache::layer_key_with;
 use super::encoder::Encoder;
 use super::progress::LayerProgress;
@@ -63,10 +61,7 @@ pub(crate) fn build_layer(
         .map_err(|e| fail(e.into()))?;
     let key = match &keys.content {
         Some(key) => key.clone(),
-        None => {
-            let known: BTreeMap<&ImagePath, &ContentHash> = hashed.iter().map(|(p, d)| (p, d)).collect();
-            layer_key_with(&layer.tree, &layer.salt, settings, &known)
-        }
+        None => layer_key_with(&layer.tree, &layer.salt, settings, &hashed),
     };
     let (encoder, diff_id, _) = tar.finish();
     let blob = encoder.finish().map_err(|e| fail(BuildErrorKind::Compress(e)))?;
@@ -80,6 +75,7 @@ pub(crate) fn build_layer(
             diff_id: diff_id.to_string(),
             media_type: media_type.to_owned(),
             stamp,
+            entries: Some(layer.tree.len() as u64),
         };
         for filed_under in std::iter::once(&key).chain(&keys.stat) {
             store.put_cached_layer(filed_under, &entry).map_err(|e| fail(e.into()))?;

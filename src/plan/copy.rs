@@ -72,9 +72,12 @@ pub(crate) fn walk_copy(copy: &Copy, loc: &Loc, host: Host<'_>, platform: &Platf
     let meta = std::fs::metadata(&src).map_err(|e| io_error(loc, &src, &e))?;
     let canonical = std::fs::canonicalize(&src).map_err(|e| io_error(loc, &src, &e))?;
     let ignore = host.ignore.filter(|rules| rules.covers(&canonical));
+    // Only the store and outputs inside this source are looked for (a
+    // large tree's entries are not each joined and compared for nothing).
+    let never: Vec<&PathBuf> = host.never.iter().filter(|path| path.starts_with(&canonical)).collect();
     let left_out = |rel: &Path, is_dir: bool| {
         let path = canonical.join(rel);
-        ignore.is_some_and(|rules| rules.ignores(&path, is_dir)) || host.never.contains(&path)
+        ignore.is_some_and(|rules| rules.ignores(&path, is_dir)) || never.contains(&&path)
     };
     if !meta.is_dir() {
         if left_out(Path::new(""), false) {
@@ -87,9 +90,9 @@ pub(crate) fn walk_copy(copy: &Copy, loc: &Loc, host: Host<'_>, platform: &Platf
     let prune = |rel: &Path| exclude.is_match(rel) || left_out(rel, true);
     let mut found = walk(&src, &prune).map_err(|e| io_error(loc, &e.path, &e.error))?;
     let mut skipped = Vec::new();
-    if ignore.is_some() || !host.never.is_empty() {
+    if ignore.is_some() || !never.is_empty() {
         found.retain(|entry| {
-            if host.never.contains(&canonical.join(&entry.rel)) {
+            if never.contains(&&canonical.join(&entry.rel)) {
                 skipped.push(src.join(&entry.rel));
                 return false;
             }

@@ -30,7 +30,7 @@ pub(crate) fn digest_inputs(
     store: &Store,
     defer: bool,
 ) -> Result<(), LocatedError> {
-    let mut index = InputIndex::load(store, &index_id(recipe, layer, platform));
+    let index = InputIndex::load(store, &index_id(recipe, layer, platform));
     let (mut total, mut missing) = (0u64, 0u64);
     for (_, node) in tree.iter_mut() {
         if let NodeKind::File(FileSource::Host { path: host, fingerprint, content, .. }) = &mut node.kind {
@@ -60,22 +60,19 @@ pub(crate) fn digest_inputs(
     };
     let mut results = hashed.into_iter();
     for (_, node) in tree.iter_mut() {
-        if let NodeKind::File(FileSource::Host { path: host, fingerprint, content: content @ None, .. }) =
-            &mut node.kind
-        {
+        if let NodeKind::File(FileSource::Host { path: host, content: content @ None, .. }) = &mut node.kind {
             let Some(result) = results.next() else { break };
             let digest =
                 result.map_err(|e| node.loc.error(format!("cannot read {}: {e}", host.display()), "copied here"))?;
             *content = Some(digest);
-            index.record(host.clone(), *fingerprint, digest);
         }
     }
-    save(index, tree, store);
+    save(&index, tree, &|_| None, store);
     Ok(())
 }
 
-/// Records what the layer writer hashed (`hashed`, by image path) in the
-/// layer's input index.
+/// Records what the layer writer hashed (`hashed`, by image path, in the
+/// tree's order) in the layer's input index.
 pub(crate) fn record_hashed(
     tree: &Tree,
     hashed: &[(ImagePath, ContentHash)],
@@ -84,28 +81,37 @@ pub(crate) fn record_hashed(
     platform: &Platform,
     store: &Store,
 ) {
-    let mut index = InputIndex::load(store, &index_id(recipe, layer, platform));
-    for (path, digest) in hashed {
-        if let Some(NodeKind::File(FileSource::Host { path: host, fingerprint, .. })) = tree.get(path).map(|n| &n.kind)
-        {
-            index.record(host.clone(), *fingerprint, *digest);
-        }
-    }
-    save(index, tree, store);
+    let index = InputIndex::load(store, &index_id(recipe, layer, platform));
+    let sorted = hashed.is_sorted_by(|a, b| a.0 < b.0);
+    let found = |path: &ImagePath| {
+        let at = if sorted {
+            hashed.binary_search_by(|(p, _)| p.cmp(path)).ok()
+        } else {
+            hashed.iter().position(|(p, _)| p == path)
+        };
+        at.map(|i| &hashed[i].1)
+    };
+    save(&index, tree, &found, store);
 }
 
-/// Keeps only the entries of `tree`'s inputs, and writes the index.
-fn save(mut index: InputIndex, tree: &Tree, store: &Store) {
-    let inputs: std::collections::BTreeSet<&std::ffi::OsStr> = tree
-        .iter()
-        .filter_map(|(_, n)| match &n.kind {
-            NodeKind::File(FileSource::Host { path, .. }) => Some(path.as_os_str()),
+/// Writes the index as the host files of `tree` with their content hash
+/// (the tree's, else `hashed`'s); a file whose hash is unknown is left out.
+fn save<'a>(
+    index: &InputIndex,
+    tree: &'a Tree,
+    hashed: &(dyn Fn(&ImagePath) -> Option<&'a ContentHash> + 'a),
+    store: &Store,
+) {
+    let inputs = || {
+        tree.iter().filter_map(|(path, node)| match &node.kind {
+            NodeKind::File(FileSource::Host { path: host, fingerprint, content, .. }) => {
+                Some((host.as_path(), fingerprint, content.as_ref().or_else(|| hashed(path))?))
+            }
             _ => None,
         })
-        .collect();
-    index.retain(|p| inputs.contains(p.as_os_str()));
+    };
     // The index only saves work; failing to write it never fails a build.
-    let _ = index.save(store);
+    let _ = index.save_exactly(store, inputs);
 }
 
 /// The hash of a file's content, refused if the file changed while read.

@@ -42,7 +42,6 @@ impl Fingerprint {
 pub(crate) struct InputIndex {
     file: PathBuf,
     entries: BTreeMap<OsString, (Fingerprint, ContentHash)>,
-    changed: bool,
 }
 
 impl InputIndex {
@@ -71,33 +70,29 @@ impl InputIndex {
         self.entries.get(path.as_os_str()).filter(|(f, _)| f == fingerprint).map(|(_, d)| d)
     }
 
-    pub(crate) fn record(&mut self, path: PathBuf, fingerprint: Fingerprint, digest: ContentHash) {
-        let path = path.into_os_string();
-        if self.entries.get(&path) != Some(&(fingerprint, digest)) {
-            self.entries.insert(path, (fingerprint, digest));
-            self.changed = true;
-        }
-    }
-
-    /// Drops entries of files that are no longer inputs.
-    pub(crate) fn retain(&mut self, keep: impl Fn(&Path) -> bool) {
-        let before = self.entries.len();
-        self.entries.retain(|p, _| keep(Path::new(p)));
-        self.changed |= self.entries.len() != before;
-    }
-
-    /// Writes the index if anything changed (atomically; concurrent
-    /// writers of one index each leave a complete file), else marks it
-    /// used (its age is what `store gc` goes by).
-    pub(crate) fn save(&self, store: &Store) -> Result<(), StoreError> {
-        if !self.changed {
+    /// Makes the index hold exactly what `inputs` yields (host path,
+    /// fingerprint, content hash; called twice): written in one pass, never gathered in
+    /// memory first (a large tree's index is tens of MB), atomically
+    /// (concurrent writers of one index each leave a complete file). An
+    /// index that already holds exactly them is only marked used (its age
+    /// is what `store gc` goes by).
+    pub(crate) fn save_exactly<'a, I>(&self, store: &Store, inputs: impl Fn() -> I) -> Result<(), StoreError>
+    where
+        I: Iterator<Item = (&'a Path, &'a Fingerprint, &'a ContentHash)>,
+    {
+        let mut count = 0;
+        let same = inputs().all(|(path, fingerprint, digest)| {
+            count += 1;
+            self.entries.get(path.as_os_str()) == Some(&(*fingerprint, *digest))
+        });
+        if same && count == self.entries.len() {
             if let Ok(file) = fs::File::options().write(true).open(&self.file) {
                 let _ = file.set_modified(super::gc::now());
             }
             return Ok(());
         }
         store.replace_file_with(&self.file, |out| {
-            for (path, (f, digest)) in &self.entries {
+            for (path, f, digest) in inputs() {
                 let Some(path) = path.to_str().filter(|p| !p.contains('\n')) else { continue };
                 writeln!(
                     out,
@@ -131,4 +126,43 @@ fn parse_line(line: &str) -> Option<(PathBuf, Fingerprint, ContentHash)> {
         dev: u64::try_from(dev).ok()?,
     };
     Some((path, fingerprint, digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::{Fingerprint, InputIndex};
+    use crate::digest::{ContentHash, Digest};
+    use crate::store::Store;
+
+    fn input(i: u64) -> (PathBuf, Fingerprint, ContentHash) {
+        let fingerprint = Fingerprint { size: i, mtime: (1, 0), ctime: (1, 0), ino: i, dev: 1 };
+        (PathBuf::from(format!("/src/file {i}")), fingerprint, ContentHash::of(&i.to_le_bytes()))
+    }
+
+    #[test]
+    fn saved_exactly_as_given_and_rewritten_only_when_they_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = Digest::of(b"layer");
+        let inputs: Vec<_> = (0..3).map(input).collect();
+        let all = || inputs.iter().map(|(p, f, d)| (p.as_path(), f, d));
+        InputIndex::load(&store, &id).save_exactly(&store, all).unwrap();
+        let index = InputIndex::load(&store, &id);
+        for (path, fingerprint, digest) in &inputs {
+            assert_eq!(index.lookup(path, fingerprint), Some(digest));
+        }
+        let file = store.inputs_dir().join(id.hex());
+        let inode = |path: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap());
+        let before = inode(&file);
+        index.save_exactly(&store, all).unwrap();
+        assert_eq!(inode(&file), before, "the same inputs: not rewritten");
+        // One input fewer: rewritten without it.
+        let two = || inputs[..2].iter().map(|(p, f, d)| (p.as_path(), f, d));
+        index.save_exactly(&store, two).unwrap();
+        let index = InputIndex::load(&store, &id);
+        assert!(index.lookup(&inputs[2].0, &inputs[2].1).is_none());
+        assert_eq!(index.lookup(&inputs[1].0, &inputs[1].1), Some(&inputs[1].2));
+    }
 }

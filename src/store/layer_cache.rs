@@ -29,6 +29,11 @@ pub(crate) struct CachedLayer {
     pub diff_id: String,
     pub media_type: String,
     pub stamp: BlobStamp,
+    /// The entries of the layer's tree, for `plan` to show a layer found
+    /// by its walk without building its tree (absent in older entries and
+    /// in entries from the shared cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
 }
 
 /// What identifies a blob file's content without reading it.
@@ -65,7 +70,13 @@ impl Store {
     }
 
     pub(crate) fn cached_layer(&self, key: &Digest) -> Option<CachedLayer> {
-        let bytes = fs::read(self.layers_dir().join(key.hex())).ok()?;
+        Store::cached_layer_at(&self.root, key)
+    }
+
+    /// The entry under `key` of the store at `root`, read without opening
+    /// the store (as [`Store::has_cached_layer`]).
+    pub(crate) fn cached_layer_at(root: &Path, key: &Digest) -> Option<CachedLayer> {
+        let bytes = crate::files::read_bounded(&root.join(LAYERS).join(key.hex()), 64 << 10).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 

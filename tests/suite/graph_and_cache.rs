@@ -435,6 +435,30 @@ fn plan_shows_the_graph_and_what_is_cached() {
     let after: serde_json::Value = serde_json::from_str(&plan("--json")).unwrap();
     assert_eq!(after[0]["layers"][0]["cached"], true);
     assert_eq!(after[1]["layers"][0]["key"], before[1]["layers"][0]["key"]);
+    // A layer found by its walk is shown from the store's entry, its tree
+    // never built: the same key and entry count as planned from its tree.
+    let layers = |plan: &serde_json::Value| -> Vec<serde_json::Value> {
+        let images = plan.as_array().unwrap().iter();
+        images.flat_map(|image| image["layers"].as_array().unwrap().clone()).collect()
+    };
+    let counted = |layers: Vec<serde_json::Value>| -> Vec<(serde_json::Value, serde_json::Value)> {
+        layers.into_iter().map(|l| (l["key"].clone(), l["entries"].clone())).collect()
+    };
+    assert_eq!(counted(layers(&after)), counted(layers(&before)));
+    // Entries written before they counted the layer's entries: planned
+    // from the trees, the same, and counted for the next plan.
+    let entries = walk(&sandbox.store().join("layers-v4"));
+    for entry in &entries {
+        let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap();
+        assert!(json.as_object_mut().unwrap().remove("entries").is_some(), "{json}");
+        std::fs::write(entry, serde_json::to_vec(&json).unwrap()).unwrap();
+    }
+    let older: serde_json::Value = serde_json::from_str(&plan("--json")).unwrap();
+    assert_eq!(layers(&older), layers(&after));
+    for entry in &entries {
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap();
+        assert!(json["entries"].as_u64().is_some(), "{json}");
+    }
     assert!(plan("--dot").contains("image0 -> image1;"));
     let out = sandbox.cmd().args(["plan", "one.toml"]).output().unwrap();
     let tree = String::from_utf8(out.stdout).unwrap();
