@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use thiserror::Error;
 
 use super::archive::write_tar;
 use super::image::BuiltImage;
@@ -114,7 +115,7 @@ pub(crate) fn ingest(file: &Path, store: &Store, image: Option<&ArchiveImage>) -
     let manifest = manifest.ok_or_else(|| invalid("not a docker archive: it has no manifest.json".into()))?;
     let entries: Vec<ManifestEntry> =
         serde_json::from_slice(&manifest).map_err(|e| invalid(format!("manifest.json: {e}")))?;
-    let entry = choose(entries, image).map_err(invalid)?;
+    let entry = choose(entries, image).map_err(|e| invalid(e.to_string()))?;
     let member = |name: &str| -> Result<&WrittenBlob, LayoutError> {
         let mut path = normalise(Path::new(name));
         for _ in 0..8 {
@@ -151,7 +152,7 @@ pub(crate) fn ingest(file: &Path, store: &Store, image: Option<&ArchiveImage>) -
 /// The entry of `manifest.json` that `image` names, as containers/image
 /// chooses: `@N` by position, a name by `RepoTags` (normalised, so
 /// `busybox:1` is `docker.io/library/busybox:1`); none, the only one.
-fn choose(mut entries: Vec<ManifestEntry>, image: Option<&ArchiveImage>) -> Result<ManifestEntry, String> {
+fn choose(mut entries: Vec<ManifestEntry>, image: Option<&ArchiveImage>) -> Result<ManifestEntry, Unchosen> {
     let count = entries.len();
     let names = |entries: &[ManifestEntry]| {
         let tags: Vec<&str> = entries.iter().flat_map(|e| e.repo_tags.iter().flatten()).map(String::as_str).collect();
@@ -159,15 +160,10 @@ fn choose(mut entries: Vec<ManifestEntry>, image: Option<&ArchiveImage>) -> Resu
     };
     match image {
         None if count == 1 => Ok(entries.remove(0)),
-        None if count == 0 => Err("manifest.json lists no image".to_owned()),
-        None => Err(format!(
-            "the archive holds {count} images: name one with :NAME:TAG or :@N (RepoTags: {})",
-            names(&entries)
-        )),
+        None if count == 0 => Err(Unchosen::Empty),
+        None => Err(Unchosen::Several { count, names: names(&entries) }),
         Some(ArchiveImage::Index(n)) if *n < count => Ok(entries.swap_remove(*n)),
-        Some(ArchiveImage::Index(n)) => {
-            Err(format!("@{n} names no image: the archive holds {count} (@0 to @{})", count.max(1) - 1))
-        }
+        Some(ArchiveImage::Index(n)) => Err(Unchosen::NoIndex { n: *n, count, last: count.max(1) - 1 }),
         Some(ArchiveImage::Named(wanted)) => {
             let same = |tag: &String| {
                 Reference::parse(tag).is_ok_and(|r| {
@@ -176,10 +172,23 @@ fn choose(mut entries: Vec<ManifestEntry>, image: Option<&ArchiveImage>) -> Resu
             };
             match entries.iter().position(|e| e.repo_tags.iter().flatten().any(same)) {
                 Some(found) => Ok(entries.swap_remove(found)),
-                None => Err(format!("no image is named {wanted} (RepoTags: {})", names(&entries))),
+                None => Err(Unchosen::NoName { wanted: wanted.to_string(), names: names(&entries) }),
             }
         }
     }
+}
+
+/// Why no entry of `manifest.json` is the image asked for.
+#[derive(Debug, Error)]
+enum Unchosen {
+    #[error("manifest.json lists no image")]
+    Empty,
+    #[error("the archive holds {count} images: name one with :NAME:TAG or :@N (RepoTags: {names})")]
+    Several { count: usize, names: String },
+    #[error("@{n} names no image: the archive holds {count} (@0 to @{last})")]
+    NoIndex { n: usize, count: usize, last: usize },
+    #[error("no image is named {wanted} (RepoTags: {names})")]
+    NoName { wanted: String, names: String },
 }
 
 /// `./a/../b` → `b`; names that climb out stay as they are (and match nothing).

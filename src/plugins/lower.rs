@@ -79,10 +79,14 @@ pub(crate) struct Stat {
     pub target: String,
 }
 
+/// A layer's uncompressed tar, or why it could not be made.
+type Opened = Result<File, Arc<io::Error>>;
+
 pub(crate) struct LowerFs {
     layers: Arc<[LowerLayer]>,
-    /// Each layer's uncompressed tar, opened on its first read.
-    plain: Arc<[OnceLock<Result<File, String>>]>,
+    /// Each layer's uncompressed tar, opened on its first read (or why it
+    /// could not be, for every later read).
+    plain: Arc<[OnceLock<Opened>]>,
     merged: Merged,
     /// The content of the pending layer's files (index `layers.len()`), by
     /// the offset its entries record.
@@ -338,9 +342,9 @@ impl LowerFs {
     /// Layer `index`'s uncompressed tar.
     fn plain(&self, index: usize) -> io::Result<&File> {
         let layer = &self.layers[index];
-        let opened = self.plain[index]
-            .get_or_init(|| layerfs::seekable(&layer.path, layer.media_type).map_err(|e| e.to_string()));
-        opened.as_ref().map_err(|e| io::Error::other(e.clone()))
+        let opened =
+            self.plain[index].get_or_init(|| layerfs::seekable(&layer.path, layer.media_type).map_err(Arc::new));
+        opened.as_ref().map_err(|e| io::Error::new(e.kind(), Arc::clone(e)))
     }
 }
 

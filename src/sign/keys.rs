@@ -56,7 +56,7 @@ struct Kdf {
     salt: Vec<u8>,
 }
 
-#[derive(Clone, Copy, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct KdfParams {
     #[serde(rename = "N")]
     n: u64,
@@ -149,14 +149,14 @@ pub(crate) fn parse_private(pem: &[u8], path: &Path) -> Result<EncryptedKey, Sig
     if sealed.kdf.name != "scrypt" || sealed.cipher.name != "nacl/secretbox" {
         return Err(bad(format!("unsupported encryption {} / {}", sealed.kdf.name, sealed.cipher.name)));
     }
-    let log_n = scrypt_bounds(&sealed.kdf.params).map_err(bad)?;
+    let log_n = scrypt_bounds(&sealed.kdf.params).map_err(|e| bad(e.to_string()))?;
     let nonce: [u8; 24] =
         sealed.cipher.nonce.as_slice().try_into().map_err(|_| bad("the nonce is not 24 bytes".into()))?;
     Ok(EncryptedKey { sealed, log_n, nonce, path: path.to_owned() })
 }
 
 /// log2 N if the parameters are within bounds; else which are not.
-fn scrypt_bounds(params: &KdfParams) -> Result<u8, String> {
+fn scrypt_bounds(params: &KdfParams) -> Result<u8, ScryptBounds> {
     let KdfParams { n, r, p } = *params;
     let mut wrong = Vec::new();
     if !n.is_power_of_two() || n < 2 {
@@ -175,14 +175,29 @@ fn scrypt_bounds(params: &KdfParams) -> Result<u8, String> {
         wrong.push(format!("N*r*128 = {} MiB is over {}", memory >> 20, limits::shown(MAX_SCRYPT_MEMORY)));
     }
     if !wrong.is_empty() {
-        return Err(format!(
-            "refusing the scrypt parameters N={n} r={r} p={p}: {} (compose-img reads keys with N a power of two up \
-             to 2^{MAX_LOG_N}, r up to {MAX_R}, p up to {MAX_P} and N*r*128 up to {}; cosign writes N=32768 r=8 p=1)",
-            wrong.join(", "),
-            limits::shown(MAX_SCRYPT_MEMORY)
-        ));
+        return Err(ScryptBounds { params: *params, wrong });
     }
     Ok(n.trailing_zeros() as u8)
+}
+
+/// Scrypt parameters beyond what compose-img reads, with what is wrong.
+#[derive(Debug, PartialEq, Eq)]
+struct ScryptBounds {
+    params: KdfParams,
+    wrong: Vec<String>,
+}
+
+impl std::fmt::Display for ScryptBounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let KdfParams { n, r, p } = self.params;
+        write!(
+            f,
+            "refusing the scrypt parameters N={n} r={r} p={p}: {} (compose-img reads keys with N a power of two up \
+             to 2^{MAX_LOG_N}, r up to {MAX_R}, p up to {MAX_P} and N*r*128 up to {}; cosign writes N=32768 r=8 p=1)",
+            self.wrong.join(", "),
+            limits::shown(MAX_SCRYPT_MEMORY)
+        )
+    }
 }
 
 impl EncryptedKey {
@@ -303,7 +318,7 @@ mod tests {
         assert_eq!(bounds(32768, 8, 1), Ok(15));
         assert_eq!(bounds(1 << 16, 8, 4), Ok(16));
         assert_eq!(bounds(1 << 15, 16, 4), Ok(15));
-        let error = bounds(1 << 20, 32, 16).unwrap_err();
+        let error = bounds(1 << 20, 32, 16).unwrap_err().to_string();
         assert!(
             error.starts_with(
                 "refusing the scrypt parameters N=1048576 r=32 p=16: N=1048576 is over 65536 (2^16), \
@@ -311,10 +326,12 @@ mod tests {
             ),
             "{error}"
         );
-        assert!(bounds(1 << 16, 16, 1).unwrap_err().contains(": N*r*128 = 128 MiB is over 64 MiB ("));
-        assert!(bounds(30000, 8, 1).unwrap_err().contains(": N=30000 is not a power of two of at least 2 ("));
-        assert!(bounds(1, 8, 1).unwrap_err().contains(": N=1 is not a power of two"));
-        assert!(bounds(1 << 15, 0, 0).unwrap_err().contains(": r=0 is not 1 to 16, p=0 is not 1 to 4 ("));
+        assert!(bounds(1 << 16, 16, 1).unwrap_err().to_string().contains(": N*r*128 = 128 MiB is over 64 MiB ("));
+        assert!(
+            bounds(30000, 8, 1).unwrap_err().to_string().contains(": N=30000 is not a power of two of at least 2 (")
+        );
+        assert!(bounds(1, 8, 1).unwrap_err().to_string().contains(": N=1 is not a power of two"));
+        assert!(bounds(1 << 15, 0, 0).unwrap_err().to_string().contains(": r=0 is not 1 to 16, p=0 is not 1 to 4 ("));
         assert!(bounds(u64::MAX, u32::MAX, 1).is_err());
     }
 }

@@ -219,7 +219,7 @@ pub(crate) fn verify(
                     formats.push(Format::Sig);
                     identities.push(identity);
                 }
-                Err(why) => reasons.push(why),
+                Err(why) => reasons.push(why.to_string()),
             }
         }
         let bundles: Vec<Artifact> = transport::referrers::fetch(reference, &subject, store, options)?
@@ -263,7 +263,7 @@ fn check_all(
     digest: &Digest,
     expected: Option<&str>,
     store: &Store,
-) -> Result<Result<String, String>, SignError> {
+) -> Result<Result<String, Reasons>, SignError> {
     let mut seen = BTreeSet::new();
     let mut reasons = Reasons::default();
     for signature in signatures {
@@ -275,7 +275,7 @@ fn check_all(
             Err(reason) => reasons.add(reason.to_string()),
         }
     }
-    Ok(Err(reasons.to_string()))
+    Ok(Err(reasons))
 }
 
 /// The identity of the first of `bundles` (referrers of `digest` at
@@ -288,7 +288,7 @@ fn check_bundles(
     digest: &Digest,
     expected: Option<&str>,
     store: &Store,
-) -> Result<Result<String, String>, SignError> {
+) -> Result<Result<String, Reasons>, SignError> {
     let mut reasons = Reasons::default();
     let mut found = None;
     for artifact in bundles {
@@ -315,7 +315,7 @@ fn check_bundles(
             Err(reason) => reasons.add(reason.to_string()),
         }
     }
-    Ok(found.ok_or_else(|| reasons.to_string()))
+    Ok(found.ok_or(reasons))
 }
 
 /// Reasons signatures do not verify, each kept once with its count.
