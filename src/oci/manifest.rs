@@ -94,16 +94,24 @@ struct RawDoc {
     manifests: Option<Vec<RawDesc>>,
 }
 
+/// A descriptor as JSON has it, before its digest is checked.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawDesc {
-    media_type: String,
+pub(super) struct RawDesc {
+    pub(super) media_type: String,
     digest: String,
     size: u64,
     platform: Option<RawPlatform>,
     artifact_type: Option<String>,
     #[serde(default)]
     annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl RawDesc {
+    /// The descriptor, its digest checked for form.
+    pub(super) fn desc(self) -> Result<Desc, crate::digest::ParseDigestError> {
+        Ok(Desc { digest: Digest::parse(&self.digest)?, size: self.size, media_type: self.media_type })
+    }
 }
 
 #[derive(Deserialize)]
@@ -125,9 +133,7 @@ pub(crate) fn parse(bytes: &[u8], hint: Option<&str>) -> Result<(String, Parsed)
         .clone()
         .or_else(|| hint.filter(|h| !h.is_empty() && *h != "application/json").map(str::to_owned))
         .unwrap_or_else(|| if doc.manifests.is_some() { media::INDEX } else { media::MANIFEST }.to_owned());
-    let desc = |raw: RawDesc| -> Result<Desc, ManifestError> {
-        Ok(Desc { digest: Digest::parse(&raw.digest)?, size: raw.size, media_type: raw.media_type })
-    };
+    let desc = |raw: RawDesc| -> Result<Desc, ManifestError> { Ok(raw.desc()?) };
     match media_type.as_str() {
         media::MANIFEST | media::DOCKER_MANIFEST => {
             let config = desc(doc.config.ok_or(ManifestError::NoConfig)?)?;

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 use super::json::canonical;
-use super::manifest::Desc;
+use super::manifest::{Desc, RawDesc};
 use super::media;
 use super::tagged::{Extra, Tagged};
 use crate::digest::{Digest, ParseDigestError};
@@ -186,20 +186,6 @@ struct RawArtifact {
     subject: Option<RawDesc>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawDesc {
-    media_type: String,
-    digest: String,
-    size: u64,
-}
-
-impl RawDesc {
-    fn desc(self) -> Result<Desc, ReferrersError> {
-        Ok(Desc { media_type: self.media_type, digest: Digest::parse(&self.digest)?, size: self.size })
-    }
 }
 
 /// Reads an artifact manifest: its type (the manifest's `artifactType`,

@@ -17,7 +17,7 @@ fn build_on_terminal(sandbox: &Sandbox, cols: u32) -> Vec<String> {
         sandbox.store().display(),
         common::bin().display()
     );
-    let out = std::process::Command::new("script")
+    let out = std::process::Command::new(common::tool("script"))
         .args(["-qec", &command, "/dev/null"])
         .current_dir(sandbox.path())
         .output()
