@@ -24,6 +24,9 @@ pub(super) struct Parsed {
     pub recipe: RawRecipe,
     pub errors: Vec<Error>,
     pub dropped: Vec<String>,
+    /// Every key left out for its mistake, with the span of its table:
+    /// validation does not call such a key missing.
+    pub removed: Vec<(Range<usize>, String)>,
     /// The text has syntax errors (the first of `errors`).
     pub syntax: bool,
 }
@@ -40,9 +43,9 @@ pub(super) fn parse(text: &str) -> Parsed {
     let present: Vec<String> = table.keys().map(|k| k.get_ref().to_string()).collect();
     let has_syntax_errors = !syntax.is_empty();
     let at_syntax_errors: Vec<usize> = syntax.iter().filter_map(|e| e.span()).map(|s| s.start).collect();
-    let mut errors = syntax;
+    let mut found = Findings { errors: syntax, removed: Vec::new() };
     let top = Spanned::new(span, DeValue::Table(table));
-    let mut recipe = lenient::<RawRecipe>(top, &mut errors).unwrap_or_else(empty);
+    let mut recipe = lenient::<RawRecipe>(top, &mut found).unwrap_or_else(empty);
     let mut dropped = Vec::new();
     for key in present {
         let kept = match key.as_str() {
@@ -56,17 +59,18 @@ pub(super) fn parse(text: &str) -> Parsed {
         }
     }
     match layers {
-        Array::Items(items) => recipe.layer = items.into_iter().filter_map(|l| layer(l, &mut errors)).collect(),
-        Array::Other(value) => report_only::<Vec<RawLayer>>(value, &mut errors),
+        Array::Items(items) => recipe.layer = items.into_iter().filter_map(|l| layer(l, &mut found)).collect(),
+        Array::Other(value) => report_only::<Vec<RawLayer>>(value, &mut found),
         Array::Absent => {}
     }
     match plugins {
         Array::Items(items) => {
-            recipe.plugin = items.into_iter().filter_map(|p| lenient::<Spanned<RawPlugin>>(p, &mut errors)).collect();
+            recipe.plugin = items.into_iter().filter_map(|p| lenient::<Spanned<RawPlugin>>(p, &mut found)).collect();
         }
-        Array::Other(value) => report_only::<Vec<RawPlugin>>(value, &mut errors),
+        Array::Other(value) => report_only::<Vec<RawPlugin>>(value, &mut found),
         Array::Absent => {}
     }
+    let Findings { errors, removed } = found;
     // A value the parser could not read is reported once, as syntax.
     let (syntax, rest) = errors.split_at(at_syntax_errors.len());
     // After a syntax error, which table a key is in is the parser's guess:
@@ -76,7 +80,14 @@ pub(super) fn parse(text: &str) -> Parsed {
     };
     let rest = rest.iter().filter(|e| !e.span().is_some_and(|s| at_syntax_errors.contains(&s.start)) && !guessed(e));
     let errors = syntax.iter().chain(rest).cloned().collect();
-    Parsed { recipe, errors, dropped, syntax: has_syntax_errors }
+    Parsed { recipe, errors, dropped, removed, syntax: has_syntax_errors }
+}
+
+/// What deserializing the parts found: the mistakes, and the keys left out
+/// for them (with their table's span).
+struct Findings {
+    errors: Vec<Error>,
+    removed: Vec<(Range<usize>, String)>,
 }
 
 /// A recipe with nothing in it, when even its top level could not be read.
@@ -113,22 +124,22 @@ fn take_array<'i>(table: &mut DeTable<'i>, key: &str) -> Array<'i> {
     }
 }
 
-fn report_only<T: DeserializeOwned>(value: Spanned<DeValue<'_>>, errors: &mut Vec<Error>) {
+fn report_only<T: DeserializeOwned>(value: Spanned<DeValue<'_>>, found: &mut Findings) {
     if let Err(e) = T::deserialize(value.into_deserializer()) {
-        errors.push(e);
+        found.errors.push(e);
     }
 }
 
 /// One `[[layer]]`: its own keys, then each entry on its own.
-fn layer(value: Spanned<DeValue<'_>>, errors: &mut Vec<Error>) -> Option<Spanned<RawLayer>> {
+fn layer(value: Spanned<DeValue<'_>>, found: &mut Findings) -> Option<Spanned<RawLayer>> {
     let span = value.span();
     let DeValue::Table(mut table) = value.into_inner() else {
-        report_only::<Vec<RawLayer>>(Spanned::new(span.clone(), DeValue::Array(DeArray::new())), errors);
+        report_only::<Vec<RawLayer>>(Spanned::new(span.clone(), DeValue::Array(DeArray::new())), found);
         return None;
     };
     const ENTRIES: [&str; 6] = ["copy", "file", "dir", "symlink", "hardlink", "plugin"];
     let entries: Vec<(&str, Array<'_>)> = ENTRIES.iter().map(|&kind| (kind, take_array(&mut table, kind))).collect();
-    let mut layer = lenient::<Spanned<RawLayer>>(Spanned::new(span, DeValue::Table(table)), errors)?;
+    let mut layer = lenient::<Spanned<RawLayer>>(Spanned::new(span, DeValue::Table(table)), found)?;
     for (kind, array) in entries {
         let items = match array {
             Array::Absent => continue,
@@ -137,33 +148,44 @@ fn layer(value: Spanned<DeValue<'_>>, errors: &mut Vec<Error>) -> Option<Spanned
                 let (start, end) = (value.span().start, value.span().end);
                 let mut probe = DeTable::new();
                 probe.insert(Spanned::new(start..start, kind.into()), value);
-                report_only::<RawLayer>(Spanned::new(start..end, DeValue::Table(probe)), errors);
+                report_only::<RawLayer>(Spanned::new(start..end, DeValue::Table(probe)), found);
                 continue;
             }
         };
         let l = layer.get_mut();
         match kind {
-            "copy" => l.copy = entries_of(items, errors),
-            "file" => l.file = entries_of(items, errors),
-            "dir" => l.dir = entries_of(items, errors),
-            "symlink" => l.symlink = entries_of(items, errors),
-            "hardlink" => l.hardlink = entries_of(items, errors),
-            _ => l.plugin = entries_of(items, errors),
+            "copy" => l.copy = entries_of(items, found),
+            "file" => l.file = entries_of(items, found),
+            "dir" => l.dir = entries_of(items, found),
+            "symlink" => l.symlink = entries_of(items, found),
+            "hardlink" => l.hardlink = entries_of(items, found),
+            _ => l.plugin = entries_of(items, found),
         }
     }
     Some(layer)
 }
 
-fn entries_of<T: DeserializeOwned>(items: Vec<Spanned<DeValue<'_>>>, errors: &mut Vec<Error>) -> Vec<Spanned<T>> {
-    items.into_iter().filter_map(|item| lenient::<Spanned<T>>(item, errors)).collect()
+fn entries_of<T: DeserializeOwned>(items: Vec<Spanned<DeValue<'_>>>, found: &mut Findings) -> Vec<Spanned<T>> {
+    items.into_iter().filter_map(|item| lenient::<Spanned<T>>(item, found)).collect()
 }
 
 /// Deserializes `value` as a `T`, dropping what each error points at and
-/// trying again; `None` when the value itself had to be dropped.
-fn lenient<T: DeserializeOwned>(mut value: Spanned<DeValue<'_>>, errors: &mut Vec<Error>) -> Option<T> {
+/// trying again; `None` when the value itself had to be dropped. The keys
+/// dropped are added to `found.removed`.
+fn lenient<T: DeserializeOwned>(value: Spanned<DeValue<'_>>, found: &mut Findings) -> Option<T> {
     // Keys this pass dropped, with the span of the table they were in: a
     // "missing field" for one of them is not the author's mistake.
     let mut removed: Vec<(Range<usize>, String)> = Vec::new();
+    let parsed = deserialize_pruning(value, &mut found.errors, &mut removed);
+    found.removed.extend(removed);
+    parsed
+}
+
+fn deserialize_pruning<T: DeserializeOwned>(
+    mut value: Spanned<DeValue<'_>>,
+    errors: &mut Vec<Error>,
+    removed: &mut Vec<(Range<usize>, String)>,
+) -> Option<T> {
     for _ in 0..MAX_PER_PART {
         let error = match T::deserialize(value.clone().into_deserializer()) {
             Ok(parsed) => return Some(parsed),

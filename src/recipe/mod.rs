@@ -102,7 +102,7 @@ pub(crate) fn load(path: &Path, given: &vars::Given, platform: Option<&Platform>
     // Reported only with other mistakes (planning finds them otherwise),
     // so that one run names every mistake of the recipe.
     let missing = missing_sources(&raw, &file, &dir);
-    match validate::validate(raw, Arc::clone(&file), canonical, dir, &parsed.dropped) {
+    match validate::validate(raw, Arc::clone(&file), canonical, dir, &parsed.dropped, &parsed.removed) {
         Ok(mut recipe) if errors.is_empty() => {
             recipe.per_platform = substituted.per_platform;
             recipe.vars = values;

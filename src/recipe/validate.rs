@@ -34,8 +34,9 @@ pub(super) fn validate(
     path: PathBuf,
     dir: PathBuf,
     dropped: &[String],
+    removed: &[(Range<usize>, String)],
 ) -> Result<Recipe, Vec<LocatedError>> {
-    let mut cx = Cx { file, errors: Vec::new(), unlisted: 0, dropped: dropped.to_vec() };
+    let mut cx = Cx { file, errors: Vec::new(), unlisted: 0, dropped: dropped.to_vec(), removed: removed.to_vec() };
     let image = cx.image(raw.image);
     let from = cx.from(raw.from, &dir);
     let config = raw.config.map(|c| cx.config(c)).unwrap_or_default();
@@ -112,16 +113,15 @@ struct Cx {
     unlisted: usize,
     /// Top-level tables left out for a TOML mistake already reported.
     dropped: Vec<String>,
+    /// Keys the parse left out for their mistakes, with their table's span.
+    removed: Vec<(Range<usize>, String)>,
 }
 
 impl Cx {
-    /// Whether the table whose header is at `span` sets one of `keys` in
-    /// the lines up to the next header (a key the parse left out for its
-    /// type is still written there).
-    fn writes_key(&self, span: std::ops::Range<usize>, keys: &[&str]) -> bool {
-        let text = self.file.text.get(span.start..).unwrap_or_default();
-        let body = text.lines().skip(1).take_while(|line| !line.trim_start().starts_with('['));
-        body.filter_map(|line| line.split_once('=')).any(|(key, _)| keys.contains(&key.trim()))
+    /// Whether the parse left one of `keys` out of the table at `span` for
+    /// a mistake it reported (the key is written, but not as it must be).
+    fn writes_key(&self, span: Range<usize>, keys: &[&str]) -> bool {
+        self.removed.iter().any(|(table, key)| *table == span && keys.contains(&key.as_str()))
     }
 }
 

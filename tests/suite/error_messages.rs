@@ -254,6 +254,9 @@ case!(
         "{HEAD}[[layer]]\n[[layer.copy]]\nsrc = \"missing.txt\"\ndest = \"/m\"\n[[layer.file]]\npath = \"/f\"\ncontent = 1\n"
     )
 );
+// A file's content of the wrong type in an inline table is one mistake, not
+// also a missing content.
+case!(content_of_the_wrong_type_inline, format!("{HEAD}[[layer]]\nfile = [{{ path = \"/f\", content = 1 }}]\n"));
 // A syntax error does not hide the type errors after it.
 case!(
     syntax_and_type_errors_together,
