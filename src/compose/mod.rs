@@ -234,7 +234,8 @@ pub(crate) fn plan_only(request: &PlanRequest) -> Result<Planned, ComposeError> 
     let units = Units::of(&graph, platforms)?;
     graph.never_copy(outputs::never_copied(&outputs::targets_by_default(&graph), store).into());
     let mut locks = Locks::load(&graph, &units, locked)?;
-    let stage_request = StageRequest { store, settings: *settings, registry, vars, locked, reuse: true, stages: &[] };
+    let stage_request =
+        StageRequest { store, settings: *settings, registry, vars, locked, reuse: true, cache, stages: &[] };
     let stages = Stages { request: stage_request, progress: &crate::layer::progress::Silent };
     copy_sources(&graph, &units, store, registry, &mut locks, &stages)?;
     let Prepared { units: mut planned, store } =
@@ -312,6 +313,8 @@ struct StageRequest<'a> {
     vars: &'a Given,
     locked: bool,
     reuse: bool,
+    /// The shared cache the stages are built with too.
+    cache: &'a CacheOptions,
     stages: &'a [PathBuf],
 }
 
@@ -324,6 +327,7 @@ impl<'a> StageRequest<'a> {
             vars: &request.vars,
             locked: request.locked,
             reuse: request.reuse,
+            cache: &request.cache,
             stages: &request.stages,
         }
     }
@@ -364,8 +368,7 @@ impl Stages<'_> {
             sign_key: None,
             sbom: Some(Vec::new()),
             locked: r.locked,
-            // The images copies take files from are built without the shared cache.
-            cache: CacheOptions::default(),
+            cache: r.cache.clone(),
             stages: r.stages.iter().cloned().chain([canonical]).collect(),
         };
         build(&request, self.progress)?;

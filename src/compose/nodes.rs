@@ -207,6 +207,9 @@ impl Builder<'_> {
         let arranged = planned.arranged().map_err(|e| plan_error(plan, vec![e]))?;
         if arranged.reads_lower() {
             let completed = self.complete(plan, &arranged, below())?;
+            if let Some(built) = self.keyed_once_completed(plan, &completed, stat.clone())? {
+                return Ok(self.layer_done(plan, &completed.name, built, completed.log.clone()));
+            }
             self.write_layer(plan, &completed, stat)
         } else {
             self.write_layer(plan, &arranged, stat)
@@ -231,10 +234,10 @@ impl Builder<'_> {
             return Ok(Some(local));
         }
         let layer = if mount_only.as_ref() == Some(&hit.repository.registry) {
-            shared.mount_later(hit, store)
+            shared.mount_later(&hit, store)
         } else {
             let filed: Vec<&Digest> = std::iter::once(&key).chain(&stat).collect();
-            match shared.fetch(hit, &filed, store) {
+            match shared.fetch(&hit, &filed, store) {
                 Ok(layer) => layer,
                 Err(error) => {
                     shared.warn(format!("{error}; building {name} locally"));
@@ -245,6 +248,29 @@ impl Builder<'_> {
         self.context.from_cache.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let layer = BuiltLayer { name: name.to_owned(), reused: true, ..layer };
         Ok(Some(LayerBuild { layer, key, hashed: Vec::new() }))
+    }
+
+    /// A layer whose plugins read the layers below, keyed now that they
+    /// ran: from the local cache, else from the shared cache (looked up
+    /// now: its key was not known before the build). None when neither has
+    /// it, or no shared cache is used (the writer then looks locally).
+    fn keyed_once_completed(
+        &self,
+        plan: &ImagePlan,
+        layer: &LayerPlan,
+        stat: Option<Digest>,
+    ) -> Result<Option<LayerBuild>, ComposeError> {
+        let Context { request, store, shared, keys, .. } = self.context;
+        if keys.is_empty() || !inputs_known(&layer.tree) {
+            return Ok(None);
+        }
+        let key = layer_key(&layer.tree, &layer.salt, &request.settings);
+        let local = LayerKeys { content: Some(key.clone()), stat: stat.clone() };
+        if let Some(built) = reuse_cached(&layer.name, &local, store).map_err(|e| build_error(plan, e))? {
+            return Ok(Some(built));
+        }
+        shared.look_up_late(&key);
+        self.shared_cache_layer(plan, &layer.name, key, stat)
     }
 
     /// Runs the deferred plugins of `layer` on the layers `below` it.

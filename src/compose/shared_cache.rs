@@ -95,10 +95,11 @@ pub(crate) struct CacheError {
 pub(crate) struct SharedCache {
     options: CacheOptions,
     registry: ClientOptions,
-    /// By content key: where the layer was found.
-    hits: BTreeMap<Digest, Hit>,
+    /// By content key: where the layer was found (before building, and
+    /// for layers keyed only once built on the layers below).
+    hits: Mutex<BTreeMap<Digest, Hit>>,
     /// Keys looked up in the writable cache and not found there.
-    misses: BTreeSet<Digest>,
+    misses: Mutex<BTreeSet<Digest>>,
     /// Whether the writable cache answered the lookups.
     writable: bool,
     warnings: Mutex<Vec<String>>,
@@ -110,8 +111,8 @@ impl SharedCache {
         SharedCache {
             options: CacheOptions::default(),
             registry: ClientOptions::default(),
-            hits: BTreeMap::new(),
-            misses: BTreeSet::new(),
+            hits: Mutex::new(BTreeMap::new()),
+            misses: Mutex::new(BTreeSet::new()),
             writable: false,
             warnings: Mutex::new(Vec::new()),
         }
@@ -125,8 +126,8 @@ impl SharedCache {
         registry: &ClientOptions,
         keys: &BTreeSet<Digest>,
     ) -> Result<SharedCache, CacheError> {
-        let mut cache = SharedCache { options: options.clone(), registry: registry.clone(), ..SharedCache::off() };
-        let mut hits = BTreeMap::new();
+        let cache = SharedCache { options: options.clone(), registry: registry.clone(), ..SharedCache::off() };
+        let (mut hits, mut misses, mut writable) = (BTreeMap::new(), BTreeSet::new(), false);
         for (index, repository) in options.repositories().enumerate() {
             let wanted: Vec<&Digest> = keys.iter().filter(|k| !hits.contains_key(*k)).collect();
             let found = match look_up_in(repository, registry, &wanted) {
@@ -143,34 +144,62 @@ impl SharedCache {
                         hits.insert(key.clone(), Hit { repository: repository.clone(), layer });
                     }
                     Ok(None) if index == 0 && options.write.is_some() => {
-                        cache.misses.insert(key.clone());
+                        misses.insert(key.clone());
                     }
                     Ok(None) => {}
                     Err(message) => cache.warn(format!("docker://{repository}: entry for {key} unusable: {message}")),
                 }
             }
-            cache.writable |= index == 0 && options.write.is_some();
+            writable |= index == 0 && options.write.is_some();
         }
-        cache.misses.retain(|key| !hits.contains_key(key));
-        cache.hits = hits;
-        Ok(cache)
+        misses.retain(|key| !hits.contains_key(key));
+        Ok(SharedCache { hits: Mutex::new(hits), misses: Mutex::new(misses), writable, ..cache })
     }
 
-    pub(crate) fn hit(&self, key: &Digest) -> Option<&Hit> {
-        self.hits.get(key)
+    /// Looks up one key once the build knows it (a layer whose plugin read
+    /// the layers below is keyed only then), in each repository in turn. A
+    /// repository that fails is a warning: the build is under way.
+    pub(crate) fn look_up_late(&self, key: &Digest) {
+        if !self.options.is_set() || self.hit(key).is_some() {
+            return;
+        }
+        for (index, repository) in self.options.repositories().enumerate() {
+            match look_up_in(repository, &self.registry, &[key]) {
+                Ok(found) => match found.into_iter().next().map(|(_, layer)| layer) {
+                    Some(Ok(Some(layer))) => {
+                        let hit = Hit { repository: repository.clone(), layer };
+                        lock(&self.hits).insert(key.clone(), hit);
+                        lock(&self.misses).remove(key);
+                        return;
+                    }
+                    Some(Ok(None)) if index == 0 && self.writable => {
+                        lock(&self.misses).insert(key.clone());
+                    }
+                    Some(Err(message)) => {
+                        self.warn(format!("docker://{repository}: entry for {key} unusable: {message}"));
+                    }
+                    Some(Ok(None)) | None => {}
+                },
+                Err(error) => self.warn(format!("{error}; building without it")),
+            }
+        }
+    }
+
+    pub(crate) fn hit(&self, key: &Digest) -> Option<Hit> {
+        lock(&self.hits).get(key).cloned()
     }
 
     /// Whether `key` was looked up and not found (in the writable cache).
     pub(crate) fn missed(&self, key: &Digest) -> bool {
-        self.misses.contains(key)
+        lock(&self.misses).contains(key)
     }
 
     pub(crate) fn warn(&self, message: String) {
-        self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(message);
+        lock(&self.warnings).push(message);
     }
 
     pub(crate) fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        std::mem::take(&mut *lock(&self.warnings))
     }
 
     /// Fetches the layer of `hit` into the store, checked against its
@@ -277,6 +306,12 @@ impl SharedCache {
             .collect();
         written.into_iter().filter(|&w| w).count()
     }
+}
+
+/// The data behind `mutex`, also after a panic elsewhere (each update
+/// leaves it whole).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why a fetched blob is not kept.

@@ -450,3 +450,64 @@ fn a_fleet_builds_each_shared_layer_far_fewer_times() {
     assert!(builds.len() <= 10, "{builds:?}");
     assert!(total * 2 <= without, "{total} builds with the cache, {without} without: {builds:?}");
 }
+
+/// A layer whose plugin reads the layers below is keyed only once they are
+/// built: a second machine looks it up then, and builds no layer either.
+#[test]
+fn a_layer_keyed_once_the_layers_below_are_built_is_found_then() {
+    let registry = Registry::start();
+    let cache = format!("docker://{}/team/cache", registry.host);
+    let machine = |sandbox: &Sandbox| {
+        sandbox.write(
+            "sums.rhai",
+            "fn layer(ctx, args) {\n  ctx.file(\"/etc/busybox.sha256\", ctx.sha256_lower(\"/bin/busybox\") + \"\\n\");\n}\n",
+        );
+        let text = "[image]\nname = \"localhost/sums\"\n[from]\nscratch = true\n\
+                    [[layer]]\nname = \"busybox\"\n[[layer.copy]]\nsrc = \"/bin/busybox\"\ndest = \"/bin/\"\nmode = \"0755\"\n\
+                    [[layer]]\nname = \"sums\"\n[[layer.plugin]]\nscript = \"sums.rhai\"\n";
+        let recipe = sandbox.write("sums.toml", text).display().to_string();
+        build(sandbox, &recipe, &["--cache", &cache, "--output", "oci:out:1"])
+    };
+    let (a, b) = (Sandbox::new(), Sandbox::new());
+    let first = machine(&a);
+    assert_eq!(built_reused(&first), (2, 0), "{}", stderr(&first));
+    assert!(stderr(&first).contains("2 written to it"), "{}", stderr(&first));
+    let second = machine(&b);
+    assert_eq!(built_reused(&second), (0, 2), "machine B built a layer: {}", stderr(&second));
+    assert!(stderr(&second).contains("2 from the shared cache"), "{}", stderr(&second));
+    assert_eq!(common::first_digest(&second), common::first_digest(&first), "the same image");
+    run(b.cmd().args(["unpack", "oci:out:1", "root"]));
+    let expected = format!("{}\n", sha256_hex(&std::fs::read("/bin/busybox").unwrap()));
+    assert_eq!(std::fs::read_to_string(b.path().join("root/etc/busybox.sha256")).unwrap(), expected);
+}
+
+/// The image a copy takes files from (`copy.recipe`) is built with the
+/// shared cache too: a second machine builds none of its layers.
+#[test]
+fn the_stage_a_copy_takes_files_from_is_shared_too() {
+    let registry = Registry::start();
+    let cache = format!("docker://{}/team/cache", registry.host);
+    let machine = |sandbox: &Sandbox| {
+        sandbox.write(
+            "stage.toml",
+            "[image]\nname = \"localhost/stage\"\n[from]\nscratch = true\n\
+             [[layer]]\n[[layer.copy]]\nsrc = \"/bin/busybox\"\ndest = \"/bin/\"\nmode = \"0755\"\n\
+             [[layer]]\n[[layer.file]]\npath = \"/out/app\"\ncontent = \"#!/bin/sh\\necho built by a stage\\n\"\n",
+        );
+        let text = "[image]\nname = \"localhost/final\"\n[from]\nscratch = true\n\
+                    [[layer]]\n[[layer.copy]]\nrecipe = \"stage.toml\"\nsrc = \"/out/app\"\ndest = \"/usr/bin/app\"\n";
+        let recipe = sandbox.write("final.toml", text).display().to_string();
+        build(sandbox, &recipe, &["--cache", &cache, "--output", "oci:out:1"])
+    };
+    let (a, b) = (Sandbox::new(), Sandbox::new());
+    let first = machine(&a);
+    assert!(stderr(&first).contains("1 written to it"), "{}", stderr(&first));
+    // An entry is two uploads (its layer and its JSON): the stage's two
+    // layers were published beside the image's one.
+    let published = registry.uploads("team/cache");
+    assert_eq!(published, 6, "{}", stderr(&first));
+    let second = machine(&b);
+    assert_eq!(built_reused(&second), (0, 1), "{}", stderr(&second));
+    assert_eq!(registry.uploads("team/cache"), published, "machine B built and published a stage layer");
+    assert_eq!(common::first_digest(&second), common::first_digest(&first), "the same image");
+}
