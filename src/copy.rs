@@ -11,10 +11,13 @@
 
 use std::collections::BTreeSet;
 
+use rayon::prelude::*;
+
 use thiserror::Error;
 
 use crate::oci::convert::{self, ConvertError};
 use crate::oci::image::BuiltImage;
+use crate::oci::manifest::Desc;
 use crate::oci::platform::Platform;
 use crate::oci::reference::ImageRef;
 use crate::oci::tagged::Tagged;
@@ -96,11 +99,11 @@ pub(crate) fn copy(
         if options.preserve_digests && tagged.is_index() {
             return Err(refused(source, "several --platform make a new index: digests cannot be preserved"));
         }
-        tagged = narrow(&tagged, &options.platforms, store).map_err(|m| refused(source, &m))?;
+        tagged = narrow(&tagged, &options.platforms, source, store)?;
     } else if options.platforms.is_empty() && !options.all && tagged.is_index() {
         // skopeo's default: the machine's own platform.
         let platforms = tagged.images.len();
-        tagged = narrow(&tagged, &[Platform::host()], store).map_err(|m| refused(source, &m))?;
+        tagged = narrow(&tagged, &[Platform::host()], source, store)?;
         narrowed_from = Some(platforms);
     }
     // A layer that is not what its descriptor and config say (declared
@@ -149,25 +152,40 @@ fn attached(
     store: &Store,
     client: &ClientOptions,
 ) -> Result<Vec<Attachment>, CopyError> {
-    let mut attachments = Vec::new();
-    for subject in transport::subjects(tagged) {
-        for suffix in ["sig", "att", "sbom"] {
-            if let Some(manifest) = sign::fetch_tagged(source, &subject.digest, suffix, store, client)? {
-                attachments.push(Attachment::Tagged(manifest, format!("sha256-{}.{suffix}", subject.digest.hex())));
+    // Every question at once (on the current pool): each is a round trip
+    // to a registry. The answers keep the order of the questions.
+    let subjects = transport::subjects(tagged);
+    let asked: Vec<(&Desc, Option<&str>)> = subjects
+        .iter()
+        .flat_map(|subject| ["sig", "att", "sbom"].map(Some).into_iter().chain([None]).map(move |s| (subject, s)))
+        .collect();
+    let answers: Vec<Vec<Attachment>> = asked
+        .par_iter()
+        .map(|&(subject, suffix)| match suffix {
+            Some(suffix) => {
+                let found = sign::fetch_tagged(source, &subject.digest, suffix, store, client)?;
+                let tag = format!("sha256-{}.{suffix}", subject.digest.hex());
+                Ok(found.map(|manifest| Attachment::Tagged(manifest, tag)).into_iter().collect())
             }
-        }
-        let referrers = transport::referrers::fetch(source, &subject, store, client)?;
-        attachments.extend(referrers.into_iter().map(Attachment::Referrer));
-    }
-    Ok(attachments)
+            None => {
+                let referrers = transport::referrers::fetch(source, subject, store, client)?;
+                Ok(referrers.into_iter().map(Attachment::Referrer).collect())
+            }
+        })
+        .collect::<Result<_, CopyError>>()?;
+    Ok(answers.into_iter().flatten().collect())
 }
 
 /// The images of `tagged` for `platforms` (each must have one): the one
 /// image's manifest, or a new index of several (attestations left behind).
-fn narrow(tagged: &Tagged, platforms: &[Platform], store: &Store) -> Result<Tagged, String> {
+fn narrow(tagged: &Tagged, platforms: &[Platform], source: &ImageRef, store: &Store) -> Result<Tagged, CopyError> {
+    let refused = |message: String| CopyError::Refused { reference: source.to_string(), message };
     let offered = || tagged.images.iter().map(|i| i.platform.to_string()).collect::<Vec<_>>().join(", ");
     if let Some(missing) = platforms.iter().find(|p| !tagged.images.iter().any(|i| p.matches(&i.platform))) {
-        return Err(format!("no image for {missing} (it has: {}); choose with --platform, or --all", offered()));
+        return Err(refused(format!(
+            "no image for {missing} (it has: {}); choose with --platform, or --all",
+            offered()
+        )));
     }
     // In the index's own order, each once.
     let chosen: Vec<&BuiltImage> =
@@ -177,13 +195,14 @@ fn narrow(tagged: &Tagged, platforms: &[Platform], store: &Store) -> Result<Tagg
     }
     let keep: BTreeSet<&str> = chosen.iter().map(|i| i.manifest.digest.as_str()).collect();
     let bytes = crate::files::read_bounded(&store.blob_path(&tagged.root.digest), 4 << 20)
-        .map_err(|e| format!("cannot read index {}: {e}", tagged.root.digest))?;
-    let mut index: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        .map_err(|e| refused(format!("cannot read index {}: {e}", tagged.root.digest)))?;
+    let mut index: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| refused(format!("index {} is not JSON: {e}", tagged.root.digest)))?;
     if let Some(entries) = index["manifests"].as_array_mut() {
         entries.retain(|e| e["digest"].as_str().is_some_and(|d| keep.contains(d)));
     }
-    let bytes = crate::oci::json::canonical(&index).map_err(|e| e.to_string())?;
-    let root = store.write_blob(&bytes).map_err(|e| e.to_string())?;
+    let bytes = crate::oci::json::canonical(&index).map_err(|e| refused(format!("cannot write the new index: {e}")))?;
+    let root = store.write_blob(&bytes)?;
     Ok(Tagged {
         media_type: tagged.media_type.clone(),
         root,
