@@ -24,7 +24,7 @@ use crate::oci::tagged::Tagged;
 use crate::registry::ClientOptions;
 use crate::sign::{self, SignError};
 use crate::store::{Store, StoreError};
-use crate::transport::{self, Attachment, TransportError, Want, Written};
+use crate::transport::{self, Attachment, Outgoing, TransportError, Want, Written};
 
 #[derive(Debug, Error)]
 pub(crate) enum CopyError {
@@ -93,7 +93,14 @@ pub(crate) fn copy(
         [one] => Want::Platform(one.clone()),
         _ => Want::All,
     };
-    let mut tagged = transport::fetch(source, &want, store, client)?;
+    // A push from an OCI layout or `dir:` uploads the layers from their
+    // files, each checked while it is sent: none is copied into the store.
+    let from_files = matches!(destination, ImageRef::Docker(_));
+    let mut tagged = if from_files {
+        transport::fetch_for_push(source, &want, store, client)?
+    } else {
+        transport::fetch(source, &want, store, client)?
+    };
     let mut narrowed_from = None;
     if options.platforms.len() > 1 {
         if options.preserve_digests && tagged.is_index() {
@@ -110,7 +117,11 @@ pub(crate) fn copy(
     // gzip but not, another diff_id) is not carried on: each blob is
     // verified once, its verdict kept in the store.
     for image in &tagged.images {
-        transport::verify_layers(image, &source.to_string(), store)?;
+        if from_files {
+            transport::verify_stored_layers(image, &source.to_string(), store)?;
+        } else {
+            transport::verify_layers(image, &source.to_string(), store)?;
+        }
     }
     let attachments =
         if destination.holds_signatures() { attached(source, &tagged, store, client)? } else { Vec::new() };
@@ -129,8 +140,13 @@ pub(crate) fn copy(
         ImageRef::Docker(reference) => reference.repo_name(),
         _ => format!("localhost/{}", transport::tag_less_name(destination)),
     };
-    let written =
-        transport::write(destination, &tagged, std::slice::from_ref(&tag), &attachments, &repo, store, client)?;
+    let files = if from_files { transport::outside::SourceFiles::new(source, &tagged, store) } else { None };
+    let outgoing = Outgoing {
+        tagged: &tagged,
+        tags: std::slice::from_ref(&tag),
+        outside: files.as_ref().map(|f| f as &dyn crate::registry::Outside),
+    };
+    let written = transport::write_outgoing(destination, &outgoing, &attachments, &repo, store, client)?;
     let mut blobs = tagged.blobs();
     blobs.extend(attachments.iter().flat_map(|a| a.manifest().blobs()));
     store.record_output(&destination.absolute().to_string(), &blobs)?;

@@ -64,6 +64,8 @@ mod shared_cache;
 mod signing;
 #[path = "suite/supply_chain.rs"]
 mod supply_chain;
+#[path = "suite/transfers.rs"]
+mod transfers;
 
 /// A file under `tests/suite/` without its line above would never be
 /// compiled: its tests would silently not run.

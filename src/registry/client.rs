@@ -345,6 +345,20 @@ impl Client {
     /// Uploads `len` bytes of the file at `path` as blob `digest`: in one
     /// PUT when small, else in chunks (PATCH) closed by a PUT.
     pub(crate) fn upload_blob(&self, repo: &str, digest: &Digest, path: &Path, len: u64) -> Result<(), RegistryError> {
+        self.upload_blob_gated(repo, digest, path, len, None)
+    }
+
+    /// Like [`Client::upload_blob`]; with a `gate`, every byte is sent in chunks and the closing PUT, which
+    /// makes the blob exist, waits for the gate to accept it; a gate that
+    /// refuses cancels the upload (the registry keeps nothing).
+    pub(crate) fn upload_blob_gated(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        path: &Path,
+        len: u64,
+        gate: Option<&mut dyn FnMut() -> Result<(), RegistryError>>,
+    ) -> Result<(), RegistryError> {
         let target = format!("{}/{repo}@{digest}", self.registry);
         let call = |method, url: String, headers, payload| Call {
             method,
@@ -363,7 +377,8 @@ impl Client {
         ))?;
         let mut location = self.location(&started, &target)?;
         let mut offset = 0;
-        while len > CHUNK && offset < len {
+        let chunked = len > CHUNK || gate.is_some();
+        while chunked && offset < len {
             let part = CHUNK.min(len - offset);
             let response = self.call(call(
                 http::Method::PATCH,
@@ -377,6 +392,13 @@ impl Client {
             ))?;
             location = self.location(&response, &target)?;
             offset += part;
+        }
+        if let Some(gate) = gate
+            && let Err(refused) = gate()
+        {
+            // Best effort: a session left open expires at the registry.
+            let _ = self.call(call(http::Method::DELETE, location, vec![], Payload::Empty));
+            return Err(refused);
         }
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={digest}");

@@ -21,7 +21,7 @@ use thiserror::Error;
 
 pub(crate) use crate::oci::registry_reference::Reference;
 pub(crate) use client::{Client, ClientOptions, Timeouts};
-pub(crate) use push::{PushStats, push};
+pub(crate) use push::{Outside, PushStats, push, push_from};
 
 /// A registry operation failed; `target` names the reference or blob.
 #[derive(Debug, Error)]

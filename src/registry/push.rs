@@ -1,9 +1,13 @@
 //! Pushing an image from the store: blobs first (skipped when the registry
 //! has them, mounted when another repository of the same registry has
 //! them: the image's origin or where the store saw them, `store::origins`;
-//! uploaded otherwise), every repository pushed to recorded as an origin, then the manifests with their exact bytes (the
+//! uploaded otherwise: from the store, or from the source's own files,
+//! checked while they are sent, [`Outside`]), every repository pushed to
+//! recorded as an origin, then the manifests with their exact bytes (the
 //! platform images' and the index's other entries, such as attestations),
 //! the index last, under each tag.
+
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -38,12 +42,36 @@ enum Sent {
     Uploaded(u64),
 }
 
+/// Blobs a push reads from the files of its source (an OCI layout,
+/// `dir:`) rather than from the store, which never holds a copy of them.
+pub(crate) trait Outside: Sync {
+    /// The file blob `digest` is read from, if it is read from outside.
+    fn path(&self, digest: &Digest) -> Option<PathBuf>;
+    /// Checks the bytes of blob `digest` at `path` (its digest, size and,
+    /// for a layer, diff_id) while they are uploaded: the registry keeps
+    /// the blob only once this accepts it.
+    fn check(&self, digest: &Digest, size: u64, path: &Path) -> Result<(), RegistryError>;
+}
+
+/// Pushes `tagged` from the store under `tags` (see the module's docs).
 pub(crate) fn push(
     client: &Client,
     target: &Reference,
     tagged: &Tagged,
     tags: &[String],
     store: &Store,
+) -> Result<PushStats, RegistryError> {
+    push_from(client, target, tagged, tags, store, None)
+}
+
+/// Like [`push`], reading the blobs the store lacks from `outside`.
+pub(crate) fn push_from(
+    client: &Client,
+    target: &Reference,
+    tagged: &Tagged,
+    tags: &[String],
+    store: &Store,
+    outside: Option<&dyn Outside>,
 ) -> Result<PushStats, RegistryError> {
     let repo = target.repository.as_str();
     let mut blobs: Vec<(&Digest, u64, Option<&str>)> = Vec::new();
@@ -63,7 +91,7 @@ pub(crate) fn push(
     let sent: Vec<Sent> = blobs
         .par_iter()
         .map(|&(digest, size, origin)| {
-            let sent = send_blob(client, target, digest, size, origin, store)?;
+            let sent = send_blob(client, target, (digest, size, origin), store, outside)?;
             // A hint for later pushes; failing to write it fails nothing.
             let _ = store.record_origin(digest, &target.registry, repo);
             Ok(sent)
@@ -114,10 +142,9 @@ pub(crate) fn push(
 fn send_blob(
     client: &Client,
     target: &Reference,
-    digest: &Digest,
-    size: u64,
-    origin: Option<&str>,
+    (digest, size, origin): (&Digest, u64, Option<&str>),
     store: &Store,
+    outside: Option<&dyn Outside>,
 ) -> Result<Sent, RegistryError> {
     let repo = target.repository.as_str();
     if client.blob_exists(repo, digest)? {
@@ -137,6 +164,12 @@ fn send_blob(
         }
     }
     let path = store.blob_path(digest);
+    if !path.is_file()
+        && let Some((outside, file)) = outside.and_then(|o| Some((o, o.path(digest)?)))
+    {
+        upload_checked(client, repo, (digest, size), &file, outside)?;
+        return Ok(Sent::Uploaded(size));
+    }
     if !path.is_file() && !tried.iter().any(|from| fetch_into_store(client, from, digest, size, store).is_ok()) {
         let message = format!(
             "blob {digest} is neither in the store nor in a repository of this registry to mount or download from"
@@ -145,6 +178,29 @@ fn send_blob(
     }
     client.upload_blob(repo, digest, &path, size)?;
     Ok(Sent::Uploaded(size))
+}
+
+/// Uploads blob `digest` from `file` while `outside` checks it on another
+/// thread: the upload is committed only once the check accepts the bytes.
+/// The registry also checks that what it received has the digest, so a
+/// file changed between the two reads is refused there.
+fn upload_checked(
+    client: &Client,
+    repo: &str,
+    (digest, size): (&Digest, u64),
+    file: &Path,
+    outside: &dyn Outside,
+) -> Result<(), RegistryError> {
+    std::thread::scope(|scope| {
+        let mut check = Some(scope.spawn(|| outside.check(digest, size, file)));
+        let mut gate = || match check.take().map(|c| c.join()) {
+            Some(Ok(verdict)) => verdict,
+            // A panic of the check is the program's bug: carried on.
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Ok(()),
+        };
+        client.upload_blob_gated(repo, digest, file, size, Some(&mut gate))
+    })
 }
 
 /// Downloads `digest` from repository `from` into the store, checked

@@ -9,7 +9,7 @@ use std::io::{self, Read};
 
 use oci_spec::image::ImageConfiguration;
 
-use super::{TransportError, Want};
+use super::{TransportError, Want, diff_id};
 use crate::digest::Digest;
 use crate::oci::image::BuiltImage;
 use crate::oci::image::BuiltLayer;
@@ -75,6 +75,33 @@ impl Source for Documents<'_> {
     }
 }
 
+/// A source whose image layer blobs stay where they are (an OCI layout or
+/// `dir:` pushed straight from its files, [`super::outside`]): its
+/// documents, and the blobs of artifacts, are read into the store.
+pub(crate) struct LayersLeft<'a>(pub &'a dyn Source);
+
+impl Source for LayersLeft<'_> {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn root(&self) -> Result<Root, TransportError> {
+        self.0.root()
+    }
+
+    fn manifest(&self, desc: &Desc) -> Result<Vec<u8>, TransportError> {
+        self.0.manifest(desc)
+    }
+
+    fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
+        self.0.blob(desc)
+    }
+
+    fn layers_wanted(&self) -> bool {
+        false
+    }
+}
+
 /// The document a reference names.
 pub(crate) struct Root {
     pub bytes: Vec<u8>,
@@ -136,7 +163,7 @@ pub(crate) fn import(source: &dyn Source, want: &Want, store: &Store) -> Result<
                 // An artifact (a Helm chart, an SBOM): copied byte for
                 // byte, its raw documents shown, never opened.
                 for blob in [&config].into_iter().chain(&layers) {
-                    fetch_blob(source, blob, store)?;
+                    fetch_blob(source, blob, store, None)?;
                 }
                 let blobs = [&config].into_iter().chain(&layers).cloned().collect();
                 let extras = vec![Extra { manifest: desc, blobs }];
@@ -274,7 +301,7 @@ fn import_entries(
             }
             // Kept byte for byte, never used as an image.
             for blob in [&config].into_iter().chain(&layers) {
-                fetch_blob(source, blob, store)?;
+                fetch_blob(source, blob, store, None)?;
             }
             let blobs = [&config].into_iter().chain(&layers).cloned().collect();
             extras.push(Extra { manifest: child.clone(), blobs });
@@ -361,9 +388,17 @@ fn import_image(
             media_type,
         });
     }
-    // Downloads in parallel, on the pool of the command (`--jobs` for a build).
+    // Downloads in parallel, on the pool of the command (`--jobs` for a
+    // build), each layer's diff_id checked from the bytes as they arrive.
     if source.layers_wanted() {
-        layers.par_iter().try_for_each(|layer| fetch_blob(source, layer, store))?;
+        let fetched: Vec<Result<(), TransportError>> = layers
+            .par_iter()
+            .zip(&built)
+            .enumerate()
+            .map(|(index, (desc, layer))| fetch_blob(source, desc, store, Some(LayerCheck { index, layer })))
+            .collect();
+        // The first failure in the image's order is the one named.
+        fetched.into_iter().collect::<Result<(), _>>()?;
     }
     if let Some(origin) = source.origin() {
         for layer in &layers {
@@ -389,8 +424,23 @@ fn import_image(
     })
 }
 
-/// Copies blob `desc` into the store unless it is there, checking it.
-fn fetch_blob(source: &dyn Source, desc: &Desc, store: &Store) -> Result<(), TransportError> {
+/// A layer blob fetched: its place in the image and what it must
+/// uncompress to.
+#[derive(Clone, Copy)]
+struct LayerCheck<'a> {
+    index: usize,
+    layer: &'a BuiltLayer,
+}
+
+/// Copies blob `desc` into the store unless it is there, checking it: its
+/// digest and size, and for a layer, in the same pass, its diff_id (the
+/// verdict kept in the store). A blob refused is never visible.
+fn fetch_blob(
+    source: &dyn Source,
+    desc: &Desc,
+    store: &Store,
+    layer: Option<LayerCheck<'_>>,
+) -> Result<(), TransportError> {
     if store.has_blob(&desc.digest) {
         return Ok(());
     }
@@ -399,10 +449,34 @@ fn fetch_blob(source: &dyn Source, desc: &Desc, store: &Store) -> Result<(), Tra
     // endless or oversized source never fills the store's tmp.
     let mut reader = source.blob(desc)?.take(desc.size.saturating_add(1));
     let mut writer = store.blob_writer()?;
-    io::copy(&mut reader, &mut writer)
-        .map_err(|e| TransportError::image(&name, format!("cannot read blob {}: {e}", desc.digest)))?;
-    writer.complete_if(|digest, size| check(digest, size, desc, &name))?;
+    let (copied, found) = match layer {
+        Some(check) => {
+            let (copied, found) = diff_id::copy_decoding(&mut reader, &mut writer, check.layer.media_type);
+            (copied, Some((check, found)))
+        }
+        None => (io::copy(&mut reader, &mut writer), None),
+    };
+    copied.map_err(|e| TransportError::image(&name, format!("cannot read blob {}: {e}", desc.digest)))?;
+    writer.complete_if(|digest, size| {
+        check(digest, size, desc, &name)?;
+        match &found {
+            Some((check, found)) => match diff_id::mismatch(found, &check.layer.diff_id) {
+                Some(why) => Err(layer_error(&name, check.index, &desc.digest, why)),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    })?;
+    if let Some((check, _)) = found {
+        store.mark_verified(&desc.digest, &check.layer.diff_id)?;
+    }
     Ok(())
+}
+
+/// Layer `index` (blob `digest`) of image `name` is not what its
+/// descriptor and config say, for reason `why`.
+pub(crate) fn layer_error(name: &str, index: usize, digest: &Digest, why: String) -> TransportError {
+    TransportError::image(name, format!("layer {index} ({digest}): {why}"))
 }
 
 #[cfg(test)]

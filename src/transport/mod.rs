@@ -3,7 +3,13 @@
 //! `docker-archive:`, `dir:` and `docker://`.
 //!
 //! - [`import`]: any [`import::Source`] → the store, every document and
-//!   blob checked against its digest and size;
+//!   blob checked against its digest and size, each layer against its
+//!   diff_id in the same pass ([`diff_id`]);
+//! - [`diff_id`]: a layer's diff_id found from the bytes as they are
+//!   downloaded or uploaded, by a decoder on another thread;
+//! - [`outside`]: a push from an OCI layout or `dir:` reads each layer
+//!   blob from its file (never copied into the store), checked while it
+//!   is uploaded ([`fetch_for_push`], [`write_outgoing`]);
 //! - [`sources`]: the source of each transport;
 //! - [`fetch`] and [`write`](fn@write) pick the transport a reference names;
 //! - [`resolve`](mod@resolve): what a reference names now, as digests,
@@ -15,11 +21,14 @@
 //! The formats themselves live in [`crate::oci`] (layouts, archives) and
 //! [`crate::registry`] (the distribution API).
 
+pub(crate) mod diff_id;
 pub(crate) mod import;
+pub(crate) mod outside;
 pub(crate) mod referrers;
 pub(crate) mod resolve;
 mod sources;
 
+use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::digest::HashingReader;
@@ -94,6 +103,22 @@ pub(crate) fn fetch_documents(
     with_source(reference, store, options, |source| import::import(&import::Documents(source), want, store))
 }
 
+/// Reads the image `reference` names into the store for a push, but for
+/// the layer blobs of an OCI layout or `dir:`, which stay in their files:
+/// [`outside::SourceFiles`] uploads them from there, checked as they go.
+/// From any other transport, as [`fetch`].
+pub(crate) fn fetch_for_push(
+    reference: &ImageRef,
+    want: &Want,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Tagged, TransportError> {
+    if !matches!(reference, ImageRef::Oci { .. } | ImageRef::Dir { .. }) {
+        return fetch(reference, want, store, options);
+    }
+    with_source(reference, store, options, |source| import::import(&import::LayersLeft(source), want, store))
+}
+
 /// Calls `read` with the source of `reference`'s transport.
 fn with_source<T>(
     reference: &ImageRef,
@@ -166,6 +191,29 @@ pub(crate) fn write(
     store: &Store,
     options: &ClientOptions,
 ) -> Result<Written, TransportError> {
+    write_outgoing(reference, &Outgoing { tagged, tags, outside: None }, attachments, repo, store, options)
+}
+
+/// An image to write: its manifests, the tags to write it under, and
+/// where a push reads the blobs the store lacks.
+pub(crate) struct Outgoing<'a> {
+    pub tagged: &'a Tagged,
+    pub tags: &'a [String],
+    /// The source's own files (a push only), see [`outside`].
+    pub outside: Option<&'a dyn registry::Outside>,
+}
+
+/// [`write`](fn@write), with blobs the store lacks read from
+/// `outgoing.outside` when pushing.
+pub(crate) fn write_outgoing(
+    reference: &ImageRef,
+    outgoing: &Outgoing<'_>,
+    attachments: &[Attachment],
+    repo: &str,
+    store: &Store,
+    options: &ClientOptions,
+) -> Result<Written, TransportError> {
+    let Outgoing { tagged, tags, outside } = *outgoing;
     let mut kept = Vec::new();
     // The referrers an OCI archive already holds for these manifests; a
     // file that is no OCI archive is replaced, as before.
@@ -243,7 +291,7 @@ pub(crate) fn write(
                 ));
             }
             let client = options.client(target)?;
-            let mut stats = registry::push(&client, target, tagged, tags, store)?;
+            let mut stats = registry::push_from(&client, target, tagged, tags, store, outside)?;
             let mut artifacts = Vec::new();
             for attachment in &attachments {
                 match attachment {
@@ -298,28 +346,39 @@ pub(crate) fn tag_less_name(reference: &ImageRef) -> String {
 /// be built on) uncompresses to the diff_id its config gives: a layer
 /// declared gzip whose bytes are not, or whose content differs, stops the
 /// build naming the image and the layer, before a child carries it on.
+/// Layers fetched by [`fetch`] were checked as they arrived; the others
+/// (from an archive) are checked here, in parallel.
 pub(crate) fn verify_layers(image: &BuiltImage, name: &str, store: &Store) -> Result<(), TransportError> {
-    for (index, layer) in image.layers.iter().enumerate() {
-        if store.is_verified(&layer.digest, &layer.diff_id) {
-            continue;
-        }
-        let bad = |why: String| TransportError::image(name, format!("layer {index} ({}): {why}", layer.digest));
-        let blob = store.blob_path(&layer.digest);
-        let file = std::fs::File::open(&blob).map_err(|e| bad(format!("cannot read it: {e}")))?;
-        let stream = crate::oci::compress::decoder(layer.media_type, std::io::BufReader::new(file))
-            .map_err(|e| bad(format!("not {}: {e}", layer.media_type)))?;
-        let actual = HashingReader::new(stream)
-            .finish()
-            .map_err(|e| bad(format!("cannot be read as {}: {e}", layer.media_type)))?;
-        if actual != layer.diff_id {
-            return Err(bad(format!(
-                "it uncompresses to {actual}, not to the diff_id {} its config gives",
-                layer.diff_id
-            )));
-        }
-        store.mark_verified(&layer.digest, &layer.diff_id)?;
-    }
-    Ok(())
+    verify(image, name, store, false)
+}
+
+/// [`verify_layers`] for the layers whose blob is in the store: the others
+/// are checked as they are pushed from the source's files ([`outside`]).
+pub(crate) fn verify_stored_layers(image: &BuiltImage, name: &str, store: &Store) -> Result<(), TransportError> {
+    verify(image, name, store, true)
+}
+
+fn verify(image: &BuiltImage, name: &str, store: &Store, stored_only: bool) -> Result<(), TransportError> {
+    // Every layer checked; the first bad one in the image's order named.
+    let verdicts: Vec<Result<(), TransportError>> = image
+        .layers
+        .par_iter()
+        .enumerate()
+        .map(|(index, layer)| {
+            if store.is_verified(&layer.digest, &layer.diff_id) || (stored_only && !store.has_blob(&layer.digest)) {
+                return Ok(());
+            }
+            let bad = |why: String| import::layer_error(name, index, &layer.digest, why);
+            let blob = store.blob_path(&layer.digest);
+            let file = std::fs::File::open(&blob).map_err(|e| bad(format!("cannot read it: {e}")))?;
+            let found = diff_id::uncompressed_digest(layer.media_type, std::io::BufReader::new(file));
+            if let Some(why) = diff_id::mismatch(&found, &layer.diff_id) {
+                return Err(bad(why));
+            }
+            Ok(store.mark_verified(&layer.digest, &layer.diff_id)?)
+        })
+        .collect();
+    verdicts.into_iter().collect()
 }
 
 /// Reads each of `blobs` again from where `reference` names, never from
