@@ -348,8 +348,9 @@ impl Client {
         self.upload_blob_gated(repo, digest, path, len, None)
     }
 
-    /// Like [`Client::upload_blob`]; with a `gate`, every byte is sent in chunks and the closing PUT, which
-    /// makes the blob exist, waits for the gate to accept it; a gate that
+    /// Like [`Client::upload_blob`]; with a `gate`, the closing PUT, which
+    /// makes the blob exist (after the chunks of a large blob, or carrying
+    /// a small one), waits for the gate to accept it; a gate that
     /// refuses cancels the upload (the registry keeps nothing).
     pub(crate) fn upload_blob_gated(
         &self,
@@ -377,8 +378,7 @@ impl Client {
         ))?;
         let mut location = self.location(&started, &target)?;
         let mut offset = 0;
-        let chunked = len > CHUNK || gate.is_some();
-        while chunked && offset < len {
+        while len > CHUNK && offset < len {
             let part = CHUNK.min(len - offset);
             let response = self.call(call(
                 http::Method::PATCH,
