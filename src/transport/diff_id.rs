@@ -9,6 +9,8 @@
 use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use thiserror::Error;
+
 use crate::digest::{Digest, HashingWriter};
 
 /// The bytes read and written in one go.
@@ -16,14 +18,27 @@ const CHUNK: usize = 1 << 20;
 /// Chunks in flight to the decoder: at most this many MiB held per blob.
 const IN_FLIGHT: usize = 8;
 
-/// The digest `input`, a layer blob of `media_type`, uncompresses to; an
-/// error says why it cannot be read as one (the `why` of a layer error).
-/// The tar is hashed on another thread than the one decoding it.
-pub(crate) fn uncompressed_digest(media_type: &str, input: impl BufRead) -> Result<Digest, String> {
-    let mut stream = crate::oci::compress::decoder(media_type, input).map_err(|e| format!("not {media_type}: {e}"))?;
+/// Why a layer blob is not the layer its descriptor and config say.
+#[derive(Debug, Error)]
+pub(crate) enum NotTheLayer {
+    #[error("not {media_type}: {error}")]
+    NotOfType { media_type: String, error: io::Error },
+    #[error("cannot be read as {media_type}: {error}")]
+    Unreadable { media_type: String, error: io::Error },
+    #[error("it uncompresses to {actual}, not to the diff_id {diff_id} its config gives")]
+    OtherDiffId { actual: Digest, diff_id: Digest },
+}
+
+/// The digest `input`, a layer blob of `media_type`, uncompresses to, or
+/// why it cannot be read as one. The tar is hashed on another thread than
+/// the one decoding it.
+pub(crate) fn uncompressed_digest(media_type: &str, input: impl BufRead) -> Result<Digest, NotTheLayer> {
+    let mut stream = crate::oci::compress::decoder(media_type, input)
+        .map_err(|error| NotTheLayer::NotOfType { media_type: media_type.to_owned(), error })?;
     let (decoded, digest) = tee(&mut stream, &mut |_| Ok(()), hash);
-    decoded.map_err(|e| format!("cannot be read as {media_type}: {e}"))?;
-    digest.map_err(|e| format!("cannot be read as {media_type}: {e}"))
+    let unreadable = |error| NotTheLayer::Unreadable { media_type: media_type.to_owned(), error };
+    decoded.map_err(unreadable)?;
+    digest.map_err(unreadable)
 }
 
 /// The digest of the stream `chunks` yields.
@@ -40,13 +55,12 @@ fn hash(mut chunks: Chunks) -> io::Result<Digest> {
     }
 }
 
-/// Why a layer blob that uncompressed to `found` (or could not) is not
-/// the layer its config gives `diff_id` to; `None` when it is.
-pub(crate) fn mismatch(found: &Result<Digest, String>, diff_id: &Digest) -> Option<String> {
-    match found {
-        Ok(actual) if actual == diff_id => None,
-        Ok(actual) => Some(format!("it uncompresses to {actual}, not to the diff_id {diff_id} its config gives")),
-        Err(why) => Some(why.clone()),
+/// Whether a layer blob that uncompressed to `found` (or could not) is
+/// the layer its config gives `diff_id` to.
+pub(crate) fn verdict(found: Result<Digest, NotTheLayer>, diff_id: &Digest) -> Result<(), NotTheLayer> {
+    match found? {
+        actual if actual == *diff_id => Ok(()),
+        actual => Err(NotTheLayer::OtherDiffId { actual, diff_id: diff_id.clone() }),
     }
 }
 
@@ -59,7 +73,7 @@ pub(crate) fn copy_decoding(
     reader: &mut dyn Read,
     writer: &mut dyn Write,
     media_type: &str,
-) -> (io::Result<u64>, Result<Digest, String>) {
+) -> (io::Result<u64>, Result<Digest, NotTheLayer>) {
     let (copied, found) =
         tee(reader, &mut |chunk| writer.write_all(chunk), |chunks| uncompressed_digest(media_type, chunks));
     (copied.and_then(|n| writer.flush().map(|()| n)), found)
@@ -193,8 +207,8 @@ mod tests {
             let (copied, found) = copy_decoding(&mut &blob[..], &mut out, media_type);
             assert_eq!(copied.unwrap(), blob.len() as u64);
             assert_eq!(out, blob);
-            assert_eq!(found, Ok(Digest::of(&tar)), "{media_type}");
-            assert_eq!(mismatch(&found, &Digest::of(&tar)), None);
+            assert_eq!(found.as_ref().ok(), Some(&Digest::of(&tar)), "{media_type}");
+            assert!(verdict(found, &Digest::of(&tar)).is_ok());
         }
     }
 
@@ -205,12 +219,15 @@ mod tests {
         let mut out = Vec::new();
         let (copied, found) = copy_decoding(&mut &blob[..], &mut out, media::LAYER_GZIP);
         assert_eq!(copied.unwrap(), blob.len() as u64);
-        assert_eq!(found, Err(format!("cannot be read as {}: invalid gzip header", media::LAYER_GZIP)));
+        assert_eq!(
+            found.unwrap_err().to_string(),
+            format!("cannot be read as {}: invalid gzip header", media::LAYER_GZIP)
+        );
         // Another tar than the config's.
         let other = Digest::of(b"other");
         let found = copy_decoding(&mut &b"tar"[..], &mut Vec::new(), media::LAYER_TAR).1;
         assert_eq!(
-            mismatch(&found, &other).unwrap(),
+            verdict(found, &other).unwrap_err().to_string(),
             format!("it uncompresses to {}, not to the diff_id {other} its config gives", Digest::of(b"tar"))
         );
     }

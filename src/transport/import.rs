@@ -457,25 +457,24 @@ fn fetch_blob(
         None => (io::copy(&mut reader, &mut writer), None),
     };
     copied.map_err(|e| TransportError::image(&name, format!("cannot read blob {}: {e}", desc.digest)))?;
+    let checked = found.as_ref().map(|(check, _)| check.layer);
     writer.complete_if(|digest, size| {
         check(digest, size, desc, &name)?;
-        match &found {
-            Some((check, found)) => match diff_id::mismatch(found, &check.layer.diff_id) {
-                Some(why) => Err(layer_error(&name, check.index, &desc.digest, why)),
-                None => Ok(()),
-            },
+        match found {
+            Some((check, found)) => diff_id::verdict(found, &check.layer.diff_id)
+                .map_err(|why| layer_error(&name, check.index, &desc.digest, &why)),
             None => Ok(()),
         }
     })?;
-    if let Some((check, _)) = found {
-        store.mark_verified(&desc.digest, &check.layer.diff_id)?;
+    if let Some(layer) = checked {
+        store.mark_verified(&desc.digest, &layer.diff_id)?;
     }
     Ok(())
 }
 
 /// Layer `index` (blob `digest`) of image `name` is not what its
 /// descriptor and config say, for reason `why`.
-pub(crate) fn layer_error(name: &str, index: usize, digest: &Digest, why: String) -> TransportError {
+pub(crate) fn layer_error(name: &str, index: usize, digest: &Digest, why: &dyn std::fmt::Display) -> TransportError {
     TransportError::image(name, format!("layer {index} ({digest}): {why}"))
 }
 

@@ -368,13 +368,11 @@ fn verify(image: &BuiltImage, name: &str, store: &Store, stored_only: bool) -> R
             if store.is_verified(&layer.digest, &layer.diff_id) || (stored_only && !store.has_blob(&layer.digest)) {
                 return Ok(());
             }
-            let bad = |why: String| import::layer_error(name, index, &layer.digest, why);
+            let bad = |why: &dyn std::fmt::Display| import::layer_error(name, index, &layer.digest, why);
             let blob = store.blob_path(&layer.digest);
-            let file = std::fs::File::open(&blob).map_err(|e| bad(format!("cannot read it: {e}")))?;
+            let file = std::fs::File::open(&blob).map_err(|e| bad(&format_args!("cannot read it: {e}")))?;
             let found = diff_id::uncompressed_digest(layer.media_type, std::io::BufReader::new(file));
-            if let Some(why) = diff_id::mismatch(&found, &layer.diff_id) {
-                return Err(bad(why));
-            }
+            diff_id::verdict(found, &layer.diff_id).map_err(|why| bad(&why))?;
             Ok(store.mark_verified(&layer.digest, &layer.diff_id)?)
         })
         .collect();

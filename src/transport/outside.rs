@@ -87,7 +87,7 @@ impl Outside for SourceFiles<'_> {
             return Err(self.refused(message));
         }
         if let Some(found) = found {
-            if let Some(why) = diff_id::mismatch(&found, diff_id) {
+            if let Err(why) = diff_id::verdict(found, diff_id) {
                 return Err(self.refused(format!("layer {index} ({digest}): {why}")));
             }
             // The verdict is a hint for later checks; failing to keep it fails nothing.
