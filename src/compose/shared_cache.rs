@@ -102,6 +102,8 @@ pub(crate) struct SharedCache {
     misses: Mutex<BTreeSet<Digest>>,
     /// Whether the writable cache answered the lookups.
     writable: bool,
+    /// Repositories that could not be asked: not asked again.
+    unreachable: Mutex<BTreeSet<String>>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -114,6 +116,7 @@ impl SharedCache {
             hits: Mutex::new(BTreeMap::new()),
             misses: Mutex::new(BTreeSet::new()),
             writable: false,
+            unreachable: Mutex::new(BTreeSet::new()),
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -135,6 +138,7 @@ impl SharedCache {
                 Err(error) if options.required => return Err(error),
                 Err(error) => {
                     cache.warn(format!("{error}; building without it"));
+                    lock(&cache.unreachable).insert(repository.to_string());
                     continue;
                 }
             };
@@ -158,12 +162,16 @@ impl SharedCache {
 
     /// Looks up one key once the build knows it (a layer whose plugin read
     /// the layers below is keyed only then), in each repository in turn. A
-    /// repository that fails is a warning: the build is under way.
+    /// repository that fails is a warning (once), even with
+    /// `--cache-required`: the build is under way; it is not asked again.
     pub(crate) fn look_up_late(&self, key: &Digest) {
         if !self.options.is_set() || self.hit(key).is_some() {
             return;
         }
         for (index, repository) in self.options.repositories().enumerate() {
+            if lock(&self.unreachable).contains(&repository.to_string()) {
+                continue;
+            }
             match look_up_in(repository, &self.registry, &[key]) {
                 Ok(found) => match found.into_iter().next().map(|(_, layer)| layer) {
                     Some(Ok(Some(layer))) => {
@@ -180,7 +188,12 @@ impl SharedCache {
                     }
                     Some(Ok(None)) | None => {}
                 },
-                Err(error) => self.warn(format!("{error}; building without it")),
+                Err(error) => {
+                    // Said once: the other layers keyed late skip it.
+                    if lock(&self.unreachable).insert(repository.to_string()) {
+                        self.warn(format!("{error}; building without it"));
+                    }
+                }
             }
         }
     }

@@ -511,3 +511,23 @@ fn the_stage_a_copy_takes_files_from_is_shared_too() {
     assert_eq!(registry.uploads("team/cache"), published, "machine B built and published a stage layer");
     assert_eq!(common::first_digest(&second), common::first_digest(&first), "the same image");
 }
+
+/// A cache that cannot be reached is one warning, also for the layers
+/// keyed only once built (each would otherwise ask, and wait, again).
+#[test]
+fn an_unreachable_cache_is_one_warning_for_layers_keyed_late_too() {
+    let mut registry = Registry::start();
+    let cache = format!("docker://{}/team/cache", registry.host);
+    registry.stop();
+    let sandbox = Sandbox::new();
+    sandbox.write("sums.rhai", "fn layer(ctx, args) {\n  ctx.file(args.to, ctx.sha256_lower(\"/bin/busybox\"));\n}\n");
+    let text = "[image]\nname = \"localhost/sums\"\n[from]\nscratch = true\n\
+                [[layer]]\n[[layer.copy]]\nsrc = \"/bin/busybox\"\ndest = \"/bin/\"\n\
+                [[layer]]\n[[layer.plugin]]\nscript = \"sums.rhai\"\nwith = { to = \"/a\" }\n\
+                [[layer]]\n[[layer.plugin]]\nscript = \"sums.rhai\"\nwith = { to = \"/b\" }\n";
+    let recipe = sandbox.write("sums.toml", text).display().to_string();
+    let out = build(&sandbox, &recipe, &["--cache", &cache, "--output", "oci:out:1", "--timeout", "5"]);
+    assert_eq!(built_reused(&out), (3, 0), "{}", stderr(&out));
+    let warnings = stderr(&out).lines().filter(|l| l.contains("warning: shared cache docker://")).count();
+    assert_eq!(warnings, 1, "{}", stderr(&out));
+}
