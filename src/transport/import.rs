@@ -46,59 +46,50 @@ pub(crate) trait Source: Sync {
     }
 }
 
-/// A registry source read for its documents only: manifests and configs.
-pub(crate) struct Documents<'a>(pub &'a dyn Source);
+/// A source read for its documents (manifests, configs, the blobs of
+/// artifacts), its image layer blobs left where they are.
+pub(crate) struct Documents<'a> {
+    source: &'a dyn Source,
+    layers_wanted: bool,
+}
 
-impl Source for Documents<'_> {
-    fn name(&self) -> String {
-        self.0.name()
+impl<'a> Documents<'a> {
+    /// A registry source's layers stay in its repository (any other
+    /// source's are read as usual).
+    pub(crate) fn of_registry(source: &'a dyn Source) -> Documents<'a> {
+        Documents { source, layers_wanted: source.origin().is_none() }
     }
 
-    fn root(&self) -> Result<Root, TransportError> {
-        self.0.root()
-    }
-
-    fn manifest(&self, desc: &Desc) -> Result<Vec<u8>, TransportError> {
-        self.0.manifest(desc)
-    }
-
-    fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
-        self.0.blob(desc)
-    }
-
-    fn origin(&self) -> Option<Reference> {
-        self.0.origin()
-    }
-
-    fn layers_wanted(&self) -> bool {
-        self.0.origin().is_none()
+    /// The layers of an OCI layout or `dir:` pushed straight from its
+    /// files ([`super::outside`]) stay in them.
+    pub(crate) fn of_files(source: &'a dyn Source) -> Documents<'a> {
+        Documents { source, layers_wanted: false }
     }
 }
 
-/// A source whose image layer blobs stay where they are (an OCI layout or
-/// `dir:` pushed straight from its files, [`super::outside`]): its
-/// documents, and the blobs of artifacts, are read into the store.
-pub(crate) struct LayersLeft<'a>(pub &'a dyn Source);
-
-impl Source for LayersLeft<'_> {
+impl Source for Documents<'_> {
     fn name(&self) -> String {
-        self.0.name()
+        self.source.name()
     }
 
     fn root(&self) -> Result<Root, TransportError> {
-        self.0.root()
+        self.source.root()
     }
 
     fn manifest(&self, desc: &Desc) -> Result<Vec<u8>, TransportError> {
-        self.0.manifest(desc)
+        self.source.manifest(desc)
     }
 
     fn blob(&self, desc: &Desc) -> Result<Box<dyn Read + '_>, TransportError> {
-        self.0.blob(desc)
+        self.source.blob(desc)
+    }
+
+    fn origin(&self) -> Option<Reference> {
+        self.source.origin()
     }
 
     fn layers_wanted(&self) -> bool {
-        false
+        self.layers_wanted
     }
 }
 

@@ -100,7 +100,9 @@ pub(crate) fn fetch_documents(
     store: &Store,
     options: &ClientOptions,
 ) -> Result<Tagged, TransportError> {
-    with_source(reference, store, options, |source| import::import(&import::Documents(source), want, store))
+    with_source(reference, store, options, |source| {
+        import::import(&import::Documents::of_registry(source), want, store)
+    })
 }
 
 /// Reads the image `reference` names into the store for a push, but for
@@ -116,7 +118,7 @@ pub(crate) fn fetch_for_push(
     if !matches!(reference, ImageRef::Oci { .. } | ImageRef::Dir { .. }) {
         return fetch(reference, want, store, options);
     }
-    with_source(reference, store, options, |source| import::import(&import::LayersLeft(source), want, store))
+    with_source(reference, store, options, |source| import::import(&import::Documents::of_files(source), want, store))
 }
 
 /// Calls `read` with the source of `reference`'s transport.
