@@ -81,7 +81,9 @@ pub(crate) fn record_hashed(
     platform: &Platform,
     store: &Store,
 ) {
-    let index = InputIndex::load(store, &index_id(recipe, layer, platform));
+    // The writer hashed only inputs the index did not know (planning
+    // consulted it): the index changes, and is not read a second time.
+    let index = InputIndex::unread(store, &index_id(recipe, layer, platform));
     let sorted = hashed.is_sorted_by(|a, b| a.0 < b.0);
     let found = |path: &ImagePath| {
         let at = if sorted {

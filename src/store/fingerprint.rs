@@ -45,11 +45,17 @@ pub(crate) struct InputIndex {
 }
 
 impl InputIndex {
+    /// The index named `id`, not read: to be written whole (by
+    /// [`InputIndex::save_exactly`]) when what it held cannot be what it
+    /// will hold.
+    pub(crate) fn unread(store: &Store, id: &Digest) -> InputIndex {
+        InputIndex { file: store.inputs_dir().join(id.hex()), ..InputIndex::default() }
+    }
+
     /// Loads the index named `id` (a digest of what identifies the layer);
     /// a missing or unreadable index is empty.
     pub(crate) fn load(store: &Store, id: &Digest) -> InputIndex {
-        let file = store.inputs_dir().join(id.hex());
-        let mut index = InputIndex { file, ..InputIndex::default() };
+        let mut index = InputIndex::unread(store, id);
         let (Ok(file), Ok(meta)) = (fs::File::open(&index.file), fs::metadata(&index.file)) else {
             return index;
         };
