@@ -142,16 +142,18 @@ impl SharedCache {
                     continue;
                 }
             };
-            for (key, layer) in found {
-                match layer {
-                    Ok(Some(layer)) => {
+            for (key, lookup) in found {
+                match lookup {
+                    Lookup::Found(layer) => {
                         hits.insert(key.clone(), Hit { repository: repository.clone(), layer });
                     }
-                    Ok(None) if index == 0 && options.write.is_some() => {
+                    Lookup::Absent if index == 0 && options.write.is_some() => {
                         misses.insert(key.clone());
                     }
-                    Ok(None) => {}
-                    Err(message) => cache.warn(format!("docker://{repository}: entry for {key} unusable: {message}")),
+                    Lookup::Absent => {}
+                    Lookup::Unusable(why) => {
+                        cache.warn(format!("docker://{repository}: entry for {key} unusable: {why}"))
+                    }
                 }
             }
             writable |= index == 0 && options.write.is_some();
@@ -173,20 +175,20 @@ impl SharedCache {
                 continue;
             }
             match look_up_in(repository, &self.registry, &[key]) {
-                Ok(found) => match found.into_iter().next().map(|(_, layer)| layer) {
-                    Some(Ok(Some(layer))) => {
+                Ok(found) => match found.into_iter().next().map(|(_, lookup)| lookup) {
+                    Some(Lookup::Found(layer)) => {
                         let hit = Hit { repository: repository.clone(), layer };
                         lock(&self.hits).insert(key.clone(), hit);
                         lock(&self.misses).remove(key);
                         return;
                     }
-                    Some(Ok(None)) if index == 0 && self.writable => {
+                    Some(Lookup::Absent) if index == 0 && self.writable => {
                         lock(&self.misses).insert(key.clone());
                     }
-                    Some(Err(message)) => {
-                        self.warn(format!("docker://{repository}: entry for {key} unusable: {message}"));
+                    Some(Lookup::Unusable(why)) => {
+                        self.warn(format!("docker://{repository}: entry for {key} unusable: {why}"));
                     }
-                    Some(Ok(None)) | None => {}
+                    Some(Lookup::Absent) | None => {}
                 },
                 Err(error) => {
                     // Said once: the other layers keyed late skip it.
@@ -345,39 +347,84 @@ pub(crate) fn entry_tag(key: &Digest) -> String {
     format!("layer-{}", key.hex())
 }
 
-/// Looks up `keys` in `repository`: by key, the layer, none (no entry), or
-/// why its entry cannot be used. Connecting or a failed lookup is an error.
-#[allow(clippy::type_complexity, reason = "one result per key, said above")]
+/// What a repository says of one key.
+#[derive(Debug)]
+enum Lookup {
+    Found(BuiltLayer),
+    /// No entry (404).
+    Absent,
+    /// An entry that cannot be used: a warning, never an error.
+    Unusable(Unusable),
+}
+
+/// Why an entry cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum Unusable {
+    #[error("not a compose-img cache entry")]
+    NotAnEntry,
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error("its JSON has {0} bytes")]
+    JsonTooLarge(u64),
+    #[error("its JSON does not match its digest {0}")]
+    JsonDigest(Digest),
+    #[error("its JSON is not an entry")]
+    NotJson,
+    #[error("it is for key {key} (format {version}/{layer_format})")]
+    OtherKey { key: String, version: u32, layer_format: u32 },
+    #[error("its layer has media type {0}")]
+    MediaType(String),
+    #[error("its diff_id is not a digest")]
+    DiffId,
+}
+
+/// Looks up `keys` in `repository`, what it says of each. Connecting or a
+/// failed lookup is an error.
 fn look_up_in<'k>(
     repository: &Reference,
     registry: &ClientOptions,
     keys: &[&'k Digest],
-) -> Result<Vec<(&'k Digest, Result<Option<BuiltLayer>, String>)>, CacheError> {
+) -> Result<Vec<(&'k Digest, Lookup)>, CacheError> {
     let error = |source| CacheError { reference: repository.to_string(), source };
     let client = registry.client(repository).map_err(error)?;
-    let results: Vec<Result<(&Digest, Result<Option<BuiltLayer>, String>), RegistryError>> =
+    let results: Vec<Result<(&Digest, Lookup), RegistryError>> =
         keys.par_iter().map(|&key| Ok((key, look_up_one(&client, &repository.repository, key)?))).collect();
     results.into_iter().collect::<Result<_, _>>().map_err(error)
 }
 
-/// The entry of `key` in `repo`: none on 404; an entry that is not ours or
-/// not for this key is unusable (the reason), never an error.
-fn look_up_one(client: &Client, repo: &str, key: &Digest) -> Result<Result<Option<BuiltLayer>, String>, RegistryError> {
+/// The entry of `key` in `repo`: absent on 404; an entry that is not ours
+/// or not for this key is unusable, never an error.
+fn look_up_one(client: &Client, repo: &str, key: &Digest) -> Result<Lookup, RegistryError> {
     let (bytes, media_type) = match client.get_manifest(repo, &entry_tag(key)) {
         Ok(found) => found,
-        Err(e) if e.not_found => return Ok(Ok(None)),
+        Err(e) if e.not_found => return Ok(Lookup::Absent),
         Err(e) => return Err(e),
     };
-    let declared = (!media_type.is_empty()).then_some(media_type.as_str());
-    let (config, layer) = match manifest::parse(&bytes, declared) {
+    Ok(match read_entry(client, repo, key, &bytes, &media_type)? {
+        Ok(layer) => Lookup::Found(layer),
+        Err(unusable) => Lookup::Unusable(unusable),
+    })
+}
+
+/// The layer of the entry of `key` whose manifest is `bytes`, or why it
+/// cannot be used; reading its JSON may fail.
+fn read_entry(
+    client: &Client,
+    repo: &str,
+    key: &Digest,
+    bytes: &[u8],
+    media_type: &str,
+) -> Result<Result<BuiltLayer, Unusable>, RegistryError> {
+    let declared = (!media_type.is_empty()).then_some(media_type);
+    let (config, layer) = match manifest::parse(bytes, declared) {
         Ok((_, Parsed::Manifest { config, layers })) if config.media_type == ENTRY_TYPE && layers.len() == 1 => {
             (config, layers.into_iter().next().unwrap_or_else(|| unreachable!("one layer")))
         }
-        Ok(_) => return Ok(Err("not a compose-img cache entry".to_owned())),
-        Err(e) => return Ok(Err(e.to_string())),
+        Ok(_) => return Ok(Err(Unusable::NotAnEntry)),
+        Err(e) => return Ok(Err(e.into())),
     };
     if config.size > MAX_ENTRY_JSON {
-        return Ok(Err(format!("its JSON has {} bytes", config.size)));
+        return Ok(Err(Unusable::JsonTooLarge(config.size)));
     }
     let mut json = Vec::new();
     client
@@ -386,29 +433,30 @@ fn look_up_one(client: &Client, repo: &str, key: &Digest) -> Result<Result<Optio
         .read_to_end(&mut json)
         .map_err(|e| RegistryError::new(&format!("{repo}@{}", config.digest), format!("cannot read the entry: {e}")))?;
     if Digest::of(&json) != config.digest {
-        return Ok(Err(format!("its JSON does not match its digest {}", config.digest)));
+        return Ok(Err(Unusable::JsonDigest(config.digest)));
     }
     let Ok(entry) = serde_json::from_slice::<EntryJson>(&json) else {
-        return Ok(Err("its JSON is not an entry".to_owned()));
+        return Ok(Err(Unusable::NotJson));
     };
     if entry.version != ENTRY_VERSION || entry.layer_format != LAYER_FORMAT || entry.key != key.as_str() {
-        return Ok(Err(format!("it is for key {} (format {}/{})", entry.key, entry.version, entry.layer_format)));
+        let EntryJson { key, version, layer_format, .. } = entry;
+        return Ok(Err(Unusable::OtherKey { key, version, layer_format }));
     }
     let media_type = match layer.media_type.as_str() {
         media::LAYER_ZSTD => media::LAYER_ZSTD,
         media::LAYER_GZIP => media::LAYER_GZIP,
         media::LAYER_TAR => media::LAYER_TAR,
-        other => return Ok(Err(format!("its layer has media type {other}"))),
+        other => return Ok(Err(Unusable::MediaType(other.to_owned()))),
     };
-    let Ok(diff_id) = Digest::parse(&entry.diff_id) else { return Ok(Err("its diff_id is not a digest".to_owned())) };
-    Ok(Ok(Some(BuiltLayer {
+    let Ok(diff_id) = Digest::parse(&entry.diff_id) else { return Ok(Err(Unusable::DiffId)) };
+    Ok(Ok(BuiltLayer {
         reused: true,
         name: String::new(),
         digest: layer.digest,
         size: layer.size,
         diff_id,
         media_type,
-    })))
+    }))
 }
 
 /// Writes the entry of `key` for `layer` (whose blob is in the store): the

@@ -56,7 +56,7 @@ pub(crate) fn digest_inputs(
                 _ => None,
             })
             .collect();
-        unknown.par_iter().map(|(host, fingerprint)| hash_file(host, fingerprint)).collect()
+        hash_largest_first(&unknown)
     };
     let mut results = hashed.into_iter();
     for (_, node) in tree.iter_mut() {
@@ -116,6 +116,19 @@ fn save<'a>(
     let _ = index.save_exactly(store, inputs);
 }
 
+/// The hashes of `files`, in their order, hashed largest first and one
+/// file per task. In tree order, large files often sit together (a folder
+/// of assets): split by count, one worker would be left to hash them all
+/// while the others idle.
+fn hash_largest_first(files: &[(&std::path::Path, &Fingerprint)]) -> Vec<Result<ContentHash, io::Error>> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(files[i].1.size));
+    let mut hashed: Vec<(usize, Result<ContentHash, io::Error>)> =
+        order.par_iter().with_max_len(1).map(|&i| (i, hash_file(files[i].0, files[i].1))).collect();
+    hashed.sort_by_key(|(i, _)| *i);
+    hashed.into_iter().map(|(_, result)| result).collect()
+}
+
 /// The hash of a file's content, refused if the file changed while read.
 fn hash_file(path: &std::path::Path, planned: &Fingerprint) -> Result<ContentHash, io::Error> {
     let mut file = File::open(path)?;
@@ -125,4 +138,41 @@ fn hash_file(path: &std::path::Path, planned: &Fingerprint) -> Result<ContentHas
         return Err(io::Error::other("the file changed while it was being read"));
     }
     Ok(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    /// Files of different sizes (the large ones together, as a folder of
+    /// assets puts them) come back in their order, each with its own hash;
+    /// one that changed since it was planned is refused in its place.
+    #[test]
+    fn hashes_come_back_in_order_whatever_the_schedule() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [10usize, 0, 3 << 20, 5 << 20, 1, 70_000, 2 << 20, 64 * 1024];
+        let paths: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| {
+                let path = dir.path().join(format!("f{i}"));
+                fs::write(&path, vec![i as u8 + 1; size]).unwrap();
+                path
+            })
+            .collect();
+        let mut prints: Vec<_> = paths.iter().map(|p| Fingerprint::of(&fs::metadata(p).unwrap())).collect();
+        prints[5].size += 1;
+        let files: Vec<_> = paths.iter().map(|p| p.as_path()).zip(&prints).collect();
+        let hashed = hash_largest_first(&files);
+        assert_eq!(hashed.len(), sizes.len());
+        for (i, (result, &size)) in hashed.iter().zip(&sizes).enumerate() {
+            if i == 5 {
+                assert!(result.as_ref().unwrap_err().to_string().contains("changed while it was being read"));
+            } else {
+                assert_eq!(*result.as_ref().unwrap(), ContentHash::of(&vec![i as u8 + 1; size]), "file {i}");
+            }
+        }
+    }
 }

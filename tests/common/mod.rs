@@ -328,6 +328,12 @@ impl Registry {
         self.dir.path().join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
     }
 
+    /// The file that names the manifest tag `tag` of `repo` points at.
+    pub fn tag_link(&self, repo: &str, tag: &str) -> PathBuf {
+        let repository = self.dir.path().join("data/docker/registry/v2/repositories").join(repo);
+        repository.join("_manifests/tags").join(tag).join("current/link")
+    }
+
     /// Stops the registry (it refuses connections from then on).
     pub fn stop(&mut self) {
         let _ = self.child.kill();

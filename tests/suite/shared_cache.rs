@@ -211,6 +211,50 @@ fn a_tampered_cache_blob_is_refused_and_the_layer_built_locally() {
     assert_eq!(format!("sha256:{}", sha256_hex(&blob)), noise_layer);
 }
 
+/// The tag of the cache entry in `repo` whose layer is `layer`.
+fn entry_tag_of(registry: &Registry, repo: &str, layer: &str) -> String {
+    let tags =
+        run(Command::new(tool("skopeo")).args(["list-tags", NO_TLS, &format!("docker://{}/{repo}", registry.host)]));
+    let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
+    let tags = tags["Tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned());
+    tags.filter(|tag| tag.starts_with("layer-"))
+        .find(|tag| {
+            let reference = format!("docker://{}/{repo}:{tag}", registry.host);
+            let raw = run(Command::new(tool("skopeo")).args(["inspect", "--raw", NO_TLS, &reference]));
+            let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+            manifest["layers"][0]["digest"] == layer
+        })
+        .unwrap_or_else(|| panic!("no entry for {layer}"))
+}
+
+#[test]
+fn an_entry_for_another_key_is_unusable_a_warning_and_a_local_build() {
+    let registry = Registry::start();
+    let cache = format!("docker://{}/cache", registry.host);
+    let (a, b) = (Sandbox::new(), Sandbox::new());
+    let pushed = format!("docker://{}/app:1", registry.host);
+    let out = build(&a, &recipe(&a, "app", 5), &["--cache", &cache, "--output", &pushed]);
+    let digest = common::first_digest(&out);
+    let layers = layer_digests(&pushed);
+    // The noise layer's tag made to name the motd layer's entry, as a
+    // registry that mixed up its tags would.
+    let (noise, motd) = (entry_tag_of(&registry, "cache", &layers[1]), entry_tag_of(&registry, "cache", &layers[2]));
+    let link = std::fs::read(registry.tag_link("cache", &motd)).unwrap();
+    std::fs::write(registry.tag_link("cache", &noise), link).unwrap();
+
+    let layout = b.path().join("layout");
+    let out =
+        build(&b, &recipe(&b, "app", 5), &["--cache", &cache, "--output", &format!("oci:{}:1", layout.display())]);
+    let message = stderr(&out);
+    assert_eq!(built_reused(&out), (1, 2), "{message}");
+    let key = noise.trim_start_matches("layer-");
+    let other = motd.trim_start_matches("layer-");
+    let warning =
+        format!("docker://{}/cache: entry for sha256:{key} unusable: it is for key sha256:{other}", registry.host);
+    assert!(message.contains(&warning), "{message}");
+    assert_eq!(common::first_digest(&out), digest, "the layer built locally is the right one");
+}
+
 /// A TCP proxy in front of `registry` that stops the registry as soon as a
 /// request names one of `triggers` (before forwarding it).
 fn stopping_proxy(registry: Registry, triggers: Vec<String>) -> (String, Arc<AtomicBool>) {
