@@ -89,13 +89,24 @@ impl ContentHash {
 
     /// The hash and length of everything `reader` yields, read 64 KiB at a
     /// time: BLAKE3 hashes 16 of its 1 KiB chunks at once with AVX-512, so
-    /// `io::copy`'s 8 KiB would leave half of each step idle.
+    /// `io::copy`'s 8 KiB would leave half of each step idle. The buffer is
+    /// the thread's own, zeroed once: most inputs are a few
+    /// KiB, and zeroing 64 KiB for each would cost more than reading it.
     pub fn of_reader(mut reader: impl io::Read) -> io::Result<(ContentHash, u64)> {
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 64 * 1024]);
+        }
+        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut buffer) => ContentHash::of_reader_with(&mut reader, &mut buffer),
+            Err(_) => ContentHash::of_reader_with(&mut reader, &mut vec![0u8; 64 * 1024]),
+        })
+    }
+
+    fn of_reader_with(reader: &mut impl io::Read, buffer: &mut [u8]) -> io::Result<(ContentHash, u64)> {
         let mut hasher = blake3::Hasher::new();
-        let mut buffer = [0u8; 64 * 1024];
         let mut len = 0u64;
         loop {
-            let n = match reader.read(&mut buffer) {
+            let n = match reader.read(buffer) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
