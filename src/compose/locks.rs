@@ -22,6 +22,9 @@ pub(super) struct Locks {
     /// One line per reference locked by [`Locks::pin`], by recipe: what
     /// [`Locks::save`] writes.
     added: Vec<(usize, String)>,
+    /// Whether [`Locks::resolve`] ran: the graph and units of a build do
+    /// not change, so a second call would find nothing missing.
+    resolved: bool,
 }
 
 impl Locks {
@@ -58,17 +61,22 @@ impl Locks {
             }
             by_recipe.push(Some(lock));
         }
-        Ok(Locks { by_recipe, added: Vec::new() })
+        Ok(Locks { by_recipe, added: Vec::new(), resolved: false })
     }
 
     /// Locks what the lock files lack of every image the recipes name
-    /// (their `from.image` and copy sources), for the platforms built.
+    /// (their `from.image` and copy sources), for the platforms built;
+    /// once a build (extracting copy sources resolves them first, before
+    /// [`Locks::pin`] would).
     pub(super) fn resolve(
         &mut self,
         graph: &RecipeGraph,
         units: &Units,
         resolver: &mut Resolver,
     ) -> Result<(), ComposeError> {
+        if self.resolved {
+            return Ok(());
+        }
         for (index, recipe) in graph.recipes.iter().enumerate() {
             let Some(lock) = &mut self.by_recipe[index] else { continue };
             for &unit in &units.of_recipe[index] {
@@ -87,6 +95,7 @@ impl Locks {
                 }
             }
         }
+        self.resolved = true;
         Ok(())
     }
 

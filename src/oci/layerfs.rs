@@ -63,6 +63,14 @@ pub(crate) fn inside(path: &str, dir: &str) -> bool {
     dir.is_empty() || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// A whiteout entry that hides no name: `.wh.`, `.wh..` or `.wh...`.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed whiteout `{path}`: it hides no name")]
+pub(crate) struct MalformedWhiteout {
+    /// The entry's path in the layer.
+    pub path: String,
+}
+
 /// What a layer entry named `dir/name` is when its name is a whiteout:
 /// `None` for an ordinary entry, `Some(None)` for aufs metadata that
 /// appliers skip (`.wh..wh.plnk` and what is inside it, `.wh..wh.aufs`),
@@ -70,7 +78,7 @@ pub(crate) fn inside(path: &str, dir: &str) -> bool {
 /// whiteout that names nothing (`.wh.`), or `.` or `..`, is refused, the
 /// entry named: every reader (ls, diff, unpack, plugins, commit) takes
 /// whiteouts from here.
-pub(crate) fn whiteout(dir: &str, name: &str) -> Result<Option<Option<Change>>, String> {
+pub(crate) fn whiteout(dir: &str, name: &str) -> Result<Option<Option<Change>>, MalformedWhiteout> {
     if dir.split('/').any(|part| part.starts_with(AUFS_META)) {
         return Ok(Some(None));
     }
@@ -83,7 +91,7 @@ pub(crate) fn whiteout(dir: &str, name: &str) -> Result<Option<Option<Change>>, 
     }
     if matches!(hidden, "" | "." | "..") {
         let path = if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") };
-        return Err(format!("malformed whiteout `{path}`: it hides no name"));
+        return Err(MalformedWhiteout { path });
     }
     Ok(Some(Some(Change::Whiteout(if dir.is_empty() { hidden.to_owned() } else { format!("{dir}/{hidden}") }))))
 }
@@ -360,7 +368,7 @@ mod merge_rules {
     #[test]
     fn malformed_whiteouts_are_refused_and_aufs_metadata_skipped() {
         for (dir, name) in [("", ".wh."), ("a", ".wh."), ("a", ".wh.."), ("", ".wh..")] {
-            let error = whiteout(dir, name).unwrap_err();
+            let error = whiteout(dir, name).unwrap_err().to_string();
             assert!(error.contains("malformed whiteout") && error.contains(name), "{error}");
         }
         assert!(matches!(whiteout("", ".wh..wh.plnk"), Ok(Some(None))));

@@ -12,7 +12,7 @@ use super::walk::{Found, HostStat, walk};
 use crate::oci::platform::Platform;
 use crate::recipe::ignore::IgnoreRules;
 use crate::recipe::image_path::WHITEOUT_PREFIX;
-use crate::recipe::{Copy, Extracted, ImagePath, ImageSource, Loc, LocatedError, Owner, Recipe};
+use crate::recipe::{Copy, Extracted, ImagePath, ImageSource, Loc, LocatedError, Owner, Recipe, unreadable_source};
 
 /// What the source of one `copy` is on the host.
 #[derive(Clone)]
@@ -69,8 +69,8 @@ pub(crate) fn walk_copy(copy: &Copy, loc: &Loc, host: Host<'_>, platform: &Platf
         return walk_image(copy, loc, from, platform);
     }
     let src = host.dir.join(expand(&copy.src, platform));
-    let meta = std::fs::metadata(&src).map_err(|e| io_error(loc, &src, &e))?;
-    let canonical = std::fs::canonicalize(&src).map_err(|e| io_error(loc, &src, &e))?;
+    let meta = std::fs::metadata(&src).map_err(|e| unreadable_source(loc, &src, &e))?;
+    let canonical = std::fs::canonicalize(&src).map_err(|e| unreadable_source(loc, &src, &e))?;
     let ignore = host.ignore.filter(|rules| rules.covers(&canonical));
     // Only the store and outputs inside this source are looked for (a
     // large tree's entries are not each joined and compared for nothing).
@@ -88,7 +88,7 @@ pub(crate) fn walk_copy(copy: &Copy, loc: &Loc, host: Host<'_>, platform: &Platf
     }
     let exclude = &copy.exclude.set;
     let prune = |rel: &Path| exclude.is_match(rel) || left_out(rel, true);
-    let mut found = walk(&src, &prune).map_err(|e| io_error(loc, &e.path, &e.error))?;
+    let mut found = walk(&src, &prune).map_err(|e| unreadable_source(loc, &e.path, &e.error))?;
     let mut skipped = Vec::new();
     if ignore.is_some() || !never.is_empty() {
         found.retain(|entry| {
@@ -124,7 +124,8 @@ fn walk_image(copy: &Copy, loc: &Loc, from: &ImageSource, platform: &Platform) -
         return Ok(Walked::File { src, stat: HostStat::of(&meta), image: Some(image) });
     }
     let exclude = &copy.exclude.set;
-    let found = walk(&src, &|rel: &Path| exclude.is_match(rel)).map_err(|e| io_error(loc, &e.path, &e.error))?;
+    let found =
+        walk(&src, &|rel: &Path| exclude.is_match(rel)).map_err(|e| unreadable_source(loc, &e.path, &e.error))?;
     check_include(copy, loc, &src, &found)?;
     Ok(Walked::Dir { src, found, skipped: Vec::new(), image: Some(image) })
 }
@@ -306,7 +307,7 @@ fn dir_node(copy: &Copy, loc: &Loc) -> Node {
 /// A file or symlink (never followed) found on the host.
 fn leaf(copy: &Copy, loc: &Loc, path: PathBuf, stat: &HostStat) -> Result<Node, LocatedError> {
     let (kind, mode) = if stat.is_symlink() {
-        let target = std::fs::read_link(&path).map_err(|e| io_error(loc, &path, &e))?;
+        let target = std::fs::read_link(&path).map_err(|e| unreadable_source(loc, &path, &e))?;
         let target = target.to_str().ok_or_else(|| not_utf8(loc, &path))?.to_owned();
         (NodeKind::Symlink(target), 0o777)
     } else if stat.is_file() {
@@ -332,10 +333,6 @@ fn expand(src: &str, platform: &Platform) -> PathBuf {
             .replace("{arch}", &platform.architecture)
             .replace("{variant}", platform.variant.as_deref().unwrap_or("")),
     )
-}
-
-fn io_error(loc: &Loc, path: &Path, error: &std::io::Error) -> LocatedError {
-    loc.error(format!("cannot read {}: {error}", path.display()), "copied here")
 }
 
 fn not_utf8(loc: &Loc, path: &Path) -> LocatedError {

@@ -20,15 +20,11 @@
 
 use std::sync::OnceLock;
 
-use rhai::packages::{
-    BasicArrayPackage, BasicBlobPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage,
-    MoreStringPackage, Package,
-};
 use rhai::{
     AST, Array, Dynamic, Engine, EvalAltResult, FuncArgs, FuncRegistration, INT, ImmutableString, Map, Position, Scope,
 };
 
-use super::engine::{MAX_ARRAY, MAX_MAP, MAX_STRING};
+use super::engine::{MAX_ARRAY, MAX_STRING};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -106,18 +102,8 @@ fn segments(n: INT) -> usize {
 fn inner() -> &'static (Engine, AST) {
     static INNER: OnceLock<(Engine, AST)> = OnceLock::new();
     INNER.get_or_init(|| {
-        let mut engine = Engine::new_raw();
-        CorePackage::new().register_into_engine(&mut engine);
-        LogicPackage::new().register_into_engine(&mut engine);
-        BasicMathPackage::new().register_into_engine(&mut engine);
-        MoreStringPackage::new().register_into_engine(&mut engine);
-        BasicArrayPackage::new().register_into_engine(&mut engine);
-        BasicBlobPackage::new().register_into_engine(&mut engine);
-        BasicMapPackage::new().register_into_engine(&mut engine);
+        let mut engine = super::engine::packaged();
         engine.register_type_with_name::<super::ctx::LayerCtx>("LayerCtx");
-        engine.set_max_string_size(MAX_STRING);
-        engine.set_max_array_size(MAX_ARRAY);
-        engine.set_max_map_size(MAX_MAP);
         let script = "fn eq(a, b) { a == b } fn ne(a, b) { a != b } fn text(x) { x.to_debug() } \
                       fn json(x) { x.to_json() }";
         let ast = engine.compile(script).unwrap_or_else(|e| unreachable!("the inner script compiles: {e}"));

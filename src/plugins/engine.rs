@@ -59,7 +59,11 @@ pub(super) fn engine() -> &'static Engine {
     ENGINE.get_or_init(build)
 }
 
-fn build() -> Engine {
+/// `Engine::new_raw()` with the packages a plugin has and the size limits
+/// of its values: the engine plugins run on, and the inner one
+/// [`super::bounded`] hands values to, start from it, so that both compare
+/// and print values alike.
+pub(super) fn packaged() -> Engine {
     let mut engine = Engine::new_raw();
     CorePackage::new().register_into_engine(&mut engine);
     LogicPackage::new().register_into_engine(&mut engine);
@@ -68,6 +72,14 @@ fn build() -> Engine {
     BasicArrayPackage::new().register_into_engine(&mut engine);
     BasicBlobPackage::new().register_into_engine(&mut engine);
     BasicMapPackage::new().register_into_engine(&mut engine);
+    engine.set_max_string_size(MAX_STRING);
+    engine.set_max_array_size(MAX_ARRAY);
+    engine.set_max_map_size(MAX_MAP);
+    engine
+}
+
+fn build() -> Engine {
+    let mut engine = packaged();
     engine.disable_symbol("eval");
     engine.disable_symbol("import");
     engine.disable_symbol("curry");
@@ -76,9 +88,6 @@ fn build() -> Engine {
     engine.set_max_operations(MAX_OPERATIONS);
     engine.set_max_call_levels(MAX_CALL_LEVELS);
     engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_EXPR_DEPTH);
-    engine.set_max_string_size(MAX_STRING);
-    engine.set_max_array_size(MAX_ARRAY);
-    engine.set_max_map_size(MAX_MAP);
     engine.on_progress(|operations| {
         if operations % 4096 != 0 {
             return None;

@@ -125,7 +125,7 @@ mod tests {
     use super::*;
 
     fn f(spec: &str, values: Vec<Dynamic>) -> String {
-        format(spec, values).map_err(|e| e.to_string()).unwrap_or_else(|e| format!("error: {e}"))
+        format(spec, values).unwrap_or_else(|e| format!("error: {e}"))
     }
 
     #[test]

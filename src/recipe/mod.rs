@@ -125,7 +125,7 @@ pub(crate) fn load(path: &Path, given: &vars::Given, platform: Option<&Platform>
 /// The `copy` entries whose host `src` does not exist (a plain path
 /// relative to the recipe's directory: no platform placeholder, not from
 /// an image or recipe), each an error at its `src`, worded as planning
-/// words it.
+/// words it ([`unreadable_source`]).
 fn missing_sources(raw: &raw::RawRecipe, file: &Arc<SourceFile>, dir: &Path) -> Vec<LocatedError> {
     let copies = raw.layer.iter().flat_map(|layer| &layer.get_ref().copy).map(|copy| copy.get_ref());
     copies
@@ -134,9 +134,15 @@ fn missing_sources(raw: &raw::RawRecipe, file: &Arc<SourceFile>, dir: &Path) -> 
             let path = dir.join(copy.src.get_ref());
             let error = std::fs::symlink_metadata(&path).err().filter(|e| e.kind() == std::io::ErrorKind::NotFound)?;
             let loc = Loc { file: Arc::clone(file), span: copy.src.span() };
-            Some(loc.error(format!("cannot read {}: {error}", path.display()), "copied here"))
+            Some(unreadable_source(&loc, &path, &error))
         })
         .collect()
+}
+
+/// The error for a `copy` (at `loc`) that cannot read `path` of its host
+/// source: loading says it of a missing `src`, planning of any source.
+pub(crate) fn unreadable_source(loc: &Loc, path: &Path, error: &std::io::Error) -> LocatedError {
+    loc.error(format!("cannot read {}: {error}", path.display()), "copied here")
 }
 
 /// A TOML syntax or type error in `file`, located and in TOML words (also

@@ -1,5 +1,6 @@
-//! Checks for the small strings of a recipe that are its own: ports and
-//! modes. Repository names, tags and platforms follow the image formats
+//! Checks for the small strings of a recipe that are its own: ports,
+//! modes, symlink targets, `copy` globs and text that may not be empty.
+//! Repository names, tags and platforms follow the image formats
 //! ([`crate::oci::names`], [`crate::oci::platform`]).
 
 use thiserror::Error;
@@ -22,6 +23,25 @@ pub(crate) struct InvalidMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 #[error("the control character U+{:04X}", u32::from(*.0))]
 pub(crate) struct ControlCharacter(pub char);
+
+/// Text that may not be empty is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("it is empty")]
+pub(crate) struct Empty;
+
+/// A symlink target that is empty or holds NUL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("a symlink target may not be empty or contain NUL")]
+pub(crate) struct InvalidTarget;
+
+/// A `copy` glob that is not one.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub(crate) enum InvalidGlob {
+    #[error("`{0}` starts with `/`: globs are relative to `src`")]
+    Absolute(String),
+    #[error("`{text}` is not a glob: {kind}")]
+    Malformed { text: String, kind: globset::ErrorKind },
+}
 
 /// Refuses C0 control characters (U+0000 to U+001F, tab and newline
 /// included) and DEL (U+007F): the image config (user, environment,
@@ -51,6 +71,25 @@ pub(crate) fn parse_mode(text: &str) -> Result<u32, InvalidMode> {
     }
 }
 
+/// `text` itself, unless it is empty.
+pub(crate) fn non_empty(text: &str) -> Result<String, Empty> {
+    if text.is_empty() { Err(Empty) } else { Ok(text.to_owned()) }
+}
+
+/// `text` itself, unless it is empty or holds NUL.
+pub(crate) fn symlink_target(text: &str) -> Result<String, InvalidTarget> {
+    if text.is_empty() || text.contains('\0') { Err(InvalidTarget) } else { Ok(text.to_owned()) }
+}
+
+/// A glob relative to a `copy`'s `src` (`*` stops at `/`).
+pub(crate) fn glob(text: &str) -> Result<globset::Glob, InvalidGlob> {
+    if text.starts_with('/') {
+        return Err(InvalidGlob::Absolute(text.to_owned()));
+    }
+    let malformed = |e: globset::Error| InvalidGlob::Malformed { text: text.to_owned(), kind: e.kind().clone() };
+    globset::GlobBuilder::new(text).literal_separator(true).build().map_err(malformed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +116,22 @@ mod tests {
             parse_mode("rw").unwrap_err().to_string(),
             "`rw` is not a mode: expected octal digits up to 7777, e.g. \"0644\""
         );
+    }
+
+    #[test]
+    fn empty_strings_targets_and_globs() {
+        assert_eq!(non_empty("a").unwrap(), "a");
+        assert_eq!(non_empty("").unwrap_err().to_string(), "it is empty");
+        assert_eq!(symlink_target("../a").unwrap(), "../a");
+        for bad in ["", "a\0b"] {
+            assert_eq!(
+                symlink_target(bad).unwrap_err().to_string(),
+                "a symlink target may not be empty or contain NUL"
+            );
+        }
+        assert!(glob("*.txt").unwrap().compile_matcher().is_match("a.txt"));
+        assert!(!glob("*.txt").unwrap().compile_matcher().is_match("a/b.txt"));
+        assert_eq!(glob("/etc").unwrap_err().to_string(), "`/etc` starts with `/`: globs are relative to `src`");
+        assert_eq!(glob("a[").unwrap_err().to_string(), "`a[` is not a glob: unclosed character class; missing ']'");
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use globset::{GlobBuilder, GlobSetBuilder};
+use globset::GlobSetBuilder;
 use thiserror::Error;
 use toml::Spanned;
 
@@ -362,7 +362,6 @@ impl Cx {
                 plain.then(|| self.check(v, "volume", |text| ImagePath::parse(text).map(|p| p.to_string())))?
             })
             .collect();
-        let non_empty = |text: &str| if text.is_empty() { Err("it is empty".to_owned()) } else { Ok(text.to_owned()) };
         let unset = raw.unset.map(|u| self.unset(u)).unwrap_or_default();
         ConfigPatch {
             unset,
@@ -375,7 +374,7 @@ impl Cx {
                 .as_ref()
                 .filter(|_| workdir_plain)
                 .and_then(|w| self.check(w, "workdir", |text| ImagePath::parse(text).map(|p| p.to_string()))),
-            user: raw.user.as_ref().filter(|_| user_plain).and_then(|u| self.check(u, "user", non_empty)),
+            user: raw.user.as_ref().filter(|_| user_plain).and_then(|u| self.check(u, "user", names::non_empty)),
             labels,
             exposed_ports,
             volumes,
@@ -383,29 +382,34 @@ impl Cx {
                 .stop_signal
                 .as_ref()
                 .filter(|_| stop_plain)
-                .and_then(|s| self.check(s, "stop signal", non_empty)),
+                .and_then(|s| self.check(s, "stop signal", names::non_empty)),
         }
     }
 
     fn unset(&mut self, raw: RawUnset) -> Unset {
-        let mut names = |list: Option<Vec<Spanned<String>>>, what: &str, check: fn(&str) -> Result<String, String>| {
-            let mut out = Vec::new();
-            for item in list.unwrap_or_default() {
-                if let Some(value) = self.check(&item, what, check) {
-                    out.push((value, self.loc(item.span())));
-                }
-            }
-            out
-        };
-        let non_empty = |text: &str| if text.is_empty() { Err("it is empty".to_owned()) } else { Ok(text.to_owned()) };
         Unset {
-            env: names(raw.env, "env name", non_empty),
-            labels: names(raw.labels, "label", non_empty),
-            exposed_ports: names(raw.exposed_ports, "port", |text| names::parse_port(text).map_err(|e| e.to_string())),
-            volumes: names(raw.volumes, "volume", |text| {
-                ImagePath::parse(text).map(|p| p.to_string()).map_err(|e| e.to_string())
-            }),
+            env: self.listed(raw.env, "env name", names::non_empty),
+            labels: self.listed(raw.labels, "label", names::non_empty),
+            exposed_ports: self.listed(raw.exposed_ports, "port", names::parse_port),
+            volumes: self.listed(raw.volumes, "volume", |text| ImagePath::parse(text).map(|p| p.to_string())),
         }
+    }
+
+    /// Each item of `list` that passes `check`, as it returns it, with
+    /// where it is.
+    fn listed<E: std::fmt::Display>(
+        &mut self,
+        list: Option<Vec<Spanned<String>>>,
+        what: &str,
+        check: impl Fn(&str) -> Result<String, E>,
+    ) -> Vec<(String, Loc)> {
+        let mut out = Vec::new();
+        for item in list.unwrap_or_default() {
+            if let Some(value) = self.check(&item, what, &check) {
+                out.push((value, self.loc(item.span())));
+            }
+        }
+        out
     }
 
     fn annotations(&mut self, raw: BTreeMap<Spanned<String>, Spanned<String>>) -> BTreeMap<String, String> {
@@ -514,13 +518,7 @@ impl Cx {
         for link in raw.symlink {
             let l = link.get_ref();
             let path = self.path(&l.path);
-            let target = self.check(&l.target, "symlink target", |t| {
-                if t.is_empty() || t.contains('\0') {
-                    Err("a symlink target may not be empty or contain NUL".to_owned())
-                } else {
-                    Ok(t.to_owned())
-                }
-            });
+            let target = self.check(&l.target, "symlink target", names::symlink_target);
             let owner = Owner { uid: l.uid.unwrap_or(0), gid: l.gid.unwrap_or(0) };
             let kind = (|| Some(EntryKind::Symlink { path: path?, target: target?, owner }))();
             push(self, link.span(), kind);
@@ -643,16 +641,7 @@ impl Cx {
         let mut set = GlobSetBuilder::new();
         let mut ok = true;
         for pattern in &patterns {
-            let compiled = self.check(pattern, "glob", |text| {
-                if text.starts_with('/') {
-                    return Err(format!("`{text}` starts with `/`: globs are relative to `src`"));
-                }
-                GlobBuilder::new(text)
-                    .literal_separator(true)
-                    .build()
-                    .map_err(|e| format!("`{text}` is not a glob: {}", e.kind()))
-            });
-            match compiled {
+            match self.check(pattern, "glob", names::glob) {
                 Some(glob) => {
                     set.add(glob);
                 }

@@ -28,25 +28,8 @@ fn layers(sandbox: &Sandbox, args: &[&str]) -> (Vec<Vec<u8>>, serde_json::Value)
     let layout = sandbox.path().join("img");
     let manifest = json_blob(&layout, &layout_digest(&layout, "t"));
     let config = json_blob(&layout, manifest["config"]["digest"].as_str().unwrap());
-    let tars: Vec<Vec<u8>> = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|layer| {
-            let bytes = common::blob(&layout, layer["digest"].as_str().unwrap());
-            assert_eq!(bytes.len() as u64, layer["size"].as_u64().unwrap());
-            match layer["mediaType"].as_str().unwrap() {
-                "application/vnd.oci.image.layer.v1.tar+zstd" => zstd::decode_all(&bytes[..]).unwrap(),
-                "application/vnd.oci.image.layer.v1.tar+gzip" => {
-                    let mut out = Vec::new();
-                    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).unwrap();
-                    out
-                }
-                "application/vnd.oci.image.layer.v1.tar" => bytes,
-                other => panic!("unexpected media type {other}"),
-            }
-        })
-        .collect();
+    let tars: Vec<Vec<u8>> =
+        manifest["layers"].as_array().unwrap().iter().map(|layer| common::layer_tar(&layout, layer)).collect();
     for (tar, diff_id) in tars.iter().zip(config["rootfs"]["diff_ids"].as_array().unwrap()) {
         let digest = compose_img::digest::Digest::of(tar).to_string();
         assert_eq!(&digest, diff_id.as_str().unwrap());

@@ -7,7 +7,6 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
@@ -197,17 +196,7 @@ fn layer_names(reference: &str) -> Vec<Vec<String>> {
         .unwrap()
         .iter()
         .map(|layer| {
-            let blob = common::blob(dir, layer["digest"].as_str().unwrap());
-            let media = layer["mediaType"].as_str().unwrap();
-            let mut tar = Vec::new();
-            match media.rsplit('+').next() {
-                Some("gzip") => flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap(),
-                Some("zstd") => zstd::stream::read::Decoder::new(&blob[..]).unwrap().read_to_end(&mut tar).unwrap(),
-                _ => {
-                    tar = blob;
-                    0
-                }
-            };
+            let tar = common::layer_tar(dir, layer);
             let mut archive = tar::Archive::new(&tar[..]);
             let names: BTreeMap<String, ()> = archive
                 .entries()

@@ -26,6 +26,19 @@ fn plugin_recipe(sandbox: &Sandbox, script: &str, with: &str) -> String {
     sandbox.write("p.toml", &text).display().to_string()
 }
 
+/// A recipe `i.toml` in `sandbox` from scratch whose one entry (at
+/// `i.toml:5:1`) is the image plugin `script` (written beside it as
+/// `i.rhai`), with `with` when given.
+fn image_plugin_recipe(sandbox: &Sandbox, script: &str, with: Option<&str>) -> String {
+    sandbox.write("i.rhai", script);
+    let mut text =
+        "[image]\nname = \"localhost/i\"\n[from]\nscratch = true\n[[plugin]]\nscript = \"i.rhai\"\n".to_owned();
+    if let Some(with) = with {
+        text.push_str(&format!("with = {with}\n"));
+    }
+    sandbox.write("i.toml", &text).display().to_string()
+}
+
 fn build_fails(sandbox: &Sandbox, recipe: &str) -> String {
     let out = sandbox.cmd().args(["build", recipe]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -207,20 +220,15 @@ fn image_hooks_hand_back_validated_values() {
     ];
     for (script, reason) in cases {
         let sandbox = Sandbox::new();
-        sandbox.write("i.rhai", script);
-        let text = "[image]\nname = \"localhost/i\"\n[from]\nscratch = true\n[[plugin]]\nscript = \"i.rhai\"\n";
-        let recipe = sandbox.write("i.toml", text);
-        let message = build_fails(&sandbox, recipe.to_str().unwrap());
+        let message = build_fails(&sandbox, &image_plugin_recipe(&sandbox, script, None));
         assert!(message.contains(reason), "`{reason}` missing:\n{message}");
         assert!(message.contains("i.toml:5:1"), "no recipe entry:\n{message}");
     }
     let sandbox = Sandbox::new();
     let script = "fn config(cfg, args) { cfg.Env = [\"A=1\"]; cfg.Cmd = [args.cmd]; cfg }\n\
                   fn manifest(a, args) { a[\"com.example.k\"] = \"v\"; a }\n";
-    sandbox.write("i.rhai", script);
-    let text = "[image]\nname = \"localhost/i\"\n[from]\nscratch = true\n[[plugin]]\nscript = \"i.rhai\"\nwith = { cmd = \"/x\" }\n";
-    let recipe = sandbox.write("i.toml", text);
-    let digest = sandbox.build(&[recipe.to_str().unwrap(), "--output", "oci:i"]);
+    let recipe = image_plugin_recipe(&sandbox, script, Some("{ cmd = \"/x\" }"));
+    let digest = sandbox.build(&[&recipe, "--output", "oci:i"]);
     let layout = sandbox.path().join("i");
     let manifest = common::json_blob(&layout, &digest);
     assert_eq!(manifest["annotations"]["com.example.k"], "v");
@@ -295,10 +303,7 @@ fn image_hooks_may_not_hand_back_control_characters() {
     ];
     for (script, reason) in cases {
         let sandbox = Sandbox::new();
-        sandbox.write("i.rhai", script);
-        let text = "[image]\nname = \"localhost/i\"\n[from]\nscratch = true\n[[plugin]]\nscript = \"i.rhai\"\n";
-        let recipe = sandbox.write("i.toml", text);
-        let message = build_fails(&sandbox, recipe.to_str().unwrap());
+        let message = build_fails(&sandbox, &image_plugin_recipe(&sandbox, script, None));
         assert!(message.contains(reason), "`{reason}` missing:\n{message}");
         // Located in the script (where it returned) and at the recipe entry, with a caret.
         assert!(message.contains("i.rhai:1:") && message.contains("in fn "), "not located:\n{message}");
