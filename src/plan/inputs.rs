@@ -62,9 +62,7 @@ pub(crate) fn digest_inputs(
     for (_, node) in tree.iter_mut() {
         if let NodeKind::File(FileSource::Host { path: host, content: content @ None, .. }) = &mut node.kind {
             let Some(result) = results.next() else { break };
-            let digest =
-                result.map_err(|e| node.loc.error(format!("cannot read {}: {e}", host.display()), "copied here"))?;
-            *content = Some(digest);
+            *content = Some(result.map_err(|e| crate::recipe::unreadable_source(&node.loc, host, &e))?);
         }
     }
     save(&index, tree, &|_| None, store);

@@ -206,13 +206,11 @@ pub(super) fn read_root(source: &dyn Source) -> Result<(Vec<u8>, String, Parsed)
     {
         return Err(TransportError::image(&name, format!("the manifest has digest {root_digest}, not {pinned}")));
     }
-    let parsed = match hint.as_deref() {
-        Some(declared_type) if declared => {
-            manifest::parse_declared(&bytes, declared_type).map_err(|e| format!("{root_digest}: {e}"))
-        }
-        hint => manifest::parse(&bytes, hint).map_err(|e| e.to_string()),
+    let (media_type, parsed) = match hint.as_deref() {
+        Some(declared_type) if declared => manifest::parse_declared(&bytes, declared_type)
+            .map_err(|e| TransportError::image(&name, format!("{root_digest}: {e}")))?,
+        hint => manifest::parse(&bytes, hint).map_err(|e| TransportError::image(&name, e.to_string()))?,
     };
-    let (media_type, parsed) = parsed.map_err(|e| TransportError::image(&name, e))?;
     Ok((bytes, media_type, parsed))
 }
 
