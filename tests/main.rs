@@ -13,6 +13,8 @@
 )]
 
 mod common;
+#[path = "common/layers.rs"]
+mod layers;
 
 #[path = "suite/architecture.rs"]
 mod architecture;

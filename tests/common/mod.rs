@@ -171,24 +171,6 @@ pub fn json_blob(layout: &Path, digest: &str) -> serde_json::Value {
     serde_json::from_slice(&blob(layout, digest)).unwrap()
 }
 
-/// The uncompressed tar of the layer a manifest describes with `layer`
-/// (its size checked; a media type other than tar, tar+gzip and tar+zstd
-/// fails the test).
-pub fn layer_tar(layout: &Path, layer: &serde_json::Value) -> Vec<u8> {
-    let bytes = blob(layout, layer["digest"].as_str().unwrap());
-    assert_eq!(bytes.len() as u64, layer["size"].as_u64().unwrap());
-    match layer["mediaType"].as_str().unwrap() {
-        "application/vnd.oci.image.layer.v1.tar+zstd" => zstd::decode_all(&bytes[..]).unwrap(),
-        "application/vnd.oci.image.layer.v1.tar+gzip" => {
-            let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).unwrap();
-            out
-        }
-        "application/vnd.oci.image.layer.v1.tar" => bytes,
-        other => panic!("unexpected media type {other}"),
-    }
-}
-
 /// A temporary directory with a lowercase path: podman names an image
 /// pulled from `oci:DIR` after DIR, and image names are lowercase.
 pub fn lowercase_tempdir(what: &str) -> tempfile::TempDir {

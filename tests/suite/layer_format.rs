@@ -29,7 +29,7 @@ fn layers(sandbox: &Sandbox, args: &[&str]) -> (Vec<Vec<u8>>, serde_json::Value)
     let manifest = json_blob(&layout, &layout_digest(&layout, "t"));
     let config = json_blob(&layout, manifest["config"]["digest"].as_str().unwrap());
     let tars: Vec<Vec<u8>> =
-        manifest["layers"].as_array().unwrap().iter().map(|layer| common::layer_tar(&layout, layer)).collect();
+        manifest["layers"].as_array().unwrap().iter().map(|layer| crate::layers::layer_tar(&layout, layer)).collect();
     for (tar, diff_id) in tars.iter().zip(config["rootfs"]["diff_ids"].as_array().unwrap()) {
         let digest = compose_img::digest::Digest::of(tar).to_string();
         assert_eq!(&digest, diff_id.as_str().unwrap());

@@ -196,7 +196,7 @@ fn layer_names(reference: &str) -> Vec<Vec<String>> {
         .unwrap()
         .iter()
         .map(|layer| {
-            let tar = common::layer_tar(dir, layer);
+            let tar = crate::layers::layer_tar(dir, layer);
             let mut archive = tar::Archive::new(&tar[..]);
             let names: BTreeMap<String, ()> = archive
                 .entries()

@@ -151,7 +151,7 @@ fn source_date_epoch_sets_every_timestamp() {
         assert_eq!(entry["created"], created);
     }
     for layer in manifest["layers"].as_array().unwrap() {
-        let tar = common::layer_tar(&layout, layer);
+        let tar = crate::layers::layer_tar(&layout, layer);
         for entry in tar::Archive::new(&tar[..]).entries().unwrap() {
             assert_eq!(entry.unwrap().header().mtime().unwrap(), 1_700_000_000);
         }
