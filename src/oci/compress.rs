@@ -30,8 +30,45 @@ impl Compression {
 /// A reader of the uncompressed tar of a layer blob of `media_type`.
 pub(crate) fn decoder<'a>(media_type: &str, input: impl io::BufRead + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
     Ok(match media_type {
-        media::LAYER_GZIP | media::NONDIST_GZIP => Box::new(flate2::bufread::GzDecoder::new(input)),
+        // Every member, as Go's gzip reader (containerd's) reads them:
+        // eStargz layers are a member per file.
+        media::LAYER_GZIP | media::NONDIST_GZIP => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         media::LAYER_ZSTD | media::NONDIST_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
         _ => Box::new(input),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    fn decoded(media_type: &str, blob: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        decoder(media_type, blob).unwrap().read_to_end(&mut out).unwrap();
+        out
+    }
+
+    /// Layers of concatenated members or frames (eStargz writes a gzip
+    /// member per file; our zstd layers are a frame per 4 MiB) are read
+    /// whole, as Go's gzip reader and every zstd decoder read them.
+    #[test]
+    fn every_member_and_every_frame_is_read() {
+        let (first, second) = (vec![b'a'; 70_000], b"the second part".to_vec());
+        let mut gzip = Vec::new();
+        for part in [&first, &second] {
+            let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            member.write_all(part).unwrap();
+            gzip.extend(member.finish().unwrap());
+        }
+        let mut zstd = zstd::encode_all(&first[..], 3).unwrap();
+        zstd.extend(zstd::encode_all(&second[..], 3).unwrap());
+        let whole = [first, second].concat();
+        for (media_type, blob) in [(media::LAYER_GZIP, &gzip), (media::NONDIST_GZIP, &gzip), (media::LAYER_ZSTD, &zstd)]
+        {
+            let out = decoded(media_type, blob);
+            assert!(out == whole, "{media_type}: {} bytes, not {}", out.len(), whole.len());
+        }
+    }
 }

@@ -278,6 +278,45 @@ fn non_distributable_layers_are_read_when_their_blob_is_there() {
     assert_eq!(child["layers"][0]["mediaType"], NONDIST_GZIP);
 }
 
+/// `bytes` gzipped by gzip(1) in members of at most `member` bytes each,
+/// concatenated: as eStargz writes a member per file, and `cat a.gz b.gz`.
+fn gzip_members(sandbox: &Sandbox, bytes: &[u8], member: usize) -> Vec<u8> {
+    let part = sandbox.path().join("member");
+    bytes
+        .chunks(member)
+        .flat_map(|chunk| {
+            std::fs::write(&part, chunk).unwrap();
+            let out = Command::new(tool("gzip")).args(["-n", "-c"]).arg(&part).output().unwrap();
+            assert_success(&out);
+            out.stdout
+        })
+        .collect()
+}
+
+#[test]
+fn gzip_layers_of_many_members_are_read_whole() {
+    let sandbox = Sandbox::new();
+    let layout = Layout::new(sandbox.path().join("members"));
+    let big = common::noise(4, 300_000);
+    let tar = tar_of(&[("f", b"hi\n"), ("big", &big), ("last", b"the end\n")], &[]);
+    let blob = gzip_members(&sandbox, &tar, 100_000);
+    assert!(blob.windows(3).filter(|w| *w == [0x1f, 0x8b, 8]).count() >= 4, "several members");
+    layout.index(&[tagged(layout.image(&blob, LAYER_GZIP, &digest_of(&tar)), "1")]);
+    ok(&sandbox, &["unpack", "oci:members:1", "ours"]);
+    run(Command::new(tool("umoci"))
+        .args(["unpack", "--rootless", "--image", "members:1", "theirs"])
+        .current_dir(sandbox.path()));
+    for file in ["f", "big", "last"] {
+        let ours = std::fs::read(sandbox.path().join("ours").join(file)).unwrap();
+        assert_eq!(ours, std::fs::read(sandbox.path().join("theirs/rootfs").join(file)).unwrap(), "{file}");
+    }
+    ok(&sandbox, &["copy", "oci:members:1", "oci:members-copy"]);
+    let recipe = child_recipe(&sandbox, "child", "oci:members:1");
+    sandbox.build(&[&recipe, "--output", "oci:child"]);
+    ok(&sandbox, &["unpack", "oci:child", "child-fs"]);
+    assert_eq!(std::fs::read(sandbox.path().join("child-fs/last")).unwrap(), b"the end\n");
+}
+
 #[test]
 fn symlinks_show_the_mode_users_see() {
     let sandbox = Sandbox::new();
