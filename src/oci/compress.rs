@@ -51,8 +51,9 @@ mod tests {
     }
 
     /// Layers of concatenated members or frames (eStargz writes a gzip
-    /// member per file; our zstd layers are a frame per 4 MiB) are read
-    /// whole, as Go's gzip reader and every zstd decoder read them.
+    /// member per file; our zstd layers are a frame per 4 MiB, podman's
+    /// zstd:chunked adds skippable frames) are read whole, as Go's gzip
+    /// reader and every zstd decoder read them.
     #[test]
     fn every_member_and_every_frame_is_read() {
         let (first, second) = (vec![b'a'; 70_000], b"the second part".to_vec());
@@ -63,6 +64,9 @@ mod tests {
             gzip.extend(member.finish().unwrap());
         }
         let mut zstd = zstd::encode_all(&first[..], 3).unwrap();
+        // A skippable frame between (zstd:chunked ends with one, its table
+        // of contents), then the next frame.
+        zstd.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, b't', b'o', b'c']);
         zstd.extend(zstd::encode_all(&second[..], 3).unwrap());
         let whole = [first, second].concat();
         for (media_type, blob) in [(media::LAYER_GZIP, &gzip), (media::NONDIST_GZIP, &gzip), (media::LAYER_ZSTD, &zstd)]
