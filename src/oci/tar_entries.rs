@@ -56,10 +56,46 @@ pub(crate) fn each_entry<R: Read, E>(
         left.set(None);
         let Some(entry) = next else { break };
         let mut entry = entry.map_err(&tar_error)?;
+        if let Some(path) = sparse(&mut entry).map_err(&tar_error)? {
+            return Err(tar_error(io::Error::new(io::ErrorKind::InvalidData, SparseEntry { path })));
+        }
         each(&mut entry)?;
         io::copy(&mut entry, &mut io::sink()).map_err(&tar_error)?;
     }
     Ok(archive.into_inner().inner)
+}
+
+/// An entry stored as a sparse file by `tar --sparse`: an old GNU `S`
+/// entry (which runtimes and umoci refuse, and whose holes the tar crate
+/// would expand however large it says they are: a few bytes can declare a
+/// terabyte) or a pax one (`GNU.sparse.*` records, read by anything else
+/// as a file under `GNUSparseFile.N/` holding the sparse map).
+#[derive(Debug, thiserror::Error)]
+#[error("`{path}` is stored as a sparse file (tar --sparse), which is not read: write the layer without --sparse")]
+pub(crate) struct SparseEntry {
+    /// The file's name (for pax, the one its `GNU.sparse.name` record gives).
+    pub path: String,
+}
+
+/// The name of `entry` when it is stored sparse.
+fn sparse<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Option<String>> {
+    let mut found = entry.header().entry_type().is_gnu_sparse();
+    let mut name = None;
+    for record in entry.pax_extensions()?.into_iter().flatten() {
+        let record = record?;
+        let Ok(key) = record.key() else { continue };
+        if key == "GNU.sparse.name" {
+            name = Some(String::from_utf8_lossy(record.value_bytes()).into_owned());
+        }
+        found |= key.starts_with("GNU.sparse.");
+    }
+    if !found {
+        return Ok(None);
+    }
+    Ok(Some(match name {
+        Some(name) => name,
+        None => entry.path()?.to_string_lossy().into_owned(),
+    }))
 }
 
 #[cfg(test)]
@@ -131,5 +167,29 @@ mod tests {
             tar.append_data(&mut header, name, io::repeat(b'x').take(size)).unwrap();
         }
         assert_eq!(paths(io::Cursor::new(tar.into_inner().unwrap())).unwrap(), ["big", "next"]);
+    }
+
+    /// A GNU `S` entry whose holes add up to a terabyte, and a pax one, are
+    /// refused before their content is read, naming the file.
+    #[test]
+    fn sparse_entries_are_refused_unread() {
+        let mut old = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::GNUSparse);
+        header.set_size(1);
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.set_real_size(1 << 40);
+        gnu.sparse[0].set_offset((1 << 40) - 1);
+        gnu.sparse[0].set_length(1);
+        old.append_data(&mut header, "holes", &b"x"[..]).unwrap();
+        let mut pax = tar::Builder::new(Vec::new());
+        pax.append_pax_extensions([("GNU.sparse.major", &b"1"[..]), ("GNU.sparse.name", b"d/holes")]).unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_size(512);
+        pax.append_data(&mut header, "d/GNUSparseFile.7/holes", io::repeat(b'0').take(512)).unwrap();
+        for (tar, name) in [(old, "holes"), (pax, "d/holes")] {
+            let error = paths(io::Cursor::new(tar.into_inner().unwrap())).unwrap_err();
+            assert!(error.to_string().starts_with(&format!("`{name}` is stored as a sparse file")), "{error}");
+        }
     }
 }
