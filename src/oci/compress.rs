@@ -27,6 +27,11 @@ impl Compression {
     }
 }
 
+/// Whether a layer of `media_type` is compressed: [`decoder`] undoes it.
+pub(crate) fn compressed(media_type: &str) -> bool {
+    matches!(media_type, media::LAYER_GZIP | media::NONDIST_GZIP | media::LAYER_ZSTD | media::NONDIST_ZSTD)
+}
+
 /// A reader of the uncompressed tar of a layer blob of `media_type`.
 pub(crate) fn decoder<'a>(media_type: &str, input: impl io::BufRead + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
     Ok(match media_type {

@@ -9,8 +9,7 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use crate::digest::{ContentHash, Digest, HashingReader};
-use crate::oci::compress::decoder;
-use crate::oci::media;
+use crate::oci::compress::{compressed, decoder};
 use crate::oci::tar_entries::each_entry;
 
 const WHITEOUT: &str = ".wh.";
@@ -301,7 +300,7 @@ fn sorted_if_unique(added: Vec<Entry>) -> Vec<Entry> {
 /// offset: an uncompressed blob itself, else its content decompressed once
 /// into an unnamed temporary file beside the blob (gone when dropped).
 pub(crate) fn seekable(blob: &Path, media_type: &str) -> io::Result<File> {
-    if matches!(media_type, media::LAYER_GZIP | media::LAYER_ZSTD) {
+    if compressed(media_type) {
         let dir = blob.parent().unwrap_or(Path::new("."));
         let mut plain = tempfile::tempfile_in(dir)?;
         io::copy(&mut decoder(media_type, BufReader::new(File::open(blob)?))?, &mut plain)?;

@@ -276,6 +276,17 @@ fn non_distributable_layers_are_read_when_their_blob_is_there() {
         &common::layout_digest(&sandbox.path().join("child"), "latest"),
     );
     assert_eq!(child["layers"][0]["mediaType"], NONDIST_GZIP);
+    // A plugin reads the parent's file from that layer, decompressed.
+    sandbox.write(
+        "copy-up.rhai",
+        "fn layer(ctx, args) { ctx.file(\"/copied\", ctx.read_lower(\"/f\"), #{ mode: 0o644 }); }\n",
+    );
+    let recipe = "[image]\nname = \"localhost/reads\"\n[from]\nimage = \"oci:nd:1\"\n\
+                  [[layer]]\n[[layer.plugin]]\nscript = \"copy-up.rhai\"\n";
+    sandbox.write("reads.toml", recipe);
+    sandbox.build(&["reads.toml", "--output", "oci:reads"]);
+    ok(&sandbox, &["unpack", "oci:reads", "reads-fs"]);
+    assert_eq!(std::fs::read(sandbox.path().join("reads-fs/copied")).unwrap(), ours);
 }
 
 /// `bytes` gzipped by gzip(1) in members of at most `member` bytes each,
