@@ -52,9 +52,17 @@ pub(crate) enum Change {
     Opaque(String),
 }
 
-/// `/a/b/`, `./a/b`, `a/b` → `a/b`.
+/// `/a/b/`, `./a/b`, `a//./b`, `a/b` → `a/b`; `.` and `./` (the root, as
+/// umoci and GNU tar write it) → `""`.
 pub(crate) fn normalise(path: &str) -> String {
-    path.trim_start_matches("./").trim_matches('/').to_owned()
+    let mut normal = String::with_capacity(path.len());
+    for part in path.split('/').filter(|part| !matches!(*part, "" | ".")) {
+        if !normal.is_empty() {
+            normal.push('/');
+        }
+        normal.push_str(part);
+    }
+    normal
 }
 
 /// Whether `path` is strictly inside `dir` (`""` is the root).

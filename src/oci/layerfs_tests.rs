@@ -81,7 +81,9 @@ fn show(change: &Change) -> String {
 
 #[test]
 fn names_are_normalised_and_inside_is_strict() {
-    for (name, normal) in [("./a/b/", "a/b"), ("/a/b", "a/b"), ("a/b", "a/b"), ("./", ""), ("/", ""), ("a", "a")] {
+    let names = [("./a/b/", "a/b"), ("/a/b", "a/b"), ("a/b", "a/b"), ("./", ""), ("/", ""), ("a", "a")];
+    let odd = [(".", ""), ("./.", ""), ("a//./b/.", "a/b"), ("./../a", "../a"), ("..", "..")];
+    for (name, normal) in names.into_iter().chain(odd) {
         assert_eq!(normalise(name), normal, "{name}");
     }
     assert!(inside("a/b", "a") && inside("a/b/c", "a") && inside("a", ""));

@@ -387,6 +387,32 @@ fn sparse_files_of_gnu_tar_are_refused_naming_the_file() {
     insta::assert_snapshot!(messages);
 }
 
+/// umoci repack writes the root as `.` (as Python's tarfile does): it is
+/// the root, not an entry `/.` that `diff` showed added and `commit` took
+/// as removed, writing a whiteout `.wh.` that every reader refuses.
+#[test]
+fn a_root_entry_named_dot_is_the_root() {
+    let sandbox = Sandbox::new();
+    let layout = Layout::new(sandbox.path().join("um"));
+    let tar = tar_of(&[("f", b"hi\n"), ("gone", b"x")], &[]);
+    layout.index(&[tagged(layout.image(&gzip(&tar), LAYER_GZIP, &digest_of(&tar)), "1")]);
+    let umoci = |args: &[&str]| run(Command::new(tool("umoci")).args(args).current_dir(sandbox.path()));
+    umoci(&["unpack", "--rootless", "--image", "um:1", "bundle"]);
+    std::fs::remove_file(sandbox.path().join("bundle/rootfs/gone")).unwrap();
+    std::fs::write(sandbox.path().join("bundle/rootfs/new"), b"new\n").unwrap();
+    umoci(&["repack", "--image", "um:2", "bundle"]);
+    let ls = String::from_utf8(ok(&sandbox, &["ls", "oci:um:2"])).unwrap();
+    let paths: Vec<&str> = ls.lines().map(|line| line.rsplit("  ").next().unwrap()).collect();
+    assert_eq!(paths, ["/f", "/new"], "{ls}");
+    let diff = String::from_utf8(ok(&sandbox, &["diff", "oci:um:1", "oci:um:2"])).unwrap();
+    assert!(diff.starts_with("A /new\nD /gone\n"), "{diff}");
+    ok(&sandbox, &["unpack", "oci:um:2", "fs"]);
+    std::fs::write(sandbox.path().join("fs/more"), b"more\n").unwrap();
+    ok(&sandbox, &["commit", "fs", "--parent", "oci:um:2", "--output", "oci:committed"]);
+    let ls = String::from_utf8(ok(&sandbox, &["ls", "oci:committed"])).unwrap();
+    assert!(ls.ends_with("layer 2  /more\n-rw-r--r--  0:0  4 B  layer 1  /new\n"), "{ls}");
+}
+
 #[test]
 fn symlinks_show_the_mode_users_see() {
     let sandbox = Sandbox::new();
