@@ -16,6 +16,8 @@ const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 /// aufs metadata (`.wh..wh.plnk/…`, `.wh..wh.aufs`): no applier writes it.
 const AUFS_META: &str = ".wh..wh.";
+/// Symlinks followed in one path before giving up (Linux's bound).
+const MAX_SYMLINKS: usize = 40;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -173,8 +175,12 @@ impl Merged {
         let mut added = Vec::new();
         for change in changes {
             match change {
-                Change::Opaque(dir) => self.remove_below(&dir, |(_, layer)| *layer != index),
+                Change::Opaque(dir) => {
+                    let dir = self.followed(&dir, true).unwrap_or(dir);
+                    self.remove_below(&dir, |(_, layer)| *layer != index);
+                }
                 Change::Whiteout(hidden) => {
+                    let hidden = self.followed(&hidden, false).unwrap_or(hidden);
                     self.entries.remove(&hidden);
                     self.remove_below(&hidden, |_| true);
                 }
@@ -182,7 +188,7 @@ impl Merged {
             }
         }
         let added = sorted_if_unique(added);
-        if self.entries.is_empty() && added.windows(2).all(|w| w[0].path < w[1].path) {
+        if self.entries.is_empty() && added.windows(2).all(|w| w[0].path < w[1].path) && !below_a_symlink(&added) {
             // The first layer: built in one pass instead of one search per
             // entry.
             self.entries = added.into_iter().map(|entry| (entry.path.clone(), (entry, index))).collect();
@@ -196,7 +202,15 @@ impl Merged {
         // A directory known to be in the map: siblings come together, so
         // most entries find their parent without a search.
         let mut known = String::new();
-        for entry in added {
+        for mut entry in added {
+            if let Some(path) = self.followed(&entry.path, false) {
+                entry.path = path;
+            }
+            if let Kind::Hardlink(target) = &mut entry.kind
+                && let Some(followed) = self.followed(target, false)
+            {
+                *target = followed;
+            }
             let path = entry.path.clone();
             let replaces_dirs = entry.kind != Kind::Dir;
             self.add_missing_parents(&path, index, &mut known);
@@ -209,6 +223,48 @@ impl Merged {
                 }
             }
         }
+    }
+
+    /// `path` as a runtime reaches it, when that differs: each symlink
+    /// among its parents (and with `last`, itself) followed inside the
+    /// root, as runtimes write a layer's `lib/x` over a lower `lib ->
+    /// usr/lib` into `usr/lib/x`. A path whose parent is a directory of the
+    /// map is as it is: no entry is ever put below a symlink.
+    fn followed(&self, path: &str, last: bool) -> Option<String> {
+        let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+        if !last && (parent.is_empty() || self.entries.get(parent).is_some_and(|(e, _)| e.kind == Kind::Dir)) {
+            return None;
+        }
+        let mut pending: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
+        let mut reached = String::new();
+        let mut hops = 0;
+        while let Some(part) = pending.pop() {
+            match part.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    reached.truncate(reached.rfind('/').unwrap_or(0));
+                    continue;
+                }
+                _ => {}
+            }
+            let above = reached.len();
+            if !reached.is_empty() {
+                reached.push('/');
+            }
+            reached.push_str(&part);
+            if pending.is_empty() && !last {
+                break;
+            }
+            if let Some((Entry { kind: Kind::Symlink(target), .. }, _)) = self.entries.get(&reached) {
+                hops += 1;
+                if hops > MAX_SYMLINKS {
+                    return None;
+                }
+                reached.truncate(if target.starts_with('/') { 0 } else { above });
+                pending.extend(target.split('/').rev().map(str::to_owned));
+            }
+        }
+        (reached != path).then_some(reached)
     }
 
     /// The directories above `path` that no layer has, as every applier
@@ -287,6 +343,16 @@ impl Merged {
             })
             .collect()
     }
+}
+
+/// Whether an entry (or a hard link's target) of one layer is below a
+/// symlink of the same layer.
+fn below_a_symlink(added: &[Entry]) -> bool {
+    let links: std::collections::BTreeSet<&str> =
+        added.iter().filter(|e| matches!(e.kind, Kind::Symlink(_))).map(|e| e.path.as_str()).collect();
+    let below = |path: &str| path.match_indices('/').any(|(at, _)| links.contains(&path[..at]));
+    !links.is_empty()
+        && added.iter().any(|e| below(&e.path) || matches!(&e.kind, Kind::Hardlink(target) if below(target)))
 }
 
 /// A layer's added entries sorted by path when no path comes twice: then
@@ -398,6 +464,66 @@ mod merge_rules {
         merged.apply(3, vec![entry("a", Kind::File)]);
         let paths: Vec<&str> = merged.entries.keys().map(String::as_str).collect();
         assert_eq!(paths, ["a", "a-b", "a0", "ab", "z"]);
+    }
+
+    fn link(path: &str, target: &str) -> Change {
+        entry(path, Kind::Symlink(target.into()))
+    }
+
+    fn paths(merged: &Merged) -> Vec<&str> {
+        merged.entries.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn paths_below_a_symlink_land_where_it_points_as_runtimes_apply_them() {
+        let mut merged = Merged::default();
+        merged.apply(
+            0,
+            vec![
+                entry("usr/lib/a", Kind::File),
+                entry("usr/lib/gone", Kind::File),
+                link("lib", "usr/lib"),
+                link("abs", "/usr/./lib"),
+                link("up", "../../usr"),
+                link("loop", "loop/x"),
+                entry("lib/same-layer", Kind::File),
+            ],
+        );
+        assert_eq!(
+            paths(&merged),
+            ["abs", "lib", "loop", "up", "usr", "usr/lib", "usr/lib/a", "usr/lib/gone", "usr/lib/same-layer"]
+        );
+        merged.apply(
+            1,
+            vec![
+                Change::Whiteout("abs/gone".into()),
+                entry("lib/b", Kind::File),
+                entry("abs/c/d", Kind::File),
+                entry("up/lib/e", Kind::Hardlink("lib/b".into())),
+                entry("loop/f", Kind::File),
+            ],
+        );
+        assert_eq!(merged.entries["usr/lib/e"].0.kind, Kind::Hardlink("usr/lib/b".into()));
+        assert_eq!(
+            paths(&merged),
+            [
+                "abs",
+                "lib",
+                "loop",
+                "loop/f",
+                "up",
+                "usr",
+                "usr/lib",
+                "usr/lib/a",
+                "usr/lib/b",
+                "usr/lib/c",
+                "usr/lib/c/d",
+                "usr/lib/e",
+                "usr/lib/same-layer"
+            ]
+        );
+        merged.apply(2, vec![Change::Opaque("lib".into()), entry("lib/z", Kind::File)]);
+        assert_eq!(paths(&merged), ["abs", "lib", "loop", "loop/f", "up", "usr", "usr/lib", "usr/lib/z"]);
     }
 
     /// 90,000 entries over three layers with whiteouts: quadratic merging

@@ -413,6 +413,44 @@ fn a_root_entry_named_dot_is_the_root() {
     assert!(ls.ends_with("layer 2  /more\n-rw-r--r--  0:0  4 B  layer 1  /new\n"), "{ls}");
 }
 
+/// A layer that writes `lib/b` over a lower `lib -> usr/lib` (merged /usr,
+/// a layer tar made without looking at the base) writes `usr/lib/b`, as
+/// umoci and the runtimes apply it, and as `unpack` did: `ls`, `diff` and
+/// plugins took `/lib/b` for a file of its own, and `commit` of the
+/// unpacked tree added `/usr/lib/b` again.
+#[test]
+fn entries_below_a_lower_symlink_land_where_it_points() {
+    let sandbox = Sandbox::new();
+    let layout = Layout::new(sandbox.path().join("merged-usr"));
+    let (base, upper) = (tar_of(&[("usr/lib/a", b"a\n")], &[("lib", "usr/lib")]), tar_of(&[("lib/b", b"b\n")], &[]));
+    let config = json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": { "type": "layers", "diff_ids": [digest_of(&base), digest_of(&upper)] },
+    });
+    let config = layout.put_json(CONFIG, &config);
+    let layers = [layout.put(LAYER_GZIP, &gzip(&base)), layout.put(LAYER_GZIP, &gzip(&upper))];
+    let manifest = json!({ "schemaVersion": 2, "mediaType": MANIFEST, "config": config, "layers": layers });
+    layout.index(&[tagged(layout.put_json(MANIFEST, &manifest), "1")]);
+    run(Command::new(tool("umoci"))
+        .args(["unpack", "--rootless", "--image", "merged-usr:1", "theirs"])
+        .current_dir(sandbox.path()));
+    assert_eq!(std::fs::read(sandbox.path().join("theirs/rootfs/usr/lib/b")).unwrap(), b"b\n");
+    let ls = String::from_utf8(ok(&sandbox, &["ls", "oci:merged-usr:1"])).unwrap();
+    let paths: Vec<&str> = ls.lines().map(|line| line.rsplit("  ").next().unwrap()).collect();
+    assert_eq!(paths, ["/lib -> usr/lib", "/usr", "/usr/lib", "/usr/lib/a", "/usr/lib/b"], "{ls}");
+    ok(&sandbox, &["unpack", "oci:merged-usr:1", "fs"]);
+    std::fs::write(sandbox.path().join("fs/n"), b"n\n").unwrap();
+    ok(&sandbox, &["commit", "fs", "--parent", "oci:merged-usr:1", "--output", "oci:committed"]);
+    let diff = String::from_utf8(ok(&sandbox, &["diff", "oci:merged-usr:1", "oci:committed"])).unwrap();
+    assert!(diff.starts_with("A /n\n+ layer"), "{diff}");
+    sandbox
+        .write("read-b.rhai", "fn layer(ctx, args) { ctx.file(\"/copied\", ctx.read_lower(\"/usr/lib/b\"), #{}); }\n");
+    let recipe = "[image]\nname = \"localhost/reads\"\n[from]\nimage = \"oci:merged-usr:1\"\n\
+                  [[layer]]\n[[layer.plugin]]\nscript = \"read-b.rhai\"\n";
+    sandbox.write("reads.toml", recipe);
+    sandbox.build(&["reads.toml", "--output", "oci:reads"]);
+}
+
 #[test]
 fn symlinks_show_the_mode_users_see() {
     let sandbox = Sandbox::new();
