@@ -1,4 +1,5 @@
-//! `oci-archive:FILE`: an OCI image layout as one tar. Reading streams
+//! `oci-archive:FILE`: an OCI image layout as one tar (read compressed
+//! whole too, as skopeo reads it). Reading streams
 //! every `blobs/sha256/<hex>` member into the store (checked against its
 //! name) and keeps `index.json`; writing produces the layout's files in a
 //! fixed order with fixed headers, so the same image gives the same bytes.
@@ -14,17 +15,15 @@ use super::layout::{LayoutError, OCI_LAYOUT, index_json};
 use super::referrers::Referrer;
 use super::tagged::Tagged;
 use super::tar_entries::each_entry;
+use super::whole::decompressed;
 
 /// Reads the archive at `file` into the store: its blobs, and the bytes of
 /// its `index.json`.
 pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
-    let input = crate::files::open_regular(file)
-        .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
-        .0;
     let mut index = None;
     let tar_error = |e| invalid(format!("not a valid tar archive: {e}"));
-    each_entry(io::BufReader::new(input), tar_error, |entry| {
+    each_entry(decompressed(file)?, tar_error, |entry| {
         if !entry.header().entry_type().is_file() {
             return Ok(());
         }
@@ -60,15 +59,12 @@ pub(crate) fn ingest(file: &Path, store: &Store) -> Result<Vec<u8>, LayoutError>
 /// member that is missing or corrupted is an error naming it.
 pub(crate) fn check_blobs(file: &Path, digests: &[&Digest]) -> Result<(), LayoutError> {
     let invalid = |message: String| LayoutError::Invalid { path: file.to_owned(), message };
-    let input = crate::files::open_regular(file)
-        .map_err(|source| LayoutError::Io { action: "cannot open", path: file.into(), source })?
-        .0;
     // Signatures by several keys of one payload name the same blob.
     let mut unseen: Vec<&Digest> = digests.to_vec();
     unseen.sort();
     unseen.dedup();
     let tar_error = |e| invalid(format!("not a valid tar archive: {e}"));
-    each_entry(io::BufReader::new(input), tar_error, |entry| {
+    each_entry(decompressed(file)?, tar_error, |entry| {
         let path = entry.path().map_err(|e| invalid(e.to_string()))?.into_owned();
         let name = path.to_string_lossy().trim_start_matches("./").to_owned();
         let Some(at) = unseen.iter().position(|d| name == format!("blobs/sha256/{}", d.hex())) else {

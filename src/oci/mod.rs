@@ -41,3 +41,4 @@ pub(crate) mod referrers;
 pub(crate) mod registry_reference;
 pub(crate) mod tagged;
 pub(crate) mod tar_entries;
+pub(crate) mod whole;

@@ -592,6 +592,30 @@ fn jib_and_compressed_docker_archives_are_read() {
     insta::assert_snapshot!(messages);
 }
 
+/// An OCI archive compressed whole (`podman save --format oci-archive |
+/// gzip`), by any of the four compressors: skopeo and `podman load` read
+/// it, and it was "not a valid tar archive" here.
+#[test]
+fn compressed_oci_archives_are_read() {
+    let sandbox = Sandbox::new();
+    busybox(&sandbox);
+    skopeo(&sandbox, &["copy", "-q", "oci:bb:1", "oci-archive:bb.tar:1"]);
+    let config = skopeo(&sandbox, &["inspect", "--config", "--raw", "oci-archive:bb.tar:1"]);
+    for tool_name in ["gzip", "xz", "bzip2", "zstd"] {
+        let out = Command::new(tool(tool_name)).arg("-c").arg(sandbox.path().join("bb.tar")).output().unwrap();
+        assert_success(&out);
+        let file = format!("bb.tar.{tool_name}");
+        sandbox.write_bytes(&file, &out.stdout);
+        let reference = format!("oci-archive:{file}:1");
+        assert_eq!(skopeo(&sandbox, &["inspect", "--config", "--raw", &reference]), config, "{file}");
+        assert_eq!(ok(&sandbox, &["inspect", "--config", &reference]), config, "{file}");
+    }
+    let recipe = child_recipe(&sandbox, "child", "oci-archive:bb.tar.zstd:1");
+    sandbox.build(&[&recipe, "--output", "oci:child"]);
+    ok(&sandbox, &["copy", "oci-archive:bb.tar.gzip:1", "oci:copied"]);
+    assert_eq!(skopeo(&sandbox, &["inspect", "--config", "--raw", "oci:copied:1"]), config);
+}
+
 #[test]
 fn one_image_of_a_two_image_archive_by_name_or_position() {
     let sandbox = Sandbox::new();
