@@ -1,7 +1,7 @@
 //! Images other tools write (issue 16): each fixture is made here, by the
-//! test itself or by skopeo, gzip, xz, bzip2 and zstd, then read, copied
-//! and used as a parent by compose-img and compared with skopeo or umoci
-//! on the same input. Broken ones are refused with a pinned message and
+//! test itself or by skopeo, umoci, GNU tar, gzip, xz, bzip2 and zstd,
+//! then read, copied and used as a parent by compose-img and compared
+//! with skopeo or umoci on the same input. Broken ones are refused with a pinned message and
 //! nothing written.
 
 use std::path::{Path, PathBuf};
@@ -449,6 +449,38 @@ fn entries_below_a_lower_symlink_land_where_it_points() {
                   [[layer]]\n[[layer.plugin]]\nscript = \"read-b.rhai\"\n";
     sandbox.write("reads.toml", recipe);
     sandbox.build(&["reads.toml", "--output", "oci:reads"]);
+}
+
+/// skopeo's zstd:chunked (frames, a skippable frame holding the table of
+/// contents, annotations naming it) is read as the zstd it is: the same
+/// files as the gzip image it was converted from, copied and built on.
+#[test]
+fn zstd_chunked_layers_of_skopeo_are_read() {
+    let sandbox = Sandbox::new();
+    busybox(&sandbox);
+    skopeo(&sandbox, &["copy", "-q", "--dest-compress-format", "zstd:chunked", "oci:bb:1", "oci:chunked:1"]);
+    let manifest = common::json_blob(
+        &sandbox.path().join("chunked"),
+        &common::layout_digest(&sandbox.path().join("chunked"), "1"),
+    );
+    let layer = &manifest["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+    assert!(layer["annotations"]["io.containers.zstd-chunked.manifest-checksum"].is_string(), "{layer}");
+    let list = |image: &str| {
+        let ls = String::from_utf8(ok(&sandbox, &["ls", image])).unwrap();
+        ls.lines().map(|line| line.replace("layer 0", "")).collect::<Vec<_>>()
+    };
+    assert_eq!(list("oci:chunked:1"), list("oci:bb:1"));
+    ok(&sandbox, &["unpack", "oci:chunked:1", "fs"]);
+    let busybox = std::fs::read(sandbox.path().join("fs/bin/busybox")).unwrap();
+    ok(&sandbox, &["unpack", "oci:bb:1", "bb-fs"]);
+    assert!(busybox == std::fs::read(sandbox.path().join("bb-fs/bin/busybox")).unwrap());
+    ok(&sandbox, &["copy", "oci:chunked:1", "oci-archive:chunked.tar"]);
+    let recipe = child_recipe(&sandbox, "child", "oci-archive:chunked.tar");
+    sandbox.build(&[&recipe, "--output", "oci:child"]);
+    let layers = |image: &str| skopeo(&sandbox, &["inspect", "--format", "{{.Layers}}", image]);
+    let (parent, child) = (layers("oci:chunked:1"), layers("oci:child"));
+    assert!(child.starts_with(&parent[..parent.len() - 2]), "the child keeps the zstd:chunked layers");
 }
 
 #[test]
