@@ -26,7 +26,7 @@ use super::{InspectError, Opened};
 use crate::oci::compress::decoder;
 use crate::oci::image::BuiltLayer;
 use crate::oci::layerfs::{self, Change};
-use crate::oci::tar_entries::each_entry;
+use crate::oci::tar_entries::{applied, each_entry};
 use crate::store::Store;
 
 #[derive(Debug, Default)]
@@ -106,6 +106,9 @@ fn extract(
         let (dir, file_name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
         // Whiteouts (applied before) and aufs metadata are no files.
         if path.is_empty() || layerfs::whiteout(dir, file_name).is_ok_and(|w| w.is_some()) {
+            return Ok(());
+        }
+        if !applied(entry).map_err(&read_err)? {
             return Ok(());
         }
         let header = entry.header();

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::digest::{ContentHash, Digest, HashingReader};
 use crate::oci::compress::{compressed, decoder};
-use crate::oci::tar_entries::each_entry;
+use crate::oci::tar_entries::{applied, each_entry};
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -133,7 +133,7 @@ pub(crate) fn read_layer(
                 Some(None) => return Ok(()),
                 None => {}
             }
-            if path.is_empty() {
+            if path.is_empty() || !applied(entry)? {
                 return Ok(());
             }
             let header = entry.header();
@@ -145,8 +145,7 @@ pub(crate) fn read_layer(
                 t if t.is_symlink() => Kind::Symlink(link()),
                 t if t.is_hard_link() => Kind::Hardlink(normalise(&link())),
                 t if t.is_fifo() => Kind::Fifo,
-                t if t.is_character_special() || t.is_block_special() => Kind::Device,
-                _ => return Ok(()),
+                _ => Kind::Device,
             };
             let (mode, uid, gid, size) = (header.mode()?, header.uid()?, header.gid()?, header.size()?);
             let offset = entry.raw_file_position();

@@ -98,6 +98,32 @@ fn sparse<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Option<String>> 
     }))
 }
 
+/// A layer entry of a type no runtime applies: a contiguous file, a GNU
+/// dump directory, a volume label, a multi-volume continuation, or a type
+/// byte no tar defines (containerd refuses them all, as podman does).
+#[derive(Debug, thiserror::Error)]
+#[error("`{path}` is a tar entry of type '{flag}', which no runtime applies to a file system")]
+pub(crate) struct UnappliedEntry {
+    pub path: String,
+    pub flag: char,
+}
+
+/// Whether a layer's entry `entry` is applied to the file system (false
+/// for a pax global header, which runtimes ignore: `git archive` writes
+/// one), or why it is refused.
+pub(crate) fn applied<R: Read>(entry: &tar::Entry<'_, R>) -> io::Result<bool> {
+    use tar::EntryType::*;
+    match entry.header().entry_type() {
+        Regular | Link | Symlink | Char | Block | Directory | Fifo => Ok(true),
+        XGlobalHeader => Ok(false),
+        other => {
+            let path = entry.path()?.to_string_lossy().into_owned();
+            let unapplied = UnappliedEntry { path, flag: char::from(other.as_byte()) };
+            Err(io::Error::new(io::ErrorKind::InvalidData, unapplied))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +193,35 @@ mod tests {
             tar.append_data(&mut header, name, io::repeat(b'x').take(size)).unwrap();
         }
         assert_eq!(paths(io::Cursor::new(tar.into_inner().unwrap())).unwrap(), ["big", "next"]);
+    }
+
+    /// A contiguous file (type `7`) is refused, naming it; a pax global
+    /// header is not applied; the usual kinds are.
+    #[test]
+    fn entries_no_runtime_applies_are_refused() {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, kind) in
+            [("f", tar::EntryType::Regular), ("g", tar::EntryType::XGlobalHeader), ("c", tar::EntryType::Continuous)]
+        {
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(kind);
+            header.set_size(0);
+            tar.append_data(&mut header, name, io::empty()).unwrap();
+        }
+        let mut seen = Vec::new();
+        let result = each_entry(
+            io::Cursor::new(tar.into_inner().unwrap()),
+            |e| e,
+            |entry| {
+                if applied(entry)? {
+                    seen.push(entry.path()?.to_string_lossy().into_owned());
+                }
+                Ok(())
+            },
+        );
+        assert_eq!(seen, ["f"]);
+        let error = result.unwrap_err().to_string();
+        assert_eq!(error, "`c` is a tar entry of type '7', which no runtime applies to a file system");
     }
 
     /// A GNU `S` entry whose holes add up to a terabyte, and a pax one, are

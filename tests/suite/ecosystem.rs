@@ -483,6 +483,36 @@ fn zstd_chunked_layers_of_skopeo_are_read() {
     assert!(child.starts_with(&parent[..parent.len() - 2]), "the child keeps the zstd:chunked layers");
 }
 
+/// A tar written by Python's tarfile with one regular file and, after it,
+/// an entry of `kind` (a tarfile type byte) named `name`.
+fn tarfile_with(sandbox: &Sandbox, kind: &str, name: &str) -> Vec<u8> {
+    let script = format!(
+        "import io, tarfile\n\
+         with tarfile.open('t.tar', 'w', format=tarfile.GNU_FORMAT) as t:\n\
+         \tf = tarfile.TarInfo('f'); f.size = 3; t.addfile(f, io.BytesIO(b'hi\\n'))\n\
+         \te = tarfile.TarInfo('{name}'); e.type = {kind}; e.size = 0; t.addfile(e)\n"
+    );
+    run(Command::new(common::python()).args(["-c", &script]).current_dir(sandbox.path()));
+    std::fs::read(sandbox.path().join("t.tar")).unwrap()
+}
+
+#[test]
+fn entries_no_runtime_applies_are_refused_as_umoci_refuses_them() {
+    let sandbox = Sandbox::new();
+    let layout = Layout::new(sandbox.path().join("contiguous"));
+    let tar = tarfile_with(&sandbox, "tarfile.CONTTYPE", "c");
+    layout.index(&[tagged(layout.image(&tar, LAYER_TAR, &digest_of(&tar)), "1")]);
+    let mut messages = refused(&sandbox, &["ls", "oci:contiguous:1"]);
+    messages += &refused(&sandbox, &["unpack", "oci:contiguous:1", "ours"]);
+    let out = Command::new(tool("umoci"))
+        .args(["unpack", "--rootless", "--image", "contiguous:1", "theirs"])
+        .current_dir(sandbox.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "umoci unpacked a contiguous file");
+    insta::assert_snapshot!(messages);
+}
+
 #[test]
 fn symlinks_show_the_mode_users_see() {
     let sandbox = Sandbox::new();
