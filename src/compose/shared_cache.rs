@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, HashingReader};
+use crate::digest::Digest;
 use crate::layer::cache::LAYER_FORMAT;
 use crate::oci::image::BuiltLayer;
 use crate::oci::manifest::{self, Parsed};
@@ -33,6 +33,7 @@ use crate::oci::media;
 use crate::registry::{Client, ClientOptions, Reference, RegistryError};
 use crate::store::layer_cache::CachedLayer;
 use crate::store::{Store, StoreError};
+use crate::transport::diff_id::{self, NotTheLayer};
 
 /// The media type of an entry's config and its artifact type.
 pub(crate) const ENTRY_TYPE: &str = "application/vnd.compose-img.layer-cache.v1+json";
@@ -234,9 +235,11 @@ impl SharedCache {
             let body = client
                 .get_blob(&hit.repository.repository, &layer.digest, layer.size)
                 .map_err(|source| CacheError { reference: hit.repository.to_string(), source })?;
+            // The diff_id checked while the bytes arrive: the blob is read once.
             let mut writer = store.blob_writer().map_err(|e| fail(e.to_string()))?;
-            io::copy(&mut body.take(layer.size.saturating_add(1)), &mut writer)
-                .map_err(|e| fail(format!("cannot download: {e}")))?;
+            let (copied, found) =
+                diff_id::copy_decoding(&mut body.take(layer.size.saturating_add(1)), &mut writer, layer.media_type);
+            copied.map_err(|e| fail(format!("cannot download: {e}")))?;
             writer
                 .complete_if(|digest, size| {
                     if *digest != layer.digest || size != layer.size {
@@ -244,22 +247,17 @@ impl SharedCache {
                             "refused: the registry sent {size} bytes with digest {digest}"
                         )));
                     }
-                    Ok(())
+                    diff_id::verdict(found, &layer.diff_id).map_err(|why| Refusal::Sent(refused(&why)))
                 })
                 .map_err(|refusal| match refusal {
                     Refusal::Sent(message) => fail(message),
                     Refusal::Store(e) => fail(e.to_string()),
                 })?;
-        }
-        if !store.is_verified(&layer.digest, &layer.diff_id) {
-            let path = store.blob_path(&layer.digest);
-            let diff_id = uncompressed_digest(&path, layer.media_type).map_err(|e| fail(e.to_string()))?;
-            if diff_id != layer.diff_id {
-                return Err(fail(format!(
-                    "refused: it uncompresses to {diff_id}, not to the diff_id {}",
-                    layer.diff_id
-                )));
-            }
+            store.mark_verified(&layer.digest, &layer.diff_id).map_err(|e| fail(e.to_string()))?;
+        } else if !store.is_verified(&layer.digest, &layer.diff_id) {
+            let file = std::fs::File::open(store.blob_path(&layer.digest)).map_err(|e| fail(e.to_string()))?;
+            let found = diff_id::uncompressed_digest(layer.media_type, io::BufReader::new(file));
+            diff_id::verdict(found, &layer.diff_id).map_err(|why| fail(refused(&why)))?;
             store.mark_verified(&layer.digest, &layer.diff_id).map_err(|e| fail(e.to_string()))?;
         }
         let _ = store.record_origin(&layer.digest, &hit.repository.registry, &hit.repository.repository);
@@ -505,9 +503,12 @@ fn publish_one(
     client.put_manifest(repo, &entry_tag(key), media::MANIFEST, &bytes)
 }
 
-/// The sha256 of the uncompressed content of the layer blob at `path`.
-fn uncompressed_digest(path: &std::path::Path, media_type: &str) -> io::Result<Digest> {
-    let file = std::fs::File::open(path)?;
-    let stream = crate::oci::compress::decoder(media_type, io::BufReader::new(file))?;
-    HashingReader::new(stream).finish()
+/// Why a fetched layer is refused, as a warning says it.
+fn refused(why: &NotTheLayer) -> String {
+    match why {
+        NotTheLayer::OtherDiffId { actual, diff_id } => {
+            format!("refused: it uncompresses to {actual}, not to the diff_id {diff_id}")
+        }
+        other => format!("refused: {other}"),
+    }
 }

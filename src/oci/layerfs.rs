@@ -17,7 +17,15 @@ const OPAQUE: &str = ".wh..wh..opq";
 /// aufs metadata (`.wh..wh.plnk/…`, `.wh..wh.aufs`): no applier writes it.
 const AUFS_META: &str = ".wh..wh.";
 /// Symlinks followed in one path before giving up (Linux's bound).
-const MAX_SYMLINKS: usize = 40;
+pub(crate) const MAX_SYMLINKS: usize = 40;
+
+/// Where a path leads in a merged tree ([`Merged::follow_links`]).
+pub(crate) struct Followed {
+    /// The path reached, normalised.
+    pub path: String,
+    /// Whether every component on the way is in the tree.
+    pub exists: bool,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -225,18 +233,26 @@ impl Merged {
     }
 
     /// `path` as a runtime reaches it, when that differs: each symlink
-    /// among its parents (and with `last`, itself) followed inside the
-    /// root, as runtimes write a layer's `lib/x` over a lower `lib ->
-    /// usr/lib` into `usr/lib/x`. A path whose parent is a directory of the
-    /// map is as it is: no entry is ever put below a symlink.
+    /// among its parents (and with `last`, itself) followed, as runtimes
+    /// write a layer's `lib/x` over a lower `lib -> usr/lib` into
+    /// `usr/lib/x`. A path whose parent is a directory of the map is as it
+    /// is: no entry is ever put below a symlink.
     fn followed(&self, path: &str, last: bool) -> Option<String> {
         let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
         if !last && (parent.is_empty() || self.entries.get(parent).is_some_and(|(e, _)| e.kind == Kind::Dir)) {
             return None;
         }
+        let reached = self.follow_links(path, last)?.path;
+        (reached != path).then_some(reached)
+    }
+
+    /// Where `path` leads with each symlink among its components followed
+    /// inside the root (`..` stops at the root, an absolute target starts
+    /// from it), the last component too when `last`; `None` past
+    /// [`MAX_SYMLINKS`] links (a loop).
+    pub(crate) fn follow_links(&self, path: &str, last: bool) -> Option<Followed> {
         let mut pending: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
-        let mut reached = String::new();
-        let mut hops = 0;
+        let (mut reached, mut hops, mut exists) = (String::new(), 0, true);
         while let Some(part) = pending.pop() {
             match part.as_str() {
                 "" | "." => continue,
@@ -251,19 +267,20 @@ impl Merged {
                 reached.push('/');
             }
             reached.push_str(&part);
-            if pending.is_empty() && !last {
-                break;
-            }
-            if let Some((Entry { kind: Kind::Symlink(target), .. }, _)) = self.entries.get(&reached) {
-                hops += 1;
-                if hops > MAX_SYMLINKS {
-                    return None;
+            match self.entries.get(&reached) {
+                None => exists = false,
+                Some((Entry { kind: Kind::Symlink(target), .. }, _)) if last || !pending.is_empty() => {
+                    hops += 1;
+                    if hops > MAX_SYMLINKS {
+                        return None;
+                    }
+                    reached.truncate(if target.starts_with('/') { 0 } else { above });
+                    pending.extend(target.split('/').rev().map(str::to_owned));
                 }
-                reached.truncate(if target.starts_with('/') { 0 } else { above });
-                pending.extend(target.split('/').rev().map(str::to_owned));
+                Some(_) => {}
             }
         }
-        (reached != path).then_some(reached)
+        Some(Followed { path: reached, exists })
     }
 
     /// The directories above `path` that no layer has, as every applier

@@ -22,10 +22,7 @@ use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
 use crate::digest::Digest;
-use crate::oci::layerfs::{self, Change, Entry, Kind, Merged};
-
-/// Symlinks followed while resolving one path, as Linux's `ELOOP` limit.
-pub(crate) const MAX_SYMLINKS: usize = 40;
+use crate::oci::layerfs::{self, Change, Entry, Kind, MAX_SYMLINKS, Merged};
 
 /// What a plugin cannot have from the layers below. The cause is part of
 /// the message (a script sees one line).
@@ -156,35 +153,11 @@ impl LowerFs {
     /// `path` with every symlink followed; the last component too when
     /// `follow_last`. `None` when a component does not exist.
     fn resolve(&self, path: &str, follow_last: bool) -> Result<Option<String>, LowerError> {
-        let mut todo: Vec<String> = layerfs::normalise(path).split('/').rev().map(str::to_owned).collect();
-        let mut done = String::new();
-        let mut hops = 0;
-        while let Some(part) = todo.pop() {
-            match part.as_str() {
-                "" | "." => continue,
-                ".." => {
-                    done.truncate(done.rfind('/').unwrap_or(0));
-                    continue;
-                }
-                _ => {}
-            }
-            let next = if done.is_empty() { part } else { format!("{done}/{part}") };
-            let Some((entry, _)) = self.merged.entries.get(&next) else { return Ok(None) };
-            match &entry.kind {
-                Kind::Symlink(target) if follow_last || !todo.is_empty() => {
-                    hops += 1;
-                    if hops > MAX_SYMLINKS {
-                        return Err(LowerError::Loop(layerfs::normalise(path)));
-                    }
-                    if target.starts_with('/') {
-                        done.clear();
-                    }
-                    todo.extend(target.split('/').rev().map(str::to_owned));
-                }
-                _ => done = next,
-            }
+        let path = layerfs::normalise(path);
+        match self.merged.follow_links(&path, follow_last) {
+            Some(followed) => Ok(followed.exists.then_some(followed.path)),
+            None => Err(LowerError::Loop(path)),
         }
-        Ok(Some(done))
     }
 
     /// The entry at `path` (hard links followed to their file), with its

@@ -183,31 +183,55 @@ fn the_cache_behind_basic_auth_with_credentials_and_a_warning_without() {
     assert!(!stderr(&out).contains("panicked"));
 }
 
-#[test]
-fn a_tampered_cache_blob_is_refused_and_the_layer_built_locally() {
+/// Machine B's build after a spoiled cache ([`spoiled_cache`]).
+struct AfterSpoiling {
+    registry: Registry,
+    /// B's sandbox (its layout is `layout` in it).
+    b: Sandbox,
+    out: Output,
+    /// The image machine A built and pushed.
+    digest: String,
+}
+
+/// Machine A builds the app recipe of `seed` with the cache
+/// `docker://HOST/cache` and pushes it; `spoil` then changes the
+/// registry's storage (given the image's layer digests); machine B, with
+/// an empty store, builds the same recipe into a layout.
+fn spoiled_cache(seed: u64, spoil: impl FnOnce(&Registry, &[String])) -> AfterSpoiling {
     let registry = Registry::start();
     let cache = format!("docker://{}/cache", registry.host);
     let (a, b) = (Sandbox::new(), Sandbox::new());
     let pushed = format!("docker://{}/app:1", registry.host);
-    let out = build(&a, &recipe(&a, "app", 3), &["--cache", &cache, "--output", &pushed]);
+    let out = build(&a, &recipe(&a, "app", seed), &["--cache", &cache, "--output", &pushed]);
     let digest = common::first_digest(&out);
-    let noise_layer = layer_digests(&pushed)[1].clone();
-    // The same size, other bytes: only the digest tells.
-    let file = registry.blob_file(&noise_layer);
-    let mut bytes = std::fs::read(&file).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&file, bytes).unwrap();
+    spoil(&registry, &layer_digests(&pushed));
+    let layout = format!("oci:{}:1", b.path().join("layout").display());
+    let out = build(&b, &recipe(&b, "app", seed), &["--cache", &cache, "--output", &layout]);
+    AfterSpoiling { registry, b, out, digest }
+}
 
-    let layout = b.path().join("layout");
-    let out =
-        build(&b, &recipe(&b, "app", 3), &["--cache", &cache, "--output", &format!("oci:{}:1", layout.display())]);
-    let message = stderr(&out);
-    assert_eq!(built_reused(&out), (1, 2), "{message}");
-    assert!(message.contains(&format!("warning: shared cache docker://{}/cache", registry.host)), "{message}");
+#[test]
+fn a_tampered_cache_blob_is_refused_and_the_layer_built_locally() {
+    let mut noise_layer = String::new();
+    let after = spoiled_cache(3, |registry, layers| {
+        noise_layer = layers[1].clone();
+        // The same size, other bytes: only the digest tells.
+        let file = registry.blob_file(&noise_layer);
+        let mut bytes = std::fs::read(&file).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&file, bytes).unwrap();
+    });
+    let message = stderr(&after.out);
+    assert_eq!(built_reused(&after.out), (1, 2), "{message}");
+    assert!(message.contains(&format!("warning: shared cache docker://{}/cache", after.registry.host)), "{message}");
     assert!(message.contains("building noise locally"), "{message}");
-    assert_eq!(common::first_digest(&out), digest, "the layer built locally is the one the cache should have had");
-    let blob = common::blob(&layout, &noise_layer);
+    assert_eq!(
+        common::first_digest(&after.out),
+        after.digest,
+        "the layer built locally is the one the cache should have had"
+    );
+    let blob = common::blob(&after.b.path().join("layout"), &noise_layer);
     assert_eq!(format!("sha256:{}", sha256_hex(&blob)), noise_layer);
 }
 
@@ -229,30 +253,24 @@ fn entry_tag_of(registry: &Registry, repo: &str, layer: &str) -> String {
 
 #[test]
 fn an_entry_for_another_key_is_unusable_a_warning_and_a_local_build() {
-    let registry = Registry::start();
-    let cache = format!("docker://{}/cache", registry.host);
-    let (a, b) = (Sandbox::new(), Sandbox::new());
-    let pushed = format!("docker://{}/app:1", registry.host);
-    let out = build(&a, &recipe(&a, "app", 5), &["--cache", &cache, "--output", &pushed]);
-    let digest = common::first_digest(&out);
-    let layers = layer_digests(&pushed);
-    // The noise layer's tag made to name the motd layer's entry, as a
-    // registry that mixed up its tags would.
-    let (noise, motd) = (entry_tag_of(&registry, "cache", &layers[1]), entry_tag_of(&registry, "cache", &layers[2]));
-    let link = std::fs::read(registry.tag_link("cache", &motd)).unwrap();
-    std::fs::write(registry.tag_link("cache", &noise), link).unwrap();
-
-    let layout = b.path().join("layout");
-    let out =
-        build(&b, &recipe(&b, "app", 5), &["--cache", &cache, "--output", &format!("oci:{}:1", layout.display())]);
-    let message = stderr(&out);
-    assert_eq!(built_reused(&out), (1, 2), "{message}");
-    let key = noise.trim_start_matches("layer-");
-    let other = motd.trim_start_matches("layer-");
-    let warning =
-        format!("docker://{}/cache: entry for sha256:{key} unusable: it is for key sha256:{other}", registry.host);
+    let mut tags = (String::new(), String::new());
+    let after = spoiled_cache(5, |registry, layers| {
+        // The noise layer's tag made to name the motd layer's entry, as a
+        // registry that mixed up its tags would.
+        tags = (entry_tag_of(registry, "cache", &layers[1]), entry_tag_of(registry, "cache", &layers[2]));
+        let link = std::fs::read(registry.tag_link("cache", &tags.1)).unwrap();
+        std::fs::write(registry.tag_link("cache", &tags.0), link).unwrap();
+    });
+    let message = stderr(&after.out);
+    assert_eq!(built_reused(&after.out), (1, 2), "{message}");
+    let key = tags.0.trim_start_matches("layer-");
+    let other = tags.1.trim_start_matches("layer-");
+    let warning = format!(
+        "docker://{}/cache: entry for sha256:{key} unusable: it is for key sha256:{other}",
+        after.registry.host
+    );
     assert!(message.contains(&warning), "{message}");
-    assert_eq!(common::first_digest(&out), digest, "the layer built locally is the right one");
+    assert_eq!(common::first_digest(&after.out), after.digest, "the layer built locally is the right one");
 }
 
 /// A TCP proxy in front of `registry` that stops the registry as soon as a
